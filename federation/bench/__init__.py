@@ -1,0 +1,1 @@
+"""Benchmarks reachable as `fedctl bench ...`; they print numbers and assert nothing."""

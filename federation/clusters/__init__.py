@@ -1,0 +1,1 @@
+"""Member clusters: kubeconfigs from Secrets, the client registry, applying objects to members."""

@@ -1,0 +1,110 @@
+"""Application configuration: flags override environment (``FEDCTL_*``) override an optional YAML file.
+
+Secrets are :class:`pydantic.SecretStr` so that printing the settings (``fedctl config``) never
+shows them; they are also registered with the log redactor when loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from federation.logsetup import register_secret
+
+APP_NAME = "fedctl"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'federation.db'}"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the optional config file named by ``FEDCTL_CONFIG`` (or ``--config``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None:
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"config file {path}: expected a mapping at the top level")
+            self._data = {str(k).replace("-", "_"): v for k, v in loaded.items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Everything the controller and the CLI can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="FEDCTL_", extra="ignore")
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+
+    database_url: str = Field(default_factory=default_database_url,
+                              description="SQLAlchemy URL: a SQLite file by default, "
+                                          "postgresql+psycopg://... in production")
+    sample_retention_days: int = Field(default=14, ge=1)
+
+    # Host cluster (where FederatedApp / MemberCluster live).
+    kubeconfig: Path | None = None
+    kube_context: str | None = None
+    namespace: str = "federation-system"
+
+    # Alibaba Cloud.
+    alibaba_access_key_id: str | None = None
+    alibaba_access_key_secret: SecretStr | None = None
+    alibaba_endpoint: str | None = Field(
+        default=None, description="host:port that replaces every product endpoint (the sandbox emulator)")
+    alibaba_max_workers: int = Field(default=8, ge=1, le=64)
+
+    # DNS.
+    dns_provider: Literal["embedded", "alidns"] = "embedded"
+    dns_listen: str = "127.0.0.1:5353"
+
+    # Web (dashboard, JSON API, metrics).
+    web_listen: str = "127.0.0.1:8080"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        cfg = os.environ.get("FEDCTL_CONFIG")
+        return (init_settings, env_settings, _YamlSource(settings_cls, Path(cfg) if cfg else None),
+                file_secret_settings)
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.alibaba_access_key_secret is not None:
+            register_secret(self.alibaba_access_key_secret.get_secret_value())
+
+    def safe_dump(self) -> dict[str, Any]:
+        """The settings as plain data with secrets masked."""
+        out = self.model_dump(mode="json")
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                out[name] = "***" if value.get_secret_value() else ""
+        return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; ``overrides`` are flag values (``None`` means 'not given')."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Watches, work queue, the app and cluster reconcilers, leader election and finalizers."""

@@ -1,0 +1,1 @@
+"""Health probes, the hysteresis state machine and the sweep schedule."""

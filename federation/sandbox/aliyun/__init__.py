@@ -1,0 +1,1 @@
+"""An Alibaba Cloud OpenAPI emulator (alidns, SLB, CEN) that the official SDKs talk to unmodified."""

@@ -1,0 +1,1 @@
+"""A Kubernetes API server simulator that kubectl and both Python clients accept."""

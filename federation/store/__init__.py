@@ -1,0 +1,1 @@
+"""Persistent store: SQLAlchemy models, sessions and queries."""

@@ -1,0 +1,1 @@
+"""Dashboard, JSON API, Prometheus metrics and health endpoints."""
