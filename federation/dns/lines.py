@@ -1,0 +1,339 @@
+"""The line catalogue (alidns line codes and their parents) and the classifier of client addresses.
+
+A *line* is a population of DNS clients. The catalogue is data (``data/lines.json``, written by
+``data/make_lines.py``); every line has a parent ending at ``default``, a *vantage* region whose
+latency stands for its clients, and for carrier lines a ``geo`` line (the region their clients live
+in) so that a carrier client falls back through its geographic lines before ``default``.
+
+:class:`LineClassifier` maps a client address, or an EDNS Client Subnet, to the most specific line
+and that line's chain, with the prefix length of the table entry that matched: that prefix is the
+ECS scope of the answer (RFC 7871 section 7.2.1: the answer is valid for the whole scope subnet).
+The CIDR table is kept as sorted, non-overlapping, CIDR-aligned blocks so a lookup is one bisect.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import ipaddress
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from federation.dns.records import DEFAULT_LINE
+
+DATA_DIR = Path(__file__).with_name("data")
+LINES_FILE = DATA_DIR / "lines.json"
+CIDR_FILE = DATA_DIR / "cidr-lines.txt.gz"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Interval = tuple[int, int, str]  # first address, last address, line
+
+
+class LineError(ValueError):
+    """A catalogue, table or overlay entry that cannot be used; the message names the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    code: str
+    name: str
+    parent: str | None  # None only for "default"
+    vantage: str | None  # region whose latency stands for this line; None for "default"
+    geo: str | None = None  # geographic line of a carrier line's clients
+
+
+class LineCatalogue:
+    """The lines, validated: every parent exists, no cycles, ``default`` is the single root."""
+
+    def __init__(self, lines: Iterable[Line]) -> None:
+        self._lines: dict[str, Line] = {}
+        for line in lines:
+            if line.code in self._lines:
+                raise LineError(f"line {line.code!r}: duplicate code")
+            self._lines[line.code] = line
+        if DEFAULT_LINE not in self._lines:
+            raise LineError("line catalogue: the 'default' line is missing")
+        for line in self._lines.values():
+            if line.code != DEFAULT_LINE and line.parent is None:
+                raise LineError(f"line {line.code!r}: parent is required")
+            for ref, field in ((line.parent, "parent"), (line.geo, "geo")):
+                if ref is not None and ref not in self._lines:
+                    raise LineError(f"line {line.code!r}: {field} {ref!r} is not a known line")
+        self._chains: dict[str, tuple[str, ...]] = {}
+        for code in self._lines:
+            self._chains[code] = self._build_chain(code)
+
+    def _ancestors(self, code: str) -> list[str]:
+        out: list[str] = []
+        cur: str | None = code
+        while cur is not None and cur != DEFAULT_LINE:
+            if cur in out:
+                raise LineError(f"line {code!r}: parent cycle through {cur!r}")
+            out.append(cur)
+            cur = self._lines[cur].parent
+        return out
+
+    def _build_chain(self, code: str) -> tuple[str, ...]:
+        chain = self._ancestors(code)
+        # A carrier client also belongs to its geographic lines (geo of the line or of an ancestor).
+        for member in list(chain):
+            geo = self._lines[member].geo
+            if geo is not None:
+                for g in self._ancestors(geo):
+                    if g not in chain:
+                        chain.append(g)
+        chain.append(DEFAULT_LINE)
+        return tuple(chain)
+
+    @classmethod
+    def from_dicts(cls, items: Iterable[Mapping[str, Any]]) -> LineCatalogue:
+        lines = []
+        for i, item in enumerate(items):
+            try:
+                lines.append(Line(code=str(item["code"]), name=str(item.get("name", item["code"])),
+                                  parent=item.get("parent"), vantage=item.get("vantage"),
+                                  geo=item.get("geo")))
+            except KeyError as exc:
+                raise LineError(f"lines[{i}]: field {exc.args[0]!r} is required") from None
+        return cls(lines)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> LineCatalogue:
+        doc = json.loads((path or LINES_FILE).read_text())
+        return cls.from_dicts(doc["lines"])
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._lines
+
+    def __iter__(self) -> Iterator[Line]:
+        return iter(self._lines.values())
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @property
+    def codes(self) -> list[str]:
+        return list(self._lines)
+
+    def get(self, code: str) -> Line:
+        try:
+            return self._lines[code]
+        except KeyError:
+            raise LineError(f"unknown line {code!r}") from None
+
+    def chain(self, code: str) -> tuple[str, ...]:
+        """``code`` and its fallbacks, most specific first, always ending with ``default``."""
+        try:
+            return self._chains[code]
+        except KeyError:
+            raise LineError(f"unknown line {code!r}") from None
+
+    def children(self, code: str) -> list[str]:
+        return [line.code for line in self._lines.values() if line.parent == code]
+
+
+@cache
+def default_catalogue() -> LineCatalogue:
+    """The shipped catalogue (loaded once; it is immutable)."""
+    return LineCatalogue.load()
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    line: str  # most specific line of the client
+    chain: tuple[str, ...]  # line and its fallbacks, ending with "default"
+    prefix_len: int  # prefix of the table block that matched: the ECS scope of the answer
+
+
+class _Family:
+    """Sorted, non-overlapping, CIDR-aligned blocks of one address family."""
+
+    __slots__ = ("bits", "ends", "lines", "prefixes", "starts")
+
+    def __init__(self, bits: int, blocks: list[tuple[int, int, str]]) -> None:
+        self.bits = bits
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.prefixes: list[int] = []
+        self.lines: list[str] = []
+        for start, end, line in blocks:
+            for net in ipaddress.summarize_address_range(_addr(bits, start), _addr(bits, end)):
+                self.starts.append(int(net.network_address))
+                self.ends.append(int(net.broadcast_address))
+                self.prefixes.append(net.prefixlen)
+                self.lines.append(line)
+
+    def lookup(self, ip: int) -> tuple[str | None, int]:
+        i = bisect.bisect_right(self.starts, ip) - 1
+        if i >= 0 and ip <= self.ends[i]:
+            return self.lines[i], self.prefixes[i]
+        # Unmatched: the scope is the largest aligned block around ip that stays inside the gap, so
+        # a resolver never caches this answer for addresses that belong to a line.
+        gap_lo = self.ends[i] + 1 if i >= 0 else 0
+        gap_hi = self.starts[i + 1] - 1 if i + 1 < len(self.starts) else (1 << self.bits) - 1
+        for p in range(self.bits + 1):
+            size = 1 << (self.bits - p)
+            lo = ip & ~(size - 1)
+            if lo >= gap_lo and lo + size - 1 <= gap_hi:
+                return None, p
+        return None, self.bits  # pragma: no cover - p == bits always fits
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+def _addr(bits: int, value: int) -> IPAddress:
+    return ipaddress.IPv4Address(value) if bits == 32 else ipaddress.IPv6Address(value)
+
+
+def _coalesce(ivs: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Join adjacent intervals of the same line (fewer, larger blocks: wider ECS scopes)."""
+    merged: list[tuple[int, int, str]] = []
+    for iv in ivs:
+        if merged and merged[-1][2] == iv[2] and merged[-1][1] + 1 == iv[0]:
+            merged[-1] = (merged[-1][0], iv[1], iv[2])
+        else:
+            merged.append(iv)
+    return merged
+
+
+def _paint(base: list[Interval], top: Iterable[Interval]) -> list[Interval]:
+    """``base`` (sorted, non-overlapping) with each interval of ``top`` painted over it in turn."""
+    ivs = list(base)
+    starts = [iv[0] for iv in ivs]
+    for s, e, line in top:
+        lo = max(bisect.bisect_right(starts, s) - 1, 0)
+        hi = bisect.bisect_right(starts, e)
+        pieces: list[tuple[int, int, str]] = []
+        for os_, oe, ol in ivs[lo:hi]:
+            if oe < s or os_ > e:
+                pieces.append((os_, oe, ol))
+                continue
+            if os_ < s:
+                pieces.append((os_, s - 1, ol))
+            if oe > e:
+                pieces.append((e + 1, oe, ol))
+        pieces.append((s, e, line))
+        pieces.sort()
+        ivs[lo:hi] = pieces
+        starts[lo:hi] = [p[0] for p in pieces]
+    return ivs
+
+
+def _intervals(entries: Iterable[tuple[IPNetwork, str]], version: int) -> list[tuple[int, int, str]]:
+    """Entries of one family as sorted, non-overlapping intervals; where entries overlap, the more
+    specific one wins (painted broadest first)."""
+    nets = [(n, line) for n, line in entries if n.version == version]
+    ivs = sorted((int(n.network_address), int(n.broadcast_address), line) for n, line in nets)
+    if all(ivs[i][1] < ivs[i + 1][0] for i in range(len(ivs) - 1)):
+        return _coalesce(ivs)  # the shipped table: already disjoint, no painting needed
+    nets.sort(key=lambda e: (e[0].prefixlen, int(e[0].network_address)))
+    painted = _paint([], ((int(n.network_address), int(n.broadcast_address), line) for n, line in nets))
+    return _coalesce(painted)
+
+
+def parse_table(text: str, source: str = "table") -> list[tuple[IPNetwork, str]]:
+    """Parse ``<cidr> <line>`` lines (``#`` comments) into entries."""
+    entries: list[tuple[IPNetwork, str]] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        row = raw.split("#", 1)[0].split()
+        if not row:
+            continue
+        if len(row) != 2:
+            raise LineError(f"{source}:{n}: expected '<cidr> <line>', got {raw.strip()!r}")
+        try:
+            net = ipaddress.ip_network(row[0], strict=False)
+        except ValueError as exc:
+            raise LineError(f"{source}:{n}: {exc}") from None
+        entries.append((net, row[1]))
+    return entries
+
+
+def load_overlay(path: Path) -> list[tuple[IPNetwork, str]]:
+    """The user's CIDRs: YAML/JSON ``{line: [cidr, ...]}`` or a ``<cidr> <line>`` text file."""
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml", ".json"):
+        doc = yaml.safe_load(text) or {}
+        if not isinstance(doc, dict):
+            raise LineError(f"{path}: expected a mapping of line code to a list of CIDRs")
+        entries: list[tuple[IPNetwork, str]] = []
+        for line, cidrs in doc.items():
+            if not isinstance(cidrs, list):
+                raise LineError(f"{path}: {line}: expected a list of CIDRs")
+            for i, cidr in enumerate(cidrs):
+                try:
+                    entries.append((ipaddress.ip_network(str(cidr), strict=False), str(line)))
+                except ValueError as exc:
+                    raise LineError(f"{path}: {line}[{i}]: {exc}") from None
+        return entries
+    return parse_table(text, str(path))
+
+
+def read_table_file(path: Path) -> tuple[dict[str, str], list[tuple[IPNetwork, str]]]:
+    """The shipped table: header fields (``# key: value``) and entries."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        text = fh.read()
+    header: dict[str, str] = {}
+    for raw in text.splitlines():
+        if not raw.startswith("#"):
+            break
+        key, sep, value = raw[1:].partition(":")
+        if sep:
+            header[key.strip()] = value.strip()
+    return header, parse_table(text, path.name)
+
+
+class LineClassifier:
+    """Client address or ECS subnet -> :class:`Classification` (longest-prefix match)."""
+
+    def __init__(self, catalogue: LineCatalogue, entries: Iterable[tuple[IPNetwork, str]] = (),
+                 overlay: Iterable[tuple[IPNetwork, str]] = ()) -> None:
+        self.catalogue = catalogue
+        base = list(entries)
+        extra = list(overlay)
+        for net, line in [*base, *extra]:
+            if line not in catalogue:
+                raise LineError(f"CIDR {net}: unknown line {line!r}")
+        # The overlay wins over the shipped table wherever they overlap, whatever the prefix lengths.
+        v4, v6 = _intervals(base, 4), _intervals(base, 6)
+        if extra:
+            v4 = _coalesce(_paint(v4, _intervals(extra, 4)))
+            v6 = _coalesce(_paint(v6, _intervals(extra, 6)))
+        self._v4 = _Family(32, v4)
+        self._v6 = _Family(128, v6)
+
+    @classmethod
+    def default(cls, overlay_file: Path | None = None, catalogue: LineCatalogue | None = None,
+                table_file: Path | None = None) -> LineClassifier:
+        """The shipped table (if present) overlaid by the user's CIDR file."""
+        cat = catalogue or default_catalogue()
+        path = table_file or CIDR_FILE
+        entries = read_table_file(path)[1] if path.exists() else []
+        overlay = load_overlay(overlay_file) if overlay_file is not None else []
+        return cls(cat, entries, overlay)
+
+    @property
+    def size(self) -> int:
+        return len(self._v4) + len(self._v6)
+
+    def classify(self, address: str | IPAddress, source_prefix: int | None = None) -> Classification:
+        """Classify a client address (or the address of an ECS subnet of ``source_prefix`` bits)."""
+        ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+            source_prefix = None if source_prefix is None else max(source_prefix - 96, 0)
+        fam = self._v4 if ip.version == 4 else self._v6
+        value = int(ip)
+        if source_prefix is not None and source_prefix < fam.bits:
+            value &= ~((1 << (fam.bits - source_prefix)) - 1)
+        line, prefix = fam.lookup(value)
+        code = line or DEFAULT_LINE
+        return Classification(code, self.catalogue.chain(code), prefix)

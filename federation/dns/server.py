@@ -1,0 +1,422 @@
+"""The embedded authoritative DNS server: line-aware answers over UDP and TCP, on dnspython.
+
+One server serves any number of zones, each an immutable :class:`_Zone` built from
+:class:`~federation.dns.records.Record` s and swapped in with one assignment (``set_zone``), so a
+query sees either the old record set or the new one, never a mix.
+
+Answer selection (CONTRACT.md): the client's line chain comes from its EDNS Client Subnet when the
+query carries one (RFC 7871), else from the packet's source address; for (name, type) the answer is
+the records of the first line in the chain that has records for that name and type, or a CNAME at
+that line (then chased inside the zone). Weighted sets (any record with a weight) answer ONE record
+per response, drawn at random in proportion to the weights, as alidns's weighted round robin does;
+unweighted sets answer all their records. The random source is injectable (``rng``) so tests can
+seed it.
+
+Wire behaviour: AA on every authoritative answer; NXDOMAIN (name absent) vs NODATA (name exists,
+type absent; empty non-terminals exist) with the zone's SOA in the authority section (RFC 2308
+section 3) and its TTL capped by the SOA minimum; REFUSED for names outside every served zone;
+EDNS0 answered with version 0 and BADVERS for higher versions (RFC 6891 section 6.1.3); the ECS
+option echoed with SCOPE PREFIX-LENGTH = the classifier's matched prefix (RFC 7871 section 7.2.1);
+UDP responses larger than 512 bytes (no EDNS) or the client's advertised payload are sent empty with
+TC so the client retries over TCP (RFC 1035 section 4.2.1, RFC 7766); TCP carries 2-byte length
+framed messages, several per connection. Malformed input is answered FORMERR when its header is
+readable and dropped otherwise; no packet can stop the server.
+
+Wildcards and DNSSEC are not supported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import random
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import cast
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from federation.dns.lines import Classification, LineClassifier
+from federation.dns.records import Record
+
+log = logging.getLogger(__name__)
+
+MAX_UDP_PAYLOAD = 4096  # the largest UDP answer we send, whatever the client advertises
+OUR_PAYLOAD = 1232  # advertised in our OPT record (DNS flag day 2020 recommendation)
+TCP_IDLE_TIMEOUT = 10.0
+MAX_CNAME_CHAIN = 8
+SUPPORTED_TYPES = {"A", "AAAA", "CNAME", "TXT", "SOA", "NS"}
+
+
+def _norm(name: str) -> str:
+    return name.lower().rstrip(".")
+
+
+def _rdata_text(rtype: str, value: str) -> str:
+    if rtype == "TXT" and not value.startswith('"'):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if rtype in ("CNAME", "NS") and not value.endswith("."):
+        return value + "."
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """Precomputed answer for one (name, type, line): the whole RRset and, if weighted, one RRset
+    per record with the cumulative weights to draw from."""
+
+    rrset: dns.rrset.RRset
+    singles: tuple[dns.rrset.RRset, ...] = ()
+    cumulative: tuple[int, ...] = ()
+
+
+@dataclass(slots=True)
+class _Zone:
+    origin: str
+    serial: int
+    answers: dict[tuple[str, str], dict[str, _Answer]] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    soa: dns.rrset.RRset | None = None
+    neg_ttl: int = 60
+
+
+def _build_zone(zone: str, records: Iterable[Record], serial: int, soa_ttl: int) -> _Zone:
+    origin = _norm(zone)
+    z = _Zone(origin=origin, serial=serial)
+    grouped: dict[tuple[str, str, str], list[Record]] = {}
+    for rec in records:
+        name = _norm(rec.name)
+        if name != origin and not name.endswith("." + origin):
+            raise ValueError(f"record {rec.name} {rec.rtype}: name is outside zone {origin}")
+        rtype = rec.rtype.upper()
+        if rtype not in SUPPORTED_TYPES:
+            raise ValueError(f"record {rec.name} {rec.rtype}: type not served "
+                             f"(one of {sorted(SUPPORTED_TYPES)})")
+        grouped.setdefault((name, rtype, rec.line), []).append(rec)
+    if not any(k[0] == origin and k[1] == "SOA" for k in grouped):
+        soa_value = f"ns1.{origin}. hostmaster.{origin}. {serial} 3600 600 86400 {soa_ttl}"
+        grouped[(origin, "SOA", "default")] = [Record(origin, "SOA", "default", soa_value, soa_ttl)]
+    if not any(k[0] == origin and k[1] == "NS" for k in grouped):
+        grouped[(origin, "NS", "default")] = [Record(origin, "NS", "default", f"ns1.{origin}", 3600)]
+    for (name, rtype, line), recs in grouped.items():
+        dname = dns.name.from_text(name)
+        ttl = min(r.ttl for r in recs)
+        try:
+            rrset = dns.rrset.from_text(dname, ttl, "IN", rtype, *[_rdata_text(rtype, r.value) for r in recs])
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"record {name} {rtype} line {line}: bad value: {exc}") from None
+        answer = _Answer(rrset)
+        if any(r.weight is not None for r in recs) and len(recs) > 1:
+            singles = tuple(dns.rrset.from_text(dname, ttl, "IN", rtype, _rdata_text(rtype, r.value))
+                            for r in recs)
+            cum: list[int] = []
+            total = 0
+            for r in recs:
+                total += max(r.weight if r.weight is not None else 1, 0)
+                cum.append(total)
+            if total > 0:
+                answer = _Answer(rrset, singles, tuple(cum))
+        z.answers.setdefault((name, rtype), {})[line] = answer
+        # Every owner name and its ancestors inside the zone exist (empty non-terminals: NODATA).
+        n = name
+        while True:
+            z.names.add(n)
+            if n == origin:
+                break
+            n = n.split(".", 1)[1]
+    soa = z.answers[(origin, "SOA")]["default"].rrset if "default" in z.answers[(origin, "SOA")] else \
+        next(iter(z.answers[(origin, "SOA")].values())).rrset
+    z.soa = soa
+    z.neg_ttl = min(soa.ttl, soa[0].minimum)
+    return z
+
+
+class DnsServer:
+    """Authoritative server for the zones given to :meth:`set_zone`."""
+
+    def __init__(self, classifier: LineClassifier, *, rng: random.Random | None = None,
+                 negative_ttl: int = 60) -> None:
+        self.classifier = classifier
+        self._rng = rng or random.Random()
+        self._negative_ttl = negative_ttl
+        self._zones: dict[str, _Zone] = {}
+        self._serials: dict[str, int] = {}
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._tcp_tasks: set[asyncio.Task[None]] = set()
+        self.address: tuple[str, int] | None = None
+        self.stats = {"queries": 0, "formerr": 0, "dropped": 0, "truncated": 0, "servfail": 0}
+
+    # -- zone state -------------------------------------------------------------------------------
+
+    def set_zone(self, zone: str, records: Iterable[Record]) -> None:
+        """Replace the whole record set of ``zone`` at once (a query sees old or new, never a mix)."""
+        origin = _norm(zone)
+        serial = self._serials.get(origin, 0) + 1
+        built = _build_zone(origin, records, serial, self._negative_ttl)
+        self._serials[origin] = serial
+        self._zones[origin] = built
+
+    def remove_zone(self, zone: str) -> None:
+        self._zones.pop(_norm(zone), None)
+
+    def zones(self) -> list[str]:
+        return sorted(self._zones)
+
+    # -- answering ------------------------------------------------------------------------------
+
+    def _find_zone(self, qname: str) -> _Zone | None:
+        name = qname
+        while True:
+            z = self._zones.get(name)
+            if z is not None:
+                return z
+            if "." not in name:
+                return self._zones.get("") if name else None
+            name = name.split(".", 1)[1]
+
+    def _pick(self, answer: _Answer) -> dns.rrset.RRset:
+        if not answer.cumulative:
+            return answer.rrset
+        point = self._rng.randrange(answer.cumulative[-1])
+        for i, edge in enumerate(answer.cumulative):
+            if point < edge:
+                return answer.singles[i]
+        return answer.singles[-1]  # pragma: no cover
+
+    def _lookup(self, z: _Zone, name: str, rtype: str, chain: tuple[str, ...]) -> tuple[str, _Answer] | None:
+        by_line = z.answers.get((name, rtype))
+        cname_by_line = z.answers.get((name, "CNAME")) if rtype != "CNAME" else None
+        for line in chain:
+            if by_line is not None and line in by_line:
+                return rtype, by_line[line]
+            if cname_by_line is not None and line in cname_by_line:
+                return "CNAME", cname_by_line[line]
+        return None
+
+    def resolve(self, qname: str, rtype: str, cls: Classification) -> tuple[int, list[dns.rrset.RRset],
+                                                                           list[dns.rrset.RRset]]:
+        """(rcode, answer, authority) for one question from a client of class ``cls``."""
+        name = _norm(qname)
+        z = self._find_zone(name)
+        if z is None:
+            return dns.rcode.REFUSED, [], []
+        answer: list[dns.rrset.RRset] = []
+        for _ in range(MAX_CNAME_CHAIN):
+            types = [rtype] if rtype != "ANY" else sorted({t for (n, t) in z.answers if n == name})
+            found = False
+            for t in types:
+                hit = self._lookup(z, name, t, cls.chain)
+                if hit is None:
+                    continue
+                found = True
+                answer.append(self._pick(hit[1]))
+                if hit[0] == "CNAME" and t != "CNAME":
+                    target = _norm(hit[1].rrset[0].target.to_text())
+                    if target == name or not (target == z.origin or target.endswith("." + z.origin)):
+                        return dns.rcode.NOERROR, answer, []
+                    name = target
+                    break
+            else:
+                if found:
+                    return dns.rcode.NOERROR, answer, []
+                rcode = dns.rcode.NOERROR if name in z.names else dns.rcode.NXDOMAIN
+                return rcode, answer, [self._negative_soa(z)]
+        return dns.rcode.NOERROR, answer, []
+
+    def _negative_soa(self, z: _Zone) -> dns.rrset.RRset:
+        assert z.soa is not None
+        if z.soa.ttl <= z.neg_ttl:
+            return z.soa
+        soa = z.soa.copy()
+        soa.ttl = z.neg_ttl
+        return soa
+
+    def handle(self, wire: bytes, peer: str, *, tcp: bool) -> bytes | None:
+        """The response to one message, or None to drop it. Never raises."""
+        try:
+            return self._handle(wire, peer, tcp)
+        except Exception:
+            log.exception("dns: answering a query failed")
+            self.stats["servfail"] += 1
+            return _header_only(wire, dns.rcode.SERVFAIL)
+
+    def _handle(self, wire: bytes, peer: str, tcp: bool) -> bytes | None:
+        if len(wire) < 12:
+            self.stats["dropped"] += 1
+            return None
+        if wire[2] & 0x80:  # QR set: a response, never answer it (avoids reflection loops)
+            self.stats["dropped"] += 1
+            return None
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.message.BadEDNS:
+            self.stats["formerr"] += 1
+            return _header_only(wire, dns.rcode.FORMERR)
+        except Exception:
+            self.stats["formerr"] += 1
+            return _header_only(wire, dns.rcode.FORMERR)
+        self.stats["queries"] += 1
+        if query.opcode() != dns.opcode.QUERY:
+            return _header_only(wire, dns.rcode.NOTIMP)
+        if len(query.question) != 1:
+            return _header_only(wire, dns.rcode.FORMERR)
+        response = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
+        response.flags &= ~dns.flags.RA
+        if query.edns > 0:
+            response.use_edns(0, 0, OUR_PAYLOAD)
+            response.set_rcode(dns.rcode.BADVERS)
+            return response.to_wire()
+        question = query.question[0]
+        ecs = next((o for o in query.options if isinstance(o, dns.edns.ECSOption)), None)
+        if ecs is not None:
+            if ecs.scopelen != 0:  # RFC 7871 section 7.1.2: SCOPE must be 0 in queries
+                return _header_only(wire, dns.rcode.FORMERR)
+            if ecs.srclen == 0:
+                cls = self.classifier.classify(peer)
+                cls = Classification(cls.line, cls.chain, 0)
+            else:
+                cls = self.classifier.classify(ecs.address, ecs.srclen)
+            response.use_edns(0, 0, OUR_PAYLOAD,
+                              options=[dns.edns.ECSOption(ecs.address, ecs.srclen, cls.prefix_len)])
+        else:
+            cls = self.classifier.classify(peer)
+        if question.rdclass != dns.rdataclass.IN:
+            response.set_rcode(dns.rcode.REFUSED)
+            return response.to_wire()
+        qtype = dns.rdatatype.to_text(question.rdtype)
+        rcode, answer, authority = self.resolve(question.name.to_text(), qtype, cls)
+        response.set_rcode(dns.rcode.Rcode(rcode))
+        if rcode != dns.rcode.REFUSED:
+            response.flags |= dns.flags.AA
+        # Keep the owner names exactly as the client spelled the question (0x20 case randomisation).
+        response.answer = [_owner_case(rr, question.name) for rr in answer]
+        response.authority = authority
+        if tcp:
+            return response.to_wire(max_size=65535)
+        limit = 512 if query.edns < 0 else max(512, min(query.payload, MAX_UDP_PAYLOAD))
+        try:
+            return response.to_wire(max_size=limit)
+        except dns.exception.TooBig:
+            self.stats["truncated"] += 1
+            response.answer = []
+            response.authority = []
+            response.additional = []
+            response.flags |= dns.flags.TC
+            return response.to_wire(max_size=limit)
+
+    # -- transports -----------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Listen on UDP and TCP on the same port (an ephemeral one when ``port`` is 0)."""
+        loop = asyncio.get_running_loop()
+        last_error: OSError | None = None
+        for _ in range(20):
+            udp, _proto = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self),
+                                                              local_addr=(host, port))
+            bound = udp.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await asyncio.start_server(self._serve_tcp, host, bound, reuse_address=True)
+            except OSError as exc:  # the UDP port's TCP twin is taken: try another ephemeral port
+                udp.close()
+                last_error = exc
+                if port:
+                    raise
+                continue
+            self._udp = udp
+            self.address = (host, bound)
+            log.info("dns: serving %s on %s:%d (udp+tcp)", ", ".join(self.zones()) or "no zones", host, bound)
+            return self.address
+        raise OSError(f"dns: no port free for both UDP and TCP on {host}: {last_error}")
+
+    async def stop(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._tcp is not None:
+            self._tcp.close()
+            for task in list(self._tcp_tasks):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await self._tcp.wait_closed()
+            self._tcp = None
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tcp_tasks.add(task)
+        peer = writer.get_extra_info("peername")[0]
+        try:
+            while True:
+                async with asyncio.timeout(TCP_IDLE_TIMEOUT):
+                    head = await reader.readexactly(2)
+                    (length,) = struct.unpack("!H", head)
+                    wire = await reader.readexactly(length)
+                out = self.handle(wire, peer, tcp=True)
+                if out is None:
+                    break
+                writer.write(struct.pack("!H", len(out)) + out)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            if task is not None:
+                self._tcp_tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: DnsServer) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        out = self.server.handle(data, str(addr[0]), tcp=False)
+        if out is not None and self.transport is not None:
+            self.transport.sendto(out, addr)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable from a vanished client
+        log.debug("dns: udp error %s", exc)
+
+
+def _owner_case(rrset: dns.rrset.RRset, qname: dns.name.Name) -> dns.rrset.RRset:
+    if rrset.name == qname and rrset.name.to_text() != qname.to_text():
+        out = rrset.copy()
+        out.name = qname
+        return out
+    return rrset
+
+
+def _header_only(wire: bytes, rcode: int) -> bytes:
+    """A bare response header echoing the query's ID and opcode (when the body is unusable)."""
+    qid = wire[0:2]
+    opcode_bits = wire[2] & 0x78
+    rd = wire[2] & 0x01
+    flags = 0x8000 | (opcode_bits << 8) | (rd << 8) | (rcode & 0xF)
+    return qid + struct.pack("!HHHHH", flags, 0, 0, 0, 0)
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
