@@ -11,6 +11,7 @@ the pod labels, the target port, the DNS failover order and so on, instead of re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
@@ -466,6 +467,17 @@ class FederatedApp(ApiModel):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: FederatedAppSpec
     status: FederatedAppStatus | None = None
+
+    @model_validator(mode="after")
+    def _name_is_label(self) -> FederatedApp:
+        # The name becomes the federation.io/app label value in every member: a DNS-1123 label.
+        name = self.metadata.name
+        if name is not None and (len(name) > c.DNS1123_LABEL_MAX or not re.match(c.DNS1123_LABEL, name)):
+            raise ValueError(
+                "metadata.name: must be a DNS-1123 label of at most 63 characters "
+                "(it becomes a label value in member clusters)"
+            )
+        return self
 
     @property
     def name(self) -> str:
