@@ -78,6 +78,7 @@ def delete_member_cluster(session: Session, name: str) -> bool:
     if row is None:
         return False
     session.delete(row)
+    session.flush()
     return True
 
 

@@ -173,6 +173,7 @@ def delete_health_state(session: Session, target_kind: str, target_id: str) -> b
     if row is None:
         return False
     session.delete(row)
+    session.flush()
     return True
 
 
