@@ -17,7 +17,9 @@ import bisect
 import gzip
 import ipaddress
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import sys
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -29,7 +31,7 @@ from federation.dns.records import DEFAULT_LINE
 
 DATA_DIR = Path(__file__).with_name("data")
 LINES_FILE = DATA_DIR / "lines.json"
-CIDR_FILE = DATA_DIR / "cidr-lines.txt.gz"
+CIDR_FILE = DATA_DIR / "cidr-lines.gz"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -153,37 +155,59 @@ class Classification:
 
 
 class _Family:
-    """Sorted, non-overlapping, CIDR-aligned blocks of one address family."""
+    """Sorted, non-overlapping intervals of one address family, each with a line.
 
-    __slots__ = ("bits", "ends", "lines", "prefixes", "starts")
+    IPv4 is keyed by the 32-bit address; IPv6 by its top 64 bits (the table never needs to tell
+    hosts of one /64 apart), so both fit machine-word arrays."""
 
-    def __init__(self, bits: int, blocks: list[tuple[int, int, str]]) -> None:
+    __slots__ = ("bits", "ends", "lines", "names", "starts")
+
+    def __init__(self, bits: int, starts: Sequence[int], ends: Sequence[int], lines: Sequence[int],
+                 names: Sequence[str]) -> None:
         self.bits = bits
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.prefixes: list[int] = []
-        self.lines: list[str] = []
-        for start, end, line in blocks:
-            for net in ipaddress.summarize_address_range(_addr(bits, start), _addr(bits, end)):
-                self.starts.append(int(net.network_address))
-                self.ends.append(int(net.broadcast_address))
-                self.prefixes.append(net.prefixlen)
-                self.lines.append(line)
+        self.starts = starts
+        self.ends = ends
+        self.lines = lines
+        self.names = names
+
+    @classmethod
+    def from_intervals(cls, bits: int, ivs: Iterable[Interval]) -> _Family:
+        code = "I" if bits == 32 else "Q"
+        starts, ends, lines = array(code), array(code), array("H")
+        names: list[str] = []
+        index: dict[str, int] = {}
+        for s, e, line in ivs:
+            if line not in index:
+                index[line] = len(names)
+                names.append(line)
+            starts.append(s)
+            ends.append(e)
+            lines.append(index[line])
+        return cls(bits, starts, ends, lines, names)
+
+    def intervals(self) -> list[Interval]:
+        return [(s, e, self.names[i]) for s, e, i in zip(self.starts, self.ends, self.lines, strict=True)]
 
     def lookup(self, ip: int) -> tuple[str | None, int]:
+        """(line or None, prefix length of the largest aligned block around ip with one answer)."""
         i = bisect.bisect_right(self.starts, ip) - 1
         if i >= 0 and ip <= self.ends[i]:
-            return self.lines[i], self.prefixes[i]
-        # Unmatched: the scope is the largest aligned block around ip that stays inside the gap, so
-        # a resolver never caches this answer for addresses that belong to a line.
-        gap_lo = self.ends[i] + 1 if i >= 0 else 0
-        gap_hi = self.starts[i + 1] - 1 if i + 1 < len(self.starts) else (1 << self.bits) - 1
-        for p in range(self.bits + 1):
+            line: str | None = self.names[self.lines[i]]
+            lo_edge, hi_edge = self.starts[i], self.ends[i]
+        else:
+            # Unmatched: scope the answer to the gap, so a resolver never caches it for addresses
+            # that belong to a line.
+            line = None
+            lo_edge = self.ends[i] + 1 if i >= 0 else 0
+            hi_edge = self.starts[i + 1] - 1 if i + 1 < len(self.starts) else (1 << self.bits) - 1
+        p = self.bits - (hi_edge - lo_edge + 1).bit_length() + 1
+        while p < self.bits:
             size = 1 << (self.bits - p)
             lo = ip & ~(size - 1)
-            if lo >= gap_lo and lo + size - 1 <= gap_hi:
-                return None, p
-        return None, self.bits  # pragma: no cover - p == bits always fits
+            if lo >= lo_edge and lo + size - 1 <= hi_edge:
+                break
+            p += 1
+        return line, max(p, 0)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -227,16 +251,23 @@ def _paint(base: list[Interval], top: Iterable[Interval]) -> list[Interval]:
     return ivs
 
 
-def _intervals(entries: Iterable[tuple[IPNetwork, str]], version: int) -> list[tuple[int, int, str]]:
+def _key(net: IPNetwork) -> tuple[int, int]:
+    """First and last key of a network: the address for IPv4, the top 64 bits for IPv6 (a block
+    longer than /64 is widened to its /64)."""
+    if net.version == 4:
+        return int(net.network_address), int(net.broadcast_address)
+    return int(net.network_address) >> 64, int(net.broadcast_address) >> 64
+
+
+def _intervals(entries: Iterable[tuple[IPNetwork, str]], version: int) -> list[Interval]:
     """Entries of one family as sorted, non-overlapping intervals; where entries overlap, the more
     specific one wins (painted broadest first)."""
     nets = [(n, line) for n, line in entries if n.version == version]
-    ivs = sorted((int(n.network_address), int(n.broadcast_address), line) for n, line in nets)
+    ivs = sorted((*_key(n), line) for n, line in nets)
     if all(ivs[i][1] < ivs[i + 1][0] for i in range(len(ivs) - 1)):
-        return _coalesce(ivs)  # the shipped table: already disjoint, no painting needed
+        return _coalesce(ivs)
     nets.sort(key=lambda e: (e[0].prefixlen, int(e[0].network_address)))
-    painted = _paint([], ((int(n.network_address), int(n.broadcast_address), line) for n, line in nets))
-    return _coalesce(painted)
+    return _coalesce(_paint([], ((*_key(n), line) for n, line in nets)))
 
 
 def parse_table(text: str, source: str = "table") -> list[tuple[IPNetwork, str]]:
@@ -276,49 +307,116 @@ def load_overlay(path: Path) -> list[tuple[IPNetwork, str]]:
     return parse_table(text, str(path))
 
 
-def read_table_file(path: Path) -> tuple[dict[str, str], list[tuple[IPNetwork, str]]]:
-    """The shipped table: header fields (``# key: value``) and entries."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        text = fh.read()
+@dataclass(frozen=True)
+class TableFile:
+    """The shipped table as read from disk: header fields and one family table per version."""
+
+    header: dict[str, str]
+    v4: _Family
+    v6: _Family
+
+
+_MAGIC = b"FEDLINES1\n"
+
+
+def write_table_file(path: Path, header_lines: Sequence[str], v4: Sequence[Interval],
+                     v6: Sequence[Interval]) -> None:
+    """Write the binary table: text header (``# key: value`` lines), then per family the sorted
+    interval starts, ends (little-endian u32 for IPv4, u64 = top half of the address for IPv6) and
+    line indexes (u16) into the space-separated line list."""
+    f4, f6 = _Family.from_intervals(32, v4), _Family.from_intervals(64, v6)
+    names = sorted(set(f4.names) | set(f6.names))
+    index = {n: i for i, n in enumerate(names)}
+    parts = [_MAGIC, "".join(f"{h}\n" for h in header_lines).encode(), b"--\n",
+             (" ".join(names) + "\n").encode()]
+    for fam in (f4, f6):
+        starts, ends = array(fam.starts.typecode), array(fam.ends.typecode)  # type: ignore[attr-defined]
+        starts.extend(fam.starts)
+        ends.extend(fam.ends)
+        lines = array("H", (index[fam.names[i]] for i in fam.lines))
+        if sys.byteorder == "big":  # pragma: no cover
+            for arr in (starts, ends, lines):
+                arr.byteswap()
+        parts += [f"{len(starts)}\n".encode(), starts.tobytes(), ends.tobytes(), lines.tobytes()]
+    with gzip.open(path, "wb", compresslevel=9) as fh:
+        fh.write(b"".join(parts))
+
+
+def read_table_file(path: Path) -> TableFile:
+    """Read the binary table written by :func:`write_table_file`."""
+    with gzip.open(path, "rb") as fh:
+        data = fh.read()
+    if not data.startswith(_MAGIC):
+        raise LineError(f"{path}: not a line table (bad magic)")
+    pos = len(_MAGIC)
+    end = data.index(b"\n--\n", pos)
     header: dict[str, str] = {}
-    for raw in text.splitlines():
-        if not raw.startswith("#"):
-            break
-        key, sep, value = raw[1:].partition(":")
+    for raw in data[pos:end].decode().splitlines():
+        key, sep, value = raw.lstrip("# ").partition(":")
         if sep:
             header[key.strip()] = value.strip()
-    return header, parse_table(text, path.name)
+    pos = end + 4
+    nl = data.index(b"\n", pos)
+    names = data[pos:nl].decode().split()
+    pos = nl + 1
+    fams: list[_Family] = []
+    for bits, code, width in ((32, "I", 4), (64, "Q", 8)):
+        nl = data.index(b"\n", pos)
+        count = int(data[pos:nl])
+        pos = nl + 1
+        arrs: list[array[int]] = []
+        for typecode, size in ((code, width), (code, width), ("H", 2)):
+            arr = array(typecode)
+            arr.frombytes(data[pos:pos + count * size])
+            if sys.byteorder == "big":  # pragma: no cover
+                arr.byteswap()
+            pos += count * size
+            arrs.append(arr)
+        fams.append(_Family(bits, arrs[0], arrs[1], arrs[2], names))
+    return TableFile(header, fams[0], fams[1])
 
 
 class LineClassifier:
-    """Client address or ECS subnet -> :class:`Classification` (longest-prefix match)."""
+    """Client address or ECS subnet -> :class:`Classification` (longest-prefix match).
+
+    ``table`` is the shipped table (or None), ``entries`` further CIDRs of equal rank (tests, small
+    tables) and ``overlay`` the user's CIDRs, which win over both wherever they overlap."""
 
     def __init__(self, catalogue: LineCatalogue, entries: Iterable[tuple[IPNetwork, str]] = (),
-                 overlay: Iterable[tuple[IPNetwork, str]] = ()) -> None:
+                 overlay: Iterable[tuple[IPNetwork, str]] = (), *, table: TableFile | None = None) -> None:
         self.catalogue = catalogue
         base = list(entries)
         extra = list(overlay)
         for net, line in [*base, *extra]:
             if line not in catalogue:
                 raise LineError(f"CIDR {net}: unknown line {line!r}")
-        # The overlay wins over the shipped table wherever they overlap, whatever the prefix lengths.
-        v4, v6 = _intervals(base, 4), _intervals(base, 6)
-        if extra:
-            v4 = _coalesce(_paint(v4, _intervals(extra, 4)))
-            v6 = _coalesce(_paint(v6, _intervals(extra, 6)))
-        self._v4 = _Family(32, v4)
-        self._v6 = _Family(128, v6)
+        if table is not None:
+            unknown = sorted((set(table.v4.names) | set(table.v6.names)) - set(catalogue.codes))
+            if unknown:
+                raise LineError(f"line table names lines missing from the catalogue: {unknown[:5]}")
+        self.header = dict(table.header) if table is not None else {}
+        fams: list[_Family] = []
+        for version, bits in ((4, 32), (6, 64)):
+            shipped = (table.v4 if version == 4 else table.v6) if table is not None else None
+            if shipped is not None and not base and not extra:
+                fams.append(shipped)  # the common case: use the loaded arrays as they are
+                continue
+            ivs = shipped.intervals() if shipped is not None else []
+            if base:
+                ivs = _coalesce(_paint(ivs, _intervals(base, version))) if ivs else _intervals(base, version)
+            if extra:
+                ivs = _coalesce(_paint(ivs, _intervals(extra, version)))
+            fams.append(_Family.from_intervals(bits, ivs))
+        self._v4, self._v6 = fams
 
     @classmethod
     def default(cls, overlay_file: Path | None = None, catalogue: LineCatalogue | None = None,
                 table_file: Path | None = None) -> LineClassifier:
-        """The shipped table (if present) overlaid by the user's CIDR file."""
+        """The shipped table overlaid by the user's CIDR file (YAML ``{line: [cidr]}`` or text)."""
         cat = catalogue or default_catalogue()
-        path = table_file or CIDR_FILE
-        entries = read_table_file(path)[1] if path.exists() else []
+        table = _shipped_table(table_file or CIDR_FILE)
         overlay = load_overlay(overlay_file) if overlay_file is not None else []
-        return cls(cat, entries, overlay)
+        return cls(cat, overlay=overlay, table=table)
 
     @property
     def size(self) -> int:
@@ -330,10 +428,18 @@ class LineClassifier:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
             source_prefix = None if source_prefix is None else max(source_prefix - 96, 0)
-        fam = self._v4 if ip.version == 4 else self._v6
-        value = int(ip)
+        if ip.version == 4:
+            fam, value = self._v4, int(ip)
+        else:
+            fam, value = self._v6, int(ip) >> 64
         if source_prefix is not None and source_prefix < fam.bits:
             value &= ~((1 << (fam.bits - source_prefix)) - 1)
         line, prefix = fam.lookup(value)
         code = line or DEFAULT_LINE
         return Classification(code, self.catalogue.chain(code), prefix)
+
+
+@cache
+def _shipped_table(path: Path) -> TableFile | None:
+    """The table file, read once per process (it is never modified)."""
+    return read_table_file(path) if path.exists() else None
