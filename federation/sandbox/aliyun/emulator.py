@@ -202,7 +202,7 @@ class AliyunEmulator:
 
     def _zone_changed(self, domain: str) -> None:
         if self._dns is not None:
-            # Only the types the shared server answers; alidns-only types (URL forwarding, MX, ...) stay API-side.
+            # Only the types the shared server answers; URL forwarding, MX, ... stay API-side.
             served = self._dns_types
             self._dns.set_zone(domain, [r for r in self.alidns.records_for_dns(domain) if r.rtype in served])
 
