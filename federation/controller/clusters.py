@@ -1,0 +1,163 @@
+"""The MemberCluster reconciler: a client per member, a probe of its API, and its status.
+
+For each MemberCluster: read the referenced Secret, build (or keep, or replace) the member's client,
+probe it (``GET /version`` for reachability, version and latency; ``list nodes`` for the node count and
+readiness) and write ``status`` with the ``Reachable`` and ``Ready`` conditions. A change of health
+(including the ``federation.io/health-override: Unhealthy`` drain annotation) enqueues every app, so
+placement reacts at once rather than at the next resync.
+
+The status is rewritten only when something a reader cares about changed (conditions, version, node
+count, a large move in latency) or when it is older than ``status_refresh``: the probe runs every few
+seconds, the writes stay rare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from federation.api import constants as c
+from federation.api.conditions import set_condition
+from federation.api.membercluster import MemberCluster, MemberClusterStatus
+from federation.clusters.kubeapi import NODES, SECRETS, KubeError
+from federation.clusters.registry import KubeconfigError, kubeconfig_from_secret
+from federation.controller.resources import MEMBERCLUSTERS
+
+if TYPE_CHECKING:
+    from federation.controller.manager import Controller, MemberView
+
+log = logging.getLogger(__name__)
+
+
+def _node_ready(node: dict[str, Any]) -> bool:
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+class ClusterReconciler:
+    def __init__(self, ctrl: Controller) -> None:
+        self.ctrl = ctrl
+        self._last_write: dict[str, float] = {}
+        self._health: dict[str, tuple[Any, ...]] = {}
+
+    async def reconcile(self, name: str) -> None:
+        ctrl = self.ctrl
+        assert ctrl.clusters_informer is not None
+        raw = ctrl.clusters_informer.get(name)
+        if raw is None:
+            await ctrl.registry.remove(name)
+            self._last_write.pop(name, None)
+            if self._health.pop(name, None) is not None:
+                ctrl.enqueue_all_apps()
+            return
+        try:
+            mc = MemberCluster.model_validate(raw)
+        except ValidationError as exc:
+            log.warning("membercluster %s: invalid: %s", name, exc.errors()[0].get("msg"))
+            return
+        try:
+            view, latency_ms, version, nodes, ready_nodes, problem = await self._probe(mc)
+        finally:
+            ctrl.cluster_queue.add_after(name, ctrl.config.probe_interval)
+        if view is not None:
+            view.reachable = problem is None
+            view.ready = problem is None and ready_nodes > 0
+            view.message = problem or ("" if ready_nodes else "no node is Ready")
+        reachable = problem is None
+        ready = reachable and ready_nodes > 0
+        health = (reachable, ready, mc.drained(), problem)
+        if self._health.get(name) != health:
+            if name in self._health:
+                log.info("member %s: reachable=%s ready=%s drained=%s%s", name, reachable, ready,
+                         mc.drained(), f" ({problem})" if problem else "")
+            self._health[name] = health
+            ctrl.enqueue_all_apps()
+        await self._write_status(mc, raw, reachable, ready, problem, latency_ms, version, nodes, ready_nodes)
+
+    async def _probe(self, mc: MemberCluster) -> tuple[MemberView | None, float | None, str | None, int, int,
+                                                       str | None]:
+        ctrl = self.ctrl
+        ref = mc.spec.kubeconfig_secret_ref
+        secrets = ctrl.secret_informers.get(ref.namespace)
+        try:
+            if secrets is not None and secrets.synced.is_set():
+                secret = secrets.get(f"{ref.namespace}/{ref.name}")
+            else:
+                secret = await ctrl.host.get(SECRETS, ref.name, ref.namespace)
+            config = kubeconfig_from_secret(secret, namespace=ref.namespace, name=ref.name, key=ref.key)
+        except KubeconfigError as exc:
+            await ctrl.registry.remove(mc.name)
+            return None, None, None, 0, 0, f"kubeconfig: {exc}"
+        except KubeError as exc:
+            problem = f"cannot read the kubeconfig secret: {exc.reason}"
+            return ctrl.member_for(mc.name), None, None, 0, 0, problem
+        try:
+            member = await ctrl.registry.ensure(mc.name, mc.spec.region, config)
+        except Exception as exc:  # a kubeconfig the client library rejects
+            return None, None, None, 0, 0, f"kubeconfig: unusable ({type(exc).__name__})"
+        view = ctrl.member_for(member.name)
+        timeout = ctrl.config.member_timeout
+        try:
+            started = time.monotonic()
+            version = await asyncio.wait_for(member.api.version(), timeout)
+            latency_ms = round((time.monotonic() - started) * 1000, 1)
+            nodes, _ = await asyncio.wait_for(member.api.list(NODES), timeout)
+        except (KubeError, TimeoutError) as exc:
+            reason = exc.reason if isinstance(exc, KubeError) else "Timeout"
+            status = f" (HTTP {exc.status})" if isinstance(exc, KubeError) and exc.status else ""
+            return view, None, None, 0, 0, f"member API unreachable: {reason}{status}"
+        ready_nodes = sum(1 for n in nodes if _node_ready(n))
+        return view, latency_ms, str(version.get("gitVersion") or ""), len(nodes), ready_nodes, None
+
+    async def _write_status(self, mc: MemberCluster, raw: dict[str, Any], reachable: bool, ready: bool,
+                            problem: str | None, latency_ms: float | None, version: str | None, nodes: int,
+                            ready_nodes: int) -> None:
+        ctrl = self.ctrl
+        now = ctrl.now()
+        old = mc.status or MemberClusterStatus()
+        gen = mc.metadata.generation
+        conds = set_condition(old.conditions, c.COND_REACHABLE, reachable,
+                              "APIReachable" if reachable else "APIUnreachable", problem or "", gen, now)
+        if not reachable:
+            ready_reason, ready_msg = "Unreachable", problem or ""
+        elif mc.drained():
+            ready_reason, ready_msg = "Drained", f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}"
+        elif ready_nodes:
+            ready_reason, ready_msg = "NodesReady", f"{ready_nodes}/{nodes} nodes Ready"
+        else:
+            ready_reason, ready_msg = "NoReadyNodes", f"0/{nodes} nodes Ready"
+        conds = set_condition(conds, c.COND_READY, ready and not mc.drained(), ready_reason, ready_msg,
+                              gen, now)
+        new = MemberClusterStatus(
+            conditions=conds,
+            kubernetes_version=version if reachable else old.kubernetes_version,
+            node_count=nodes if reachable else old.node_count,
+            api_latency_ms=latency_ms if reachable else old.api_latency_ms,
+            last_probe_time=now.replace(microsecond=0))
+        important_same = (
+            [(x.type, x.status, x.reason, x.message) for x in new.conditions]
+            == [(x.type, x.status, x.reason, x.message) for x in old.conditions]
+            and new.kubernetes_version == old.kubernetes_version and new.node_count == old.node_count
+            and not _latency_moved(old.api_latency_ms, new.api_latency_ms))
+        fresh = time.monotonic() - self._last_write.get(mc.name, -1e9) < ctrl.config.status_refresh
+        if important_same and fresh and old.last_probe_time is not None:
+            return
+        body = {"status": new.model_dump(mode="json", by_alias=True, exclude_none=True)}
+        try:
+            await ctrl.host.merge_patch(MEMBERCLUSTERS, mc.name, body, sub="status")
+            self._last_write[mc.name] = time.monotonic()
+        except KubeError as exc:
+            if not exc.not_found:
+                raise
+
+
+def _latency_moved(old: float | None, new: float | None) -> bool:
+    if old is None or new is None:
+        return old != new
+    return abs(new - old) > max(10.0, 0.5 * old)

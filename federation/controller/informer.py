@@ -1,0 +1,160 @@
+"""List-then-watch caches of one resource in one cluster, with change callbacks.
+
+The loop follows "Kubernetes API concepts: efficient detection of changes": list, remember the list's
+``resourceVersion``, watch from it; on a clean end of the watch (the server's ``timeoutSeconds``) or a
+dropped connection, watch again from the last version seen (bookmarks keep it fresh); on ``410 Gone``
+(the version was compacted away) list again and emit the differences against the cache, so nothing
+missed during the gap is lost. Failures back off exponentially and are reported through ``on_error``
+(the cluster reconciler uses it to notice a member going away), never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from federation.clusters.kubeapi import KubeApi, KubeError, Resource
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Handler = Callable[[str, Obj | None, Obj | None], None]  # (key, old, new); new None = deleted
+
+
+def obj_key(obj: Obj) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+
+
+class Informer:
+    """Keeps ``self.cache`` (key -> object) in step with the cluster and calls ``handler`` on changes."""
+
+    def __init__(self, api: KubeApi, resource: Resource, handler: Handler, *,
+                 label_selector: str | None = None, namespace: str | None = None,
+                 watch_timeout: int = 300, on_error: Callable[[KubeError], None] | None = None,
+                 on_recover: Callable[[], None] | None = None, max_backoff: float = 10.0) -> None:
+        self.api = api
+        self.resource = resource
+        self.handler = handler
+        self.label_selector = label_selector
+        self.namespace = namespace
+        self.watch_timeout = watch_timeout
+        self.on_error = on_error
+        self.on_recover = on_recover
+        self.max_backoff = max_backoff
+        self.cache: dict[str, Obj] = {}
+        self.resource_version = ""
+        self.synced = asyncio.Event()
+        self.relists = 0
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"informer {self.api.name} "
+                                                              f"{self.resource.plural}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def get(self, key: str) -> Obj | None:
+        return self.cache.get(key)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                    self._recovered()
+                    backoff = 0.2
+                events = self.api.watch(self.resource, self.resource_version, namespace=self.namespace,
+                                        label_selector=self.label_selector,
+                                        timeout_seconds=self.watch_timeout)
+                async for event in events:
+                    if not self._apply(event):
+                        need_list = True
+                        break
+                    if self._failing:
+                        self._recovered()
+                    backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except KubeError as exc:
+                if exc.gone:
+                    need_list = True
+                    continue
+                self._failed(exc)
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, self.max_backoff)
+            except Exception as exc:  # a malformed event must not kill the loop
+                log.exception("informer %s/%s: unexpected error", self.api.name, self.resource.plural)
+                self._failed(KubeError(0, type(exc).__name__, str(exc)))
+                need_list = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    def _failed(self, exc: KubeError) -> None:
+        self._failing = True
+        log.debug("informer %s/%s: %s", self.api.name, self.resource.plural, exc)
+        if self.on_error is not None:
+            self.on_error(exc)
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            if self.on_recover is not None:
+                self.on_recover()
+
+    async def _relist(self) -> None:
+        items, rv = await self.api.list(self.resource, self.namespace, label_selector=self.label_selector)
+        self.relists += 1
+        fresh = {obj_key(o): o for o in items}
+        old = self.cache
+        self.cache = fresh
+        self.resource_version = rv
+        for key, obj in fresh.items():
+            before = old.get(key)
+            if before is None or _rv(before) != _rv(obj):
+                self.handler(key, before, obj)
+        for key, before in old.items():
+            if key not in fresh:
+                self.handler(key, before, None)
+        self.synced.set()
+
+    def _apply(self, event: dict[str, Any]) -> bool:
+        """Apply one watch event; False when the watch must restart from a fresh list."""
+        etype = event.get("type")
+        obj = event.get("object") or {}
+        if etype == "ERROR":
+            code = obj.get("code")
+            log.debug("informer %s/%s: watch error %s: %s", self.api.name, self.resource.plural, code,
+                      obj.get("message"))
+            return False
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            self.resource_version = str(rv)
+        if etype == "BOOKMARK":
+            return True
+        key = obj_key(obj)
+        before = self.cache.get(key)
+        if etype == "DELETED":
+            self.cache.pop(key, None)
+            self.handler(key, before, None)
+        elif etype in ("ADDED", "MODIFIED"):
+            self.cache[key] = obj
+            self.handler(key, before, obj)
+        return True
+
+
+def _rv(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))

@@ -1,0 +1,306 @@
+"""The controller process: leader election, host and member watches, the work queues and their workers.
+
+Everything that writes runs only while this process holds the Lease. On becoming leader it starts the
+host informers (FederatedApp, MemberCluster, the Secrets holding member kubeconfigs), the member
+informers (the Deployments and Services we own, found by the ``app.kubernetes.io/managed-by=fedctl``
+label), and the workers of two queues: apps (``namespace/name``) and member clusters (``name``). On
+losing the Lease every write is refused at once by the write gate and the active part is torn down.
+
+Level-triggered: every event just enqueues a key; a reconcile reads the caches and moves the world one
+step toward the spec. A periodic resync enqueues everything, and each member is probed on its own
+period (and at once when one of its watches fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from federation.api import constants as c
+from federation.clusters.kubeapi import DEPLOYMENTS, SECRETS, SERVICES, KubeApi, KubeError
+from federation.clusters.registry import Member, MemberRegistry
+from federation.controller.events import EventRecorder
+from federation.controller.informer import Informer, Obj
+from federation.controller.leader import LeaderElector
+from federation.controller.queue import WorkQueue, run_workers
+from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS, OWNED_SELECTOR
+from federation.controller.steps import ReconcileStep
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass
+class ControllerConfig:
+    namespace: str = "federation-system"  # where the Lease lives
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    lease_name: str = "fedctl-controller"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    release_on_exit: bool = True
+    workers: int = 8
+    cluster_workers: int = 4
+    resync: float = 300.0  # seconds between full resyncs
+    probe_interval: float = 10.0  # seconds between member probes
+    status_refresh: float = 60.0  # rewrite an unchanged MemberCluster status at most this often
+    member_timeout: float = 5.0  # per request to a member
+    watch_timeout: int = 300
+    service_type: str = "NodePort"
+
+
+@dataclass
+class MemberView:
+    """A member's client and its caches of what we own there."""
+
+    member: Member
+    deployments: Informer
+    services: Informer
+    reachable: bool | None = None  # None until the first probe
+    ready: bool | None = None
+    message: str = ""
+
+    @property
+    def synced(self) -> bool:
+        return self.deployments.synced.is_set() and self.services.synced.is_set()
+
+
+class Controller:
+    def __init__(self, host: KubeApi, config: ControllerConfig | None = None, *,
+                 steps: Sequence[ReconcileStep] = ()) -> None:
+        from federation.controller.apps import AppReconciler
+        from federation.controller.clusters import ClusterReconciler
+
+        self.config = config or ControllerConfig()
+        self.host_raw = host  # ungated: the Lease and reads
+        self.elector = LeaderElector(
+            KubeApi(host.api_client, name="lease", timeout=host.timeout), name=self.config.lease_name,
+            namespace=self.config.namespace, identity=self.config.identity,
+            lease_duration=self.config.lease_duration, renew_deadline=self.config.renew_deadline,
+            retry_period=self.config.retry_period, on_started=self._start_active,
+            on_stopped=self._stop_active)
+        self.host = KubeApi(host.api_client, name="host", write_gate=self.elector.may_write,
+                            timeout=host.timeout)
+        self.events = EventRecorder(self.host)
+        self.steps = list(steps)
+        self.registry = MemberRegistry(self.elector.may_write, timeout=self.config.member_timeout,
+                                       on_added=self._member_added, on_removed=self._member_removed)
+        self.members: dict[str, MemberView] = {}
+        self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
+        self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
+        self.apps_informer: Informer | None = None
+        self.clusters_informer: Informer | None = None
+        self.secret_informers: dict[str, Informer] = {}
+        self.app_reconciler = AppReconciler(self)
+        self.cluster_reconciler = ClusterReconciler(self)
+        self.reconciles = 0
+        self._active: list[asyncio.Task[Any]] = []
+        self._active_lock = asyncio.Lock()
+        self.active = asyncio.Event()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        if not self.config.release_on_exit:
+            self.elector.release_on_exit = False
+        try:
+            await self.elector.run()
+        finally:
+            await self._stop_active()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.elector.is_leader
+
+    async def _start_active(self) -> None:
+        async with self._active_lock:
+            if self._active:
+                return
+            self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
+            self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
+            self.apps_informer = Informer(self.host, FEDERATEDAPPS, self._on_app,
+                                          watch_timeout=self.config.watch_timeout)
+            self.clusters_informer = Informer(self.host, MEMBERCLUSTERS, self._on_cluster,
+                                              watch_timeout=self.config.watch_timeout)
+            self.apps_informer.start()
+            self.clusters_informer.start()
+            self._active = [
+                asyncio.create_task(self._run_after_sync(), name="controller workers"),
+                asyncio.create_task(self._resync_loop(), name="controller resync"),
+            ]
+            self.active.set()
+
+    async def _run_after_sync(self) -> None:
+        assert self.apps_informer is not None
+        assert self.clusters_informer is not None
+        await self.clusters_informer.synced.wait()
+        # Members first: the app reconciler needs their clients and caches to place anything.
+        cluster_workers = asyncio.create_task(run_workers(
+            self.cluster_queue, self.cluster_reconciler.reconcile, self.config.cluster_workers, "cluster"))
+        await self._wait_members_synced(max(2.0, self.config.member_timeout))
+        await self.apps_informer.synced.wait()
+        await asyncio.gather(
+            cluster_workers,
+            run_workers(self.app_queue, self._reconcile_app, self.config.workers, "app"))
+
+    async def _wait_members_synced(self, within: float) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            names = set(self.clusters_informer.cache) if self.clusters_informer else set()
+            probed = {n for n, v in self.members.items() if v.synced or v.reachable is False}
+            if names <= probed:
+                return
+            await asyncio.sleep(0.05)
+
+    async def _reconcile_app(self, key: str) -> None:
+        self.reconciles += 1
+        await self.app_reconciler.reconcile(key)
+
+    async def _stop_active(self) -> None:
+        async with self._active_lock:
+            self.active.clear()
+            tasks, self._active = self._active, []
+            await self.app_queue.shutdown()
+            await self.cluster_queue.shutdown()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for inf in [self.apps_informer, self.clusters_informer, *self.secret_informers.values()]:
+                if inf is not None:
+                    await inf.stop()
+            self.secret_informers.clear()
+            await self.registry.close()
+            self.members.clear()
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.resync)
+            self.enqueue_all_apps()
+            for name in list(self.clusters_informer.cache if self.clusters_informer else []):
+                self.cluster_queue.add(name)
+
+    # --- event handlers: they only enqueue ----------------------------------------------------------
+
+    def _on_app(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        self.app_queue.add(key)
+
+    def _on_cluster(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        self.cluster_queue.add(key)
+        if new is not None:
+            ref = (new.get("spec") or {}).get("kubeconfigSecretRef") or {}
+            ns = ref.get("namespace")
+            if ns and ns not in self.secret_informers:
+                inf = Informer(self.host, SECRETS, self._on_secret, namespace=ns,
+                               watch_timeout=self.config.watch_timeout)
+                self.secret_informers[ns] = inf
+                inf.start()
+
+    def _on_secret(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        if old is not None and new is not None and old.get("data") == new.get("data"):
+            return
+        ns, _, name = key.partition("/")
+        for mc_name, mc in (self.clusters_informer.cache.items() if self.clusters_informer else []):
+            ref = (mc.get("spec") or {}).get("kubeconfigSecretRef") or {}
+            if ref.get("namespace") == ns and ref.get("name") == name:
+                self.cluster_queue.add(mc_name)
+
+    def _on_owned(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        obj = new or old or {}
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        app, ns = labels.get(c.LABEL_APP), labels.get(c.LABEL_APP_NAMESPACE)
+        if not app or not ns:
+            return
+        if old is not None and new is not None and _same_but_noise(old, new):
+            return
+        self.app_queue.add(f"{ns}/{app}")
+
+    def enqueue_all_apps(self) -> None:
+        for key in list(self.apps_informer.cache if self.apps_informer else []):
+            self.app_queue.add(key)
+
+    # --- members ----------------------------------------------------------------------------------
+
+    def _member_added(self, member: Member) -> None:
+        def err(exc: KubeError) -> None:
+            self.cluster_queue.add(member.name)
+
+        def ok() -> None:
+            self.cluster_queue.add(member.name)
+
+        view = MemberView(
+            member,
+            Informer(member.api, DEPLOYMENTS, self._on_owned, label_selector=OWNED_SELECTOR,
+                     watch_timeout=self.config.watch_timeout, on_error=err, on_recover=ok, max_backoff=2.0),
+            Informer(member.api, SERVICES, self._on_owned, label_selector=OWNED_SELECTOR,
+                     watch_timeout=self.config.watch_timeout, on_error=err, on_recover=ok, max_backoff=2.0))
+        self.members[member.name] = view
+        view.deployments.start()
+        view.services.start()
+
+    async def _member_removed(self, member: Member) -> None:
+        view = self.members.pop(member.name, None)
+        if view is not None:
+            await view.deployments.stop()
+            await view.services.stop()
+
+    def member_for(self, cluster_name: str) -> MemberView | None:
+        return self.members.get(cluster_name)
+
+    # --- introspection (tests, bench, dashboard) ---------------------------------------------------
+
+    def api_calls(self) -> dict[str, int]:
+        """Requests made so far, per verb, to the host and to every member (Lease traffic excluded)."""
+        total: dict[str, int] = dict(self.host.calls)
+        for view in self.members.values():
+            for verb, n in view.member.api.calls.items():
+                total[verb] = total.get(verb, 0) + n
+        return total
+
+    async def wait_idle(self, within: float = 30.0, settle: float = 0.2) -> bool:
+        """Wait until the app queue has been empty with nothing in flight for ``settle`` seconds."""
+        deadline = time.monotonic() + within
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.app_queue.idle and self.cluster_queue_idle():
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle:
+                    return True
+            else:
+                quiet_since = None
+            await asyncio.sleep(0.02)
+        return False
+
+    def cluster_queue_idle(self) -> bool:
+        # probes are re-armed with add_after: only queued or running work counts
+        return not len(self.cluster_queue) and not self.cluster_queue._processing
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def _same_but_noise(old: Obj, new: Obj) -> bool:
+    """Whether two versions of an owned object differ only in what no reconcile depends on."""
+    return bool(old.get("spec") == new.get("spec") and old.get("status") == new.get("status")
+                and (old.get("metadata") or {}).get("labels") == (new.get("metadata") or {}).get("labels")
+                and (old.get("metadata") or {}).get("deletionTimestamp")
+                == (new.get("metadata") or {}).get("deletionTimestamp"))
+
+
+@contextlib.asynccontextmanager
+async def running(controller: Controller) -> Any:
+    """Run a controller in the background for the duration of a ``with`` block."""
+    task = asyncio.create_task(controller.run(), name=f"controller {controller.config.identity}")
+    try:
+        yield controller
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

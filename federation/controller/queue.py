@@ -1,0 +1,153 @@
+"""A work queue keyed by object: deduplicated, per-key exponential backoff, bounded concurrency.
+
+The semantics are client-go's workqueue: a key waiting in the queue is not queued twice; a key being
+processed is never processed by two workers at once (if it is added meanwhile it is marked dirty and
+queued again when the worker finishes, so no change is lost); a failing key comes back after
+``base_delay * 2**failures`` (capped), and ``forget`` resets that after a success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class WorkQueue:
+    def __init__(self, *, base_delay: float = 0.05, max_delay: float = 30.0) -> None:
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._queue: deque[str] = deque()
+        self._queued: set[str] = set()
+        self._processing: set[str] = set()
+        self._dirty: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._shutdown = False
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue and not self._processing and not self._timers
+
+    def add(self, key: str) -> None:
+        if self._shutdown:
+            return
+        if key in self._processing:
+            self._dirty.add(key)
+            return
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        self._queue.append(key)
+        self._wake_one()
+
+    def add_after(self, key: str, delay: float) -> None:
+        if self._shutdown:
+            return
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        existing = self._timers.get(key)
+        due = loop.time() + delay
+        if existing is not None:
+            if existing.when() <= due:
+                return
+            existing.cancel()
+        self._timers[key] = loop.call_at(due, self._fire, key)
+
+    def _fire(self, key: str) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def add_rate_limited(self, key: str) -> float:
+        """Requeue after a failure; returns the delay chosen."""
+        n = self._failures.get(key, 0)
+        self._failures[key] = n + 1
+        delay = min(self.max_delay, self.base_delay * (2 ** n)) * (0.75 + random.random() / 2)
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def failures(self, key: str) -> int:
+        return self._failures.get(key, 0)
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    async def get(self) -> str | None:
+        """The next key (now being processed), or None after shutdown."""
+        while not self._queue and not self._shutdown:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():
+                    self._wake_one()  # pass the wake-up on rather than lose it
+                raise
+        if self._shutdown:
+            return None
+        key = self._queue.popleft()
+        self._queued.discard(key)
+        self._processing.add(key)
+        if self._queue:
+            self._wake_one()
+        return key
+
+    def done(self, key: str) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+    async def shutdown(self) -> None:
+        self._shutdown = True
+        for t in self._timers.values():
+            t.cancel()
+        self._timers.clear()
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+
+async def run_workers(queue: WorkQueue, handler: Callable[[str], Awaitable[None]], workers: int,
+                      name: str) -> None:
+    """Process keys with ``workers`` concurrent workers until the queue shuts down (or cancellation).
+
+    ``handler`` raising means "retry with backoff"; returning means success (the backoff is forgotten).
+    """
+
+    async def worker(i: int) -> None:
+        while True:
+            key = await queue.get()
+            if key is None:
+                return
+            try:
+                await handler(key)
+            except asyncio.CancelledError:
+                queue.done(key)
+                raise
+            except Exception as exc:
+                delay = queue.add_rate_limited(key)
+                log.info("%s %s: retrying in %.1fs: %s", name, key, delay, exc)
+            else:
+                queue.forget(key)
+            queue.done(key)
+
+    await asyncio.gather(*(worker(i) for i in range(workers)))
