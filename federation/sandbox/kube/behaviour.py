@@ -1,0 +1,442 @@
+"""Simulated controllers of one cluster: Deployment rollouts (and failing rollouts), Service load
+balancers, Endpoints, garbage collection by ownerReferences, namespace termination, node readiness.
+
+They react to store events (nothing is polled) and write status through the same storage path as the
+API, so watchers see their changes like any other write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from federation.sandbox.kube.api import NS_KEY, now_iso
+from federation.sandbox.kube.errors import ApiError
+from federation.sandbox.kube.selectors import selector_from_label_selector
+from federation.sandbox.kube.store import Event, Key
+
+if TYPE_CHECKING:
+    from federation.sandbox.kube.api import ClusterApi
+
+log = logging.getLogger(__name__)
+
+DEPLOY_KEY = "apps/deployments"
+SVC_KEY = "/services"
+EP_KEY = "/endpoints"
+NODE_KEY = "/nodes"
+EVENT_KEY = "/events"
+
+
+@dataclass
+class Rollout:
+    generation: int
+    started: float
+    timers: list[asyncio.TimerHandle]
+
+
+def _cond(type_: str, status: str, reason: str, message: str, prev: list[dict[str, Any]], now: str) -> dict[str, Any]:
+    old = next((c for c in prev if c.get("type") == type_), None)
+    transition = old["lastTransitionTime"] if old and old.get("status") == status else now
+    update = old["lastUpdateTime"] if old and old.get("reason") == reason and old.get("status") == status else now
+    return {"type": type_, "status": status, "lastUpdateTime": update, "lastTransitionTime": transition,
+            "reason": reason, "message": message}
+
+
+def deployment_status(dep: dict[str, Any], *, rolled_out: bool, failing: bool, deadline_passed: bool,
+                      nodes_ready: bool, now: str) -> dict[str, Any]:
+    """The status a Deployment controller would report for this phase of a (simulated) rollout."""
+    spec = dep.get("spec") or {}
+    prev = dep.get("status") or {}
+    prev_conds = prev.get("conditions") or []
+    name = dep["metadata"]["name"]
+    want = int(spec.get("replicas", 1))
+    rs_name = f"{name}-{_template_hash(spec.get('template') or {})}"
+    if failing or not nodes_ready:
+        ready = 0
+    elif rolled_out:
+        ready = want
+    else:
+        ready = min(int(prev.get("readyReplicas", 0) or 0), want)
+    status: dict[str, Any] = {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": want,
+                              "updatedReplicas": want}
+    if ready:
+        status["readyReplicas"] = ready
+        status["availableReplicas"] = ready
+    if want - ready:
+        status["unavailableReplicas"] = want - ready
+    if ready >= want:
+        available = _cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.",
+                          prev_conds, now)
+    else:
+        available = _cond("Available", "False", "MinimumReplicasUnavailable",
+                          "Deployment does not have minimum availability.", prev_conds, now)
+    if failing and deadline_passed:
+        progressing = _cond("Progressing", "False", "ProgressDeadlineExceeded",
+                            f'ReplicaSet "{rs_name}" has timed out progressing.', prev_conds, now)
+    elif ready >= want:
+        progressing = _cond("Progressing", "True", "NewReplicaSetAvailable",
+                            f'ReplicaSet "{rs_name}" has successfully progressed.', prev_conds, now)
+    else:
+        progressing = _cond("Progressing", "True", "ReplicaSetUpdated",
+                            f'ReplicaSet "{rs_name}" is progressing.', prev_conds, now)
+    status["conditions"] = [available, progressing]
+    return status
+
+
+def _template_hash(template: dict[str, Any]) -> str:
+    import orjson
+    return hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).hexdigest()[:10]
+
+
+class Behaviours:
+    def __init__(self, api: ClusterApi, *, rollout_delay: float, progress_deadline: float, lb_prefix: str) -> None:
+        self.api = api
+        self.rollout_delay = rollout_delay
+        self.progress_deadline = progress_deadline
+        self.cloud_controller = True
+        self.failing: set[Key] = set()
+        self.rollouts: dict[Key, Rollout] = {}
+        self.lb_prefix = lb_prefix
+        self.lb_next = 10
+        self._dirty_ns: set[str] = set()
+        self._gc_queue: list[str] = []
+        self._scheduled = False
+        self._running = False
+        api.store.listeners.append(self._on_event)
+
+    def start(self) -> None:
+        self._running = True
+        for k, d in list(self.api.store.iter_objects(DEPLOY_KEY)):
+            self._new_rollout(k, d)
+        for _, s in list(self.api.store.iter_objects(SVC_KEY)):
+            self._ensure_lb(s)
+
+    def stop(self) -> None:
+        self._running = False
+        for r in self.rollouts.values():
+            for t in r.timers:
+                t.cancel()
+        self.rollouts.clear()
+
+    # ----- event fan-in --------------------------------------------------------------------------
+    def _on_event(self, ev: Event) -> None:
+        if not self._running:
+            return
+        md = ev.obj["metadata"]
+        key: Key = (md.get("namespace", "") or "", md["name"])
+        if ev.rkey == DEPLOY_KEY:
+            if ev.type == "DELETED":
+                r = self.rollouts.pop(key, None)
+                if r:
+                    for t in r.timers:
+                        t.cancel()
+                self.failing.discard(key)
+            else:
+                r = self.rollouts.get(key)
+                if r is None or r.generation != md.get("generation"):
+                    self._new_rollout(key, ev.obj)
+            self._mark_ns(key[0])
+        elif ev.rkey == SVC_KEY:
+            if ev.type != "DELETED":
+                self._ensure_lb(ev.obj)
+            self._mark_ns(key[0])
+        elif ev.rkey == NS_KEY and ev.type != "DELETED" and md.get("deletionTimestamp"):
+            self._mark_ns(md["name"], terminating=True)
+        if ev.type == "DELETED" and md.get("uid"):
+            self._gc_queue.append(md["uid"])
+            self._schedule()
+        elif ev.type == "ADDED" and md.get("ownerReferences"):
+            if not any(r.get("uid") in self.api.store.by_uid for r in md["ownerReferences"]):
+                self._gc_queue.append(md["ownerReferences"][0].get("uid", ""))
+                self._schedule()
+        if md.get("deletionTimestamp") and "foregroundDeletion" in (md.get("finalizers") or ()):
+            self._gc_queue.append(md.get("uid", ""))
+            self._schedule()
+        if ev.type == "DELETED" and key[0] and ev.rkey != NS_KEY:
+            ns = self.api.store.get(NS_KEY, ("", key[0]))
+            if ns is not None and ns["metadata"].get("deletionTimestamp"):
+                self._mark_ns(key[0], terminating=True)
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_pending)
+
+    def _mark_ns(self, ns: str, terminating: bool = False) -> None:
+        self._dirty_ns.add(ns)
+        self._schedule()
+
+    def _run_pending(self) -> None:
+        self._scheduled = False
+        if not self._running:
+            return
+        while self._gc_queue:
+            uid = self._gc_queue.pop()
+            self._collect(uid)
+        dirty, self._dirty_ns = self._dirty_ns, set()
+        for ns in dirty:
+            self._sync_endpoints(ns)
+            self._terminate_namespace(ns)
+
+    # ----- deployments ---------------------------------------------------------------------------
+    def _deployment_type(self) -> Any:
+        return self.api.resolve("apps", "v1", "deployments")
+
+    def _new_rollout(self, key: Key, dep: dict[str, Any]) -> None:
+        old = self.rollouts.pop(key, None)
+        if old:
+            for t in old.timers:
+                t.cancel()
+        loop = asyncio.get_running_loop()
+        gen = dep["metadata"].get("generation", 1)
+        r = Rollout(gen, loop.time(), [])
+        self.rollouts[key] = r
+        r.timers.append(loop.call_later(self.rollout_delay, self._reconcile_deployment, key))
+        r.timers.append(loop.call_later(self.progress_deadline, self._reconcile_deployment, key))
+        prev_gen = (dep.get("status") or {}).get("observedGeneration")
+        if prev_gen != gen:
+            replicas = (dep.get("spec") or {}).get("replicas", 1)
+            rs = f"{dep['metadata']['name']}-{_template_hash((dep.get('spec') or {}).get('template') or {})}"
+            self.record_event(dep, "Normal", "ScalingReplicaSet", f"Scaled up replica set {rs} to {replicas}",
+                              "deployment-controller")
+        self._reconcile_deployment(key)
+
+    def _reconcile_deployment(self, key: Key) -> None:
+        if not self._running:
+            return
+        dep = self.api.store.get(DEPLOY_KEY, key)
+        r = self.rollouts.get(key)
+        if dep is None or r is None:
+            return
+        elapsed = asyncio.get_running_loop().time() - r.started
+        status = deployment_status(dep, rolled_out=elapsed >= self.rollout_delay - 1e-3,
+                                   failing=key in self.failing,
+                                   deadline_passed=elapsed >= self.progress_deadline - 1e-3,
+                                   nodes_ready=self._any_node_ready(), now=now_iso())
+        self.api.write_status(self._deployment_type(), dep, status)
+
+    def _any_node_ready(self) -> bool:
+        nodes = self.api.store.objects.get(NODE_KEY)
+        if not nodes:
+            return True  # a cluster without simulated nodes behaves as if scheduling always succeeds
+        for n in nodes.values():
+            for c in (n.get("status") or {}).get("conditions") or ():
+                if c.get("type") == "Ready" and c.get("status") == "True":
+                    return True
+        return False
+
+    def fail_deployment(self, ns: str, name: str, failing: bool) -> None:
+        key = (ns, name)
+        if failing:
+            self.failing.add(key)
+        else:
+            self.failing.discard(key)
+        dep = self.api.store.get(DEPLOY_KEY, key)
+        if dep is not None:
+            self._new_rollout(key, dep)
+
+    def reconcile_all_deployments(self) -> None:
+        for k, _ in list(self.api.store.iter_objects(DEPLOY_KEY)):
+            self._reconcile_deployment(k)
+
+    # ----- services ------------------------------------------------------------------------------
+    def set_cloud_controller(self, enabled: bool) -> None:
+        self.cloud_controller = enabled
+        if enabled:
+            for _, s in list(self.api.store.iter_objects(SVC_KEY)):
+                self._ensure_lb(s)
+
+    def _ensure_lb(self, svc: dict[str, Any]) -> None:
+        if not self.cloud_controller or (svc.get("spec") or {}).get("type") != "LoadBalancer":
+            return
+        if ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+            return
+        ip = f"{self.lb_prefix}.{self.lb_next // 250}.{self.lb_next % 250 + 1}"
+        self.lb_next += 1
+        rt = self.api.resolve("", "v1", "services")
+        self.api.write_status(rt, svc, {**(svc.get("status") or {}),
+                                        "loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}})
+
+    def _sync_endpoints(self, ns: str) -> None:
+        store = self.api.store
+        ep_rt = self.api.resolve("", "v1", "endpoints")
+        deps = [d for _, d in store.iter_objects(DEPLOY_KEY, ns)]
+        for (_, name), svc in list(store.iter_objects(SVC_KEY, ns)):
+            sel = (svc.get("spec") or {}).get("selector")
+            if not sel:
+                continue
+            match = selector_from_label_selector({"matchLabels": sel})
+            addresses = []
+            for d in deps:
+                labels = (((d.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+                if match is None or not match(labels):
+                    continue
+                ready = int((d.get("status") or {}).get("readyReplicas", 0) or 0)
+                base = int(hashlib.sha256(d["metadata"]["uid"].encode()).hexdigest()[:4], 16)
+                for i in range(ready):
+                    n = base + i
+                    addresses.append({"ip": f"172.20.{(n // 250) % 250}.{n % 250 + 2}",
+                                      "targetRef": {"kind": "Pod", "namespace": ns,
+                                                    "name": f"{d['metadata']['name']}-{i}"}})
+            ports = [{"name": p["name"], "port": _target_port(p), "protocol": p.get("protocol", "TCP")}
+                     if p.get("name") else {"port": _target_port(p), "protocol": p.get("protocol", "TCP")}
+                     for p in (svc.get("spec") or {}).get("ports") or []]
+            subsets = [{"addresses": addresses, "ports": ports}] if addresses else []
+            body = {"apiVersion": "v1", "kind": "Endpoints",
+                    "metadata": {"name": name, "namespace": ns, "labels": dict(svc["metadata"].get("labels") or {})},
+                    "subsets": subsets}
+            cur = store.get(EP_KEY, (ns, name))
+            try:
+                if cur is None:
+                    self.api.create(ep_rt, ns, body)
+                elif cur.get("subsets", []) != subsets:
+                    new = copy.deepcopy(cur)
+                    new["subsets"] = subsets
+                    self.api.update(ep_rt, ns, name, new)
+            except ApiError as e:
+                log.debug("endpoints %s/%s: %s", ns, name, e.message)
+        for (_, name), ep in list(store.iter_objects(EP_KEY, ns)):
+            if store.get(SVC_KEY, (ns, name)) is None and ep["metadata"].get("labels") is not None \
+                    and not ep["metadata"].get("deletionTimestamp"):
+                with contextlib.suppress(ApiError):
+                    self.api.delete(ep_rt, ns, name)
+
+    # ----- garbage collection --------------------------------------------------------------------
+    def _collect(self, uid: str) -> None:
+        """Delete dependents whose owners are all gone; finish foreground deletions."""
+        store = self.api.store
+        for rkey, key in list(store.dependents.get(uid, ())):
+            dep = store.get(rkey, key)
+            if dep is None:
+                continue
+            owners = dep["metadata"].get("ownerReferences") or []
+            alive = [r for r in owners if r.get("uid") in store.by_uid and not self._being_foreground_deleted(r)]
+            if not alive:
+                self._delete_obj(rkey, key)
+        owner_loc = store.by_uid.get(uid)
+        if owner_loc is not None:
+            owner = store.get(*owner_loc)
+            if owner is not None and self._being_foreground_deleted({"uid": uid}) \
+                    and not store.dependents.get(uid):
+                new = copy.deepcopy(owner)
+                new["metadata"]["finalizers"] = [f for f in new["metadata"]["finalizers"] if f != "foregroundDeletion"]
+                rt = self._rt_for(owner_loc[0], owner)
+                if rt is not None:
+                    with contextlib.suppress(ApiError):
+                        self.api.update(rt, owner_loc[1][0] or None, owner_loc[1][1], new)
+        # dependents of a dependent that was just deleted are handled when its DELETED event arrives
+
+    def _being_foreground_deleted(self, ref: dict[str, Any]) -> bool:
+        loc = self.api.store.by_uid.get(ref.get("uid", ""))
+        if loc is None:
+            return False
+        o = self.api.store.get(*loc)
+        md = (o or {}).get("metadata") or {}
+        return bool(md.get("deletionTimestamp")) and "foregroundDeletion" in (md.get("finalizers") or ())
+
+    def _rt_for(self, rkey: str, obj: dict[str, Any]) -> Any:
+        for rt in self.api.types.values():
+            if rt.key == rkey:
+                return rt
+        return None
+
+    def _delete_obj(self, rkey: str, key: Key) -> None:
+        obj = self.api.store.get(rkey, key)
+        if obj is None:
+            return
+        rt = self._rt_for(rkey, obj)
+        if rt is None:
+            return
+        with contextlib.suppress(ApiError):
+            self.api.delete(rt, key[0] or None, key[1], {"propagationPolicy": "Background"})
+
+    # ----- namespaces ----------------------------------------------------------------------------
+    def _terminate_namespace(self, ns: str) -> None:
+        store = self.api.store
+        nso = store.get(NS_KEY, ("", ns))
+        if nso is None or not nso["metadata"].get("deletionTimestamp"):
+            return
+        remaining = 0
+        for rkey, bucket in list(store.objects.items()):
+            if rkey == NS_KEY:
+                continue
+            for key in [k for k in bucket if k[0] == ns]:
+                obj = bucket.get(key)
+                if obj is None:
+                    continue
+                remaining += 1
+                if not obj["metadata"].get("deletionTimestamp"):
+                    self._delete_obj(rkey, key)
+                if store.get(rkey, key) is None:
+                    remaining -= 1
+        if remaining:
+            return
+        new = copy.deepcopy(nso)
+        spec = new.setdefault("spec", {})
+        spec["finalizers"] = [f for f in spec.get("finalizers") or [] if f != "kubernetes"]
+        ns_rt = self.api.resolve("", "v1", "namespaces")
+        if new["metadata"].get("finalizers"):
+            with contextlib.suppress(ApiError):
+                self.api.update(ns_rt, None, ns, new)
+            return
+        self.api._stamp(new)
+        self.api._finish_delete(ns_rt, ("", ns), new)
+
+    # ----- nodes and events ----------------------------------------------------------------------
+    def set_node_ready(self, node: str, ready: bool) -> None:
+        rt = self.api.resolve("", "v1", "nodes")
+        cur = self.api.get(rt, None, node)
+        status = copy.deepcopy(cur.get("status") or {})
+        now = now_iso()
+        conds = status.setdefault("conditions", [])
+        for c in conds:
+            if c.get("type") == "Ready":
+                new_status = "True" if ready else "Unknown"
+                if c.get("status") != new_status:
+                    c["lastTransitionTime"] = now
+                c["status"] = new_status
+                c["lastHeartbeatTime"] = now
+                c["reason"] = "KubeletReady" if ready else "NodeStatusUnknown"
+                c["message"] = "kubelet is posting ready status" if ready else "Kubelet stopped posting node status."
+        self.api.write_status(rt, cur, status)
+        node_obj = self.api.get(rt, None, node)
+        taints = [t for t in (node_obj.get("spec") or {}).get("taints") or []
+                  if t.get("key") != "node.kubernetes.io/unreachable"]
+        if not ready:
+            taints.append({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": now})
+        new = copy.deepcopy(node_obj)
+        new.setdefault("spec", {})["taints"] = taints
+        if not taints:
+            new["spec"].pop("taints")
+        self.api.update(rt, None, node, new)
+        self.record_event(node_obj, "Normal" if ready else "Warning", "NodeReady" if ready else "NodeNotReady",
+                          f"Node {node} status is now: {'NodeReady' if ready else 'NodeNotReady'}", "node-controller")
+        self.reconcile_all_deployments()
+
+    def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str) -> None:
+        md = obj["metadata"]
+        ns = md.get("namespace") or "default"
+        if self.api.store.get(NS_KEY, ("", ns)) is None:
+            return
+        now = now_iso()
+        ev = {"apiVersion": "v1", "kind": "Event",
+              "metadata": {"name": f"{md['name']}.{hashlib.sha1(f'{reason}{message}{now}'.encode()).hexdigest()[:16]}",
+                           "namespace": ns},
+              "involvedObject": {"kind": obj.get("kind"), "apiVersion": obj.get("apiVersion"), "name": md["name"],
+                                 "namespace": md.get("namespace", ""), "uid": md.get("uid"),
+                                 "resourceVersion": md.get("resourceVersion")},
+              "reason": reason, "message": message, "type": type_, "count": 1,
+              "firstTimestamp": now, "lastTimestamp": now, "source": {"component": component},
+              "reportingComponent": component, "reportingInstance": ""}
+        with contextlib.suppress(ApiError):
+            self.api.create(self.api.resolve("", "v1", "events"), ns, ev)
+
+
+def _target_port(p: dict[str, Any]) -> int:
+    tp = p.get("targetPort", p.get("port"))
+    return tp if isinstance(tp, int) else int(p.get("port", 0))

@@ -1,0 +1,80 @@
+"""Per-cluster fault switches: API down (listening socket closed), hanging, slow, or failing a fraction
+of requests with 500 or 429 (+Retry-After)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("down", "hang", "slow", "error")
+
+
+@dataclass
+class Faults:
+    mode: str | None = None
+    rate: float = 1.0
+    delay: float = 0.0
+    status: int = 500
+    retry_after: int = 1
+    rng: random.Random = field(default_factory=random.Random)
+    on_change: list[Callable[[Faults, str | None], Awaitable[None]]] = field(default_factory=list)
+    _changed: asyncio.Event | None = None
+
+    def _event(self) -> asyncio.Event:
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        return self._changed
+
+    def set(self, mode: str, *, rate: float | None = None, delay: float | None = None,
+            status: int | None = None) -> None:
+        """Switch a fault on. Takes effect for the next request (and, for `down`, closes the socket)."""
+        if mode not in MODES:
+            raise ValueError(f"mode: unsupported value {mode!r}: supported values: {', '.join(MODES)}")
+        if status is not None and status not in (500, 429, 503):
+            raise ValueError(f"status: unsupported value {status}: supported values: 500, 429, 503")
+        if rate is not None and not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate: {rate} must be between 0 and 1")
+        previous = self.mode
+        self.mode = mode
+        self.rate = 1.0 if rate is None else rate
+        self.delay = delay if delay is not None else (1.0 if mode == "slow" else 0.0)
+        self.status = status or 500
+        self._wake()
+        self._notify(previous)
+
+    def clear(self) -> None:
+        previous = self.mode
+        self.mode = None
+        self._wake()
+        self._notify(previous)
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    def _notify(self, previous: str | None) -> None:
+        for cb in self.on_change:
+            try:
+                asyncio.get_running_loop().create_task(cb(self, previous))
+            except RuntimeError:
+                pass  # no loop (configured before start): the server applies the mode when it starts
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "rate": self.rate, "delay": self.delay, "status": self.status}
+
+    async def before_request(self) -> tuple[int, int] | None:
+        """Apply hang/slow in place; return (status, retry_after) when this request must fail."""
+        mode = self.mode
+        if mode == "hang":
+            while self.mode == "hang":
+                await self._event().wait()
+            return None
+        if mode == "slow":
+            await asyncio.sleep(self.delay)
+        elif mode == "error" and self.rng.random() < self.rate:
+            return self.status, self.retry_after
+        return None
