@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from federation.store import migrate
@@ -25,7 +25,7 @@ from tests.conftest import postgres_dsn
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _admin_engine(dsn: str):  # type: ignore[no-untyped-def]
+def _admin_engine(dsn: str) -> Engine:
     return create_engine(dsn, isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
 

@@ -56,10 +56,14 @@ def test_default_url_is_a_sqlite_file_under_the_user_data_dir(tmp_path: Path,
 def test_unit_of_work_commits_on_success_and_rolls_back_on_error(db: Database) -> None:
     with db.session() as s:
         record_health_samples(s, [_sample(1)])
-    with pytest.raises(RuntimeError, match="boom"), db.session() as s:
-        record_health_samples(s, [_sample(2), _sample(3)])
-        s.flush()  # the rows reached the database inside the transaction...
-        raise RuntimeError("boom")
+    def failing_unit_of_work() -> None:
+        with db.session() as s:
+            record_health_samples(s, [_sample(2), _sample(3)])
+            s.flush()  # the rows reached the database inside the transaction...
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_unit_of_work()
     with db.session() as s:  # ...and were rolled back with it
         assert _count(s) == 1
 

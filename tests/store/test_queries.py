@@ -87,7 +87,8 @@ def test_latest_samples_gives_the_newest_per_target_with_filters(db: Database) -
         history = sample_history(sess, "cluster", "hz-1", since=s(15))
     assert [(x.target_kind, x.target_id, x.at) for x in latest] == [
         ("cluster", "hz-1", s(30)), ("cluster", "sh-1", s(10)), ("rollout", "shop/web@cn-hangzhou", s(40))]
-    assert latest[0].ok is False and latest[0].detail == "timeout"
+    assert latest[0].ok is False
+    assert latest[0].detail == "timeout"
     assert [x.target_id for x in by_region] == ["hz-1"]
     assert [x.target_id for x in by_app] == ["shop/web@cn-hangzhou"]
     assert [x.at for x in history] == [s(30), s(20)]  # newest first, since applied
@@ -107,7 +108,9 @@ def test_long_detail_is_clipped_not_rejected(db: Database) -> None:
                                                     detail="x" * 5000))
     with db.session() as sess:
         [got] = sample_history(sess, "slb", "lb-1")
-    assert got.detail is not None and len(got.detail) == 1024 and got.detail.endswith("…")
+    assert got.detail is not None
+    assert len(got.detail) == 1024
+    assert got.detail.endswith("…")
 
 
 def test_health_state_upsert_keeps_one_row_per_target_with_counters(db: Database) -> None:
@@ -132,9 +135,11 @@ def test_health_state_upsert_keeps_one_row_per_target_with_counters(db: Database
     assert got is not None
     assert (got.state, got.consecutive_failures, got.since, got.reason) == (
         "unhealthy", 3, s(30), "3 consecutive probe failures")
-    assert got.updated_at == s(31) and got.since.tzinfo is UTC
+    assert got.updated_at == s(31)
+    assert got.since.tzinfo is UTC
     assert [x.target_id for x in hz] == ["vip-hz"] == [x.target_id for x in by_app]
-    assert [(x.region, x.target_id) for x in everything] == [("cn-hangzhou", "vip-hz"), ("cn-shanghai", "sh-1")]
+    assert [(x.region, x.target_id) for x in everything] == [
+        ("cn-hangzhou", "vip-hz"), ("cn-shanghai", "sh-1")]
     assert missing is None
 
 
@@ -172,12 +177,13 @@ def test_transitions_listed_newest_first_and_filtered(db: Database) -> None:
     assert [t.target_id for t in recent] == ["vip-hz", "sh-1"]
     assert [t.at for t in window] == [s(30), s(0)]
     assert [(t.from_state, t.to_state) for t in hz] == [("healthy", "unhealthy")]
-    assert len(app) == 2 and all(t.app == APP for t in app)
+    assert len(app) == 2
+    assert all(t.app == APP for t in app)
 
 
 def test_latency_matrix_is_the_median_per_line_and_region_since(db: Database) -> None:
-    rows = [LatencySampleData("telecom", "cn-hangzhou", rtt, s(i)) for i, rtt in enumerate([30.0, 10.0, 20.0])]
-    rows += [LatencySampleData("telecom", "cn-shanghai", rtt, s(i)) for i, rtt in enumerate([5.0, 7.0])]
+    rows = [LatencySampleData("telecom", "cn-hangzhou", rtt, s(i)) for i, rtt in enumerate([30.0, 10.0, 20.0])
+            ] + [LatencySampleData("telecom", "cn-shanghai", rtt, s(i)) for i, rtt in enumerate([5.0, 7.0])]
     rows += [LatencySampleData("unicom", "cn-hangzhou", 500.0, s(-3600))]  # before the window
     with db.session() as sess:
         assert record_latency_samples(sess, rows) == 6
@@ -249,7 +255,8 @@ def test_published_records_replace_and_list_by_zone(db: Database) -> None:
         "1.1.1.1": "rid-1", "2.2.2.2": None}
     assert {p.record.value: p.published_at for p in got} == {"1.1.1.1": s(10), "2.2.2.2": s(0),
                                                             "3.3.3.3": s(10)}
-    assert len(by_app) == 3 and other_zone == []
+    assert len(by_app) == 3
+    assert other_zone == []
 
 
 def test_replacing_one_apps_records_leaves_other_owners_alone(db: Database) -> None:
@@ -286,7 +293,8 @@ def test_dns_change_log_by_app_and_time_newest_first(db: Database) -> None:
         window = list_dns_changes(sess, since=s(0), until=s(60), limit=1)
     assert [(c.action, c.reason, c.at) for c in web] == [("update", "region-unhealthy", s(60)),
                                                          ("create", "created", s(0))]
-    assert web[0].old == "1.1.1.1 ttl=60" and web[0].new == "2.2.2.2 ttl=60 weight=50"
+    assert web[0].old == "1.1.1.1 ttl=60"
+    assert web[0].new == "2.2.2.2 ttl=60 weight=50"
     assert [c.name for c in recent] == ["www.example.com", "api.example.com"]
     assert [c.action for c in by_name] == ["delete"]
     assert [c.at for c in window] == [s(30)]
@@ -295,8 +303,8 @@ def test_dns_change_log_by_app_and_time_newest_first(db: Database) -> None:
 
 
 def test_member_clusters_and_their_regions(db: Database) -> None:
-    hz = MemberClusterData("hz-1", "cn-hangzhou", reachable=True, last_seen=s(0), kubernetes_version="v1.30.2",
-                           node_count=3, ready_node_count=3, api_latency_ms=4.2)
+    hz = MemberClusterData("hz-1", "cn-hangzhou", reachable=True, last_seen=s(0),
+                           kubernetes_version="v1.30.2", node_count=3, ready_node_count=3, api_latency_ms=4.2)
     with db.session() as sess:
         upsert_member_cluster(sess, hz)
         upsert_member_cluster(sess, MemberClusterData("sh-1", "cn-shanghai", reachable=False, last_seen=s(5)))
@@ -313,7 +321,8 @@ def test_member_clusters_and_their_regions(db: Database) -> None:
         ("cn-hangzhou", s(0), s(60)), ("cn-shanghai", s(5), s(5))]
     assert [c.name for c in only_hz] == ["hz-1"]
     with db.session() as sess:
-        assert delete_member_cluster(sess, "sh-1") and not delete_member_cluster(sess, "sh-1")
+        assert delete_member_cluster(sess, "sh-1")
+        assert not delete_member_cluster(sess, "sh-1")
     # The region a cluster names must exist: the foreign key is enforced on both engines.
     with pytest.raises(IntegrityError), db.session() as sess:
         sess.add(MemberClusterSeen(name="bj-1", region="cn-nowhere", reachable=True, last_seen=T0))
@@ -326,8 +335,10 @@ def test_prune_deletes_only_samples_older_than_retention(db: Database) -> None:
             HealthSampleData("slb", "lb-1", "cn-hangzhou", ok=True, at=now - timedelta(days=15)),
             HealthSampleData("slb", "lb-1", "cn-hangzhou", ok=True, at=now - timedelta(days=13)),
         ])
-        record_latency_samples(sess, [LatencySampleData("telecom", "cn-hangzhou", 9.0, now - timedelta(days=20)),
-                                      LatencySampleData("telecom", "cn-hangzhou", 9.0, now - timedelta(hours=1))])
+        record_latency_samples(sess, [
+            LatencySampleData("telecom", "cn-hangzhou", 9.0, now - timedelta(days=20)),
+            LatencySampleData("telecom", "cn-hangzhou", 9.0, now - timedelta(hours=1)),
+        ])
         record_transition(sess, TransitionData("slb", "lb-1", "cn-hangzhou", "healthy", "unhealthy", "r",
                                                at=now - timedelta(days=29)))
     with db.session() as sess:
