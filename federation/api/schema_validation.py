@@ -529,11 +529,9 @@ class _Validator:
                 self.walk(sub, sub_value, sub_old, sub_has_old, _child(path, key))
             elif isinstance(extra, dict):
                 self.walk(extra, sub_value, sub_old, sub_has_old, _key(path, key))
-            elif extra is False:
-                self.errors.forbidden(_child(path, key), f'unknown field "{_render(_child(path, key))}"')
-            elif self.reject_unknown and not (_preserves(schema) or extra is True):
-                field = _render(_child(path, key))
-                self.errors.add(_child(path, key), FORBIDDEN, f'unknown field "{field}"')
+            elif extra is False or (self.reject_unknown and not (_preserves(schema) or extra is True)):
+                # kube-apiserver's strict field validation says "field not declared in schema".
+                self.errors.forbidden(_child(path, key), "field not declared in schema")
 
     def _array(self, schema: dict[str, Any], value: list[Any], old: Any, has_old: bool, path: Path) -> None:
         name = _render(path)
