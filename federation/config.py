@@ -7,6 +7,7 @@ shows them; they are also registered with the log redactor when loaded.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from federation.logsetup import register_secret
 
 APP_NAME = "fedctl"
+_DSN_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # the password of scheme://user:password@host
 
 
 def default_data_dir() -> Path:
@@ -95,6 +97,8 @@ class Settings(BaseSettings):
     def model_post_init(self, __context: Any) -> None:
         if self.alibaba_access_key_secret is not None:
             register_secret(self.alibaba_access_key_secret.get_secret_value())
+        if m := _DSN_PASSWORD.search(self.database_url):
+            register_secret(m.group(0)[len(m.group(1)):-1])
 
     def safe_dump(self) -> dict[str, Any]:
         """The settings as plain data with secrets masked."""
@@ -102,6 +106,7 @@ class Settings(BaseSettings):
         for name, value in self:
             if isinstance(value, SecretStr):
                 out[name] = "***" if value.get_secret_value() else ""
+        out["database_url"] = _DSN_PASSWORD.sub(r"\1***@", self.database_url)  # a DSN may hold a password
         return out
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import click
+from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from federation.config import Settings, load_settings
@@ -35,6 +36,8 @@ def _errors() -> Iterator[None]:
         yield
     except (DatabaseURLError, migrate.MigrationsNotFoundError, migrate.NotAtHeadError) as exc:
         raise click.ClickException(redact(str(exc))) from exc
+    except CommandError as exc:  # Alembic's: an unknown revision, several heads, ...
+        raise click.ClickException(f"migration: {redact(str(exc))}") from exc
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise click.ClickException(f"database error: {redact(detail)}") from exc

@@ -160,6 +160,21 @@ def test_db_commands_as_a_real_fedctl_process(empty_url: str) -> None:
         assert PASSWORD not in proc.stdout + proc.stderr
 
 
+def test_unknown_revision_is_a_clear_error(empty_url: str) -> None:
+    result = CliRunner().invoke(main, ["--database-url", empty_url, "db", "upgrade", "0999"])
+    assert result.exit_code == 1
+    assert "Can't locate revision identified by '0999'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_fedctl_config_masks_the_dsn_password() -> None:
+    url = f"postgresql+psycopg://fedctl:{PASSWORD}@db.internal:5432/federation"
+    result = CliRunner().invoke(main, ["--database-url", url, "config"])
+    assert result.exit_code == 0
+    assert '"database_url": "postgresql+psycopg://fedctl:***@db.internal:5432/federation"' in result.output
+    assert PASSWORD not in result.output
+
+
 def test_help_lists_the_db_commands() -> None:
     result = CliRunner().invoke(main, ["db", "--help"])
     assert result.exit_code == 0
