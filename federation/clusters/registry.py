@@ -68,8 +68,17 @@ def fingerprint(config: dict[str, Any]) -> str:
 class Member:
     name: str  # the MemberCluster name
     region: str
-    api: KubeApi
+    api: KubeApi  # reconcile traffic
     fingerprint: str
+
+    @property
+    def probe_api(self) -> KubeApi:
+        """Same connection pool, own request counters: health probes are not reconcile traffic."""
+        if self._probe is None:
+            self._probe = KubeApi(self.api.api_client, name=f"{self.name}-probe", timeout=self.api.timeout)
+        return self._probe
+
+    _probe: KubeApi | None = None
 
 
 class MemberRegistry:

@@ -197,7 +197,7 @@ class AppReconciler:
             return Schedulability.UNHEALTHY, f"member {mc.name} unreachable: {view.message}"
         if view.ready is False:
             return Schedulability.UNHEALTHY, f"member {mc.name} not ready: {view.message}"
-        if view.reachable is None:
+        if view.reachable is None and not view.synced:
             return Schedulability.UNHEALTHY, f"member {mc.name}: waiting for the first probe"
         return Schedulability.SCHEDULABLE, ""
 

@@ -46,6 +46,10 @@ class ClusterReconciler:
         self._last_write: dict[str, float] = {}
         self._health: dict[str, tuple[Any, ...]] = {}
 
+    def probed(self) -> set[str]:
+        """The MemberClusters probed at least once since this controller started leading."""
+        return set(self._health)
+
     async def reconcile(self, name: str) -> None:
         ctrl = self.ctrl
         assert ctrl.clusters_informer is not None
@@ -89,7 +93,7 @@ class ClusterReconciler:
             if secrets is not None and secrets.synced.is_set():
                 secret = secrets.get(f"{ref.namespace}/{ref.name}")
             else:
-                secret = await ctrl.host.get(SECRETS, ref.name, ref.namespace)
+                secret = await ctrl.host_clusters.get(SECRETS, ref.name, ref.namespace)
             config = kubeconfig_from_secret(secret, namespace=ref.namespace, name=ref.name, key=ref.key)
         except KubeconfigError as exc:
             await ctrl.registry.remove(mc.name)
@@ -105,9 +109,9 @@ class ClusterReconciler:
         timeout = ctrl.config.member_timeout
         try:
             started = time.monotonic()
-            version = await asyncio.wait_for(member.api.version(), timeout)
+            version = await asyncio.wait_for(member.probe_api.version(), timeout)
             latency_ms = round((time.monotonic() - started) * 1000, 1)
-            nodes, _ = await asyncio.wait_for(member.api.list(NODES), timeout)
+            nodes, _ = await asyncio.wait_for(member.probe_api.list(NODES), timeout)
         except (KubeError, TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, KubeError) else "Timeout"
             status = f" (HTTP {exc.status})" if isinstance(exc, KubeError) and exc.status else ""
@@ -150,7 +154,7 @@ class ClusterReconciler:
             return
         body = {"status": new.model_dump(mode="json", by_alias=True, exclude_none=True)}
         try:
-            await ctrl.host.merge_patch(MEMBERCLUSTERS, mc.name, body, sub="status")
+            await ctrl.host_clusters.merge_patch(MEMBERCLUSTERS, mc.name, body, sub="status")
             self._last_write[mc.name] = time.monotonic()
         except KubeError as exc:
             if not exc.not_found:

@@ -89,6 +89,9 @@ class Controller:
             on_stopped=self._stop_active)
         self.host = KubeApi(host.api_client, name="host", write_gate=self.elector.may_write,
                             timeout=host.timeout)
+        # the cluster reconciler's own counters: probes and MemberCluster status are not app traffic
+        self.host_clusters = KubeApi(host.api_client, name="host-clusters", write_gate=self.elector.may_write,
+                                     timeout=host.timeout)
         self.events = EventRecorder(self.host)
         self.steps = list(steps)
         self.registry = MemberRegistry(self.elector.may_write, timeout=self.config.member_timeout,
@@ -156,8 +159,7 @@ class Controller:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             names = set(self.clusters_informer.cache) if self.clusters_informer else set()
-            probed = {n for n, v in self.members.items() if v.synced or v.reachable is False}
-            if names <= probed:
+            if names <= self.cluster_reconciler.probed():
                 return
             await asyncio.sleep(0.05)
 
@@ -258,7 +260,8 @@ class Controller:
     # --- introspection (tests, bench, dashboard) ---------------------------------------------------
 
     def api_calls(self) -> dict[str, int]:
-        """Requests made so far, per verb, to the host and to every member (Lease traffic excluded)."""
+        """Requests the app reconciles and watches made so far, per verb, to the host and every member
+        (Lease renewals, member probes and MemberCluster status are counted apart)."""
         total: dict[str, int] = dict(self.host.calls)
         for view in self.members.values():
             for verb, n in view.member.api.calls.items():
