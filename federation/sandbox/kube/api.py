@@ -38,8 +38,12 @@ from federation.sandbox.kube.store import Key, Store
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
 NS_KEY = "/namespaces"
 GENERATION_GROUPS = {"apps"}
-PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-               "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
 
 
 def now_iso() -> str:
@@ -66,8 +70,12 @@ class ClusterApi:
     def resolve(self, group: str, version: str, plural: str) -> ResourceType:
         rt = self.types.get((group, version, plural))
         if rt is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {"group": group, "kind": plural})
+            raise ApiError(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                {"group": group, "kind": plural},
+            )
         return rt
 
     def type_for_kind(self, api_version: str, kind: str) -> ResourceType | None:
@@ -116,29 +124,45 @@ class ClusterApi:
         if nso is None:
             raise not_found("namespaces", "", ns)
         if nso["metadata"].get("deletionTimestamp"):
-            raise ApiError(403, "Forbidden",
-                           f'{qualified(rt.plural, rt.group)} "{name}" is forbidden: unable to create new content '
-                           f"in namespace {ns} because it is being terminated",
-                           {"name": name, "group": rt.group, "kind": rt.plural,
-                            "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
-                                        "message": f"namespace {ns} is being terminated"}]})
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{qualified(rt.plural, rt.group)} "{name}" is forbidden: unable to create new content '
+                f"in namespace {ns} because it is being terminated",
+                {
+                    "name": name,
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "field": "metadata.namespace",
+                            "message": f"namespace {ns} is being terminated",
+                        }
+                    ],
+                },
+            )
 
-    def _validate_custom(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
-                         strict: bool) -> dict[str, Any]:
+    def _validate_custom(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, strict: bool
+    ) -> dict[str, Any]:
         """Prune, default and validate a custom resource against its CRD schema."""
         if not rt.schema:
             return obj
         from federation.api import schema_validation as sv  # the API engineer's general validator
 
-        keep = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
-        pruned = sv.prune_unknown(rt.schema, obj)
+        keep: dict[str, Any] = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
         if strict:
-            unknown = _unknown_fields(obj, pruned)
+            unknown = sv.unknown_fields(rt.schema, obj)
             if unknown:
-                raise bad_request(f"{rt.kind} in version \"{rt.version}\" cannot be handled as a {rt.kind}: "
-                                  "strict decoding error: " +
-                                  ", ".join(f'unknown field "{f}"' for f in unknown))
-        out = sv.apply_defaults(rt.schema, pruned)
+                # kube-apiserver's strict field validation (fieldValidation=Strict, kubectl's default)
+                # rejects unknown fields with 400 "strict decoding error".
+                raise bad_request(
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                    "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown)
+                )
+        pruned = sv.prune_unknown(rt.schema, obj)
+        out: dict[str, Any] = sv.apply_defaults(rt.schema, pruned)
         out.update(keep)
         errors = sv.validate(rt.schema, out, old)
         if errors:
@@ -146,12 +170,14 @@ class ClusterApi:
             for e in errors:
                 msg = e.message
                 if msg.startswith(e.field + ": "):
-                    msg = msg[len(e.field) + 2:]
+                    msg = msg[len(e.field) + 2 :]
                 causes.append({"reason": e.reason, "message": msg, "field": e.field})
             raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
         return out
 
-    def _admit(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, strict: bool) -> dict[str, Any]:
+    def _admit(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, strict: bool
+    ) -> dict[str, Any]:
         if rt.crd_name:
             return self._validate_custom(rt, obj, old, strict)
         k = rt.kind
@@ -177,22 +203,58 @@ class ClusterApi:
         want = f"{names.get('plural', '')}.{spec.get('group', '')}"
         causes = []
         if name != want:
-            causes.append({"reason": "FieldValueInvalid", "field": "metadata.name",
-                           "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "metadata.name",
+                    "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+                }
+            )
         versions = spec.get("versions") or []
         if not versions:
-            causes.append({"reason": "FieldValueRequired", "field": "spec.versions", "message": "Required value"})
+            causes.append(
+                {"reason": "FieldValueRequired", "field": "spec.versions", "message": "Required value"}
+            )
         elif sum(1 for v in versions if v.get("storage")) != 1:
-            causes.append({"reason": "FieldValueInvalid", "field": "spec.versions",
-                           "message": "Invalid value: must have exactly one version marked as storage version"})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "spec.versions",
+                    "message": "Invalid value: must have exactly one version marked as storage version",
+                }
+            )
         for field_ in ("kind", "plural"):
             if not names.get(field_):
-                causes.append({"reason": "FieldValueRequired", "field": f"spec.names.{field_}",
-                               "message": "Required value"})
+                causes.append(
+                    {
+                        "reason": "FieldValueRequired",
+                        "field": f"spec.names.{field_}",
+                        "message": "Required value",
+                    }
+                )
         if spec.get("scope") not in ("Namespaced", "Cluster"):
-            causes.append({"reason": "FieldValueNotSupported", "field": "spec.scope",
-                           "message": f'Unsupported value: "{spec.get("scope")}": supported values: '
-                                      '"Cluster", "Namespaced"'})
+            causes.append(
+                {
+                    "reason": "FieldValueNotSupported",
+                    "field": "spec.scope",
+                    "message": f'Unsupported value: "{spec.get("scope")}": supported values: '
+                    '"Cluster", "Namespaced"',
+                }
+            )
+        for i, v in enumerate(versions):
+            schema = (v.get("schema") or {}).get("openAPIV3Schema")
+            if schema is None:
+                continue
+            from federation.api import schema_validation as sv
+
+            for problem in sv.check_schema(schema):
+                causes.append(
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": f"spec.versions[{i}].schema.openAPIV3Schema",
+                        "message": f"Invalid value: {problem}",
+                    }
+                )
         if causes:
             raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
         names.setdefault("singular", names["kind"].lower())
@@ -202,16 +264,28 @@ class ClusterApi:
         obj["status"] = {
             "acceptedNames": dict(names),
             "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": now_iso()},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted", "lastTransitionTime": now_iso()},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": now_iso(),
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": now_iso(),
+                },
             ],
             "storedVersions": [stored],
         }
 
     def _tracks_generation(self, rt: ResourceType) -> bool:
-        return rt.crd_name is not None or rt.group in GENERATION_GROUPS or rt.kind == "CustomResourceDefinition"
+        return (
+            rt.crd_name is not None or rt.group in GENERATION_GROUPS or rt.kind == "CustomResourceDefinition"
+        )
 
     # ----- verbs ---------------------------------------------------------------------------------
     def get(self, rt: ResourceType, ns: str | None, name: str) -> dict[str, Any]:
@@ -220,8 +294,9 @@ class ClusterApi:
             raise not_found(rt.plural, rt.group, name)
         return self._present(rt, obj)
 
-    def create(self, rt: ResourceType, ns: str | None, body: Any, *, dry_run: bool = False,
-               strict: bool = False) -> dict[str, Any]:
+    def create(
+        self, rt: ResourceType, ns: str | None, body: Any, *, dry_run: bool = False, strict: bool = False
+    ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
         obj = copy.deepcopy(body)
@@ -233,13 +308,24 @@ class ClusterApi:
         if not name:
             gen = md.get("generateName")
             if not gen:
-                raise invalid(rt.kind, rt.group, "", [{"reason": "FieldValueRequired", "field": "metadata.name",
-                                                       "message": "Required value: name or generateName is required"}])
+                raise invalid(
+                    rt.kind,
+                    rt.group,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "field": "metadata.name",
+                            "message": "Required value: name or generateName is required",
+                        }
+                    ],
+                )
             name = md["name"] = gen + uuid.uuid4().hex[:5]
         if rt.namespaced:
             if md.get("namespace") and ns and md["namespace"] != ns:
-                raise bad_request("the namespace of the provided object does not match the namespace sent on "
-                                  "the request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             ns = ns or md.get("namespace") or "default"
             md["namespace"] = ns
             self._check_namespace(rt, ns, name)
@@ -272,14 +358,26 @@ class ClusterApi:
     def _check_kind(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         kind, av = obj.get("kind"), obj.get("apiVersion")
         if kind and kind != rt.kind:
-            raise bad_request(f"the kind of the object ({kind}) does not match the kind of the resource "
-                              f"({rt.kind})")
+            raise bad_request(
+                f"the kind of the object ({kind}) does not match the kind of the resource ({rt.kind})"
+            )
         if av and rt.crd_name is None and av != rt.api_version:
-            raise bad_request(f"the API version in the data ({av}) does not match the expected API version "
-                              f"({rt.api_version})")
+            raise bad_request(
+                f"the API version in the data ({av}) does not match the expected API version "
+                f"({rt.api_version})"
+            )
 
-    def update(self, rt: ResourceType, ns: str | None, name: str, body: Any, *, subresource: str | None = None,
-               dry_run: bool = False, strict: bool = False) -> dict[str, Any]:
+    def update(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
         key = self._key(rt, ns, name)
@@ -288,14 +386,24 @@ class ClusterApi:
             raise not_found(rt.plural, rt.group, name)
         md = body.get("metadata") or {}
         if md.get("name") and md["name"] != name:
-            raise bad_request(f"the name of the object ({md['name']}) does not match the name on the URL ({name})")
+            raise bad_request(
+                f"the name of the object ({md['name']}) does not match the name on the URL ({name})"
+            )
         rv = md.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
         return self._commit_update(rt, key, old, copy.deepcopy(body), subresource, dry_run, strict)
 
-    def _commit_update(self, rt: ResourceType, key: Key, old: dict[str, Any], new: dict[str, Any],
-                       subresource: str | None, dry_run: bool, strict: bool) -> dict[str, Any]:
+    def _commit_update(
+        self,
+        rt: ResourceType,
+        key: Key,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        subresource: str | None,
+        dry_run: bool,
+        strict: bool,
+    ) -> dict[str, Any]:
         self._check_kind(rt, new)
         omd = old["metadata"]
         if subresource == "status":
@@ -314,8 +422,15 @@ class ClusterApi:
                     new["status"] = old["status"]
                 else:
                     new.pop("status", None)
-            for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
-                      "namespace", "name"):
+            for f in (
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+            ):
                 if f in omd:
                     md[f] = omd[f]
                 else:
@@ -323,10 +438,19 @@ class ClusterApi:
             if omd.get("deletionTimestamp"):
                 added = set(md.get("finalizers") or []) - set(omd.get("finalizers") or [])
                 if added:
-                    raise invalid(rt.kind, rt.group, omd["name"], [{
-                        "reason": "FieldValueForbidden", "field": "metadata.finalizers",
-                        "message": "Forbidden: no new finalizers can be added if the object is being deleted, "
-                                   f"found new finalizers {sorted(added)!r}"}])
+                    raise invalid(
+                        rt.kind,
+                        rt.group,
+                        omd["name"],
+                        [
+                            {
+                                "reason": "FieldValueForbidden",
+                                "field": "metadata.finalizers",
+                                "message": "Forbidden: no new finalizers can be added if the object is "
+                                f"being deleted, found new finalizers {sorted(added)!r}",
+                            }
+                        ],
+                    )
         new["apiVersion"] = old.get("apiVersion", rt.api_version) if rt.crd_name else rt.api_version
         new["kind"] = rt.kind
         if subresource != "status":
@@ -351,16 +475,38 @@ class ClusterApi:
             self._sync_crd_types(new)
         return self._present(rt, new)
 
-    def patch(self, rt: ResourceType, ns: str | None, name: str, content_type: str, raw: bytes, *,
-              subresource: str | None = None, dry_run: bool = False, strict: bool = False,
-              force: bool = False, field_manager: str | None = None) -> dict[str, Any]:
+    def patch(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        content_type: str,
+        raw: bytes,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+        force: bool = False,
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
         key = self._key(rt, ns, name)
         old = self.store.get(rt.key, key)
         ctype = content_type.split(";")[0].strip().lower()
         if ctype == "application/apply-patch+yaml":
             from federation.sandbox.kube.apply import server_side_apply
-            return server_side_apply(self, rt, ns, name, raw, old, dry_run=dry_run, force=force,
-                                     field_manager=field_manager, subresource=subresource)
+
+            return server_side_apply(
+                self,
+                rt,
+                ns,
+                name,
+                raw,
+                old,
+                dry_run=dry_run,
+                force=force,
+                field_manager=field_manager,
+                subresource=subresource,
+            )
         if old is None:
             raise not_found(rt.plural, rt.group, name)
         try:
@@ -374,25 +520,38 @@ class ClusterApi:
             new = json_patch(cur, p)
         elif ctype == "application/strategic-merge-patch+json":
             if rt.crd_name:
-                raise ApiError(415, "UnsupportedMediaType",
-                               f"the body of the request was in an unknown format - accepted media types "
-                               f"include: application/json-patch+json, application/merge-patch+json, "
-                               f"application/apply-patch+yaml")
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: application/json-patch+json, application/merge-patch+json, "
+                    "application/apply-patch+yaml",
+                )
             new = strategic_merge_patch(cur, p, rt.kind)
         else:
-            raise ApiError(415, "UnsupportedMediaType",
-                           f"the body of the request was in an unknown format - accepted media types include: "
-                           f"{', '.join(PATCH_TYPES[:2] + (PATCH_TYPES[3],) if rt.crd_name else PATCH_TYPES)}")
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{', '.join((*PATCH_TYPES[:2], PATCH_TYPES[3]) if rt.crd_name else PATCH_TYPES)}",
+            )
         if not isinstance(new, dict):
             raise bad_request("the patched object is not a JSON object")
-        md = new.get("metadata") if isinstance(new.get("metadata"), dict) else {}
+        md: dict[str, Any] = new["metadata"] if isinstance(new.get("metadata"), dict) else {}
         want_rv = md.get("resourceVersion")
         if want_rv and want_rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
         return self._commit_update(rt, key, old, new, subresource, dry_run, strict)
 
-    def delete(self, rt: ResourceType, ns: str | None, name: str, options: dict[str, Any] | None = None,
-               *, dry_run: bool = False) -> tuple[dict[str, Any], bool]:
+    def delete(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
         """Returns (object or Status, deleted_now)."""
         options = options or {}
         key = self._key(rt, ns, name)
@@ -402,12 +561,20 @@ class ClusterApi:
         pre = options.get("preconditions") or {}
         omd = old["metadata"]
         if pre.get("uid") and pre["uid"] != omd.get("uid"):
-            raise conflict(rt.plural, rt.group, name,
-                           f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {omd['uid']}")
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {omd['uid']}",
+            )
         if pre.get("resourceVersion") and pre["resourceVersion"] != omd["resourceVersion"]:
-            raise conflict(rt.plural, rt.group, name,
-                           f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-                           f"ResourceVersion in object meta: {omd['resourceVersion']}")
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                f"ResourceVersion in object meta: {omd['resourceVersion']}",
+            )
         if dry_run:
             return self._present(rt, old), False
         policy = options.get("propagationPolicy")
@@ -418,9 +585,12 @@ class ClusterApi:
         finalizers = list(md.get("finalizers") or [])
         if policy == "Orphan":
             self.orphan_dependents(omd.get("uid", ""))
-        elif policy == "Foreground" and self.store.dependents.get(omd.get("uid", "")):
-            if "foregroundDeletion" not in finalizers:
-                finalizers.append("foregroundDeletion")
+        elif (
+            policy == "Foreground"
+            and self.store.dependents.get(omd.get("uid", ""))
+            and "foregroundDeletion" not in finalizers
+        ):
+            finalizers.append("foregroundDeletion")
         if rt.kind == "Namespace" and "kubernetes" in (new.get("spec") or {}).get("finalizers", []):
             new["status"] = {**(new.get("status") or {}), "phase": "Terminating"}
             finalizers = finalizers or []
@@ -449,9 +619,12 @@ class ClusterApi:
         elif rt.kind == "CustomResourceDefinition":
             for crt in [t for t in self.types.values() if t.crd_name == obj["metadata"]["name"]][:1]:
                 for k, o in list(self.store.iter_objects(crt.key)):
-                    self.store.write(crt.key, k, {**o, "metadata": {**o["metadata"],
-                                                                     "resourceVersion": str(self.store.next_rv())}},
-                                     "DELETED")
+                    self.store.write(
+                        crt.key,
+                        k,
+                        {**o, "metadata": {**o["metadata"], "resourceVersion": str(self.store.next_rv())}},
+                        "DELETED",
+                    )
             self._sync_crd_types(obj, removed=True)
 
     def orphan_dependents(self, uid: str) -> None:
@@ -460,15 +633,25 @@ class ClusterApi:
             if dep is None:
                 continue
             new = copy.deepcopy(dep)
-            new["metadata"]["ownerReferences"] = [r for r in new["metadata"].get("ownerReferences") or []
-                                                  if r.get("uid") != uid]
+            new["metadata"]["ownerReferences"] = [
+                r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != uid
+            ]
             if not new["metadata"]["ownerReferences"]:
                 del new["metadata"]["ownerReferences"]
             self._stamp(new)
             self.store.write(rkey, key, new, "MODIFIED")
 
-    def list(self, rt: ResourceType, ns: str | None, *, label: Matcher | None = None, field: Matcher | None = None,
-             field_expr: str | None = None, limit: int = 0, cont: str | None = None) -> dict[str, Any]:
+    def list(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        *,
+        label: Matcher | None = None,
+        field: Matcher | None = None,
+        field_expr: str | None = None,
+        limit: int = 0,
+        cont: str | None = None,
+    ) -> dict[str, Any]:
         store = self.store
         list_rv = store.rv
         start: list[str] | None = None
@@ -477,13 +660,17 @@ class ClusterApi:
                 tok = orjson.loads(base64.urlsafe_b64decode(cont.encode() + b"=="))
                 list_rv, start = int(tok["rv"]), list(tok["start"])
             except (ValueError, KeyError, TypeError) as exc:
-                raise bad_request("continue key is not valid: incorrect encoded start resourceVersion "
-                                  "(version meta.k8s.io/v1)") from exc
+                raise bad_request(
+                    "continue key is not valid: incorrect encoded start resourceVersion "
+                    "(version meta.k8s.io/v1)"
+                ) from exc
             if list_rv < store.compacted_rv:
                 # Kubernetes API concepts, "Retrieving large results sets in chunks": an expired
                 # continue token gets 410 Gone; the client must start a fresh list.
-                raise gone("The provided continue parameter is too old to display a consistent list result. "
-                           "You can start a new list without the continue parameter.")
+                raise gone(
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter."
+                )
         items: list[dict[str, Any]] = []
         pinned = field_selector_name(field_expr)
         more = False
@@ -517,14 +704,19 @@ class ClusterApi:
         meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if more:
             last = items[-1]["metadata"]
-            token = {"rv": list_rv, "start": [last.get("namespace", "") if rt.namespaced else "", last["name"]]}
+            token = {
+                "rv": list_rv,
+                "start": [last.get("namespace", "") if rt.namespaced else "", last["name"]],
+            }
             meta["continue"] = base64.urlsafe_b64encode(orjson.dumps(token)).decode().rstrip("=")
             if label is None and field is None:
                 meta["remainingItemCount"] = remaining
         return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": items}
 
     # ----- used by simulated controllers ---------------------------------------------------------
-    def write_status(self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
+    def write_status(
+        self, rt: ResourceType, obj: dict[str, Any], status: dict[str, Any]
+    ) -> dict[str, Any] | None:
         """Replace the status of the stored object if it changed (no generation bump)."""
         key = self._key(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"])
         cur = self.store.get(rt.key, key)
@@ -534,20 +726,3 @@ class ClusterApi:
         self._stamp(new)
         self.store.write(rt.key, key, new, "MODIFIED")
         return new
-
-
-def _unknown_fields(before: Any, after: Any, path: str = "") -> list[str]:
-    out: list[str] = []
-    if isinstance(before, dict) and isinstance(after, dict):
-        for k, v in before.items():
-            p = f"{path}.{k}" if path else k
-            if not path and k in ("apiVersion", "kind", "metadata"):
-                continue
-            if k not in after:
-                out.append(p)
-            else:
-                out.extend(_unknown_fields(v, after[k], p))
-    elif isinstance(before, list) and isinstance(after, list):
-        for i, (a, b) in enumerate(zip(before, after, strict=False)):
-            out.extend(_unknown_fields(a, b, f"{path}[{i}]"))
-    return out

@@ -42,12 +42,24 @@ def _removed(prev: Any, cur: Any) -> Any:
     return out
 
 
-def server_side_apply(api: ClusterApi, rt: ResourceType, ns: str | None, name: str, raw: bytes,
-                      old: dict[str, Any] | None, *, dry_run: bool, force: bool, field_manager: str | None,
-                      subresource: str | None) -> dict[str, Any]:
+def server_side_apply(
+    api: ClusterApi,
+    rt: ResourceType,
+    ns: str | None,
+    name: str,
+    raw: bytes,
+    old: dict[str, Any] | None,
+    *,
+    dry_run: bool,
+    force: bool,
+    field_manager: str | None,
+    subresource: str | None,
+) -> dict[str, Any]:
     if not field_manager:
-        raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required "
-                          "for apply patch")
+        raise bad_request(
+            'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required '
+            "for apply patch"
+        )
     try:
         cfg = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -59,7 +71,9 @@ def server_side_apply(api: ClusterApi, rt: ResourceType, ns: str | None, name: s
         raise bad_request("the apply configuration must be an object")
     md = cfg.setdefault("metadata", {})
     if md.get("name") and md["name"] != name:
-        raise bad_request(f"the name of the object ({md['name']}) does not match the name on the URL ({name})")
+        raise bad_request(
+            f"the name of the object ({md['name']}) does not match the name on the URL ({name})"
+        )
     md["name"] = name
     record_key = APPLIED + field_manager
     if old is None:
@@ -77,8 +91,11 @@ def server_side_apply(api: ClusterApi, rt: ResourceType, ns: str | None, name: s
         new = strategic_merge_patch(base, cfg, rt.kind)
     new.setdefault("metadata", {}).setdefault("annotations", {})[record_key] = orjson.dumps(cfg).decode()
     new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-    out = AppliedObject(api._commit_update(rt, (ns or "", name) if rt.namespaced else ("", name), old, new,
-                                           subresource, dry_run, False))
+    out = AppliedObject(
+        api._commit_update(
+            rt, (ns or "", name) if rt.namespaced else ("", name), old, new, subresource, dry_run, False
+        )
+    )
     return _hide(out, record_key)
 
 

@@ -39,16 +39,33 @@ class Rollout:
     timers: list[asyncio.TimerHandle]
 
 
-def _cond(type_: str, status: str, reason: str, message: str, prev: list[dict[str, Any]], now: str) -> dict[str, Any]:
+def _cond(
+    type_: str, status: str, reason: str, message: str, prev: list[dict[str, Any]], now: str
+) -> dict[str, Any]:
     old = next((c for c in prev if c.get("type") == type_), None)
     transition = old["lastTransitionTime"] if old and old.get("status") == status else now
-    update = old["lastUpdateTime"] if old and old.get("reason") == reason and old.get("status") == status else now
-    return {"type": type_, "status": status, "lastUpdateTime": update, "lastTransitionTime": transition,
-            "reason": reason, "message": message}
+    update = (
+        old["lastUpdateTime"] if old and old.get("reason") == reason and old.get("status") == status else now
+    )
+    return {
+        "type": type_,
+        "status": status,
+        "lastUpdateTime": update,
+        "lastTransitionTime": transition,
+        "reason": reason,
+        "message": message,
+    }
 
 
-def deployment_status(dep: dict[str, Any], *, rolled_out: bool, failing: bool, deadline_passed: bool,
-                      nodes_ready: bool, now: str) -> dict[str, Any]:
+def deployment_status(
+    dep: dict[str, Any],
+    *,
+    rolled_out: bool,
+    failing: bool,
+    deadline_passed: bool,
+    nodes_ready: bool,
+    now: str,
+) -> dict[str, Any]:
     """The status a Deployment controller would report for this phase of a (simulated) rollout."""
     spec = dep.get("spec") or {}
     prev = dep.get("status") or {}
@@ -62,39 +79,75 @@ def deployment_status(dep: dict[str, Any], *, rolled_out: bool, failing: bool, d
         ready = want
     else:
         ready = min(int(prev.get("readyReplicas", 0) or 0), want)
-    status: dict[str, Any] = {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": want,
-                              "updatedReplicas": want}
+    status: dict[str, Any] = {
+        "observedGeneration": dep["metadata"].get("generation", 1),
+        "replicas": want,
+        "updatedReplicas": want,
+    }
     if ready:
         status["readyReplicas"] = ready
         status["availableReplicas"] = ready
     if want - ready:
         status["unavailableReplicas"] = want - ready
     if ready >= want:
-        available = _cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.",
-                          prev_conds, now)
+        available = _cond(
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            prev_conds,
+            now,
+        )
     else:
-        available = _cond("Available", "False", "MinimumReplicasUnavailable",
-                          "Deployment does not have minimum availability.", prev_conds, now)
+        available = _cond(
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+            prev_conds,
+            now,
+        )
     if failing and deadline_passed:
-        progressing = _cond("Progressing", "False", "ProgressDeadlineExceeded",
-                            f'ReplicaSet "{rs_name}" has timed out progressing.', prev_conds, now)
+        progressing = _cond(
+            "Progressing",
+            "False",
+            "ProgressDeadlineExceeded",
+            f'ReplicaSet "{rs_name}" has timed out progressing.',
+            prev_conds,
+            now,
+        )
     elif ready >= want:
-        progressing = _cond("Progressing", "True", "NewReplicaSetAvailable",
-                            f'ReplicaSet "{rs_name}" has successfully progressed.', prev_conds, now)
+        progressing = _cond(
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            f'ReplicaSet "{rs_name}" has successfully progressed.',
+            prev_conds,
+            now,
+        )
     else:
-        progressing = _cond("Progressing", "True", "ReplicaSetUpdated",
-                            f'ReplicaSet "{rs_name}" is progressing.', prev_conds, now)
+        progressing = _cond(
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            f'ReplicaSet "{rs_name}" is progressing.',
+            prev_conds,
+            now,
+        )
     status["conditions"] = [available, progressing]
     return status
 
 
 def _template_hash(template: dict[str, Any]) -> str:
     import orjson
+
     return hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).hexdigest()[:10]
 
 
 class Behaviours:
-    def __init__(self, api: ClusterApi, *, rollout_delay: float, progress_deadline: float, lb_prefix: str) -> None:
+    def __init__(
+        self, api: ClusterApi, *, rollout_delay: float, progress_deadline: float, lb_prefix: str
+    ) -> None:
         self.api = api
         self.rollout_delay = rollout_delay
         self.progress_deadline = progress_deadline
@@ -150,10 +203,14 @@ class Behaviours:
         if ev.type == "DELETED" and md.get("uid"):
             self._gc_queue.append(md["uid"])
             self._schedule()
-        elif ev.type == "ADDED" and md.get("ownerReferences"):
-            if not any(r.get("uid") in self.api.store.by_uid for r in md["ownerReferences"]):
-                self._gc_queue.append(md["ownerReferences"][0].get("uid", ""))
-                self._schedule()
+        elif (
+            ev.type == "ADDED"
+            and md.get("ownerReferences")
+            and not any(r.get("uid") in self.api.store.by_uid for r in md["ownerReferences"])
+        ):
+            # created already orphaned: the collector deletes it like any dependent of a gone owner
+            self._gc_queue.append(md["ownerReferences"][0].get("uid", ""))
+            self._schedule()
         if md.get("deletionTimestamp") and "foregroundDeletion" in (md.get("finalizers") or ()):
             self._gc_queue.append(md.get("uid", ""))
             self._schedule()
@@ -202,8 +259,13 @@ class Behaviours:
         if prev_gen != gen:
             replicas = (dep.get("spec") or {}).get("replicas", 1)
             rs = f"{dep['metadata']['name']}-{_template_hash((dep.get('spec') or {}).get('template') or {})}"
-            self.record_event(dep, "Normal", "ScalingReplicaSet", f"Scaled up replica set {rs} to {replicas}",
-                              "deployment-controller")
+            self.record_event(
+                dep,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled up replica set {rs} to {replicas}",
+                "deployment-controller",
+            )
         self._reconcile_deployment(key)
 
     def _reconcile_deployment(self, key: Key) -> None:
@@ -214,10 +276,14 @@ class Behaviours:
         if dep is None or r is None:
             return
         elapsed = asyncio.get_running_loop().time() - r.started
-        status = deployment_status(dep, rolled_out=elapsed >= self.rollout_delay - 1e-3,
-                                   failing=key in self.failing,
-                                   deadline_passed=elapsed >= self.progress_deadline - 1e-3,
-                                   nodes_ready=self._any_node_ready(), now=now_iso())
+        status = deployment_status(
+            dep,
+            rolled_out=elapsed >= self.rollout_delay - 1e-3,
+            failing=key in self.failing,
+            deadline_passed=elapsed >= self.progress_deadline - 1e-3,
+            nodes_ready=self._any_node_ready(),
+            now=now_iso(),
+        )
         self.api.write_status(self._deployment_type(), dep, status)
 
     def _any_node_ready(self) -> bool:
@@ -259,8 +325,9 @@ class Behaviours:
         ip = f"{self.lb_prefix}.{self.lb_next // 250}.{self.lb_next % 250 + 1}"
         self.lb_next += 1
         rt = self.api.resolve("", "v1", "services")
-        self.api.write_status(rt, svc, {**(svc.get("status") or {}),
-                                        "loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}})
+        self.api.write_status(
+            rt, svc, {**(svc.get("status") or {}), "loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}
+        )
 
     def _sync_endpoints(self, ns: str) -> None:
         store = self.api.store
@@ -273,23 +340,42 @@ class Behaviours:
             match = selector_from_label_selector({"matchLabels": sel})
             addresses = []
             for d in deps:
-                labels = (((d.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+                labels = (((d.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+                    "labels"
+                ) or {}
                 if match is None or not match(labels):
                     continue
                 ready = int((d.get("status") or {}).get("readyReplicas", 0) or 0)
                 base = int(hashlib.sha256(d["metadata"]["uid"].encode()).hexdigest()[:4], 16)
                 for i in range(ready):
                     n = base + i
-                    addresses.append({"ip": f"172.20.{(n // 250) % 250}.{n % 250 + 2}",
-                                      "targetRef": {"kind": "Pod", "namespace": ns,
-                                                    "name": f"{d['metadata']['name']}-{i}"}})
-            ports = [{"name": p["name"], "port": _target_port(p), "protocol": p.get("protocol", "TCP")}
-                     if p.get("name") else {"port": _target_port(p), "protocol": p.get("protocol", "TCP")}
-                     for p in (svc.get("spec") or {}).get("ports") or []]
+                    addresses.append(
+                        {
+                            "ip": f"172.20.{(n // 250) % 250}.{n % 250 + 2}",
+                            "targetRef": {
+                                "kind": "Pod",
+                                "namespace": ns,
+                                "name": f"{d['metadata']['name']}-{i}",
+                            },
+                        }
+                    )
+            ports = [
+                {"name": p["name"], "port": _target_port(p), "protocol": p.get("protocol", "TCP")}
+                if p.get("name")
+                else {"port": _target_port(p), "protocol": p.get("protocol", "TCP")}
+                for p in (svc.get("spec") or {}).get("ports") or []
+            ]
             subsets = [{"addresses": addresses, "ports": ports}] if addresses else []
-            body = {"apiVersion": "v1", "kind": "Endpoints",
-                    "metadata": {"name": name, "namespace": ns, "labels": dict(svc["metadata"].get("labels") or {})},
-                    "subsets": subsets}
+            body = {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "labels": dict(svc["metadata"].get("labels") or {}),
+                },
+                "subsets": subsets,
+            }
             cur = store.get(EP_KEY, (ns, name))
             try:
                 if cur is None:
@@ -301,8 +387,11 @@ class Behaviours:
             except ApiError as e:
                 log.debug("endpoints %s/%s: %s", ns, name, e.message)
         for (_, name), ep in list(store.iter_objects(EP_KEY, ns)):
-            if store.get(SVC_KEY, (ns, name)) is None and ep["metadata"].get("labels") is not None \
-                    and not ep["metadata"].get("deletionTimestamp"):
+            if (
+                store.get(SVC_KEY, (ns, name)) is None
+                and ep["metadata"].get("labels") is not None
+                and not ep["metadata"].get("deletionTimestamp")
+            ):
                 with contextlib.suppress(ApiError):
                     self.api.delete(ep_rt, ns, name)
 
@@ -315,16 +404,23 @@ class Behaviours:
             if dep is None:
                 continue
             owners = dep["metadata"].get("ownerReferences") or []
-            alive = [r for r in owners if r.get("uid") in store.by_uid and not self._being_foreground_deleted(r)]
+            alive = [
+                r for r in owners if r.get("uid") in store.by_uid and not self._being_foreground_deleted(r)
+            ]
             if not alive:
                 self._delete_obj(rkey, key)
         owner_loc = store.by_uid.get(uid)
         if owner_loc is not None:
             owner = store.get(*owner_loc)
-            if owner is not None and self._being_foreground_deleted({"uid": uid}) \
-                    and not store.dependents.get(uid):
+            if (
+                owner is not None
+                and self._being_foreground_deleted({"uid": uid})
+                and not store.dependents.get(uid)
+            ):
                 new = copy.deepcopy(owner)
-                new["metadata"]["finalizers"] = [f for f in new["metadata"]["finalizers"] if f != "foregroundDeletion"]
+                new["metadata"]["finalizers"] = [
+                    f for f in new["metadata"]["finalizers"] if f != "foregroundDeletion"
+                ]
                 rt = self._rt_for(owner_loc[0], owner)
                 if rt is not None:
                     with contextlib.suppress(ApiError):
@@ -402,11 +498,16 @@ class Behaviours:
                 c["status"] = new_status
                 c["lastHeartbeatTime"] = now
                 c["reason"] = "KubeletReady" if ready else "NodeStatusUnknown"
-                c["message"] = "kubelet is posting ready status" if ready else "Kubelet stopped posting node status."
+                c["message"] = (
+                    "kubelet is posting ready status" if ready else "Kubelet stopped posting node status."
+                )
         self.api.write_status(rt, cur, status)
         node_obj = self.api.get(rt, None, node)
-        taints = [t for t in (node_obj.get("spec") or {}).get("taints") or []
-                  if t.get("key") != "node.kubernetes.io/unreachable"]
+        taints = [
+            t
+            for t in (node_obj.get("spec") or {}).get("taints") or []
+            if t.get("key") != "node.kubernetes.io/unreachable"
+        ]
         if not ready:
             taints.append({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": now})
         new = copy.deepcopy(node_obj)
@@ -414,25 +515,48 @@ class Behaviours:
         if not taints:
             new["spec"].pop("taints")
         self.api.update(rt, None, node, new)
-        self.record_event(node_obj, "Normal" if ready else "Warning", "NodeReady" if ready else "NodeNotReady",
-                          f"Node {node} status is now: {'NodeReady' if ready else 'NodeNotReady'}", "node-controller")
+        self.record_event(
+            node_obj,
+            "Normal" if ready else "Warning",
+            "NodeReady" if ready else "NodeNotReady",
+            f"Node {node} status is now: {'NodeReady' if ready else 'NodeNotReady'}",
+            "node-controller",
+        )
         self.reconcile_all_deployments()
 
-    def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str) -> None:
+    def record_event(
+        self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str
+    ) -> None:
         md = obj["metadata"]
         ns = md.get("namespace") or "default"
         if self.api.store.get(NS_KEY, ("", ns)) is None:
             return
         now = now_iso()
-        ev = {"apiVersion": "v1", "kind": "Event",
-              "metadata": {"name": f"{md['name']}.{hashlib.sha1(f'{reason}{message}{now}'.encode()).hexdigest()[:16]}",
-                           "namespace": ns},
-              "involvedObject": {"kind": obj.get("kind"), "apiVersion": obj.get("apiVersion"), "name": md["name"],
-                                 "namespace": md.get("namespace", ""), "uid": md.get("uid"),
-                                 "resourceVersion": md.get("resourceVersion")},
-              "reason": reason, "message": message, "type": type_, "count": 1,
-              "firstTimestamp": now, "lastTimestamp": now, "source": {"component": component},
-              "reportingComponent": component, "reportingInstance": ""}
+        ev = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{md['name']}.{hashlib.sha1(f'{reason}{message}{now}'.encode()).hexdigest()[:16]}",
+                "namespace": ns,
+            },
+            "involvedObject": {
+                "kind": obj.get("kind"),
+                "apiVersion": obj.get("apiVersion"),
+                "name": md["name"],
+                "namespace": md.get("namespace", ""),
+                "uid": md.get("uid"),
+                "resourceVersion": md.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": "",
+        }
         with contextlib.suppress(ApiError):
             self.api.create(self.api.resolve("", "v1", "events"), ns, ev)
 

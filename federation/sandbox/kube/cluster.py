@@ -26,17 +26,38 @@ from federation.sandbox.kube.server import KUBE_VERSION, ClusterServer
 log = logging.getLogger(__name__)
 
 # First characters of ECS instance ids per region, so providerIDs look like the real ones.
-_INSTANCE_PREFIX = {"cn-hangzhou": "bp1", "cn-shanghai": "uf6", "cn-beijing": "2ze", "cn-shenzhen": "wz9",
-                    "cn-qingdao": "m5e", "cn-zhangjiakou": "8vb", "cn-hongkong": "j6c", "ap-southeast-1": "t4n",
-                    "us-west-1": "rj9", "eu-central-1": "gw8"}
+_INSTANCE_PREFIX = {
+    "cn-hangzhou": "bp1",
+    "cn-shanghai": "uf6",
+    "cn-beijing": "2ze",
+    "cn-shenzhen": "wz9",
+    "cn-qingdao": "m5e",
+    "cn-zhangjiakou": "8vb",
+    "cn-hongkong": "j6c",
+    "ap-southeast-1": "t4n",
+    "us-west-1": "rj9",
+    "eu-central-1": "gw8",
+}
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 class SimCluster:
-    def __init__(self, name: str, *, region: str, zones: list[str], nodes: int, rollout_delay: float,
-                 progress_deadline: float, bookmark_interval: float, history_size: int,
-                 ssl_context: ssl.SSLContext | None, ca_pem: bytes | None, index: int,
-                 token: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        region: str,
+        zones: list[str],
+        nodes: int,
+        rollout_delay: float,
+        progress_deadline: float,
+        bookmark_interval: float,
+        history_size: int,
+        ssl_context: ssl.SSLContext | None,
+        ca_pem: bytes | None,
+        index: int,
+        token: str | None = None,
+    ) -> None:
         self.name = name
         self.region = region
         self.zones = zones
@@ -50,8 +71,12 @@ class SimCluster:
         self.api = ClusterApi(history_size)
         self.faults = Faults()
         self.faults.on_change.append(self._fault_changed)
-        self.behaviours = Behaviours(self.api, rollout_delay=rollout_delay, progress_deadline=progress_deadline,
-                                     lb_prefix=f"47.{96 + index % 100}")
+        self.behaviours = Behaviours(
+            self.api,
+            rollout_delay=rollout_delay,
+            progress_deadline=progress_deadline,
+            lb_prefix=f"47.{96 + index % 100}",
+        )
         self.server = ClusterServer(self)
         self.port = 0
         self.host = "127.0.0.1"
@@ -68,8 +93,9 @@ class SimCluster:
         if seed:
             self._seed()
         self.behaviours.start()
-        self._runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            self.server.app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         await self._listen(port)
         if self.faults.mode == "down":
@@ -77,7 +103,9 @@ class SimCluster:
 
     async def _listen(self, port: int) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, port, ssl_context=self.ssl_context, reuse_address=True)
+        self._site = web.TCPSite(
+            self._runner, self.host, port, ssl_context=self.ssl_context, reuse_address=True
+        )
         await self._site.start()
         server = self._site._server
         assert server is not None
@@ -140,9 +168,20 @@ class SimCluster:
             self.add_node(i)
         svc_rt = self.api.resolve("", "v1", "services")
         if self.api.store.get(svc_rt.key, ("default", "kubernetes")) is None:
-            self.api.create(svc_rt, "default", {"metadata": {"name": "kubernetes", "labels": {
-                "component": "apiserver", "provider": "kubernetes"}},
-                "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}})
+            self.api.create(
+                svc_rt,
+                "default",
+                {
+                    "metadata": {
+                        "name": "kubernetes",
+                        "labels": {"component": "apiserver", "provider": "kubernetes"},
+                    },
+                    "spec": {
+                        "clusterIP": "10.96.0.1",
+                        "ports": [{"name": "https", "port": 443, "targetPort": 6443}],
+                    },
+                },
+            )
 
     def add_node(self, i: int) -> dict[str, Any]:
         zone = self.zones[i % len(self.zones)] if self.zones else f"{self.region}-a"
@@ -151,32 +190,67 @@ class SimCluster:
         digest = hashlib.sha256(f"{self.name}/{i}".encode()).hexdigest()
         instance = f"i-{_INSTANCE_PREFIX.get(self.region, digest[:3])}{digest[3:20]}"
         now = now_iso()
-        cond = [{"type": t, "status": "False", "reason": r, "message": m, "lastHeartbeatTime": now,
-                 "lastTransitionTime": now}
-                for t, r, m in (("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory"),
-                                ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                                ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"))]
-        cond.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
-                     "message": "kubelet is posting ready status", "lastHeartbeatTime": now,
-                     "lastTransitionTime": now})
+        cond = [
+            {
+                "type": t,
+                "status": "False",
+                "reason": r,
+                "message": m,
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": now,
+            }
+            for t, r, m in (
+                ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory"),
+                ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            )
+        ]
+        cond.append(
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "kubelet is posting ready status",
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": now,
+            }
+        )
         capacity = {"cpu": "4", "memory": "16133236Ki", "pods": "64", "ephemeral-storage": "123722704Ki"}
         node = {
-            "metadata": {"name": name, "labels": {
-                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
-                "node.kubernetes.io/instance-type": "ecs.g6.xlarge",
-                "topology.kubernetes.io/region": self.region, "topology.kubernetes.io/zone": zone,
-                "failure-domain.beta.kubernetes.io/region": self.region,
-                "failure-domain.beta.kubernetes.io/zone": zone}},
+            "metadata": {
+                "name": name,
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "beta.kubernetes.io/os": "linux",
+                    "beta.kubernetes.io/arch": "amd64",
+                    "node.kubernetes.io/instance-type": "ecs.g6.xlarge",
+                    "topology.kubernetes.io/region": self.region,
+                    "topology.kubernetes.io/zone": zone,
+                    "failure-domain.beta.kubernetes.io/region": self.region,
+                    "failure-domain.beta.kubernetes.io/zone": zone,
+                },
+            },
             "spec": {"providerID": f"{self.region}.{instance}", "podCIDR": f"172.20.{i}.0/24"},
-            "status": {"capacity": capacity, "allocatable": dict(capacity), "conditions": cond,
-                       "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
-                       "nodeInfo": {"kubeletVersion": KUBE_VERSION["gitVersion"] + "-aliyun.1",
-                                    "kubeProxyVersion": KUBE_VERSION["gitVersion"] + "-aliyun.1",
-                                    "containerRuntimeVersion": "containerd://1.6.28",
-                                    "operatingSystem": "linux", "architecture": "amd64",
-                                    "osImage": "Alibaba Cloud Linux 3", "kernelVersion": "5.10.134-16.al8.x86_64",
-                                    "machineID": digest[:32], "systemUUID": digest[32:64], "bootID": digest[:36]}},
+            "status": {
+                "capacity": capacity,
+                "allocatable": dict(capacity),
+                "conditions": cond,
+                "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                "nodeInfo": {
+                    "kubeletVersion": KUBE_VERSION["gitVersion"] + "-aliyun.1",
+                    "kubeProxyVersion": KUBE_VERSION["gitVersion"] + "-aliyun.1",
+                    "containerRuntimeVersion": "containerd://1.6.28",
+                    "operatingSystem": "linux",
+                    "architecture": "amd64",
+                    "osImage": "Alibaba Cloud Linux 3",
+                    "kernelVersion": "5.10.134-16.al8.x86_64",
+                    "machineID": digest[:32],
+                    "systemUUID": digest[32:64],
+                    "bootID": digest[:36],
+                },
+            },
         }
         rt = self.api.resolve("", "v1", "nodes")
         existing = self.api.store.get(rt.key, ("", name))
@@ -203,12 +277,17 @@ class SimCluster:
         if self.ca_pem:
             cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
         user = f"{self.name}-admin"
-        return {"apiVersion": "v1", "kind": "Config", "preferences": {},
-                "clusters": [{"name": self.name, "cluster": cluster}],
-                "users": [{"name": user, "user": {"token": self.token}}],
-                "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": user,
-                                                             "namespace": "default"}}],
-                "current-context": self.name}
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "clusters": [{"name": self.name, "cluster": cluster}],
+            "users": [{"name": user, "user": {"token": self.token}}],
+            "contexts": [
+                {"name": self.name, "context": {"cluster": self.name, "user": user, "namespace": "default"}}
+            ],
+            "current-context": self.name,
+        }
 
     def kubeconfig_path(self, directory: str | Path) -> Path:
         d = Path(directory)
@@ -222,12 +301,21 @@ class SimCluster:
     # ----- snapshot ------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         st = self.api.store
-        return {"name": self.name, "region": self.region, "zones": self.zones, "nodes": self.node_count,
-                "port": self.port, "token": self.token, "rv": st.rv,
-                "objects": {rkey: list(b.values()) for rkey, b in st.objects.items() if b},
-                "ips": self.api.ips.snapshot(), "failing": sorted(list(k) for k in self.behaviours.failing),
-                "cloud_controller": self.behaviours.cloud_controller, "lb_next": self.behaviours.lb_next,
-                "faults": self.faults.describe()}
+        return {
+            "name": self.name,
+            "region": self.region,
+            "zones": self.zones,
+            "nodes": self.node_count,
+            "port": self.port,
+            "token": self.token,
+            "rv": st.rv,
+            "objects": {rkey: list(b.values()) for rkey, b in st.objects.items() if b},
+            "ips": self.api.ips.snapshot(),
+            "failing": sorted(list(k) for k in self.behaviours.failing),
+            "cloud_controller": self.behaviours.cloud_controller,
+            "lb_next": self.behaviours.lb_next,
+            "faults": self.faults.describe(),
+        }
 
     def restore(self, data: dict[str, Any]) -> None:
         st = self.api.store

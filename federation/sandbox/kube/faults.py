@@ -4,8 +4,9 @@ of requests with 500 or 429 (+Retry-After)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ class Faults:
     status: int = 500
     retry_after: int = 1
     rng: random.Random = field(default_factory=random.Random)
-    on_change: list[Callable[[Faults, str | None], Awaitable[None]]] = field(default_factory=list)
+    on_change: list[Callable[[Faults, str | None], Coroutine[Any, Any, None]]] = field(default_factory=list)
     _changed: asyncio.Event | None = None
 
     def _event(self) -> asyncio.Event:
@@ -28,8 +29,9 @@ class Faults:
             self._changed = asyncio.Event()
         return self._changed
 
-    def set(self, mode: str, *, rate: float | None = None, delay: float | None = None,
-            status: int | None = None) -> None:
+    def set(
+        self, mode: str, *, rate: float | None = None, delay: float | None = None, status: int | None = None
+    ) -> None:
         """Switch a fault on. Takes effect for the next request (and, for `down`, closes the socket)."""
         if mode not in MODES:
             raise ValueError(f"mode: unsupported value {mode!r}: supported values: {', '.join(MODES)}")
@@ -58,10 +60,9 @@ class Faults:
 
     def _notify(self, previous: str | None) -> None:
         for cb in self.on_change:
-            try:
+            # Without a running loop (configured before start) the server applies the mode when it starts.
+            with contextlib.suppress(RuntimeError):
                 asyncio.get_running_loop().create_task(cb(self, previous))
-            except RuntimeError:
-                pass  # no loop (configured before start): the server applies the mode when it starts
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "rate": self.rate, "delay": self.delay, "status": self.status}

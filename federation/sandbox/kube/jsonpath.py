@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_TOKEN = re.compile(r"\.([A-Za-z0-9_$-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]|"
-                    r"\['([^']+)'\]")
+_TOKEN = re.compile(
+    r"\.([A-Za-z0-9_$-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]|"
+    r"\['([^']+)'\]"
+)
 
 
 def parse(path: str) -> list[tuple[str, Any]]:
@@ -41,9 +43,9 @@ def evaluate(path: str | list[tuple[str, Any]], obj: Any) -> list[Any]:
     for kind, arg in steps:
         nxt: list[Any] = []
         for c in cur:
-            if kind == "field" and isinstance(c, dict) and arg in c:
-                nxt.append(c[arg])
-            elif kind == "index" and isinstance(c, list) and -len(c) <= arg < len(c):
+            if (kind == "field" and isinstance(c, dict) and arg in c) or (
+                kind == "index" and isinstance(c, list) and -len(c) <= arg < len(c)
+            ):
                 nxt.append(c[arg])
             elif kind == "all" and isinstance(c, list):
                 nxt.extend(c)

@@ -22,17 +22,27 @@ NODE_PORT_RANGE = (30000, 32767)
 
 def check_name(kind: str, group: str, name: str) -> None:
     label = kind in LABEL_NAMES_KINDS
-    ok = (DNS1123_LABEL.match(name) and len(name) <= 63) if label else \
-        (DNS1123_SUBDOMAIN.match(name) and len(name) <= 253)
+    ok = (
+        (DNS1123_LABEL.match(name) and len(name) <= 63)
+        if label
+        else (DNS1123_SUBDOMAIN.match(name) and len(name) <= 253)
+    )
     if ok:
         return
     what = "RFC 1123 label" if label else "RFC 1123 subdomain"
-    rx = "[a-z0-9]([-a-z0-9]*[a-z0-9])?" if label else \
-        "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-    msg = (f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric characters, '
-           f"'-' or '.', and must start and end with an alphanumeric character "
-           f"(e.g. 'example.com', regex used for validation is '{rx}')")
-    raise invalid(kind, group, name, [{"reason": "FieldValueInvalid", "message": msg, "field": "metadata.name"}])
+    rx = (
+        "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+        if label
+        else "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+    )
+    msg = (
+        f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric characters, '
+        f"'-' or '.', and must start and end with an alphanumeric character "
+        f"(e.g. 'example.com', regex used for validation is '{rx}')"
+    )
+    raise invalid(
+        kind, group, name, [{"reason": "FieldValueInvalid", "message": msg, "field": "metadata.name"}]
+    )
 
 
 class IpAllocator:
@@ -72,8 +82,12 @@ class IpAllocator:
                 self.used_ports.discard(p["nodePort"])
 
     def snapshot(self) -> dict[str, Any]:
-        return {"next_ip": self.next_ip, "ips": sorted(self.used_ips), "ports": sorted(self.used_ports),
-                "next_port": self.next_port}
+        return {
+            "next_ip": self.next_ip,
+            "ips": sorted(self.used_ips),
+            "ports": sorted(self.used_ports),
+            "next_port": self.next_port,
+        }
 
     def restore(self, data: dict[str, Any]) -> None:
         self.next_ip = data["next_ip"]
@@ -114,8 +128,13 @@ def admit_deployment(obj: dict[str, Any]) -> None:
     default_pod_template(tpl)
     causes = []
     if not isinstance(spec.get("replicas"), int) or spec["replicas"] < 0:
-        causes.append({"reason": "FieldValueInvalid", "field": "spec.replicas",
-                       "message": f"Invalid value: {spec.get('replicas')}: must be greater than or equal to 0"})
+        causes.append(
+            {
+                "reason": "FieldValueInvalid",
+                "field": "spec.replicas",
+                "message": f"Invalid value: {spec.get('replicas')}: must be greater than or equal to 0",
+            }
+        )
     sel = spec.get("selector")
     labels = (tpl.get("metadata") or {}).get("labels") or {}
     if not sel:
@@ -123,12 +142,22 @@ def admit_deployment(obj: dict[str, Any]) -> None:
     else:
         m = selector_from_label_selector(sel)
         if m is not None and not m(labels):
-            causes.append({"reason": "FieldValueInvalid", "field": "spec.template.metadata.labels",
-                           "message": f"Invalid value: {_labels_repr(labels)}: `selector` does not match "
-                                      "template `labels`"})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "spec.template.metadata.labels",
+                    "message": f"Invalid value: {_labels_repr(labels)}: `selector` does not match "
+                    "template `labels`",
+                }
+            )
     if not (tpl.get("spec") or {}).get("containers"):
-        causes.append({"reason": "FieldValueRequired", "field": "spec.template.spec.containers",
-                       "message": "Required value"})
+        causes.append(
+            {
+                "reason": "FieldValueRequired",
+                "field": "spec.template.spec.containers",
+                "message": "Required value",
+            }
+        )
     if causes:
         raise invalid("Deployment", "apps", name, causes)
 
@@ -145,23 +174,40 @@ def admit_service(obj: dict[str, Any], old: dict[str, Any] | None, ips: IpAlloca
     causes = []
     ports = spec.get("ports") or []
     if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-        causes.append({"reason": "FieldValueNotSupported", "field": "spec.type",
-                       "message": f'Unsupported value: "{stype}": supported values: "ClusterIP", '
-                                  '"ExternalName", "LoadBalancer", "NodePort"'})
+        causes.append(
+            {
+                "reason": "FieldValueNotSupported",
+                "field": "spec.type",
+                "message": f'Unsupported value: "{stype}": supported values: "ClusterIP", '
+                '"ExternalName", "LoadBalancer", "NodePort"',
+            }
+        )
     if stype != "ExternalName" and not ports:
         causes.append({"reason": "FieldValueRequired", "field": "spec.ports", "message": "Required value"})
     old_spec = (old or {}).get("spec") or {}
-    old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []}
+    old_ports = {
+        (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []
+    }
     for i, p in enumerate(ports):
         p.setdefault("protocol", "TCP")
         p.setdefault("targetPort", p.get("port"))
         port = p.get("port")
         if not isinstance(port, int) or not 1 <= port <= 65535:
-            causes.append({"reason": "FieldValueInvalid", "field": f"spec.ports[{i}].port",
-                           "message": f"Invalid value: {port}: must be between 1 and 65535, inclusive"})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": f"spec.ports[{i}].port",
+                    "message": f"Invalid value: {port}: must be between 1 and 65535, inclusive",
+                }
+            )
         if len(ports) > 1 and not p.get("name"):
-            causes.append({"reason": "FieldValueRequired", "field": f"spec.ports[{i}].name",
-                           "message": "Required value"})
+            causes.append(
+                {
+                    "reason": "FieldValueRequired",
+                    "field": f"spec.ports[{i}].name",
+                    "message": "Required value",
+                }
+            )
     if causes:
         raise invalid("Service", "", name, causes)
     if stype == "ExternalName":
@@ -185,14 +231,32 @@ def admit_service(obj: dict[str, Any], old: dict[str, Any] | None, ips: IpAlloca
                 p["nodePort"] = kept if kept else ips.alloc_port()
             elif np != kept:
                 if not NODE_PORT_RANGE[0] <= np <= NODE_PORT_RANGE[1]:
-                    raise invalid("Service", "", name, [{
-                        "reason": "FieldValueInvalid", "field": f"spec.ports[{i}].nodePort",
-                        "message": f"Invalid value: {np}: provided port is not in the valid range. "
-                                   "The range of valid ports is 30000-32767"}])
+                    raise invalid(
+                        "Service",
+                        "",
+                        name,
+                        [
+                            {
+                                "reason": "FieldValueInvalid",
+                                "field": f"spec.ports[{i}].nodePort",
+                                "message": f"Invalid value: {np}: provided port is not in the valid range. "
+                                "The range of valid ports is 30000-32767",
+                            }
+                        ],
+                    )
                 if np in ips.used_ports:
-                    raise invalid("Service", "", name, [{
-                        "reason": "FieldValueInvalid", "field": f"spec.ports[{i}].nodePort",
-                        "message": f"Invalid value: {np}: provided port is already allocated"}])
+                    raise invalid(
+                        "Service",
+                        "",
+                        name,
+                        [
+                            {
+                                "reason": "FieldValueInvalid",
+                                "field": f"spec.ports[{i}].nodePort",
+                                "message": f"Invalid value: {np}: provided port is already allocated",
+                            }
+                        ],
+                    )
                 ips.used_ports.add(np)
     else:
         for p in ports:

@@ -43,9 +43,16 @@ def _object_schema(rt: ResourceType) -> dict[str, Any]:
     if rt.schema:
         schema = dict(rt.schema)
     else:
-        schema = {"type": "object", "properties": {
-            "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-            "metadata": {"type": "object"}, "spec": {"type": "object"}, "status": {"type": "object"}}}
+        schema = {
+            "type": "object",
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                "spec": {"type": "object"},
+                "status": {"type": "object"},
+            },
+        }
     schema["x-kubernetes-group-version-kind"] = [_gvk(rt)]
     return schema
 
@@ -60,24 +67,47 @@ def _paths(rt: ResourceType) -> dict[str, Any]:
     ref = f"#/components/schemas/{_schema_name(rt)}"
     ext = {"x-kubernetes-group-version-kind": _gvk(rt)}
     ok = {"200": {"description": "OK", "content": _content(ref, ["application/json"])}}
-    patch_types = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+    patch_types = [
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/apply-patch+yaml",
+    ]
     # Built-in kinds: strategic merge patch is accepted on the wire, but kubectl computes it from its
     # compiled-in types, which carry the patch merge keys our minimal schemas do not.
     write = {"parameters": _QUERY_PARAMS, **ext}
     paths = {
         coll: {
             "get": {"operationId": f"list{rt.kind}", "responses": ok, "x-kubernetes-action": "list", **ext},
-            "post": {"operationId": f"create{rt.kind}", "requestBody": {"content": _content(ref, ["*/*"])},
-                     "responses": ok, "x-kubernetes-action": "post", **write},
+            "post": {
+                "operationId": f"create{rt.kind}",
+                "requestBody": {"content": _content(ref, ["*/*"])},
+                "responses": ok,
+                "x-kubernetes-action": "post",
+                **write,
+            },
         },
         f"{coll}/{{name}}": {
             "get": {"operationId": f"read{rt.kind}", "responses": ok, "x-kubernetes-action": "get", **ext},
-            "put": {"operationId": f"replace{rt.kind}", "requestBody": {"content": _content(ref, ["*/*"])},
-                    "responses": ok, "x-kubernetes-action": "put", **write},
-            "patch": {"operationId": f"patch{rt.kind}", "requestBody": {"content": {
-                t: {"schema": {"type": "object"}} for t in patch_types}},
-                "responses": ok, "x-kubernetes-action": "patch", **write},
-            "delete": {"operationId": f"delete{rt.kind}", "responses": ok, "x-kubernetes-action": "delete", **ext},
+            "put": {
+                "operationId": f"replace{rt.kind}",
+                "requestBody": {"content": _content(ref, ["*/*"])},
+                "responses": ok,
+                "x-kubernetes-action": "put",
+                **write,
+            },
+            "patch": {
+                "operationId": f"patch{rt.kind}",
+                "requestBody": {"content": {t: {"schema": {"type": "object"}} for t in patch_types}},
+                "responses": ok,
+                "x-kubernetes-action": "patch",
+                **write,
+            },
+            "delete": {
+                "operationId": f"delete{rt.kind}",
+                "responses": ok,
+                "x-kubernetes-action": "delete",
+                **ext,
+            },
         },
     }
     return paths
@@ -104,8 +134,12 @@ def v3_group_version(api: ClusterApi, gv_path: str) -> dict[str, Any] | None:
     for rt in rts:
         paths.update(_paths(rt))
         schemas[_schema_name(rt)] = _object_schema(rt)
-    doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.30.4"}, "paths": paths,
-           "components": {"schemas": schemas}}
+    doc = {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.30.4"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
     if len(_cache) > 512:
         _cache.clear()
     _cache[key] = doc
@@ -127,5 +161,9 @@ def v2_document(api: ClusterApi) -> dict[str, Any]:
     definitions = {}
     for rt in api.types.values():
         definitions[_schema_name(rt)] = _object_schema(rt)
-    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.30.4"}, "paths": {},
-            "definitions": definitions}
+    return {
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "v1.30.4"},
+        "paths": {},
+        "definitions": definitions,
+    }

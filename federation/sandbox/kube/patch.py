@@ -16,11 +16,23 @@ from federation.sandbox.kube.errors import ApiError
 
 # (parent field, field) or field -> merge key; "" means a merged list of primitives.
 _MERGE_KEYS: dict[str, str] = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "env": "name", "volumes": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath",
-    "imagePullSecrets": "name", "hostAliases": "ip", "ownerReferences": "uid", "conditions": "type",
-    "finalizers": "", "resourceClaims": "name", "schedulingGates": "name",
-    "topologySpreadConstraints": "topologyKey", "taints": "key", "addresses": "type",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "hostAliases": "ip",
+    "ownerReferences": "uid",
+    "conditions": "type",
+    "finalizers": "",
+    "resourceClaims": "name",
+    "schedulingGates": "name",
+    "topologySpreadConstraints": "topologyKey",
+    "taints": "key",
+    "addresses": "type",
 }
 
 
@@ -67,16 +79,21 @@ def _walk(doc: Any, parts: list[str], op: str) -> Any:
     for p in parts:
         if isinstance(cur, dict):
             if p not in cur:
-                raise _invalid(f"jsonpatch {op} operation does not apply: doc is missing path: /{'/'.join(parts)}")
+                raise _invalid(
+                    f"jsonpatch {op} operation does not apply: doc is missing path: /{'/'.join(parts)}"
+                )
             cur = cur[p]
         elif isinstance(cur, list):
             try:
                 cur = cur[int(p)]
             except (ValueError, IndexError) as exc:
-                raise _invalid(f"jsonpatch {op} operation does not apply: doc is missing path: "
-                               f"/{'/'.join(parts)}") from exc
+                raise _invalid(
+                    f"jsonpatch {op} operation does not apply: doc is missing path: /{'/'.join(parts)}"
+                ) from exc
         else:
-            raise _invalid(f"jsonpatch {op} operation does not apply: doc is missing path: /{'/'.join(parts)}")
+            raise _invalid(
+                f"jsonpatch {op} operation does not apply: doc is missing path: /{'/'.join(parts)}"
+            )
     return cur
 
 
@@ -87,7 +104,9 @@ def _add(doc: Any, parts: list[str], value: Any, op: str = "add") -> Any:
     last = parts[-1]
     if isinstance(parent, dict):
         if op == "replace" and last not in parent:
-            raise _invalid(f"jsonpatch replace operation does not apply: doc is missing key: /{'/'.join(parts)}")
+            raise _invalid(
+                f"jsonpatch replace operation does not apply: doc is missing key: /{'/'.join(parts)}"
+            )
         parent[last] = value
     elif isinstance(parent, list):
         if last == "-":
@@ -117,14 +136,17 @@ def _remove(doc: Any, parts: list[str]) -> Any:
     last = parts[-1]
     if isinstance(parent, dict):
         if last not in parent:
-            raise _invalid(f"jsonpatch remove operation does not apply: doc is missing path: /{'/'.join(parts)}")
+            raise _invalid(
+                f"jsonpatch remove operation does not apply: doc is missing path: /{'/'.join(parts)}"
+            )
         return parent.pop(last)
     if isinstance(parent, list):
         try:
             return parent.pop(int(last))
         except (ValueError, IndexError) as exc:
-            raise _invalid(f"jsonpatch remove operation does not apply: doc is missing path: "
-                           f"/{'/'.join(parts)}") from exc
+            raise _invalid(
+                f"jsonpatch remove operation does not apply: doc is missing path: /{'/'.join(parts)}"
+            ) from exc
     raise _invalid(f"jsonpatch remove operation does not apply: doc is missing path: /{'/'.join(parts)}")
 
 
@@ -159,8 +181,11 @@ def json_patch(doc: Any, ops: Any) -> Any:
 def _strip(v: Any) -> Any:
     """Drop patch directives from a value that is being added wholesale."""
     if isinstance(v, dict):
-        return {k: _strip(x) for k, x in v.items()
-                if not (k.startswith("$") and (k in ("$patch", "$retainKeys") or "/" in k))}
+        return {
+            k: _strip(x)
+            for k, x in v.items()
+            if not (k.startswith("$") and (k in ("$patch", "$retainKeys") or "/" in k))
+        }
     if isinstance(v, list):
         return [_strip(x) for x in v if not (isinstance(x, dict) and x.get("$patch") == "delete")]
     return v
@@ -173,8 +198,9 @@ def strategic_merge_patch(original: dict[str, Any], patch: dict[str, Any], kind:
     return out if out is not None else {}
 
 
-def _smp_map(orig: dict[str, Any], patch: dict[str, Any], kind: str,
-             path: tuple[str, ...]) -> dict[str, Any] | None:
+def _smp_map(
+    orig: dict[str, Any], patch: dict[str, Any], kind: str, path: tuple[str, ...]
+) -> dict[str, Any] | None:
     directive = patch.get("$patch")
     if directive == "replace":
         return _strip({k: v for k, v in patch.items() if k != "$patch"})
@@ -254,6 +280,7 @@ def _smp_list(cur: list[Any], patch: list[Any], kind: str, path: tuple[str, ...]
 def _apply_order(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
     def ident(x: Any) -> Any:
         return x.get(key) if key and isinstance(x, dict) else x
+
     wanted = [ident(o) if isinstance(o, dict) else o for o in order]
     pos = {repr(w): i for i, w in enumerate(wanted)}
     return sorted(items, key=lambda x: pos.get(repr(ident(x)), len(pos)))

@@ -59,27 +59,66 @@ class ResourceType:
         return self.kind + "List"
 
     def discovery(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = [{
-            "name": self.plural, "singularName": self.singular, "namespaced": self.namespaced,
-            "kind": self.kind, "verbs": list(ALL_VERBS),
-        }]
+        out: list[dict[str, Any]] = [
+            {
+                "name": self.plural,
+                "singularName": self.singular,
+                "namespaced": self.namespaced,
+                "kind": self.kind,
+                "verbs": list(ALL_VERBS),
+            }
+        ]
         if self.short_names:
             out[0]["shortNames"] = list(self.short_names)
         if self.categories:
             out[0]["categories"] = list(self.categories)
         if self.status_subresource:
-            out.append({"name": f"{self.plural}/status", "singularName": "", "namespaced": self.namespaced,
-                        "kind": self.kind, "verbs": list(SUB_VERBS)})
+            out.append(
+                {
+                    "name": f"{self.plural}/status",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    "kind": self.kind,
+                    "verbs": list(SUB_VERBS),
+                }
+            )
         if self.scale is not None:
-            out.append({"name": f"{self.plural}/scale", "singularName": "", "namespaced": self.namespaced,
-                        "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": list(SUB_VERBS)})
+            out.append(
+                {
+                    "name": f"{self.plural}/scale",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    "group": "autoscaling",
+                    "version": "v1",
+                    "kind": "Scale",
+                    "verbs": list(SUB_VERBS),
+                }
+            )
         return out
 
 
-def _rt(group: str, version: str, kind: str, plural: str, namespaced: bool, short: list[str] | None = None,
-        cats: list[str] | None = None, status: bool = False, scale: bool = False) -> ResourceType:
-    return ResourceType(group, version, kind, plural, namespaced, short or [], cats or [], status,
-                        ScaleSpec(label_selector_path=".status.selector") if scale else None)
+def _rt(
+    group: str,
+    version: str,
+    kind: str,
+    plural: str,
+    namespaced: bool,
+    short: list[str] | None = None,
+    cats: list[str] | None = None,
+    status: bool = False,
+    scale: bool = False,
+) -> ResourceType:
+    return ResourceType(
+        group,
+        version,
+        kind,
+        plural,
+        namespaced,
+        short or [],
+        cats or [],
+        status,
+        ScaleSpec(label_selector_path=".status.selector") if scale else None,
+    )
 
 
 def builtin_types() -> list[ResourceType]:
@@ -96,8 +135,16 @@ def builtin_types() -> list[ResourceType]:
         _rt("apps", "v1", "Deployment", "deployments", True, ["deploy"], ["all"], status=True, scale=True),
         _rt("apps", "v1", "ReplicaSet", "replicasets", True, ["rs"], ["all"], status=True, scale=True),
         _rt("coordination.k8s.io", "v1", "Lease", "leases", True),
-        _rt("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
-            ["crd", "crds"], ["api-extensions"], status=True),
+        _rt(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            False,
+            ["crd", "crds"],
+            ["api-extensions"],
+            status=True,
+        ),
     ]
 
 
@@ -117,14 +164,27 @@ def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
         scale = None
         if "scale" in subs:
             s = subs["scale"] or {}
-            scale = ScaleSpec(s.get("specReplicasPath", ".spec.replicas"),
-                              s.get("statusReplicasPath", ".status.replicas"), s.get("labelSelectorPath"))
+            scale = ScaleSpec(
+                s.get("specReplicasPath", ".spec.replicas"),
+                s.get("statusReplicasPath", ".status.replicas"),
+                s.get("labelSelectorPath"),
+            )
         schema = (v.get("schema") or {}).get("openAPIV3Schema")
-        out.append(ResourceType(
-            group=group, version=v.get("name", "v1"), kind=names.get("kind", ""), plural=names.get("plural", ""),
-            namespaced=namespaced, short_names=list(names.get("shortNames") or []),
-            categories=list(names.get("categories") or []), status_subresource="status" in subs, scale=scale,
-            crd_name=(crd.get("metadata") or {}).get("name"), schema=schema,
-            printer_columns=list(v.get("additionalPrinterColumns") or []), storage_version=storage,
-        ))
+        out.append(
+            ResourceType(
+                group=group,
+                version=v.get("name", "v1"),
+                kind=names.get("kind", ""),
+                plural=names.get("plural", ""),
+                namespaced=namespaced,
+                short_names=list(names.get("shortNames") or []),
+                categories=list(names.get("categories") or []),
+                status_subresource="status" in subs,
+                scale=scale,
+                crd_name=(crd.get("metadata") or {}).get("name"),
+                schema=schema,
+                printer_columns=list(v.get("additionalPrinterColumns") or []),
+                storage_version=storage,
+            )
+        )
     return out

@@ -20,7 +20,9 @@ _SET_RE = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(notin|in)\s*\(([^)]*)
 
 
 def _split_top(expr: str) -> list[str]:
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in expr:
         if ch == "(":
             depth += 1
@@ -45,6 +47,7 @@ def parse_label_selector(expr: str | None) -> Matcher | None:
     def match(obj: dict[str, Any]) -> bool:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         return all(r(labels) for r in reqs)
+
     return match
 
 
@@ -93,6 +96,7 @@ def selector_from_label_selector(sel: dict[str, Any] | None) -> Matcher | None:
             if op == "DoesNotExist" and k in labels:
                 return False
         return True
+
     return match
 
 
@@ -101,16 +105,29 @@ _FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "metadata.namespace": lambda o: (o.get("metadata") or {}).get("namespace", ""),
 }
 _KIND_FIELDS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
-    "events": {f"involvedObject.{k}": (lambda o, k=k: (o.get("involvedObject") or {}).get(k, ""))
-               for k in ("kind", "name", "namespace", "uid", "apiVersion", "resourceVersion", "fieldPath")}
-              | {"reason": lambda o: o.get("reason", ""), "type": lambda o: o.get("type", ""),
-                 "source": lambda o: (o.get("source") or {}).get("component", "")},
+    "events": {
+        f"involvedObject.{k}": (lambda o, k=k: (o.get("involvedObject") or {}).get(k, ""))
+        for k in ("kind", "name", "namespace", "uid", "apiVersion", "resourceVersion", "fieldPath")
+    }
+    | {
+        "reason": lambda o: o.get("reason", ""),
+        "type": lambda o: o.get("type", ""),
+        "source": lambda o: (o.get("source") or {}).get("component", ""),
+    },
     "secrets": {"type": lambda o: o.get("type", "")},
-    "pods": {"spec.nodeName": lambda o: (o.get("spec") or {}).get("nodeName", ""),
-             "status.phase": lambda o: (o.get("status") or {}).get("phase", "")},
+    "pods": {
+        "spec.nodeName": lambda o: (o.get("spec") or {}).get("nodeName", ""),
+        "status.phase": lambda o: (o.get("status") or {}).get("phase", ""),
+    },
     "namespaces": {"status.phase": lambda o: (o.get("status") or {}).get("phase", "")},
     "nodes": {"spec.unschedulable": lambda o: str(bool((o.get("spec") or {}).get("unschedulable"))).lower()},
 }
+
+
+def _field_req(getter: Callable[[dict[str, Any]], Any], value: str, neg: bool) -> Matcher:
+    if neg:
+        return lambda o: str(getter(o)) != value
+    return lambda o: str(getter(o)) == value
 
 
 def parse_field_selector(expr: str | None, plural: str) -> Matcher | None:
@@ -123,12 +140,10 @@ def parse_field_selector(expr: str | None, plural: str) -> Matcher | None:
         key, value = key.strip(), value.strip()
         getter = _FIELDS.get(key) or _KIND_FIELDS.get(plural, {}).get(key)
         if getter is None:
-            raise bad_request(f'"{key}" is not a known field selector: only "metadata.name", '
-                              f'"metadata.namespace"')
-        if neg:
-            reqs.append(lambda o, g=getter, v=value: str(g(o)) != v)
-        else:
-            reqs.append(lambda o, g=getter, v=value: str(g(o)) == v)
+            raise bad_request(
+                f'"{key}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+            )
+        reqs.append(_field_req(getter, value, neg))
     return lambda o: all(r(o) for r in reqs)
 
 

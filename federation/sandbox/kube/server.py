@@ -28,15 +28,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KUBE_VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.4", "gitCommit": "0" * 40,
-                "gitTreeState": "clean", "buildDate": "2024-08-14T00:00:00Z", "goVersion": "go1.22.5",
-                "compiler": "gc", "platform": "linux/amd64"}
+KUBE_VERSION = {
+    "major": "1",
+    "minor": "30",
+    "gitVersion": "v1.30.4",
+    "gitCommit": "0" * 40,
+    "gitTreeState": "clean",
+    "buildDate": "2024-08-14T00:00:00Z",
+    "goVersion": "go1.22.5",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
-                        headers=headers)
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
 
 
 def _truthy(v: str | None) -> bool:
@@ -58,12 +67,18 @@ class ClusterServer:
             if fail is not None:
                 code, retry = fail
                 reason = "TooManyRequests" if code == 429 else "InternalError"
-                msg = ("the server has received too many requests and has asked us to try again later"
-                       if code == 429 else "an error on the server (\"simulated fault\") has prevented the request "
-                                           "from succeeding")
+                msg = (
+                    "the server has received too many requests and has asked us to try again later"
+                    if code == 429
+                    else 'an error on the server ("simulated fault") has prevented the request '
+                    "from succeeding"
+                )
                 headers = {"Retry-After": str(retry)} if code in (429, 503) else None
-                return json_response(status_body(code, reason, msg, {"retryAfterSeconds": retry}
-                                                 if headers else None), code, headers)
+                return json_response(
+                    status_body(code, reason, msg, {"retryAfterSeconds": retry} if headers else None),
+                    code,
+                    headers,
+                )
             self._authenticate(request)
             return await self._route(request)
         except ApiError as e:
@@ -90,14 +105,34 @@ class ClusterServer:
         if path == "/version":
             return json_response(KUBE_VERSION)
         if path == "/":
-            return json_response({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2",
-                                            "/openapi/v3", "/readyz", "/version"]})
+            return json_response(
+                {
+                    "paths": [
+                        "/api",
+                        "/api/v1",
+                        "/apis",
+                        "/healthz",
+                        "/livez",
+                        "/openapi/v2",
+                        "/openapi/v3",
+                        "/readyz",
+                        "/version",
+                    ]
+                }
+            )
         if parts[:1] == ["openapi"]:
             return self._openapi(request, parts)
         if parts[:1] == ["api"]:
             if len(parts) == 1:
-                return json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                    {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.cluster.port}"}]})
+                return json_response(
+                    {
+                        "kind": "APIVersions",
+                        "versions": ["v1"],
+                        "serverAddressByClientCIDRs": [
+                            {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.cluster.port}"}
+                        ],
+                    }
+                )
             if len(parts) == 2:
                 return self._resource_list("", parts[1])
             return await self._resource(request, "", parts[1], parts[2:])
@@ -124,7 +159,13 @@ class ClusterServer:
         for rt in self.api.types.values():
             if rt.group == name and rt.storage_version:
                 preferred = next((x for x in vs if x["version"] == rt.storage_version), preferred)
-        return {"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": vs, "preferredVersion": preferred}
+        return {
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": name,
+            "versions": vs,
+            "preferredVersion": preferred,
+        }
 
     def _group_list(self, request: web.Request) -> web.Response:
         # We answer legacy discovery (APIGroupList) even when aggregated discovery is asked first:
@@ -143,15 +184,18 @@ class ClusterServer:
         for rt in sorted(rts, key=lambda r: r.plural):
             resources.extend(rt.discovery())
         gv = f"{group}/{version}" if group else version
-        return json_response({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-                              "resources": resources})
+        return json_response(
+            {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+        )
 
     def _openapi(self, request: web.Request, parts: list[str]) -> web.Response:
         if parts == ["openapi", "v2"]:
             accept = request.headers.get("Accept", "")
             if "protobuf" in accept and "json" not in accept:
                 # No protobuf encoding here; kube-apiserver answers 406 for an unsupported Accept.
-                raise ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json")
+                raise ApiError(
+                    406, "NotAcceptable", "only the following media types are accepted: application/json"
+                )
             return json_response(openapi.v2_document(self.api))
         if parts == ["openapi", "v3"]:
             return json_response(openapi.v3_index(self.api))
@@ -159,12 +203,15 @@ class ClusterServer:
             doc = openapi.v3_group_version(self.api, "/".join(parts[2:]))
             if doc is None:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
-            return json_response(doc, headers={"Cache-Control": "public, immutable"}
-                                 if request.query.get("hash") else None)
+            return json_response(
+                doc, headers={"Cache-Control": "public, immutable"} if request.query.get("hash") else None
+            )
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
     # ----- resources -----------------------------------------------------------------------------
-    async def _resource(self, request: web.Request, group: str, version: str, parts: list[str]) -> web.StreamResponse:
+    async def _resource(
+        self, request: web.Request, group: str, version: str, parts: list[str]
+    ) -> web.StreamResponse:
         ns: str | None = None
         if parts[0] == "namespaces" and len(parts) >= 3 and parts[2] not in ("status", "finalize"):
             ns, parts = parts[1], parts[2:]
@@ -173,9 +220,14 @@ class ClusterServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = parts[1] if len(parts) > 1 else None
         sub = parts[2] if len(parts) > 2 else None
-        if len(parts) > 3 or (sub is not None and not (
-                (sub == "status" and rt.status_subresource) or (sub == "scale" and rt.scale) or
-                (sub == "finalize" and rt.kind == "Namespace"))):
+        if len(parts) > 3 or (
+            sub is not None
+            and not (
+                (sub == "status" and rt.status_subresource)
+                or (sub == "scale" and rt.scale)
+                or (sub == "finalize" and rt.kind == "Namespace")
+            )
+        ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         q = request.query
         method = request.method
@@ -204,21 +256,43 @@ class ClusterServer:
             return self._one(request, rt, api.get(rt, ns, name))
         if method == "PUT":
             body = await self._body(request)
-            return json_response(api.update(rt, ns, name, body, subresource=sub, dry_run=dry_run, strict=strict))
+            return json_response(
+                api.update(rt, ns, name, body, subresource=sub, dry_run=dry_run, strict=strict)
+            )
         if method == "PATCH":
             raw = await request.read()
-            obj = api.patch(rt, ns, name, request.headers.get("Content-Type", ""), raw, subresource=sub,
-                            dry_run=dry_run, strict=strict, force=_truthy(q.get("force")),
-                            field_manager=q.get("fieldManager"))
+            obj = api.patch(
+                rt,
+                ns,
+                name,
+                request.headers.get("Content-Type", ""),
+                raw,
+                subresource=sub,
+                dry_run=dry_run,
+                strict=strict,
+                force=_truthy(q.get("force")),
+                field_manager=q.get("fieldManager"),
+            )
             created = getattr(obj, "created", False)
             return json_response(obj, 201 if created else 200)
         if method == "DELETE" and sub is None:
             options = await self._delete_options(request)
             obj, deleted_now = api.delete(rt, ns, name, options, dry_run=dry_run)
             if deleted_now and not rt.crd_name and rt.kind not in ("Namespace",):
-                return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                      "details": {"name": name, "group": rt.group, "kind": rt.plural,
-                                                  "uid": obj["metadata"].get("uid")}})
+                return json_response(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "details": {
+                            "name": name,
+                            "group": rt.group,
+                            "kind": rt.plural,
+                            "uid": obj["metadata"].get("uid"),
+                        },
+                    }
+                )
             return json_response(obj)
         raise method_not_allowed()
 
@@ -251,9 +325,13 @@ class ClusterServer:
             options["orphanDependents"] = _truthy(q["orphanDependents"])
         pol = options.get("propagationPolicy")
         if pol is not None and pol not in ("Orphan", "Background", "Foreground"):
-            raise ApiError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
-                                           f'Unsupported value: "{pol}": supported values: "Foreground", '
-                                           f'"Background", "Orphan", "nil"')
+            raise ApiError(
+                422,
+                "Invalid",
+                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
+                f'Unsupported value: "{pol}": supported values: "Foreground", '
+                f'"Background", "Orphan", "nil"',
+            )
         return options
 
     def _wants_table(self, request: web.Request) -> bool:
@@ -261,8 +339,14 @@ class ClusterServer:
 
     def _one(self, request: web.Request, rt: ResourceType, obj: dict[str, Any]) -> web.Response:
         if self._wants_table(request):
-            return json_response(to_table(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                                          request.query.get("includeObject", "Metadata")))
+            return json_response(
+                to_table(
+                    rt,
+                    [obj],
+                    {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                    request.query.get("includeObject", "Metadata"),
+                )
+            )
         return json_response(obj)
 
     def _list(self, request: web.Request, rt: ResourceType, ns: str | None) -> web.Response:
@@ -272,25 +356,44 @@ class ClusterServer:
         except ValueError as exc:
             raise bad_request(f"limit: invalid value {q.get('limit')!r}") from exc
         fexpr = q.get("fieldSelector")
-        result = self.api.list(rt, ns, label=parse_label_selector(q.get("labelSelector")),
-                               field=parse_field_selector(fexpr, rt.plural), field_expr=fexpr,
-                               limit=limit, cont=q.get("continue") or None)
+        result = self.api.list(
+            rt,
+            ns,
+            label=parse_label_selector(q.get("labelSelector")),
+            field=parse_field_selector(fexpr, rt.plural),
+            field_expr=fexpr,
+            limit=limit,
+            cont=q.get("continue") or None,
+        )
         if self._wants_table(request):
-            return json_response(to_table(rt, result["items"], result["metadata"],
-                                          q.get("includeObject", "Metadata")))
+            return json_response(
+                to_table(rt, result["items"], result["metadata"], q.get("includeObject", "Metadata"))
+            )
         return json_response(result)
 
-    async def _delete_collection(self, request: web.Request, rt: ResourceType, ns: str | None) -> web.Response:
+    async def _delete_collection(
+        self, request: web.Request, rt: ResourceType, ns: str | None
+    ) -> web.Response:
         q = request.query
         options = await self._delete_options(request)
         fexpr = q.get("fieldSelector")
-        result = self.api.list(rt, ns, label=parse_label_selector(q.get("labelSelector")),
-                               field=parse_field_selector(fexpr, rt.plural), field_expr=fexpr)
+        result = self.api.list(
+            rt,
+            ns,
+            label=parse_label_selector(q.get("labelSelector")),
+            field=parse_field_selector(fexpr, rt.plural),
+            field_expr=fexpr,
+        )
         items = []
         for o in result["items"]:
             with contextlib.suppress(ApiError):
-                obj, _ = self.api.delete(rt, o["metadata"].get("namespace"), o["metadata"]["name"], options,
-                                         dry_run=bool(q.get("dryRun")))
+                obj, _ = self.api.delete(
+                    rt,
+                    o["metadata"].get("namespace"),
+                    o["metadata"]["name"],
+                    options,
+                    dry_run=bool(q.get("dryRun")),
+                )
                 items.append(obj)
         return json_response({**result, "items": items})
 
@@ -310,10 +413,17 @@ class ClusterServer:
         status: dict[str, Any] = {"replicas": int(status_r[0]) if status_r else 0}
         if selector:
             status["selector"] = selector
-        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                             if k in md},
-                "spec": {"replicas": int(spec_r[0]) if spec_r else 0}, "status": status}
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: md[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in md
+            },
+            "spec": {"replicas": int(spec_r[0]) if spec_r else 0},
+            "status": status,
+        }
 
     async def _scale(self, request: web.Request, rt: ResourceType, ns: str | None, name: str) -> web.Response:
         assert rt.scale is not None
@@ -326,32 +436,51 @@ class ClusterServer:
             new_scale = await self._body(request)
         elif request.method == "PATCH":
             from federation.sandbox.kube.patch import json_patch, merge_patch
+
             raw = await request.read()
             ctype = request.headers.get("Content-Type", "").split(";")[0]
             p = orjson.loads(raw)
-            new_scale = json_patch(scale, p) if ctype == "application/json-patch+json" else merge_patch(scale, p)
+            new_scale = (
+                json_patch(scale, p) if ctype == "application/json-patch+json" else merge_patch(scale, p)
+            )
         else:
             raise method_not_allowed()
         replicas = ((new_scale or {}).get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
-            raise ApiError(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
-                                           f"{replicas}: must be greater than or equal to 0",
-                           {"name": name, "group": "autoscaling", "kind": "Scale", "causes": [
-                               {"reason": "FieldValueInvalid", "field": "spec.replicas",
-                                "message": f"Invalid value: {replicas}: must be greater than or equal to 0"}]})
+            raise ApiError(
+                422,
+                "Invalid",
+                f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
+                f"{replicas}: must be greater than or equal to 0",
+                {
+                    "name": name,
+                    "group": "autoscaling",
+                    "kind": "Scale",
+                    "causes": [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "field": "spec.replicas",
+                            "message": f"Invalid value: {replicas}: must be greater than or equal to 0",
+                        }
+                    ],
+                },
+            )
         want_rv = ((new_scale or {}).get("metadata") or {}).get("resourceVersion")
         if want_rv and want_rv != obj["metadata"]["resourceVersion"]:
             from federation.sandbox.kube.errors import conflict
+
             raise conflict(rt.plural, rt.group, name)
         import copy
+
         body = copy.deepcopy(obj)
         set_path(body, rt.scale.spec_replicas_path, replicas)
         updated = api.update(rt, ns, name, body, dry_run=bool(request.query.get("dryRun")))
         return json_response(self._scale_of(rt, updated))
 
     # ----- watch ---------------------------------------------------------------------------------
-    async def _watch(self, request: web.Request, rt: ResourceType, ns: str | None,
-                     name: str | None = None) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, rt: ResourceType, ns: str | None, name: str | None = None
+    ) -> web.StreamResponse:
         q = request.query
         store = self.api.store
         label = parse_label_selector(q.get("labelSelector"))
@@ -361,8 +490,10 @@ class ClusterServer:
             field = parse_field_selector(f"metadata.name={name}", rt.plural)
         matcher = None
         if label is not None or field is not None:
+
             def matcher(o: dict[str, Any], lab: Any = label, fld: Any = field) -> bool:
                 return (lab is None or lab(o)) and (fld is None or fld(o))
+
         w = Watcher(rt.key, ns if rt.namespaced else None, matcher, rt.api_version)
         rv_param = q.get("resourceVersion") or ""
         bookmarks = _truthy(q.get("allowWatchBookmarks"))
@@ -390,8 +521,9 @@ class ClusterServer:
                         w.offer(ev)
         if expired is None:
             store.add_watcher(w)
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
-                                                       "Cache-Control": "no-cache, private"})
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+        )
         resp.enable_chunked_encoding()
         task = asyncio.current_task()
         if task is not None:
@@ -401,8 +533,9 @@ class ClusterServer:
             if expired is not None:
                 # The apiserver reports an expired watch as an ERROR event carrying a 410 Status
                 # (Kubernetes API concepts: "410 Gone responses").
-                await resp.write(orjson.dumps({"type": "ERROR", "object": status_body(410, "Expired", expired)})
-                                 + b"\n")
+                await resp.write(
+                    orjson.dumps({"type": "ERROR", "object": status_body(410, "Expired", expired)}) + b"\n"
+                )
                 return resp
             if initial:
                 await resp.write(b"".join(initial))
@@ -421,13 +554,21 @@ class ClusterServer:
         md: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_end:
             md["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return orjson.dumps({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version,
-                                                            "metadata": md}}) + b"\n"
+        return (
+            orjson.dumps(
+                {
+                    "type": "BOOKMARK",
+                    "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": md},
+                }
+            )
+            + b"\n"
+        )
 
-    async def _pump(self, resp: web.StreamResponse, rt: ResourceType, w: Watcher, bookmarks: bool,
-                    timeout: float | None) -> None:
+    async def _pump(
+        self, resp: web.StreamResponse, rt: ResourceType, w: Watcher, bookmarks: bool, limit_s: float | None
+    ) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout if timeout else None
+        deadline = loop.time() + limit_s if limit_s else None
         interval = self.cluster.bookmark_interval
         present_needed = rt.crd_name is not None
         store = self.api.store
@@ -439,7 +580,9 @@ class ClusterServer:
                     return
                 wait = left if wait is None else min(wait, left)
             try:
-                item = await asyncio.wait_for(w.queue.get(), wait) if wait is not None else await w.queue.get()
+                item = (
+                    await asyncio.wait_for(w.queue.get(), wait) if wait is not None else await w.queue.get()
+                )
             except TimeoutError:
                 if bookmarks:
                     await resp.write(self._bookmark(rt, store.rv))

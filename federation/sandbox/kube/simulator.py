@@ -19,10 +19,20 @@ log = logging.getLogger(__name__)
 class KubeSimulator:
     """Start with ``await sim.add_cluster(...)``; stop with ``await sim.stop()``."""
 
-    def __init__(self, rollout_delay: float = 0.5, *, https: bool = True, progress_deadline: float | None = None,
-                 bookmark_interval: float = 5.0, history_size: int = 50_000, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        rollout_delay: float = 0.5,
+        *,
+        https: bool = True,
+        progress_deadline: float | None = None,
+        bookmark_interval: float = 5.0,
+        history_size: int = 50_000,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.rollout_delay = rollout_delay
-        self.progress_deadline = progress_deadline if progress_deadline is not None else max(3 * rollout_delay, 1.0)
+        self.progress_deadline = (
+            progress_deadline if progress_deadline is not None else max(3 * rollout_delay, 1.0)
+        )
         self.bookmark_interval = bookmark_interval
         self.history_size = history_size
         self.host = host
@@ -31,19 +41,36 @@ class KubeSimulator:
         self._ssl = self.cert.ssl_context() if self.cert else None
         self.clusters: dict[str, SimCluster] = {}
 
-    def _make(self, name: str, region: str | None, zones: list[str] | None, nodes: int,
-              token: str | None = None) -> SimCluster:
+    def _make(
+        self, name: str, region: str | None, zones: list[str] | None, nodes: int, token: str | None = None
+    ) -> SimCluster:
         if name in self.clusters:
             raise ValueError(f"cluster {name!r} already exists")
         region = region or name
-        return SimCluster(name, region=region, zones=list(zones or [f"{region}-a", f"{region}-b"]), nodes=nodes,
-                          rollout_delay=self.rollout_delay, progress_deadline=self.progress_deadline,
-                          bookmark_interval=self.bookmark_interval, history_size=self.history_size,
-                          ssl_context=self._ssl, ca_pem=self.cert.ca_pem if self.cert else None,
-                          index=len(self.clusters), token=token)
+        return SimCluster(
+            name,
+            region=region,
+            zones=list(zones or [f"{region}-a", f"{region}-b"]),
+            nodes=nodes,
+            rollout_delay=self.rollout_delay,
+            progress_deadline=self.progress_deadline,
+            bookmark_interval=self.bookmark_interval,
+            history_size=self.history_size,
+            ssl_context=self._ssl,
+            ca_pem=self.cert.ca_pem if self.cert else None,
+            index=len(self.clusters),
+            token=token,
+        )
 
-    async def add_cluster(self, name: str, *, region: str | None = None, zones: list[str] | None = None,
-                          nodes: int = 3, port: int = 0) -> SimCluster:
+    async def add_cluster(
+        self,
+        name: str,
+        *,
+        region: str | None = None,
+        zones: list[str] | None = None,
+        nodes: int = 3,
+        port: int = 0,
+    ) -> SimCluster:
         c = self._make(name, region, zones, nodes)
         c.host = self.host
         self.clusters[name] = c
@@ -67,8 +94,11 @@ class KubeSimulator:
     def snapshot(self) -> dict[str, Any]:
         data: dict[str, Any] = {"version": 1, "clusters": [c.snapshot() for c in self.clusters.values()]}
         if self.cert:
-            data["tls"] = {"ca": self.cert.ca_pem.decode(), "cert": self.cert.cert_pem.decode(),
-                           "key": self.cert.key_pem.decode()}
+            data["tls"] = {
+                "ca": self.cert.ca_pem.decode(),
+                "cert": self.cert.cert_pem.decode(),
+                "key": self.cert.key_pem.decode(),
+            }
         return data
 
     def save(self, path: str | Path) -> Path:
@@ -82,7 +112,7 @@ class KubeSimulator:
 
     async def restore(self, path: str | Path) -> list[SimCluster]:
         """Recreate the clusters of a snapshot (same names, tokens, CA and, when free, ports)."""
-        data = json.loads(Path(path).read_text())
+        data = json.loads(await asyncio.to_thread(Path(path).read_text))
         t = data.get("tls")
         if t and self.https:
             self.cert = tls.ServingCert(t["ca"].encode(), t["cert"].encode(), t["key"].encode())

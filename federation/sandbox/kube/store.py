@@ -30,7 +30,10 @@ class Event:
 
     def wire(self, obj: dict[str, Any] | None = None, type_: str | None = None) -> bytes:
         if obj is not None or type_ is not None:
-            return orjson.dumps({"type": type_ or self.type, "object": obj if obj is not None else self.obj}) + b"\n"
+            return (
+                orjson.dumps({"type": type_ or self.type, "object": obj if obj is not None else self.obj})
+                + b"\n"
+            )
         if self._wire is None:
             self._wire = orjson.dumps({"type": self.type, "object": self.obj}) + b"\n"
         return self._wire
@@ -203,4 +206,3 @@ class Store:
             for w in list(ws):
                 w.close()
         self.watchers.clear()
-

@@ -82,60 +82,139 @@ def _external_ip(o: dict[str, Any]) -> str:
 
 
 NAME: Column = ("Name", "string", "Name must be unique within a namespace.", _name)
-AGE: Column = ("Age", "string", "CreationTimestamp is a timestamp representing the server time when this "
-                                "object was created.", _age)
+AGE: Column = (
+    "Age",
+    "string",
+    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    _age,
+)
 
 BUILTIN: dict[str, list[Column]] = {
     "Deployment": [
         NAME,
-        ("Ready", "string", "Number of the pod with ready state",
-         lambda o: f"{_g(o, 'status', 'readyReplicas', default=0)}/{_g(o, 'spec', 'replicas', default=0)}"),
-        ("Up-to-date", "integer", "Total number of non-terminated pods targeted by this deployment that have "
-                                  "the desired template spec.",
-         lambda o: _g(o, "status", "updatedReplicas", default=0)),
-        ("Available", "integer", "Total number of available pods (ready for at least minReadySeconds) "
-                                 "targeted by this deployment.",
-         lambda o: _g(o, "status", "availableReplicas", default=0)),
+        (
+            "Ready",
+            "string",
+            "Number of the pod with ready state",
+            lambda o: f"{_g(o, 'status', 'readyReplicas', default=0)}/{_g(o, 'spec', 'replicas', default=0)}",
+        ),
+        (
+            "Up-to-date",
+            "integer",
+            "Total number of non-terminated pods targeted by this deployment that have "
+            "the desired template spec.",
+            lambda o: _g(o, "status", "updatedReplicas", default=0),
+        ),
+        (
+            "Available",
+            "integer",
+            "Total number of available pods (ready for at least minReadySeconds) "
+            "targeted by this deployment.",
+            lambda o: _g(o, "status", "availableReplicas", default=0),
+        ),
         AGE,
     ],
     "Service": [
         NAME,
         ("Type", "string", "The type of the service", lambda o: _g(o, "spec", "type", default="ClusterIP")),
-        ("Cluster-IP", "string", "The cluster IP of the service", lambda o: _g(o, "spec", "clusterIP",
-                                                                               default="<none>")),
+        (
+            "Cluster-IP",
+            "string",
+            "The cluster IP of the service",
+            lambda o: _g(o, "spec", "clusterIP", default="<none>"),
+        ),
         ("External-IP", "string", "The external IP of the service", _external_ip),
         ("Port(s)", "string", "The ports of the service", _ports),
         AGE,
     ],
     "Node": [
         NAME,
-        ("Status", "string", "The status of the node",
-         lambda o: ("Ready" if _cond(o, "Ready") == "True" else "NotReady")
-         + (",SchedulingDisabled" if _g(o, "spec", "unschedulable") else "")),
+        (
+            "Status",
+            "string",
+            "The status of the node",
+            lambda o: (
+                ("Ready" if _cond(o, "Ready") == "True" else "NotReady")
+                + (",SchedulingDisabled" if _g(o, "spec", "unschedulable") else "")
+            ),
+        ),
         ("Roles", "string", "The roles of the node", lambda o: "<none>"),
         AGE,
-        ("Version", "string", "Kubelet version", lambda o: _g(o, "status", "nodeInfo", "kubeletVersion",
-                                                              default="")),
+        (
+            "Version",
+            "string",
+            "Kubelet version",
+            lambda o: _g(o, "status", "nodeInfo", "kubeletVersion", default=""),
+        ),
     ],
-    "Namespace": [NAME, ("Status", "string", "The status of the namespace",
-                         lambda o: _g(o, "status", "phase", default="Active")), AGE],
-    "ConfigMap": [NAME, ("Data", "integer", "Number of data items",
-                         lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})), AGE],
-    "Secret": [NAME, ("Type", "string", "The type of the secret", lambda o: o.get("type", "Opaque")),
-               ("Data", "integer", "Number of data items", lambda o: len(o.get("data") or {})), AGE],
-    "Endpoints": [NAME, ("Endpoints", "string", "Endpoints",
-                         lambda o: ",".join(f"{a.get('ip')}:{p.get('port')}"
-                                            for s in o.get("subsets") or [] for a in s.get("addresses") or []
-                                            for p in s.get("ports") or []) or "<none>"), AGE],
-    "CustomResourceDefinition": [NAME, ("Created At", "date", "", lambda o: _g(o, "metadata",
-                                                                               "creationTimestamp"))],
-    "Event": [("Last Seen", "string", "", lambda o: human_duration(o.get("lastTimestamp")
-                                                                    or _g(o, "metadata", "creationTimestamp"))),
-              ("Type", "string", "", lambda o: o.get("type", "")),
-              ("Reason", "string", "", lambda o: o.get("reason", "")),
-              ("Object", "string", "", lambda o: f"{_g(o, 'involvedObject', 'kind', default='').lower()}/"
-                                                 f"{_g(o, 'involvedObject', 'name', default='')}"),
-              ("Message", "string", "", lambda o: o.get("message", ""))],
+    "Namespace": [
+        NAME,
+        (
+            "Status",
+            "string",
+            "The status of the namespace",
+            lambda o: _g(o, "status", "phase", default="Active"),
+        ),
+        AGE,
+    ],
+    "ConfigMap": [
+        NAME,
+        (
+            "Data",
+            "integer",
+            "Number of data items",
+            lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+        ),
+        AGE,
+    ],
+    "Secret": [
+        NAME,
+        ("Type", "string", "The type of the secret", lambda o: o.get("type", "Opaque")),
+        ("Data", "integer", "Number of data items", lambda o: len(o.get("data") or {})),
+        AGE,
+    ],
+    "Endpoints": [
+        NAME,
+        (
+            "Endpoints",
+            "string",
+            "Endpoints",
+            lambda o: (
+                ",".join(
+                    f"{a.get('ip')}:{p.get('port')}"
+                    for s in o.get("subsets") or []
+                    for a in s.get("addresses") or []
+                    for p in s.get("ports") or []
+                )
+                or "<none>"
+            ),
+        ),
+        AGE,
+    ],
+    "CustomResourceDefinition": [
+        NAME,
+        ("Created At", "date", "", lambda o: _g(o, "metadata", "creationTimestamp")),
+    ],
+    "Event": [
+        (
+            "Last Seen",
+            "string",
+            "",
+            lambda o: human_duration(o.get("lastTimestamp") or _g(o, "metadata", "creationTimestamp")),
+        ),
+        ("Type", "string", "", lambda o: o.get("type", "")),
+        ("Reason", "string", "", lambda o: o.get("reason", "")),
+        (
+            "Object",
+            "string",
+            "",
+            lambda o: (
+                f"{_g(o, 'involvedObject', 'kind', default='').lower()}/"
+                f"{_g(o, 'involvedObject', 'name', default='')}"
+            ),
+        ),
+        ("Message", "string", "", lambda o: o.get("message", "")),
+    ],
 }
 
 
@@ -153,6 +232,7 @@ def _crd_columns(rt: ResourceType) -> list[Column]:
             if typ == "date":
                 return human_duration(str(v))
             return v
+
         cols.append((pc.get("name", ""), typ, pc.get("description", ""), get))
     if not any(pc.get("jsonPath") == ".metadata.creationTimestamp" for pc in rt.printer_columns):
         cols.append(AGE)
@@ -165,8 +245,9 @@ def columns_for(rt: ResourceType) -> list[Column]:
     return BUILTIN.get(rt.kind, [NAME, AGE])
 
 
-def to_table(rt: ResourceType, objs: list[dict[str, Any]], list_meta: dict[str, Any],
-             include_object: str = "Metadata") -> dict[str, Any]:
+def to_table(
+    rt: ResourceType, objs: list[dict[str, Any]], list_meta: dict[str, Any], include_object: str = "Metadata"
+) -> dict[str, Any]:
     cols = columns_for(rt)
     rows = []
     for o in objs:
@@ -174,13 +255,25 @@ def to_table(rt: ResourceType, objs: list[dict[str, Any]], list_meta: dict[str, 
         if include_object == "Object":
             row["object"] = o
         elif include_object != "None":
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": o.get("metadata", {})}
+            row["object"] = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": o.get("metadata", {}),
+            }
         rows.append(row)
     return {
-        "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
-        "columnDefinitions": [{"name": c[0], "type": "string" if c[1] == "date" else c[1], "format":
-                               "name" if c is NAME else "", "description": c[2],
-                               "priority": 0} for c in cols],
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": [
+            {
+                "name": c[0],
+                "type": "string" if c[1] == "date" else c[1],
+                "format": "name" if c is NAME else "",
+                "description": c[2],
+                "priority": 0,
+            }
+            for c in cols
+        ],
         "rows": rows,
     }

@@ -1,0 +1,187 @@
+"""`fedctl sim kube`: run simulated Kubernetes clusters until interrupted, and flip faults on a running
+simulator (`fedctl sim kube fault ...`) through its admin endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import click
+
+SIM_JSON = "sim.json"
+
+
+def _parse_cluster(spec: str) -> tuple[str, str]:
+    name, _, region = spec.partition("=")
+    if not name:
+        raise click.BadParameter(f"{spec!r}: expected NAME or NAME=REGION", param_hint="--cluster")
+    return name, region or name
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--cluster",
+    "clusters",
+    multiple=True,
+    metavar="NAME[=REGION]",
+    help="A cluster to simulate (repeatable). REGION defaults to NAME.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for NAME.kubeconfig files and sim.json (admin address and token).",
+)
+@click.option(
+    "--rollout-delay",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Seconds until a Deployment reports its replicas ready.",
+)
+@click.option(
+    "--progress-deadline",
+    type=float,
+    default=None,
+    help="Seconds until a failing Deployment reports ProgressDeadlineExceeded (default 3x rollout delay).",
+)
+@click.option("--nodes", type=int, default=3, show_default=True, help="Nodes per cluster.")
+@click.option("--https/--no-https", default=True, show_default=True, help="Serve HTTPS with a generated CA.")
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Restore from this snapshot if it exists; save to it on exit.",
+)
+@click.pass_context
+def kube(
+    ctx: click.Context,
+    clusters: tuple[str, ...],
+    out_dir: Path | None,
+    rollout_delay: float,
+    progress_deadline: float | None,
+    nodes: int,
+    https: bool,
+    state_file: Path | None,
+) -> None:
+    """Run simulated Kubernetes clusters, each on its own loopback port, until SIGINT/SIGTERM."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if out_dir is None:
+        raise click.UsageError("--out is required")
+    if not clusters and not (state_file and state_file.exists()):
+        raise click.UsageError("give at least one --cluster (or a --state file to restore)")
+    specs = [_parse_cluster(c) for c in clusters]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    restore_from = state_file if state_file is not None and state_file.exists() else None
+    asyncio.run(
+        _serve(specs, out_dir, rollout_delay, progress_deadline, nodes, https, state_file, restore_from)
+    )
+
+
+async def _serve(
+    specs: list[tuple[str, str]],
+    out_dir: Path,
+    rollout_delay: float,
+    progress_deadline: float | None,
+    nodes: int,
+    https: bool,
+    state_file: Path | None,
+    restore_from: Path | None,
+) -> None:
+    from federation.sandbox.kube.admin import AdminServer
+    from federation.sandbox.kube.simulator import KubeSimulator
+
+    sim = KubeSimulator(rollout_delay, https=https, progress_deadline=progress_deadline)
+    if restore_from is not None:
+        await sim.restore(restore_from)
+    for name, region in specs:
+        if name not in sim.clusters:
+            await sim.add_cluster(name, region=region, nodes=nodes)
+    admin = AdminServer(sim)
+    await admin.start()
+    paths = sim.write_kubeconfigs(out_dir)
+    info = {
+        "admin": {"url": admin.url, "token": admin.token},
+        "pid": os.getpid(),
+        "clusters": {
+            n: {"url": c.url, "region": c.region, "kubeconfig": str(paths[n])}
+            for n, c in sim.clusters.items()
+        },
+    }
+    sim_json = out_dir / SIM_JSON
+    fd = os.open(sim_json, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f, indent=2)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    listing = " ".join(f"{n}={c.url}" for n, c in sim.clusters.items())
+    click.echo(f"kube simulator ready: {listing} (kubeconfigs and {SIM_JSON} in {out_dir})", err=False)
+    try:
+        await stop.wait()
+    finally:
+        if state_file is not None:
+            sim.save(state_file)
+        await admin.stop()
+        await sim.stop()
+
+
+@kube.command("fault")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The --out directory of the running simulator.",
+)
+@click.option("--cluster", required=True, help="Cluster name.")
+@click.option("--delay", type=float, default=None, help="Added latency in seconds (slow).")
+@click.option("--rate", type=float, default=None, help="Fraction of requests that fail (error), 0..1.")
+@click.option(
+    "--status", type=click.Choice(["500", "429", "503"]), default=None, help="Status of failed requests."
+)
+@click.argument(
+    "mode", type=click.Choice(["down", "hang", "slow", "error", "clear", "node-notready", "node-ready"])
+)
+@click.argument("node", required=False)
+def fault(
+    out_dir: Path,
+    cluster: str,
+    delay: float | None,
+    rate: float | None,
+    status: str | None,
+    mode: str,
+    node: str | None,
+) -> None:
+    """Switch a fault on a running simulator: down|hang|slow|error|clear, or node-notready/node-ready NODE."""
+    info = json.loads((out_dir / SIM_JSON).read_text())
+    admin = info["admin"]
+    if mode in ("node-notready", "node-ready"):
+        if not node:
+            raise click.UsageError(f"{mode} needs the NODE name")
+        path = f"/clusters/{cluster}/nodes/{node}/ready"
+        body: dict[str, Any] = {"ready": mode == "node-ready"}
+    else:
+        path = f"/clusters/{cluster}/faults"
+        body = {"mode": mode, "delay": delay, "rate": rate, "status": int(status) if status else None}
+    result = asyncio.run(_post(admin["url"] + path, admin["token"], body))
+    click.echo(json.dumps(result))
+
+
+async def _post(url: str, token: str, body: dict[str, Any]) -> Any:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as r,
+    ):
+        data = await r.json()
+        if r.status >= 400:
+            raise click.ClickException(data.get("message", str(data)))
+        return data
