@@ -24,9 +24,17 @@ def crd_filename(crd: Schema) -> str:
     return f"{crd['metadata']['name']}.yaml"
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Never writes anchors/aliases: shared sub-schemas are spelled out, as kubectl users expect."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render_yaml(crd: Schema) -> str:
     """One CRD as a YAML document, keys in declaration order so the file reads top-down."""
-    body = yaml.safe_dump(crd, sort_keys=False, width=110, allow_unicode=True, default_flow_style=False)
+    body = yaml.dump(crd, Dumper=_PlainDumper, sort_keys=False, width=110, allow_unicode=True,
+                     default_flow_style=False)
     return HEADER + body
 
 

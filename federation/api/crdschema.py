@@ -135,7 +135,7 @@ def conditions_schema() -> Schema:
             "status": string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
             "reason": string("A CamelCase reason for the last transition.", pattern=c.CONDITION_REASON,
                              min_length=1, max_length=1024),
-            "message": string("A human-readable explanation.", max_length=32768),
+            "message": string("A human-readable explanation.", max_length=32768, default=""),
             "lastTransitionTime": string("When the status last changed.", fmt="date-time"),
             "observedGeneration": integer("The .metadata.generation the condition was set from.",
                                           minimum=0, fmt="int64"),
@@ -497,7 +497,8 @@ def federatedapp_status() -> Schema:
             "regions": array("Per-region state.", region, max_items=32, list_type="map", map_keys=["region"]),
             "dns": obj("What is published.", {
                 "hostname": string("The published name.", max_length=c.DOMAIN_NAME_MAX),
-                "failOpen": boolean("True when no region is healthy and every region is answered."),
+                "failOpen": boolean("True when no region is healthy and every region is answered.",
+                                    default=False),
                 "records": array("Answers per line.", record, max_items=256),
             }),
         },

@@ -32,7 +32,8 @@ class Manifest:
     path: Path
     obj: dict[str, Any]
     expect: str | None  # the field the error must name (invalid manifests)
-    layer: str | None  # "schema": OpenAPI alone rejects it; "cel": only a CEL/list rule; "strict": unknown field
+    # "schema": OpenAPI alone rejects it; "cel": only a CEL/list-type rule; "strict": an unknown field
+    layer: str | None
     reason: str | None
     mistake: str | None
 
