@@ -91,56 +91,82 @@ class _Zone:
     names: set[str] = field(default_factory=set)
     soa: dns.rrset.RRset | None = None
     neg_ttl: int = 60
+    synthetic: bool = False  # SOA/NS made up by the server (rebuilt with each serial)
 
 
-def _build_zone(zone: str, records: Iterable[Record], serial: int, soa_ttl: int) -> _Zone:
+def _answer_for(name: str, rtype: str, line: str, recs: list[Record]) -> _Answer:
+    dname = dns.name.from_text(name)
+    ttl = min(r.ttl for r in recs)
+    try:
+        rrset = dns.rrset.from_text(dname, ttl, "IN", rtype, *[_rdata_text(rtype, r.value) for r in recs])
+    except dns.exception.DNSException as exc:
+        raise ValueError(f"record {name} {rtype} line {line}: bad value: {exc}") from None
+    if any(r.weight is not None for r in recs) and len(recs) > 1:
+        singles = tuple(dns.rrset.from_text(dname, ttl, "IN", rtype, _rdata_text(rtype, r.value))
+                        for r in recs)
+        cum: list[int] = []
+        total = 0
+        for r in recs:
+            total += max(r.weight if r.weight is not None else 1, 0)
+            cum.append(total)
+        if total > 0:
+            return _Answer(rrset, singles, tuple(cum))
+    return _Answer(rrset)
+
+
+def _with_ancestors(names: set[str], name: str, origin: str) -> None:
+    # Every owner name and its ancestors inside the zone exist (empty non-terminals answer NODATA).
+    n = name
+    while n not in names:
+        names.add(n)
+        if n == origin or "." not in n:
+            break
+        n = n.split(".", 1)[1]
+
+
+def _build_zone(zone: str, records: Iterable[Record], serial: int, soa_ttl: int, *,
+                base: _Zone | None = None, replaced: Iterable[str] = ()) -> _Zone:
+    """A zone from ``records``; with ``base``, the base zone whose ``replaced`` names get ``records``."""
     origin = _norm(zone)
     z = _Zone(origin=origin, serial=serial)
+    gone = {_norm(n) for n in replaced}
+    if base is not None:
+        synthetic = {(origin, "SOA"), (origin, "NS")} if base.synthetic else set()
+        z.answers = {k: v for k, v in base.answers.items() if k[0] not in gone and k not in synthetic}
     grouped: dict[tuple[str, str, str], list[Record]] = {}
     for rec in records:
         name = _norm(rec.name)
         if name != origin and not name.endswith("." + origin):
             raise ValueError(f"record {rec.name} {rec.rtype}: name is outside zone {origin}")
+        if base is not None and name not in gone:
+            raise ValueError(f"record {rec.name} {rec.rtype}: name is not among the replaced names")
         rtype = rec.rtype.upper()
         if rtype not in SUPPORTED_TYPES:
             raise ValueError(f"record {rec.name} {rec.rtype}: type not served "
                              f"(one of {sorted(SUPPORTED_TYPES)})")
         grouped.setdefault((name, rtype, rec.line), []).append(rec)
-    if not any(k[0] == origin and k[1] == "SOA" for k in grouped):
-        soa_value = f"ns1.{origin}. hostmaster.{origin}. {serial} 3600 600 86400 {soa_ttl}"
-        grouped[(origin, "SOA", "default")] = [Record(origin, "SOA", "default", soa_value, soa_ttl)]
-    if not any(k[0] == origin and k[1] == "NS" for k in grouped):
-        grouped[(origin, "NS", "default")] = [Record(origin, "NS", "default", f"ns1.{origin}", 3600)]
     for (name, rtype, line), recs in grouped.items():
-        dname = dns.name.from_text(name)
-        ttl = min(r.ttl for r in recs)
-        try:
-            rrset = dns.rrset.from_text(dname, ttl, "IN", rtype, *[_rdata_text(rtype, r.value) for r in recs])
-        except dns.exception.DNSException as exc:
-            raise ValueError(f"record {name} {rtype} line {line}: bad value: {exc}") from None
-        answer = _Answer(rrset)
-        if any(r.weight is not None for r in recs) and len(recs) > 1:
-            singles = tuple(dns.rrset.from_text(dname, ttl, "IN", rtype, _rdata_text(rtype, r.value))
-                            for r in recs)
-            cum: list[int] = []
-            total = 0
-            for r in recs:
-                total += max(r.weight if r.weight is not None else 1, 0)
-                cum.append(total)
-            if total > 0:
-                answer = _Answer(rrset, singles, tuple(cum))
-        z.answers.setdefault((name, rtype), {})[line] = answer
-        # Every owner name and its ancestors inside the zone exist (empty non-terminals: NODATA).
-        n = name
-        while True:
-            z.names.add(n)
-            if n == origin:
-                break
-            n = n.split(".", 1)[1]
-    soa = z.answers[(origin, "SOA")]["default"].rrset if "default" in z.answers[(origin, "SOA")] else \
-        next(iter(z.answers[(origin, "SOA")].values())).rrset
-    z.soa = soa
-    z.neg_ttl = min(soa.ttl, soa[0].minimum)
+        z.answers.setdefault((name, rtype), {})[line] = _answer_for(name, rtype, line, recs)
+    if (origin, "SOA") not in z.answers or (origin, "NS") not in z.answers:
+        z.synthetic = True
+    if (origin, "SOA") not in z.answers:
+        soa_value = f"ns1.{origin}. hostmaster.{origin}. {serial} 3600 600 86400 {soa_ttl}"
+        z.answers[(origin, "SOA")] = {"default": _answer_for(
+            origin, "SOA", "default", [Record(origin, "SOA", "default", soa_value, soa_ttl)])}
+    if (origin, "NS") not in z.answers:
+        z.answers[(origin, "NS")] = {"default": _answer_for(
+            origin, "NS", "default", [Record(origin, "NS", "default", f"ns1.{origin}", 3600)])}
+    kept = {k[0] for k in grouped}
+    if base is not None and all(n in kept or n not in base.names for n in gone):
+        z.names = set(base.names)  # no name disappeared: only add the new ones
+        for name in kept:
+            _with_ancestors(z.names, name, origin)
+    else:
+        for name, _rtype in z.answers:
+            _with_ancestors(z.names, name, origin)
+    soa_lines = z.answers[(origin, "SOA")]
+    z.soa = (soa_lines.get("default") or next(iter(soa_lines.values()))).rrset
+    z.neg_ttl = min(z.soa.ttl, z.soa[0].minimum)
     return z
 
 
@@ -167,6 +193,19 @@ class DnsServer:
         origin = _norm(zone)
         serial = self._serials.get(origin, 0) + 1
         built = _build_zone(origin, records, serial, self._negative_ttl)
+        self._serials[origin] = serial
+        self._zones[origin] = built
+
+    def replace_names(self, zone: str, names: Iterable[str], records: Iterable[Record]) -> None:
+        """Replace the records of some names of ``zone`` (all their types and lines) at once;
+        cheaper than :meth:`set_zone` for a small change in a big zone."""
+        origin = _norm(zone)
+        base = self._zones.get(origin)
+        if base is None:
+            self.set_zone(origin, records)
+            return
+        serial = self._serials.get(origin, 0) + 1
+        built = _build_zone(origin, records, serial, self._negative_ttl, base=base, replaced=names)
         self._serials[origin] = serial
         self._zones[origin] = built
 

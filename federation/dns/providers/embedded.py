@@ -1,0 +1,101 @@
+"""The embedded provider: published state held in memory and served by our :class:`DnsServer`.
+
+The default provider (self-hosting and the sandbox). A plan is applied to a copy of the zone and the
+result swapped into the server in one step, so clients see the old records or the new ones. It
+enforces the alidns rules a plan could break (duplicate records, CNAME beside A/AAAA on one line)
+so that plans proven here hold on alidns too. State lives in memory: after a restart the controller
+publishes again on its first reconcile (level-triggered), so nothing is lost but the change log's
+"created" entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from federation.dns.plan import Change, Plan, apply_change
+from federation.dns.providers import ApplyResult, DnsProviderError
+from federation.dns.records import Record
+from federation.dns.server import DnsServer
+
+
+class EmbeddedProvider:
+    name = "embedded"
+    supports_update = True
+
+    def __init__(self, server: DnsServer | None = None, zones: Sequence[str] = ()) -> None:
+        self.server = server
+        # zone -> name -> that name's records (immutable: a snapshot is never modified after publish)
+        self._zones: dict[str, dict[str, frozenset[Record]]] = {}
+        for z in zones:
+            self.add_zone(z)
+
+    def add_zone(self, zone: str) -> None:
+        zone = _norm(zone)
+        if zone not in self._zones:
+            self._zones[zone] = {}
+            if self.server is not None:
+                self.server.set_zone(zone, [])
+
+    def zones(self) -> list[str]:
+        return sorted(self._zones)
+
+    async def records(self, zone: str) -> list[Record]:
+        return sorted(self.snapshot(zone))
+
+    def snapshot(self, zone: str) -> frozenset[Record]:
+        names = self._zones.get(_norm(zone), {})
+        return frozenset(r for recs in names.values() for r in recs)
+
+    async def apply(self, plan: Plan) -> ApplyResult:
+        zone = _norm(plan.zone)
+        if zone not in self._zones:
+            self.add_zone(zone)
+        by_name = self._zones[zone]
+        touched: dict[str, set[Record]] = {}
+        result = ApplyResult()
+        try:
+            for change in plan.changes:
+                name = change.record.name
+                if name not in touched:
+                    touched[name] = set(by_name.get(name, frozenset()))
+                _check(touched[name], change, zone)
+                apply_change(touched[name], change)
+                result.applied.append(change)
+        finally:
+            # Publish what went through, in one swap, even when a later change was refused.
+            if result.applied:
+                for name, recs in touched.items():
+                    if recs:
+                        by_name[name] = frozenset(recs)
+                    else:
+                        by_name.pop(name, None)
+                if self.server is not None:
+                    self.server.replace_names(zone, touched, [r for recs in touched.values() for r in recs])
+        return result
+
+
+def _norm(zone: str) -> str:
+    return zone.lower().rstrip(".")
+
+
+def _check(state: set[Record], change: Change, zone: str) -> None:
+    """alidns's rules, checked against the records of the change's name."""
+    r = change.record
+    if r.name != zone and not r.name.endswith("." + zone):
+        raise DnsProviderError(f"{r.name}: outside zone {zone}", change=change, code="InvalidName")
+    if change.action == "delete":
+        if r not in state:
+            raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}] {r.value}: no such record",
+                                   change=change, code="RecordNotFound")
+        return
+    if change.action == "update" and (change.old is None or change.old not in state):
+        raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}]: record to update does not exist",
+                               change=change, code="RecordNotFound")
+    others = state - {change.old} if change.action == "update" and change.old is not None else state
+    if any(o.key == r.key for o in others):
+        raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}] {r.value}: the record already exists",
+                               change=change, code="DomainRecordDuplicate")
+    same_line = {o.rtype for o in others if o.line == r.line}
+    if (r.rtype == "CNAME" and same_line & {"A", "AAAA"}) or (r.rtype in ("A", "AAAA") and "CNAME" in same_line):
+        raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}]: conflicts with the {sorted(same_line)} "
+                               "records of that name and line", change=change, code="DomainRecordConflict")
