@@ -96,6 +96,7 @@ def _check(state: set[Record], change: Change, zone: str) -> None:
         raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}] {r.value}: the record already exists",
                                change=change, code="DomainRecordDuplicate")
     same_line = {o.rtype for o in others if o.line == r.line}
-    if (r.rtype == "CNAME" and same_line & {"A", "AAAA"}) or (r.rtype in ("A", "AAAA") and "CNAME" in same_line):
+    addresses = {"A", "AAAA"}
+    if (r.rtype == "CNAME" and same_line & addresses) or (r.rtype in addresses and "CNAME" in same_line):
         raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}]: conflicts with the {sorted(same_line)} "
                                "records of that name and line", change=change, code="DomainRecordConflict")
