@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from federation.store.models import MemberClusterSeen, Region
+from federation.store.upsert import upsert
 from federation.store.values import aware, utcnow
 
 
@@ -34,13 +35,10 @@ class MemberClusterData:
 def ensure_region(session: Session, name: str, *, at: datetime | None = None) -> RegionData:
     """Record that ``name`` exists (seen ``at``); idempotent."""
     when = aware("at", at) if at is not None else utcnow()
-    row = session.get(Region, name)
-    if row is None:
-        row = Region(name=name, first_seen=when, last_seen=when)
-        session.add(row)
-        session.flush()
-    elif when > row.last_seen:
-        row.last_seen = when
+    upsert(session, Region, {"name": name, "first_seen": when, "last_seen": when}, key=["name"],
+           update=lambda new: {"last_seen": case((new.last_seen > Region.last_seen, new.last_seen),
+                                                 else_=Region.last_seen)})
+    row = session.get_one(Region, name, populate_existing=True)
     return RegionData(row.name, row.first_seen, row.last_seen)
 
 
@@ -51,24 +49,21 @@ def list_regions(session: Session) -> list[RegionData]:
 
 def upsert_member_cluster(session: Session, cluster: MemberClusterData) -> None:
     """Store what we observed of a member cluster (its region is recorded too)."""
-    ensure_region(session, cluster.region, at=cluster.last_seen)
-    row = session.get(MemberClusterSeen, cluster.name)
-    if row is None:
-        row = MemberClusterSeen(name=cluster.name)
-        session.add(row)
-    row.region = cluster.region
-    row.reachable = cluster.reachable
-    row.last_seen = aware("last_seen", cluster.last_seen)
-    row.kubernetes_version = cluster.kubernetes_version
-    row.node_count = cluster.node_count
-    row.ready_node_count = cluster.ready_node_count
-    row.api_latency_ms = cluster.api_latency_ms
+    c = cluster
+    ensure_region(session, c.region, at=c.last_seen)
+    upsert(session, MemberClusterSeen, {
+        "name": c.name, "region": c.region, "reachable": c.reachable,
+        "last_seen": aware("last_seen", c.last_seen), "kubernetes_version": c.kubernetes_version,
+        "node_count": c.node_count, "ready_node_count": c.ready_node_count,
+        "api_latency_ms": c.api_latency_ms,
+    }, key=["name"])
 
 
 def list_member_clusters(session: Session, *, region: str | None = None) -> list[MemberClusterData]:
-    stmt = select(MemberClusterSeen).order_by(MemberClusterSeen.region, MemberClusterSeen.name)
+    m = MemberClusterSeen
+    stmt = select(m).execution_options(populate_existing=True).order_by(m.region, m.name)
     if region is not None:
-        stmt = stmt.where(MemberClusterSeen.region == region)
+        stmt = stmt.where(m.region == region)
     return [_cluster(r) for r in session.scalars(stmt)]
 
 

@@ -21,6 +21,7 @@ from federation.store.models import (
     HealthTransition,
     TargetKind,
 )
+from federation.store.upsert import upsert
 from federation.store.values import aware, clip, one_of, utcnow
 
 
@@ -87,8 +88,12 @@ def _sample(r: HealthSample) -> HealthSampleData:
 
 
 def latest_samples(session: Session, *, target_kind: str | None = None, region: str | None = None,
-                   app: str | None = None) -> list[HealthSampleData]:
-    """The most recent sample of every target (matching the filters), ordered by kind and id."""
+                   app: str | None = None, since: datetime | None = None) -> list[HealthSampleData]:
+    """The most recent sample of every target (matching the filters), ordered by kind and id.
+
+    ``since`` bounds the scan (targets with no sample since then are left out): the dashboard passes
+    a few sweep intervals back.
+    """
     ranked = select(
         HealthSample.id,
         func.row_number().over(
@@ -103,6 +108,8 @@ def latest_samples(session: Session, *, target_kind: str | None = None, region: 
         ranked = ranked.where(HealthSample.region == region)
     if app is not None:
         ranked = ranked.where(HealthSample.app == app)
+    if since is not None:
+        ranked = ranked.where(HealthSample.at >= aware("since", since))
     sub = ranked.subquery()
     stmt = (select(HealthSample).join(sub, sub.c.id == HealthSample.id).where(sub.c.rank == 1)
             .order_by(HealthSample.target_kind, HealthSample.target_id))
@@ -127,19 +134,14 @@ def upsert_health_state(session: Session, state: HealthStateData, *, now: dateti
     for field in ("consecutive_failures", "consecutive_successes"):
         if getattr(state, field) < 0:
             raise ValueError(f"{field}: must be >= 0, got {getattr(state, field)}")
-    row = session.get(HealthState, (kind, state.target_id))
-    if row is None:
-        row = HealthState(target_kind=kind, target_id=state.target_id)
-        session.add(row)
-    row.region = state.region
-    row.app = state.app
-    row.state = name
-    row.consecutive_failures = state.consecutive_failures
-    row.consecutive_successes = state.consecutive_successes
-    row.since = aware("since", state.since)
-    row.last_sample_at = aware("last_sample_at", state.last_sample_at) if state.last_sample_at else None
-    row.reason = clip(state.reason, DETAIL_LEN)
-    row.updated_at = aware("now", now) if now is not None else utcnow()
+    upsert(session, HealthState, {
+        "target_kind": kind, "target_id": state.target_id, "region": state.region, "app": state.app,
+        "state": name, "consecutive_failures": state.consecutive_failures,
+        "consecutive_successes": state.consecutive_successes, "since": aware("since", state.since),
+        "last_sample_at": aware("last_sample_at", state.last_sample_at) if state.last_sample_at else None,
+        "reason": clip(state.reason, DETAIL_LEN),
+        "updated_at": aware("now", now) if now is not None else utcnow(),
+    }, key=["target_kind", "target_id"])
 
 
 def _state(r: HealthState) -> HealthStateData:
@@ -150,14 +152,15 @@ def _state(r: HealthState) -> HealthStateData:
 
 
 def get_health_state(session: Session, target_kind: str, target_id: str) -> HealthStateData | None:
-    row = session.get(HealthState, (target_kind, target_id))
+    row = session.get(HealthState, (target_kind, target_id), populate_existing=True)
     return _state(row) if row is not None else None
 
 
 def latest_health(session: Session, *, region: str | None = None, app: str | None = None,
                   target_kind: str | None = None) -> list[HealthStateData]:
     """Current state of every target matching the filters, ordered by region, kind and id."""
-    stmt = select(HealthState).order_by(HealthState.region, HealthState.target_kind, HealthState.target_id)
+    stmt = (select(HealthState).execution_options(populate_existing=True)
+            .order_by(HealthState.region, HealthState.target_kind, HealthState.target_id))
     if region is not None:
         stmt = stmt.where(HealthState.region == region)
     if app is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -85,6 +86,7 @@ def test_latest_samples_gives_the_newest_per_target_with_filters(db: Database) -
         by_region = latest_samples(sess, region="cn-hangzhou", target_kind="cluster")
         by_app = latest_samples(sess, app=APP)
         history = sample_history(sess, "cluster", "hz-1", since=s(15))
+        recent = latest_samples(sess, since=s(15))
     assert [(x.target_kind, x.target_id, x.at) for x in latest] == [
         ("cluster", "hz-1", s(30)), ("cluster", "sh-1", s(10)), ("rollout", "shop/web@cn-hangzhou", s(40))]
     assert latest[0].ok is False
@@ -92,6 +94,7 @@ def test_latest_samples_gives_the_newest_per_target_with_filters(db: Database) -
     assert [x.target_id for x in by_region] == ["hz-1"]
     assert [x.target_id for x in by_app] == ["shop/web@cn-hangzhou"]
     assert [x.at for x in history] == [s(30), s(20)]  # newest first, since applied
+    assert [(x.target_id, x.at) for x in recent] == [("hz-1", s(30)), ("shop/web@cn-hangzhou", s(40))]
 
 
 def test_bad_sample_input_is_refused_naming_the_field(db: Database) -> None:
@@ -141,6 +144,17 @@ def test_health_state_upsert_keeps_one_row_per_target_with_counters(db: Database
     assert [(x.region, x.target_id) for x in everything] == [
         ("cn-hangzhou", "vip-hz"), ("cn-shanghai", "sh-1")]
     assert missing is None
+
+
+async def test_concurrent_upserts_of_one_target_neither_fail_nor_duplicate(db: Database) -> None:
+    def state(n: int) -> HealthStateData:
+        return HealthStateData("cluster", "hz-1", "cn-hangzhou", state="unhealthy", consecutive_failures=n,
+                               consecutive_successes=0, since=T0)
+
+    await asyncio.gather(*(db.run(upsert_health_state, state(n)) for n in range(1, 25)))
+    rows = await db.run(latest_health)
+    assert len(rows) == 1
+    assert 1 <= rows[0].consecutive_failures <= 24
 
 
 def test_health_state_rejects_bad_state_and_negative_counters(db: Database) -> None:
@@ -320,6 +334,9 @@ def test_member_clusters_and_their_regions(db: Database) -> None:
     assert [(r.name, r.first_seen, r.last_seen) for r in regions] == [
         ("cn-hangzhou", s(0), s(60)), ("cn-shanghai", s(5), s(5))]
     assert [c.name for c in only_hz] == ["hz-1"]
+    with db.session() as sess:  # a late, older observation does not move the region's last_seen back
+        upsert_member_cluster(sess, MemberClusterData("hz-2", "cn-hangzhou", reachable=True, last_seen=s(1)))
+        assert list_regions(sess)[0].last_seen == s(60)
     with db.session() as sess:
         assert delete_member_cluster(sess, "sh-1")
         assert not delete_member_cluster(sess, "sh-1")
