@@ -17,17 +17,28 @@ from federation.sandbox.aliyun import AliyunEmulator
 
 @pytest.fixture
 async def emu() -> AsyncIterator[AliyunEmulator]:
-    e = AliyunEmulator(domains=["example.com", "example.net"], edition="enterprise_standard",
-                       cen_transition_delay=0.3, seed=7)
+    e = AliyunEmulator(
+        domains=["example.com", "example.net"],
+        edition="enterprise_standard",
+        cen_transition_delay=0.3,
+        seed=7,
+    )
     await e.start("127.0.0.1", 0, dns_port=None)
     yield e
     await e.stop()
 
 
-def make_acs(emu: AliyunEmulator, ak: str | None = None, secret: str | None = None,
-             region: str = "cn-hangzhou") -> AcsClient:
-    acs = AcsClient(ak or emu.access_key_id, secret or emu.access_key_secret, region, auto_retry=False,
-                    timeout=5, connect_timeout=2)
+def make_acs(
+    emu: AliyunEmulator, ak: str | None = None, secret: str | None = None, region: str = "cn-hangzhou"
+) -> AcsClient:
+    acs = AcsClient(
+        ak or emu.access_key_id,
+        secret or emu.access_key_secret,
+        region,
+        auto_retry=False,
+        timeout=5,
+        connect_timeout=2,
+    )
     for product in ("Alidns", "Slb", "Cbn"):
         acs.add_endpoint(region, product, emu.endpoint)
     return acs
@@ -54,8 +65,14 @@ def sdk(emu: AliyunEmulator) -> SdkCall:
 
 @pytest.fixture
 async def client(emu: AliyunEmulator) -> AsyncIterator[AlibabaClient]:
-    c = AlibabaClient(emu.access_key_id, emu.access_key_secret, "cn-hangzhou", endpoint=emu.endpoint,
-                      max_workers=4, retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05),
-                      read_timeout=3)
+    c = AlibabaClient(
+        emu.access_key_id,
+        emu.access_key_secret,
+        "cn-hangzhou",
+        endpoint=emu.endpoint,
+        max_workers=4,
+        retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05),
+        read_timeout=3,
+    )
     yield c
     await c.close()

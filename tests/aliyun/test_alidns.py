@@ -15,8 +15,15 @@ from federation.cloud.alibaba.errors import AlibabaError
 from federation.sandbox.aliyun import AliyunEmulator
 
 
-def _add(rr: str, rtype: str, value: str, *, ttl: int | None = None, line: str | None = None,
-         domain: str = "example.com") -> AddDomainRecordRequest:
+def _add(
+    rr: str,
+    rtype: str,
+    value: str,
+    *,
+    ttl: int | None = None,
+    line: str | None = None,
+    domain: str = "example.com",
+) -> AddDomainRecordRequest:
     req = AddDomainRecordRequest()
     req.set_DomainName(domain)
     req.set_RR(rr)
@@ -49,8 +56,13 @@ async def test_record_lifecycle_through_sdk(sdk, emu: AliyunEmulator) -> None:
     listed = await sdk(_list())
     assert listed["TotalCount"] == 1
     rec = listed["DomainRecords"]["Record"][0]
-    assert (rec["RR"], rec["Value"], rec["TTL"], rec["Line"], rec["Status"]) == ("www", "192.0.2.2", 120,
-                                                                                  "default", "ENABLE")
+    assert (rec["RR"], rec["Value"], rec["TTL"], rec["Line"], rec["Status"]) == (
+        "www",
+        "192.0.2.2",
+        120,
+        "default",
+        "ENABLE",
+    )
     dele = DeleteDomainRecordRequest()
     dele.set_RecordId(rid)
     await sdk(dele)
@@ -76,9 +88,13 @@ async def test_rules_duplicate_conflict_line_ttl_domain(sdk) -> None:
     assert (await _code(sdk, _add("api", "TXT", "v=1", ttl=60)))[0] == "DomainRecordConflict"
     await sdk(_add("@", "TXT", "v=spf1 -all", ttl=60))
     await sdk(_add("@", "MX", "mx.example.com", ttl=60))  # A/TXT/MX coexist at the apex
-    assert (await _code(sdk, _add("www", "A", "192.0.2.9", line="no_such_line")))[0] == "InvalidParameter.Line"
+    assert (await _code(sdk, _add("www", "A", "192.0.2.9", line="no_such_line")))[
+        0
+    ] == "InvalidParameter.Line"
     assert await _code(sdk, _add("www", "A", "192.0.2.9", ttl=30)) == ("QuotaExceeded.TTL", 400)
-    assert (await _code(sdk, _add("www", "A", "192.0.2.9", domain="nope.com")))[0] == "InvalidDomainName.NoExist"
+    assert (await _code(sdk, _add("www", "A", "192.0.2.9", domain="nope.com")))[
+        0
+    ] == "InvalidDomainName.NoExist"
     assert (await _code(sdk, _add("www", "A", "not-an-ip")))[0] == "InvalidParameter"
     assert (await _code(sdk, _add("bad rr", "A", "192.0.2.9")))[0] == "InvalidRR.Format"
 
@@ -87,8 +103,9 @@ async def test_free_edition_ttl_minimum() -> None:
     emu = AliyunEmulator(domains=["free.example"], edition="free")
     await emu.start(dns_port=None)
     try:
-        api = AlidnsApi(AlibabaClient(emu.access_key_id, emu.access_key_secret, "cn-hangzhou",
-                                      endpoint=emu.endpoint))
+        api = AlidnsApi(
+            AlibabaClient(emu.access_key_id, emu.access_key_secret, "cn-hangzhou", endpoint=emu.endpoint)
+        )
         with pytest.raises(AlibabaError) as info:
             await api.add_domain_record("free.example", "www", "A", "192.0.2.1", ttl=60)
         assert info.value.code == "QuotaExceeded.TTL"
@@ -99,8 +116,9 @@ async def test_free_edition_ttl_minimum() -> None:
         await emu.stop()
 
 
-async def test_paging_filters_and_order(sdk, client: AlibabaClient, emu: AliyunEmulator,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_paging_filters_and_order(
+    sdk, client: AlibabaClient, emu: AliyunEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     api = AlidnsApi(client)
     for i in range(23):
         await api.add_domain_record("example.com", f"host{i:02d}", "A", f"192.0.2.{i + 1}", ttl=60)
@@ -121,7 +139,8 @@ async def test_paging_filters_and_order(sdk, client: AlibabaClient, emu: AliyunE
     assert emu.call_counts()["Alidns.DescribeDomainRecords"] == 3
 
     assert [r.rr for r in await api.describe_domain_records("example.com", RRKeyWord="HOST1")] == [
-        f"host{i}" for i in range(19, 9, -1)]
+        f"host{i}" for i in range(19, 9, -1)
+    ]
     assert [r.rr for r in await api.describe_domain_records("example.com", Line="unicom")] == ["mail"]
     assert [r.rr for r in await api.describe_domain_records("example.com", Type="TXT")] == ["mail"]
     assert len(await api.describe_domain_records("example.com", KeyWord="192.0.2.2")) == 5  # 2, 20-23
@@ -143,7 +162,9 @@ async def test_status_remark_info_subdomain_lines(client: AlibabaClient) -> None
     assert (await api.describe_domain_record_info(rid)).remark is None
     subs = await api.describe_sub_domain_records("www.example.com")
     assert sorted(r.line for r in subs) == ["default", "telecom"]
-    assert [r.line for r in await api.describe_sub_domain_records("www.example.com", line="telecom")] == ["telecom"]
+    assert [r.line for r in await api.describe_sub_domain_records("www.example.com", line="telecom")] == [
+        "telecom"
+    ]
     lines = {line.code: line for line in await api.describe_support_lines("example.com")}
     assert lines["default"].father_code is None
     assert lines["telecom"].father_code == "default"
@@ -166,7 +187,8 @@ async def test_weighted_round_robin(client: AlibabaClient, emu: AliyunEmulator) 
     weights = {r.record_id: r.weight for r in await api.describe_sub_domain_records("app.example.com")}
     assert weights == {a: 80, b: 1}
     subs = await api.describe_dnsslb_sub_domains("example.com", rr="app")
-    assert subs[0].open and subs[0].line_algorithms == {"default": True}
+    assert subs[0].open
+    assert subs[0].line_algorithms == {"default": True}
     with pytest.raises(AlibabaError) as info:
         await api.update_dnsslb_weight(b, 101)
     assert info.value.code == "InvalidParameter"

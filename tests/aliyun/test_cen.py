@@ -11,8 +11,8 @@ from federation.cloud.alibaba.client import AlibabaClient
 from federation.cloud.alibaba.errors import AlibabaError
 
 
-async def _wait_status(api: CenApi, cen_id: str, want: dict[str, str], timeout: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_status(api: CenApi, cen_id: str, want: dict[str, str], within: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         got = {c["ChildInstanceId"]: c["Status"] for c in await api.describe_attached_child_instances(cen_id)}
         if got == want or asyncio.get_running_loop().time() > deadline:
@@ -39,8 +39,10 @@ async def test_cen_create_describe_attach_detach(client: AlibabaClient) -> None:
     await _wait_status(api, cen_id, {"vpc-bj": "Attached"})
     await api.attach_child_instance(cen_id, "vpc-sh", "cn-shanghai")
     await _wait_status(api, cen_id, {"vpc-bj": "Attached", "vpc-sh": "Attached"})
-    assert [c["ChildInstanceId"] for c in await api.describe_attached_child_instances(
-        cen_id, region="cn-shanghai")] == ["vpc-sh"]
+    assert [
+        c["ChildInstanceId"]
+        for c in await api.describe_attached_child_instances(cen_id, region="cn-shanghai")
+    ] == ["vpc-sh"]
     with pytest.raises(AlibabaError) as info:
         await api.attach_child_instance(other, "vpc-sh", "cn-shanghai")
     assert info.value.code == "InvalidOperation.ChildInstanceStatus"
@@ -71,8 +73,10 @@ async def test_bandwidth_packages_and_inter_region_limits(client: AlibabaClient)
         await api.set_inter_region_bandwidth_limit(cen_id, "cn-hangzhou", "cn-shanghai", 5)
     assert info.value.code == "InvalidOperation.BandwidthLimitExceed"
     await api.set_inter_region_bandwidth_limit(cen_id, "cn-shanghai", "cn-beijing", 4)  # same pair, lowered
-    limits = {(x["LocalRegionId"], x["OppositeRegionId"]): x["BandwidthLimit"]
-              for x in await api.describe_inter_region_bandwidth_limits(cen_id)}
+    limits = {
+        (x["LocalRegionId"], x["OppositeRegionId"]): x["BandwidthLimit"]
+        for x in await api.describe_inter_region_bandwidth_limits(cen_id)
+    }
     assert limits == {("cn-beijing", "cn-shanghai"): 4, ("cn-beijing", "cn-hangzhou"): 10}
     with pytest.raises(AlibabaError) as info:
         await api.create_bandwidth_package(1, "China", "Europe", client_token="q")

@@ -27,7 +27,9 @@ async def test_throttled_reads_are_retried(client: AlibabaClient, emu: AliyunEmu
     assert emu.call_counts()["Alidns.DescribeDomainRecords"] == 3
 
 
-async def test_5xx_reads_are_retried_until_the_budget_ends(client: AlibabaClient, emu: AliyunEmulator) -> None:
+async def test_5xx_reads_are_retried_until_the_budget_ends(
+    client: AlibabaClient, emu: AliyunEmulator
+) -> None:
     emu.faults.set("alidns", "*", error_rate=1.0, error_status=503, times=1)
     await AlidnsApi(client).describe_domain_info("example.com")
     assert emu.call_counts()["Alidns.DescribeDomainInfo"] == 2
@@ -62,8 +64,14 @@ async def test_create_with_client_token_is_retried_safely(client: AlibabaClient,
 
 
 async def test_a_hung_call_times_out_and_is_retried(emu: AliyunEmulator) -> None:
-    client = AlibabaClient(emu.access_key_id, emu.access_key_secret, "cn-hangzhou", endpoint=emu.endpoint,
-                           retry=RetryPolicy(max_attempts=3, base_delay=0.01), read_timeout=0.5)
+    client = AlibabaClient(
+        emu.access_key_id,
+        emu.access_key_secret,
+        "cn-hangzhou",
+        endpoint=emu.endpoint,
+        retry=RetryPolicy(max_attempts=3, base_delay=0.01),
+        read_timeout=0.5,
+    )
     try:
         emu.faults.set("alidns", "DescribeDomainInfo", hang=True, times=1)
         info = await AlidnsApi(client).describe_domain_info("example.com")
@@ -78,8 +86,14 @@ async def test_connection_refused_is_retried_then_reported() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    client = AlibabaClient("LTAIxxxxxxxxxxxxxxxx", "s3cr3t-value-xyz", "cn-hangzhou", endpoint=f"127.0.0.1:{port}",
-                           retry=RetryPolicy(max_attempts=3, base_delay=0.01), connect_timeout=1)
+    client = AlibabaClient(
+        "LTAIxxxxxxxxxxxxxxxx",
+        "s3cr3t-value-xyz",
+        "cn-hangzhou",
+        endpoint=f"127.0.0.1:{port}",
+        retry=RetryPolicy(max_attempts=3, base_delay=0.01),
+        connect_timeout=1,
+    )
     try:
         with pytest.raises(AlibabaError) as info:
             await AlidnsApi(client).describe_domain_info("example.com")
@@ -89,8 +103,9 @@ async def test_connection_refused_is_retried_then_reported() -> None:
         await client.close()
 
 
-async def test_latency_fault_and_secret_stays_out_of_logs(client: AlibabaClient, emu: AliyunEmulator,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+async def test_latency_fault_and_secret_stays_out_of_logs(
+    client: AlibabaClient, emu: AliyunEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     emu.faults.set("*", "*", latency=0.2)
     loop = asyncio.get_running_loop()
@@ -104,8 +119,13 @@ async def test_latency_fault_and_secret_stays_out_of_logs(client: AlibabaClient,
 
 
 async def test_rate_limiter_paces_calls(emu: AliyunEmulator) -> None:
-    client = AlibabaClient(emu.access_key_id, emu.access_key_secret, "cn-hangzhou", endpoint=emu.endpoint,
-                           rate_limits={"alidns": (20.0, 2)})
+    client = AlibabaClient(
+        emu.access_key_id,
+        emu.access_key_secret,
+        "cn-hangzhou",
+        endpoint=emu.endpoint,
+        rate_limits={"alidns": (20.0, 2)},
+    )
     try:
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -119,7 +139,7 @@ async def test_rate_limiter_paces_calls(emu: AliyunEmulator) -> None:
 def test_backoff_is_full_jitter_within_the_cap(retry_number: int, seed: int) -> None:
     policy = RetryPolicy(max_attempts=5, base_delay=0.2, max_delay=5.0)
     delay = policy.delay(retry_number, random.Random(seed))
-    assert 0.0 <= delay <= min(5.0, 0.2 * 2 ** retry_number)
+    assert 0.0 <= delay <= min(5.0, 0.2 * 2**retry_number)
 
 
 @given(st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=30))

@@ -46,8 +46,9 @@ async def test_signature_mismatch_message_carries_the_server_string(emu: AliyunE
     doc = json.loads(body)
     assert status == 400
     assert doc["Code"] == "SignatureDoesNotMatch"
-    assert doc["Message"].startswith("Specified signature is not matched with our calculation. "
-                                     "server string to sign is:POST&%2F&")
+    assert doc["Message"].startswith(
+        "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&"
+    )
     assert set(doc) == {"RequestId", "HostId", "Code", "Message", "Recommend"}
     assert exc.get_error_code() == "SignatureDoesNotMatch"
 
@@ -76,7 +77,9 @@ async def test_nonce_reuse_is_refused(emu: AliyunEmulator, monkeypatch: pytest.M
     assert (err.get_error_code(), err.get_http_status()) == ("SignatureNonceUsed", 400)
 
 
-async def test_timestamp_outside_15_minutes_is_refused(emu: AliyunEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_timestamp_outside_15_minutes_is_refused(
+    emu: AliyunEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 16 * 60))
     monkeypatch.setattr(parameter_helper, "get_iso_8061_date", lambda: old)
     err = await _fail(make_acs(emu), _describe())
@@ -106,9 +109,16 @@ async def test_missing_required_parameter(emu: AliyunEmulator) -> None:
 
 def test_signing_matches_the_documented_example() -> None:
     # Alibaba Cloud "Request signatures" (RPC) worked example: DescribeRegions with secret "testsecret".
-    params = {"AccessKeyId": "testid", "Action": "DescribeRegions", "Format": "XML",
-              "SignatureMethod": "HMAC-SHA1", "SignatureNonce": "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf",
-              "SignatureVersion": "1.0", "Timestamp": "2016-02-23T12:46:24Z", "Version": "2014-05-26"}
+    params = {
+        "AccessKeyId": "testid",
+        "Action": "DescribeRegions",
+        "Format": "XML",
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureNonce": "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf",
+        "SignatureVersion": "1.0",
+        "Timestamp": "2016-02-23T12:46:24Z",
+        "Version": "2014-05-26",
+    }
     sts = string_to_sign("GET", params)
     assert sts.startswith("GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions")
     assert sign("testsecret", sts) == "OLeaidS1JvxuMvnyHOwuJ+uX5qY="

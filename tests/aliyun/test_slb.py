@@ -99,7 +99,9 @@ async def test_quota_per_region() -> None:
         with pytest.raises(AlibabaError) as info:
             await api.create_load_balancer(REGION, "three", client_token="3")
         assert info.value.code == "QuotaExceeded.LoadBalancer"
-        await api.create_load_balancer("cn-shanghai", "elsewhere", client_token="4")  # the quota is per region
+        await api.create_load_balancer(
+            "cn-shanghai", "elsewhere", client_token="4"
+        )  # the quota is per region
     finally:
         await client.close()
         await emu.stop()
@@ -108,19 +110,33 @@ async def test_quota_per_region() -> None:
 async def test_listeners_all_protocols(client: AlibabaClient) -> None:
     api = SlbApi(client)
     lb_id = (await api.create_load_balancer(REGION, "web", client_token="l1"))["LoadBalancerId"]
-    hc = HealthCheck(type="http", uri="/healthz", interval_seconds=3, timeout_seconds=4, healthy_threshold=2,
-                     unhealthy_threshold=4, http_code="http_2xx")
+    hc = HealthCheck(
+        type="http",
+        uri="/healthz",
+        interval_seconds=3,
+        timeout_seconds=4,
+        healthy_threshold=2,
+        unhealthy_threshold=4,
+        http_code="http_2xx",
+    )
     await api.create_listener(REGION, lb_id, ListenerSpec("tcp", 80, 8080, health_check=hc))
     await api.create_listener(REGION, lb_id, ListenerSpec("udp", 53, 5353))
     await api.create_listener(REGION, lb_id, ListenerSpec("http", 8000, 8080, health_check=hc))
     await api.create_listener(REGION, lb_id, ListenerSpec("https", 443, 8443, certificate_id="cert-1"))
     # a repeated create is harmless (ListenerAlreadyExists is absorbed by the adapter)
     await api.create_listener(REGION, lb_id, ListenerSpec("tcp", 80, 8080, health_check=hc))
-    listeners = {(li["ListenerPort"], li["ListenerProtocol"]): li for li in await api.describe_listeners(REGION, [lb_id])}
+    listeners = {
+        (li["ListenerPort"], li["ListenerProtocol"]): li
+        for li in await api.describe_listeners(REGION, [lb_id])
+    }
     assert set(listeners) == {(80, "tcp"), (53, "udp"), (8000, "http"), (443, "https")}
     assert all(li["Status"] == "stopped" for li in listeners.values())
     tcp = listeners[(80, "tcp")]["TCPListenerConfig"]
-    assert (tcp["HealthCheckType"], tcp["HealthCheckURI"], tcp["healthCheckInterval"]) == ("http", "/healthz", 3)
+    assert (tcp["HealthCheckType"], tcp["HealthCheckURI"], tcp["healthCheckInterval"]) == (
+        "http",
+        "/healthz",
+        3,
+    )
     assert listeners[(443, "https")]["HTTPSListenerConfig"]["ServerCertificateId"] == "cert-1"
     await api.start_listener(REGION, lb_id, 80, "tcp")
     assert (await api.describe_listeners(REGION, [lb_id], port=80))[0]["Status"] == "running"
@@ -133,8 +149,9 @@ async def test_listeners_all_protocols(client: AlibabaClient) -> None:
     with pytest.raises(ValueError, match="certificate_id"):
         await api.create_listener(REGION, lb_id, ListenerSpec("https", 8443, 8443))
     with pytest.raises(AlibabaError) as info:
-        await api.create_listener(REGION, lb_id, ListenerSpec("tcp", 81, 8080, health_check=HealthCheck(
-            healthy_threshold=11)))
+        await api.create_listener(
+            REGION, lb_id, ListenerSpec("tcp", 81, 8080, health_check=HealthCheck(healthy_threshold=11))
+        )
     assert info.value.code == "InvalidParameter"
 
 
@@ -142,15 +159,20 @@ async def test_backends_and_health(client: AlibabaClient, emu: AliyunEmulator) -
     api = SlbApi(client)
     lb_id = (await api.create_load_balancer(REGION, "web", client_token="b1"))["LoadBalancerId"]
     await api.create_listener(REGION, lb_id, ListenerSpec("tcp", 80, 8080))
-    added = await api.add_backend_servers(REGION, lb_id, [BackendServer("i-a", 100), BackendServer("i-b", 50)])
+    added = await api.add_backend_servers(
+        REGION, lb_id, [BackendServer("i-a", 100), BackendServer("i-b", 50)]
+    )
     assert {(s["ServerId"], s["Weight"]) for s in added} == {("i-a", 100), ("i-b", 50)}
     await api.set_backend_servers(REGION, lb_id, [BackendServer("i-b", 10)])
     health = await api.describe_health_status(REGION, lb_id)
     assert {h["ServerHealthStatus"] for h in health} == {"unavailable"}  # listener not started
     await api.start_listener(REGION, lb_id, 80)
     emu.set_backend_health(lb_id, "i-b", "abnormal")
-    health = {h["ServerId"]: h["ServerHealthStatus"] for h in await api.describe_health_status(REGION, lb_id, port=80)}
-    assert health == {"i-a": "normal", "i-b": "abnormal"}
+    by_server = {
+        h["ServerId"]: h["ServerHealthStatus"]
+        for h in await api.describe_health_status(REGION, lb_id, port=80)
+    }
+    assert by_server == {"i-a": "normal", "i-b": "abnormal"}
     remaining = await api.remove_backend_servers(REGION, lb_id, [BackendServer("i-a")])
     assert [(s["ServerId"], s["Weight"]) for s in remaining] == [("i-b", 10)]
     with pytest.raises(AlibabaError) as info:
@@ -159,8 +181,9 @@ async def test_backends_and_health(client: AlibabaClient, emu: AliyunEmulator) -
     with pytest.raises(AlibabaError) as info:
         await api.add_backend_servers(REGION, lb_id, [BackendServer("i-c", 101)])
     assert info.value.code == "InvalidParameter"
-    by_server = await api.describe_load_balancers(REGION)
-    assert by_server[0]["LoadBalancerId"] == lb_id
+    await api.create_load_balancer(REGION, "other", client_token="b2")
+    behind = await api.describe_load_balancers(REGION, server_id="i-b")
+    assert [x["LoadBalancerId"] for x in behind] == [lb_id]
 
 
 async def test_tags_new_and_legacy_actions(client: AlibabaClient, sdk) -> None:
@@ -169,7 +192,10 @@ async def test_tags_new_and_legacy_actions(client: AlibabaClient, sdk) -> None:
     b = (await api.create_load_balancer(REGION, "b", client_token="t-b"))["LoadBalancerId"]
     await api.tag_resources(REGION, [a, b], {"team": "web", "env": "prod"})
     await api.untag_resources(REGION, [b], ["env"])
-    pairs = {(t["ResourceId"], t["TagKey"], t["TagValue"]) for t in await api.list_tag_resources(REGION, ids=[a, b])}
+    pairs = {
+        (t["ResourceId"], t["TagKey"], t["TagValue"])
+        for t in await api.list_tag_resources(REGION, ids=[a, b])
+    }
     assert pairs == {(a, "team", "web"), (a, "env", "prod"), (b, "team", "web")}
     prod = await api.list_tag_resources(REGION, tags={"env": "prod"})
     assert {t["ResourceId"] for t in prod} == {a}

@@ -140,7 +140,8 @@ class SlbApi:
 
     async def describe_load_balancers(self, region: str, *, ids: list[str] | None = None,
                                       tags: dict[str, str] | None = None,
-                                      name: str | None = None) -> list[dict[str, Any]]:
+                                      name: str | None = None,
+                                      server_id: str | None = None) -> list[dict[str, Any]]:
         """All matching load balancers (every page). ``tags`` must all match (the ``Tags`` JSON filter)."""
         out: list[dict[str, Any]] = []
         page = 1
@@ -152,6 +153,8 @@ class SlbApi:
                 req.set_LoadBalancerId(",".join(ids))
             if name:
                 req.set_LoadBalancerName(name)
+            if server_id:
+                req.set_ServerId(server_id)
             if tags:
                 req.set_Tags(json.dumps([{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())]))
             resp = await self.client.call(req, idempotent=True, region_id=region)

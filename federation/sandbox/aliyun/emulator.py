@@ -64,6 +64,7 @@ class AliyunEmulator:
         cen_transition_delay: float = 1.0,
         seed: int | None = None,
         lines: Iterable[Any] | None = None,
+        classifier: Any = None,
     ) -> None:
         if edition not in EDITIONS:
             raise ValueError(f"edition: {edition!r} is not one of {', '.join(EDITIONS)}")
@@ -80,6 +81,7 @@ class AliyunEmulator:
 
             lines = default_catalogue()
         self._dns: Any = None
+        self._classifier = classifier  # federation.dns.lines.LineClassifier; None: the shipped table
         self._dns_types: set[str] = set()
         self.alidns = AlidnsService(lines, on_change=self._zone_changed)
         self.slb = SlbService(quota_per_region=slb_quota_per_region)
@@ -123,7 +125,7 @@ class AliyunEmulator:
             from federation.dns.lines import LineClassifier
 
             self._dns_types = set(getattr(dns_server, "SUPPORTED_TYPES", {"A", "AAAA", "CNAME", "TXT"}))
-            self._dns = dns_server.DnsServer(LineClassifier.default())
+            self._dns = dns_server.DnsServer(self._classifier or LineClassifier.default())
             self.dns_address = await self._dns.start(dns_host or host, dns_port)
             for domain in self.alidns.domains:
                 self._zone_changed(domain)

@@ -1,0 +1,131 @@
+"""`fedctl sim aliyun` as a user runs it: a real process, its config file, faults flipped from the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from federation.cloud.alibaba.alidns import AlidnsApi
+from federation.cloud.alibaba.client import AlibabaClient
+from federation.cloud.alibaba.errors import AlibabaError
+from federation.cloud.alibaba.retry import NO_RETRY
+from federation.sandbox.aliyun import AliyunEmulator
+
+FEDCTL = [sys.executable, "-m", "federation.cli"]
+
+
+async def _run(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *FEDCTL, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_sim_aliyun_runs_writes_config_and_takes_faults(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *FEDCTL,
+        "sim",
+        "aliyun",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        str(tmp_path),
+        "--domain",
+        "example.org",
+        "--edition",
+        "enterprise_ultimate",
+        "--dns-listen",
+        "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        ready = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert ready.startswith("aliyun emulator ready endpoint=127.0.0.1:")
+        path = tmp_path / "aliyun.json"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        doc = json.loads(path.read_text())
+        assert doc["domains"] == ["example.org"]
+        assert doc["access_key_secret"] not in ready
+        host, port = doc["dns"].rsplit(":", 1)
+        assert host == "127.0.0.1"
+        assert int(port) > 0
+
+        client = AlibabaClient(
+            doc["access_key_id"],
+            doc["access_key_secret"],
+            "cn-hangzhou",
+            endpoint=doc["endpoint"],
+            retry=NO_RETRY,
+        )
+        api = AlidnsApi(client)
+        await api.add_domain_record("example.org", "www", "A", "192.0.2.1", ttl=1)  # ultimate: TTL 1 allowed
+
+        code, out, err = await _run(
+            "sim",
+            "aliyun",
+            "fault",
+            "--out",
+            str(tmp_path),
+            "--product",
+            "alidns",
+            "--action",
+            "DescribeDomainInfo",
+            "--throttle",
+            "1",
+        )
+        assert code == 0, err
+        assert json.loads(out)["throttle"] == 1.0
+        with pytest.raises(AlibabaError) as info:
+            await api.describe_domain_info("example.org")
+        assert info.value.code == "Throttling.User"
+        code, _, err = await _run("sim", "aliyun", "fault", "--out", str(tmp_path), "--clear")
+        assert code == 0, err
+        assert (await api.describe_domain_info("example.org"))["MinTtl"] == 1
+
+        code, out, _ = await _run("sim", "aliyun", "state", "--out", str(tmp_path), "--calls")
+        assert json.loads(out) == {"Alidns.AddDomainRecord": 1, "Alidns.DescribeDomainInfo": 2}
+        code, _, err = await _run(
+            "sim",
+            "aliyun",
+            "backend-health",
+            "--out",
+            str(tmp_path),
+            "--lb-id",
+            "lb-x",
+            "--server-id",
+            "i-1",
+            "--status",
+            "abnormal",
+        )
+        assert code != 0
+        assert "lb-x" in err
+        code, _, err = await _run("sim", "aliyun", "fault", "--out", str(tmp_path))
+        assert code != 0
+        assert "--throttle" in err
+        await client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 15)
+    assert proc.returncode == 0
+
+
+async def test_snapshot_and_restore(emu: AliyunEmulator, client: AlibabaClient) -> None:
+    api = AlidnsApi(client)
+    await api.add_domain_record("example.com", "keep", "A", "192.0.2.1", ttl=60)
+    snap = emu.snapshot()
+    await api.add_domain_record("example.com", "drop", "A", "192.0.2.2", ttl=60)
+    emu.restore(snap)
+    assert [r.rr for r in await api.describe_domain_records("example.com")] == ["keep"]
+    # ids keep counting from the snapshot and the duplicate rule sees restored state
+    with pytest.raises(AlibabaError) as info:
+        await api.add_domain_record("example.com", "keep", "A", "192.0.2.1", ttl=60)
+    assert info.value.code == "DomainRecordDuplicate"
