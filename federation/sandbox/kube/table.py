@@ -249,6 +249,7 @@ def to_table(
     rt: ResourceType, objs: list[dict[str, Any]], list_meta: dict[str, Any], include_object: str = "Metadata"
 ) -> dict[str, Any]:
     cols = columns_for(rt)
+    priorities = {pc.get("name"): int(pc.get("priority", 0) or 0) for pc in rt.printer_columns}
     rows = []
     for o in objs:
         row: dict[str, Any] = {"cells": [c[3](o) for c in cols]}
@@ -271,7 +272,7 @@ def to_table(
                 "type": "string" if c[1] == "date" else c[1],
                 "format": "name" if c is NAME else "",
                 "description": c[2],
-                "priority": 0,
+                "priority": priorities.get(c[0], 0) if c is not NAME else 0,
             }
             for c in cols
         ],
