@@ -108,6 +108,24 @@ def current(url: str | URL) -> str | None:
     return heads[0] if heads else None
 
 
+def ensure_current(url: str | URL, *, upgrade_if_behind: bool = True) -> str:
+    """Make sure the schema is at head before a long-running command uses it; returns the revision.
+
+    The sandbox and a single-node controller on SQLite upgrade on start; a production controller
+    (shared PostgreSQL, migrations run as a deploy step) passes ``upgrade_if_behind=False`` and gets
+    :class:`NotAtHeadError` instead of a surprise schema change.
+    """
+    want = head()
+    at = current(url)
+    if at == want:
+        return at
+    if not upgrade_if_behind:
+        raise NotAtHeadError(f"the database is at {at or 'no revision'}, the migrations' head is {want}: "
+                             "run `fedctl db upgrade`")
+    upgrade(url, want)
+    return want
+
+
 # Shared with env.py so that `fedctl db check`, `alembic check` and autogenerate see the same thing.
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     # Tables that are not ours (another tool's, in a shared PostgreSQL database) are not drift.

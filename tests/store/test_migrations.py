@@ -83,6 +83,14 @@ def test_check_reports_drift_between_models_and_database(empty_url: str) -> None
         command.check(migrate.alembic_config(empty_url))
 
 
+def test_ensure_current_upgrades_or_refuses(empty_url: str) -> None:
+    with pytest.raises(migrate.NotAtHeadError, match="no revision"):
+        migrate.ensure_current(empty_url, upgrade_if_behind=False)
+    assert migrate.current(empty_url) is None
+    assert migrate.ensure_current(empty_url) == "0001"
+    assert migrate.ensure_current(empty_url, upgrade_if_behind=False) == "0001"
+
+
 def test_check_refuses_a_database_not_at_head(empty_url: str) -> None:
     with pytest.raises(migrate.NotAtHeadError, match="fedctl db upgrade"):
         migrate.check(empty_url)
