@@ -1,0 +1,266 @@
+"""DnsPublisher: the controller's one call per reconcile to publish an app's DNS.
+
+Per call: steering (pure) -> the desired records; the provider's current records -> a plan (pure,
+restricted to the app's own names); the plan applied in its safe order; every change written to
+the store's DNS change log with its reason; and a :class:`PublishResult` for the app's status
+(serving flag and reason per region, records per line, failOpen, the changes). Trouble (a provider
+error, a name owned by someone else) comes back in the result (``error``, ``conflicts``), never as
+an exception, so the controller turns it into the ``DNSPublished`` condition.
+
+Reasons in the change log: ``created`` (first publish of a name), ``fail-open``, ``region-unhealthy``
+(a region's records leave because it failed), ``region-recovered`` (a region not served before comes
+back), ``weight-change``, ``ttl-change``, ``latency-shift`` (the nearest region of a line changed),
+``policy-change`` (the spec changed what is answered), ``released`` (a name the app no longer uses,
+or the app's deletion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from federation.dns.latency import LatencyMatrix
+from federation.dns.lines import LineCatalogue, default_catalogue
+from federation.dns.plan import MANAGED_TYPES, OWNER_PREFIX, Change, Plan, make_plan, ownership, per_line
+from federation.dns.providers import DnsProvider, DnsProviderError
+from federation.dns.records import Record
+from federation.dns.steering import (
+    DEFAULT_STEERING_LINES,
+    DesiredRecords,
+    DnsSpecLike,
+    RegionEndpoint,
+    desired_records,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AppIdentity:
+    namespace: str
+    name: str
+    uid: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The owner written in the DNS ownership marker (stable across re-creation of the app)."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class PublishResult:
+    zone: str
+    hostname: str
+    ok: bool  # the desired records are published (or nothing needed to change)
+    fail_open: bool = False
+    serving: dict[str, bool] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    records: dict[str, list[str]] = field(default_factory=dict)  # line -> values as published
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    error: str | None = None
+    api_calls: int = 0
+
+    @property
+    def reason(self) -> str:
+        """A CamelCase reason for the DNSPublished condition."""
+        if self.conflicts:
+            return "HostnameConflict"
+        if self.error:
+            return "ProviderError"
+        if self.fail_open:
+            return "FailOpen"
+        return "Published"
+
+    @property
+    def message(self) -> str:
+        if self.conflicts:
+            return "; ".join(self.conflicts)
+        if self.error:
+            return self.error
+        lines = len(self.records)
+        base = f"{self.hostname}: {lines} line(s), {len(self.changes)} change(s)"
+        return base + (" (fail-open: no healthy region, answering all)" if self.fail_open else "")
+
+    def status_records(self) -> list[dict[str, Any]]:
+        """``status.dns.records`` of the app: [{line, values}]."""
+        return [{"line": line, "values": values} for line, values in sorted(self.records.items())]
+
+
+ChangeLogger = Callable[[str, str, Sequence[Change], datetime], Any]
+
+
+class DnsPublisher:
+    """Publishes apps' records through one provider."""
+
+    def __init__(self, provider: DnsProvider, *, catalogue: LineCatalogue | None = None,
+                 latency: LatencyMatrix | None = None, db: Any | None = None,
+                 steering_lines: Sequence[str] = DEFAULT_STEERING_LINES,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.provider = provider
+        self.catalogue = catalogue or default_catalogue()
+        self.latency = latency or LatencyMatrix(self.catalogue)
+        self.db = db  # federation.store.Database, or None (no change log)
+        self.steering_lines = tuple(steering_lines)
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, hostname: str) -> asyncio.Lock:
+        return self._locks.setdefault(hostname, asyncio.Lock())
+
+    def desired(self, spec: DnsSpecLike, regions: Sequence[RegionEndpoint], *,
+                failover_order: Sequence[str] | None = None,
+                latency_samples: Mapping[tuple[str, str], float] | None = None) -> DesiredRecords:
+        matrix = self.latency.with_samples(latency_samples) if latency_samples else self.latency
+        return desired_records(spec, regions, matrix, self.catalogue, failover_order=failover_order,
+                               steering_lines=self.steering_lines)
+
+    async def plan(self, app: AppIdentity, spec: DnsSpecLike, regions: Sequence[RegionEndpoint], *,
+                   failover_order: Sequence[str] | None = None,
+                   latency_samples: Mapping[tuple[str, str], float] | None = None,
+                   ) -> tuple[DesiredRecords, Plan, list[Record]]:
+        """What :meth:`publish` would do, without doing it: (desired, plan with reasons, current)."""
+        zone = _zone_of(spec)
+        desired = self.desired(spec, regions, failover_order=failover_order, latency_samples=latency_samples)
+        current = await self.provider.records(zone)
+        if not desired.records:
+            # No region has an address yet: keep whatever answers now rather than empty the name.
+            return desired, Plan(zone), current
+        plan = make_plan(zone, app.key, desired.records, current,
+                         update_in_place=self.provider.supports_update)
+        plan = replace(plan, changes=tuple(_with_reasons(plan.changes, current, desired, regions, spec)))
+        return desired, plan, current
+
+    async def publish(self, app: AppIdentity, spec: DnsSpecLike, regions: Sequence[RegionEndpoint], *,
+                      failover_order: Sequence[str] | None = None,
+                      latency_samples: Mapping[tuple[str, str], float] | None = None) -> PublishResult:
+        zone, hostname = _zone_of(spec), spec.hostname.lower().rstrip(".")
+        async with self._lock(hostname):
+            try:
+                desired, plan, current = await self.plan(app, spec, regions, failover_order=failover_order,
+                                                         latency_samples=latency_samples)
+            except DnsProviderError as err:
+                return PublishResult(zone, hostname, ok=False, error=f"reading {zone}: {err}")
+            result = PublishResult(zone, hostname, ok=True, fail_open=desired.fail_open,
+                                   serving=dict(desired.serving), reasons=dict(desired.reasons),
+                                   conflicts=list(plan.conflicts))
+            applied: list[Change] = []
+            if plan.conflicts:
+                result.ok = False
+                result.serving = dict.fromkeys(result.serving, False)
+                result.reasons = dict.fromkeys(result.reasons, "hostname-conflict")
+            if plan.changes:
+                try:
+                    outcome = await self.provider.apply(plan)
+                    applied = list(outcome.applied)
+                    result.api_calls = outcome.api_calls
+                except DnsProviderError as err:
+                    applied = list(plan.changes[: err.applied])
+                    result.ok = False
+                    result.error = f"publishing {hostname}: {err}"
+                    log.warning("dns: %s", result.error)
+            result.changes = applied
+            state = _after(current, applied)
+            result.records = dict(per_line(r for r in state if r.name == hostname))
+            await self._log(zone, app, applied)
+            return result
+
+    async def delete(self, app: AppIdentity, zone: str, hostnames: Sequence[str] = ()) -> PublishResult:
+        """Release every name the app owns in ``zone`` (its finalizer): records, then markers."""
+        zone = zone.lower().rstrip(".")
+        try:
+            current = await self.provider.records(zone)
+        except DnsProviderError as err:
+            return PublishResult(zone, hostnames[0] if hostnames else "", ok=False, error=str(err))
+        plan = make_plan(zone, app.key, [], current, names=hostnames,
+                         update_in_place=self.provider.supports_update)
+        plan = replace(plan, changes=tuple(replace(c, reason="released") for c in plan.changes))
+        result = PublishResult(zone, hostnames[0] if hostnames else "", ok=True,
+                               conflicts=list(plan.conflicts))
+        if plan.changes:
+            try:
+                outcome = await self.provider.apply(plan)
+                result.changes = list(outcome.applied)
+                result.api_calls = outcome.api_calls
+            except DnsProviderError as err:
+                result.changes = list(plan.changes[: err.applied])
+                result.ok = False
+                result.error = f"releasing {zone}: {err}"
+        await self._log(zone, app, result.changes)
+        return result
+
+    async def owned_names(self, app: AppIdentity, zone: str) -> list[str]:
+        current = await self.provider.records(zone)
+        return sorted(n for n, owner in ownership(current).items() if owner == app.key)
+
+    async def _log(self, zone: str, app: AppIdentity, changes: Sequence[Change]) -> None:
+        if self.db is None or not changes:
+            return
+        from federation.store.dnslog import DnsChangeData, append_dns_changes, describe
+
+        at = self._clock()
+        rows = [DnsChangeData(zone=zone, name=c.record.name, rtype=c.record.rtype, line=c.record.line,
+                              action=c.action, reason=c.reason or "changed", at=at,
+                              old=describe(c.old if c.action == "update" else
+                                           (c.record if c.action == "delete" else None)),
+                              new=describe(c.record if c.action != "delete" else None), app=app.key)
+                for c in changes]
+        try:
+            await self.db.run(append_dns_changes, rows)
+        except Exception as exc:  # the log is history, not correctness: never fail a publish for it
+            log.warning("dns: writing the change log failed: %s", exc)
+
+
+def _zone_of(spec: DnsSpecLike) -> str:
+    zone = getattr(spec, "zone", None)
+    if not zone:
+        raise ValueError("dns.zone: Required value")
+    return str(zone).lower().rstrip(".")
+
+
+def _after(current: Sequence[Record], applied: Sequence[Change]) -> set[Record]:
+    from federation.dns.plan import apply_change
+
+    state = set(current)
+    for c in applied:
+        apply_change(state, c)
+    return state
+
+
+def _with_reasons(changes: Sequence[Change], current: Sequence[Record], desired: DesiredRecords,
+                  regions: Sequence[RegionEndpoint], spec: DnsSpecLike) -> list[Change]:
+    """Each change with why it is made (the change log's reason)."""
+    region_of = {e.address.lower().rstrip("."): e for e in regions if e.address}
+    had_name = {r.name for r in current if r.rtype in MANAGED_TYPES}
+    served_before = {region_of[r.value.lower().rstrip(".")].region for r in current
+                     if r.rtype in MANAGED_TYPES and r.value.lower().rstrip(".") in region_of}
+    out: list[Change] = []
+    for c in changes:
+        r = c.record
+        if r.name.startswith(OWNER_PREFIX + "."):
+            reason = "created" if c.action == "create" else "released"
+        elif r.name not in had_name and c.action == "create":
+            reason = "created"
+        elif desired.fail_open:
+            reason = "fail-open"
+        elif c.action == "update" and c.old is not None and c.old.value == r.value:
+            reason = "weight-change" if c.old.weight != r.weight else "ttl-change"
+        else:
+            leaving = c.old if c.action == "update" else (r if c.action == "delete" else None)
+            arriving = r if c.action != "delete" else None
+            gone = region_of.get(leaving.value.lower().rstrip(".")) if leaving is not None else None
+            came = region_of.get(arriving.value.lower().rstrip(".")) if arriving is not None else None
+            if gone is not None and not gone.healthy:
+                reason = "region-unhealthy"
+            elif came is not None and came.region not in served_before:
+                reason = "region-recovered"
+            elif spec.policy == "Latency":
+                reason = "latency-shift"
+            else:
+                reason = "policy-change"
+        out.append(replace(c, reason=reason))
+    return out
