@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from federation.dns.records import Record
@@ -382,6 +383,6 @@ def test_any_aware_datetime_round_trips_equal_and_in_utc(db: Database, moment: d
         record_health_sample(sess, HealthSampleData("cen", "cen-1", "cn-hangzhou", ok=True, at=moment))
     with db.session() as sess:
         got = sample_history(sess, "cen", "cen-1", limit=1)[0].at
-        sess.query(HealthSample).delete()
+        sess.execute(delete(HealthSample))
     assert got == moment
     assert got.tzinfo is UTC
