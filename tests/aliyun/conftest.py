@@ -73,6 +73,7 @@ async def client(emu: AliyunEmulator) -> AsyncIterator[AlibabaClient]:
         max_workers=4,
         retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05),
         read_timeout=3,
+        rate_limits=dict.fromkeys(("alidns", "slb", "cbn"), (500.0, 100)),
     )
     yield c
     await c.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aliyunsdkalidns.request.v20150109.AddDomainRecordRequest import AddDomainRecordRequest
 from aliyunsdkalidns.request.v20150109.DeleteDomainRecordRequest import DeleteDomainRecordRequest
@@ -213,3 +215,15 @@ async def test_weighted_record_limit_on_free_edition() -> None:
     finally:
         await client.close()
         await emu.stop()
+
+
+async def test_at_most_90_records_per_rr_type_line(client: AlibabaClient) -> None:
+    api = AlidnsApi(client)
+    await asyncio.gather(
+        *(api.add_domain_record("example.net", "pool", "A", f"198.51.100.{i}", ttl=60) for i in range(1, 91))
+    )
+    with pytest.raises(AlibabaError) as info:
+        await api.add_domain_record("example.net", "pool", "A", "198.51.100.200", ttl=60)
+    assert info.value.code == "QuotaExceeded.Record"
+    assert "MAX count (90)" in info.value.message
+    await api.add_domain_record("example.net", "pool", "A", "198.51.100.200", ttl=60, line="unicom")

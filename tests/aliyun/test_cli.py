@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from federation.cli import main
 from federation.cloud.alibaba.alidns import AlidnsApi
 from federation.cloud.alibaba.client import AlibabaClient
 from federation.cloud.alibaba.errors import AlibabaError
@@ -21,11 +23,9 @@ FEDCTL = [sys.executable, "-m", "federation.cli"]
 
 
 async def _run(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *FEDCTL, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    return proc.returncode or 0, out.decode(), err.decode()
+    """Run a short `fedctl` sub-command in-process (a thread: it runs its own event loop)."""
+    result = await asyncio.to_thread(CliRunner().invoke, main, list(args))
+    return result.exit_code, result.stdout, result.stderr
 
 
 async def test_sim_aliyun_runs_writes_config_and_takes_faults(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ async def test_signature_mismatch_message_carries_the_server_string(emu: AliyunE
         "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&"
     )
     assert set(doc) == {"RequestId", "HostId", "Code", "Message", "Recommend"}
+    assert doc["HostId"] == "alidns.aliyuncs.com"
     assert exc.get_error_code() == "SignatureDoesNotMatch"
 
 

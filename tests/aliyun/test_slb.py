@@ -78,7 +78,7 @@ async def test_missing_lb_delete_protection_and_status(client: AlibabaClient) ->
     lb = await api.create_load_balancer(REGION, "protected", client_token="p1", delete_protection=True)
     with pytest.raises(AlibabaError) as info:
         await api.delete_load_balancer(REGION, lb["LoadBalancerId"])
-    assert info.value.code == "OperationDenied.DeleteProtection"
+    assert info.value.code == "OperationDenied.DeleteProtectionIsOn"
     await api.set_load_balancer_status(REGION, lb["LoadBalancerId"], False)
     attr = await api.describe_load_balancer_attribute(REGION, lb["LoadBalancerId"])
     assert (attr["LoadBalancerStatus"], attr["DeleteProtection"]) == ("inactive", "on")

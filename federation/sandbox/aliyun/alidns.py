@@ -10,8 +10,10 @@ help.aliyun.com/document_detail/2355841, and the reference notes of this project
   ``QuotaExceeded.TTL``;
 - lines must exist in the line catalogue (``federation/dns/lines.py``); an unknown line answers
   ``InvalidParameter.Line`` (code *unconfirmed*);
-- weighted round robin: A/AAAA/CNAME, non-wildcard, at most 10 records per RR+type+line on the free
-  edition and 90 on paid ones (``QuotaExceeded.Record``, "exceeds the maximum of 90", same source).
+- at most 90 records per RR+type+line (``QuotaExceeded.Record``, message as in the alidns API
+  reference's AddDomainRecord error table: "You Can't add this domain record because the {Type RR Line}
+  record has been out of MAX count (90)."); with weighted round robin on, at most 10 on the free edition;
+- weighted round robin: A/AAAA/CNAME, non-wildcard records only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ EDITIONS = {"free": 600, "personal": 600, "enterprise_standard": 60, "enterprise
 MAX_TTL = 86400
 RECORD_TYPES = {"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "REDIRECT_URL", "FORWARD_URL"}
 WEIGHTED_TYPES = {"A", "AAAA", "CNAME"}
+MAX_RECORDS_PER_SET = 90
 _CNAME_EXCLUDES = {"A", "AAAA", "REDIRECT_URL", "FORWARD_URL", "SRV", "CAA", "ALIAS", "NS"}
 _CNAME_EXCLUDES_BELOW_APEX = _CNAME_EXCLUDES | {"MX", "TXT"}
 _LABEL = r"(?:\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)"
@@ -38,6 +41,14 @@ _DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63
 _HOST_RE = re.compile(
     r"^(?:[a-z0-9_*](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$", re.IGNORECASE
 )
+
+
+def _record_quota(rtype: str, rr: str, line: str, limit: int) -> ApiError:
+    return ApiError(
+        "QuotaExceeded.Record",
+        f"You Can't add this domain record because the {rtype} {rr} {line} record has been out of "
+        f"MAX count ({limit}).",
+    )
 
 
 @dataclass
@@ -196,13 +207,11 @@ class AlidnsService:
                     f"The {rtype} record conflicts with an existing "
                     f"{rec.type} record of {rr} on line {line}.",
                 )
-        if self.wrr.get((dom.name, rr.lower(), rtype, line)):
-            group = [r for r in self._group(dom.name, rr, rtype, line) if r.record_id != exclude]
-            if len(group) + 1 > dom.weighted_limit:
-                raise ApiError(
-                    "QuotaExceeded.Record",
-                    f"The number of weighted records exceeds the maximum of {dom.weighted_limit}.",
-                )
+        weighted = bool(self.wrr.get((dom.name, rr.lower(), rtype, line)))
+        limit = dom.weighted_limit if weighted else MAX_RECORDS_PER_SET
+        group = [r for r in self._group(dom.name, rr, rtype, line) if r.record_id != exclude]
+        if len(group) + 1 > limit:
+            raise _record_quota(rtype, rr, line, limit)
 
     def _group(self, domain: str, rr: str, rtype: str, line: str) -> list[DnsRecord]:
         return [
@@ -483,10 +492,7 @@ class AlidnsService:
         if not group:
             raise ApiError("DomainRecordNotBelongToUser", f"No {rtype} record of {sub} on line {line}.")
         if is_open and len(group) > dom.weighted_limit:
-            raise ApiError(
-                "QuotaExceeded.Record",
-                f"The number of weighted records exceeds the maximum of {dom.weighted_limit}.",
-            )
+            raise _record_quota(rtype, rr, line, dom.weighted_limit)
         self.wrr[(dom.name, rr.lower(), rtype, line)] = bool(is_open)
         self._changed(dom.name)
         return {"RecordCount": len(group), "Open": bool(is_open)}

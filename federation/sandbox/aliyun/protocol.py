@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-HOST_ID = "aliyun-emulator.local"
+PRODUCT_HOSTS = {"Alidns": "alidns.aliyuncs.com", "Slb": "slb.aliyuncs.com", "Cbn": "cbn.aliyuncs.com"}
 
 
 class ApiError(Exception):
@@ -65,7 +65,7 @@ def new_request_id() -> str:
 def error_body(err: ApiError, request_id: str, product: str | None) -> dict[str, str]:
     return {
         "RequestId": request_id,
-        "HostId": HOST_ID,
+        "HostId": PRODUCT_HOSTS.get(product or "", "aliyuncs.com"),
         "Code": err.code,
         "Message": err.message,
         "Recommend": f"https://api.aliyun.com/troubleshoot?q={err.code}&product={product or ''}",

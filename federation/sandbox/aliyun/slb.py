@@ -7,9 +7,10 @@ names; Alibaba Cloud API docs for CreateLoadBalancer / listeners / DescribeHealt
 - each region hands out addresses from its own pool (internet ``198.18.R.N``, intranet ``10.R.x.y``,
   documentation-safe ranges);
 - a per-region instance quota (default 60) answers ``QuotaExceeded.LoadBalancer`` (code *unconfirmed*);
-- delete protection answers ``OperationDenied.DeleteProtection`` (code *unconfirmed*);
-- missing load balancer ``InvalidLoadBalancerId.NotFound`` with HTTP 404 (status as reported in public
-  issue trackers up to 2019, *unconfirmed* today);
+- delete protection answers ``OperationDenied.DeleteProtectionIsOn`` (Alibaba Cloud API docs,
+  DeleteLoadBalancer: "The loadbalancer can't be deleted due to DeleteProtection is enabled.");
+- missing load balancer ``InvalidLoadBalancerId.NotFound`` with HTTP 404 (status as reported in
+  alibaba/terraform-provider issue #218, 2017; *unconfirmed* today);
 - new listeners start ``stopped``; DescribeHealthStatus reports ``unavailable`` for servers behind a stopped
   listener or one without health check, else the state set by ``set_backend_health`` (default normal).
 """
@@ -327,8 +328,8 @@ class SlbService:
         lb = self._lb(p)
         if lb.delete_protection == "on":
             raise ApiError(
-                "OperationDenied.DeleteProtection",
-                f"The load balancer {lb.lb_id} has delete protection enabled.",
+                "OperationDenied.DeleteProtectionIsOn",
+                "The loadbalancer can't be deleted due to DeleteProtection is enabled.",
             )
         del self.lbs[lb.lb_id]
         self.tokens = {k: v for k, v in self.tokens.items() if v != lb.lb_id}
