@@ -44,7 +44,8 @@ class DnsChangeData:
     rtype: str
     line: str
     action: str  # a DnsAction value
-    # created | region-unhealthy | region-recovered | latency-shift | weight-change | fail-open | ...
+    # created | fail-open | region-unhealthy | region-recovered | latency-shift | weight-change |
+    # ttl-change | policy-change | released (see federation/dns/publisher.py)
     reason: str
     at: datetime
     old: str | None = None

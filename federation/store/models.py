@@ -269,7 +269,8 @@ class DnsChange(Base):
     action: Mapped[str] = mapped_column(String(16))
     old: Mapped[str | None] = mapped_column(String(DETAIL_LEN))  # e.g. "1.2.3.4 ttl=60 weight=50"
     new: Mapped[str | None] = mapped_column(String(DETAIL_LEN))
-    # created | region-unhealthy | region-recovered | latency-shift | weight-change | fail-open | ...
+    # created | fail-open | region-unhealthy | region-recovered | latency-shift | weight-change |
+    # ttl-change | policy-change | released (see federation/dns/publisher.py)
     reason: Mapped[str] = mapped_column(String(64))
     app: Mapped[str | None] = mapped_column(String(APP_LEN))
     at: Mapped[datetime]
