@@ -12,8 +12,8 @@ Pure: plain data in, plain data out. The policies (``DnsSpec.policy``):
 
 Per-line overrides (``dns.lines``) pin a line to regions under every policy, while one of them is
 eligible. A region is *eligible* when it has an address, is healthy and has a weight above zero.
-When no region is eligible the answer *fails open* to every region that has an address (as Route 53
-does), flagged in the result. The ``default`` line always has records (when any region has an
+When no region is eligible the answer *fails open* to every region that has an address, on every
+line (as Route 53 does), flagged in the result. The ``default`` line always has records (when any region has an
 address). DNS weights follow the given region weights (replica weights by default), scaled into
 alidns's 1-100; a line whose regions all weigh the same is published unweighted (plain round robin).
 
@@ -141,7 +141,11 @@ def desired_records(spec: DnsSpecLike, endpoints: Sequence[RegionEndpoint], late
     order = list(failover_order if failover_order is not None else spec.failover_order or [])
     order += [e.region for e in endpoints if e.region not in order]
 
-    if names:
+    if fail_open:
+        # Fail open: every region with an address, to every client (no policy can choose well now).
+        answers[DEFAULT_LINE] = spread(names)
+        line_reasons[DEFAULT_LINE] = "fail-open: no healthy region, answering all"
+    elif names:
         if policy == "Failover":
             primary = next(r for r in order if r in weight)
             answers[DEFAULT_LINE] = spread([primary])
