@@ -8,6 +8,9 @@ import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkslb.request.v20140515.AddTagsRequest import AddTagsRequest
 from aliyunsdkslb.request.v20140515.CreateLoadBalancerRequest import CreateLoadBalancerRequest
+from aliyunsdkslb.request.v20140515.DescribeLoadBalancerListenersRequest import (
+    DescribeLoadBalancerListenersRequest,
+)
 from aliyunsdkslb.request.v20140515.DescribeLoadBalancersRequest import DescribeLoadBalancersRequest
 from aliyunsdkslb.request.v20140515.DescribeTagsRequest import DescribeTagsRequest
 
@@ -107,7 +110,7 @@ async def test_quota_per_region() -> None:
         await emu.stop()
 
 
-async def test_listeners_all_protocols(client: AlibabaClient) -> None:
+async def test_listeners_all_protocols(client: AlibabaClient, sdk) -> None:
     api = SlbApi(client)
     lb_id = (await api.create_load_balancer(REGION, "web", client_token="l1"))["LoadBalancerId"]
     hc = HealthCheck(
@@ -146,6 +149,11 @@ async def test_listeners_all_protocols(client: AlibabaClient) -> None:
     assert await api.delete_listener(REGION, lb_id, 53, "udp") is False
     attr = await api.describe_load_balancer_attribute(REGION, lb_id)
     assert sorted(attr["ListenerPorts"]["ListenerPort"]) == [80, 443, 8000]
+    bad_token = DescribeLoadBalancerListenersRequest()
+    bad_token.set_NextToken("not-a-token")
+    with pytest.raises(ServerException) as sdk_err:
+        await sdk(bad_token, region=REGION)
+    assert sdk_err.value.get_error_code() == "InvalidParameter.NextToken"
     with pytest.raises(ValueError, match="certificate_id"):
         await api.create_listener(REGION, lb_id, ListenerSpec("https", 8443, 8443))
     with pytest.raises(AlibabaError) as info:

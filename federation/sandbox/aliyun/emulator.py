@@ -288,6 +288,9 @@ class AliyunEmulator:
                 raise self._server_error(verdict.error_status)
         except ApiError as err:
             return web.json_response(error_body(err, request_id, product), status=err.status)
+        except Exception:  # a bug in the emulator must still answer like the service does
+            log.exception("emulator: %s %s failed", product, params.get("Action"))
+            return web.json_response(error_body(self._server_error(500), request_id, product), status=500)
         return web.json_response({"RequestId": request_id, **result})
 
     @staticmethod

@@ -40,6 +40,13 @@ _HC_INT = {
 }
 
 
+def _next_token(p: Params) -> int:
+    token = p.get("NextToken") or "0"
+    if not token.isdigit():
+        raise ApiError("InvalidParameter.NextToken", f"The specified NextToken {token!r} is not valid.")
+    return int(token)
+
+
 @dataclass
 class Listener:
     port: int
@@ -456,7 +463,7 @@ class SlbService:
                         cfg_key: {**li.health_check, **li.extra},
                     }
                 )
-        start = int(p.get("NextToken") or 0)
+        start = _next_token(p)
         page = items[start : start + max_results]
         nxt = start + max_results
         return {
@@ -610,7 +617,7 @@ class SlbService:
                 {"ResourceId": lb.lb_id, "ResourceType": "instance", "TagKey": k, "TagValue": v}
                 for k, v in sorted(lb.tags.items())
             )
-        start = int(p.get("NextToken") or 0)
+        start = _next_token(p)
         page = items[start : start + 50]
         return {
             "TagResources": {"TagResource": page},
