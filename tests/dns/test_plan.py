@@ -37,7 +37,7 @@ def foreign() -> list[Record]:
 @st.composite
 def record_sets(draw: st.DrawFn, name: str) -> list[Record]:
     """A valid answer set for one name: default always present, A values per line, maybe weighted."""
-    lines = [DEFAULT_LINE] + draw(st.lists(st.sampled_from(LINES[1:]), unique=True))
+    lines = [DEFAULT_LINE, *draw(st.lists(st.sampled_from(LINES[1:]), unique=True))]
     ttl = draw(st.sampled_from([60, 300]))
     out = []
     for line in lines:
@@ -114,8 +114,9 @@ def test_names_without_our_marker_or_with_anothers_are_conflicts_and_left_alone(
                Record("blog.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60)]
     plan = make_plan(ZONE, ME, desired, foreign())
     assert plan.empty
-    assert sorted(plan.conflicts) == ["blog.example.com: owned by default/blog",
-                                      "legacy.example.com: has records without an ownership marker (not ours)"]
+    assert sorted(plan.conflicts) == [
+        "blog.example.com: owned by default/blog",
+        "legacy.example.com: has records without an ownership marker (not ours)"]
 
 
 def test_a_fresh_name_gets_its_marker_first_and_a_released_name_loses_it_last() -> None:

@@ -9,7 +9,7 @@ from federation.dns.latency import LatencyMatrix
 from federation.dns.lines import LineCatalogue, default_catalogue
 from federation.dns.plan import answer
 from federation.dns.records import DEFAULT_LINE
-from federation.dns.steering import RegionEndpoint, desired_records, dns_weights
+from federation.dns.steering import DesiredRecords, RegionEndpoint, desired_records, dns_weights
 from tests.dns.conftest import spec
 
 CAT = default_catalogue()
@@ -21,7 +21,7 @@ def ep(region: str, healthy: bool = True, weight: int = 1, n: int = 0) -> Region
     return RegionEndpoint(region, f"10.0.{REGIONS.index(region)}.{n + 1}", healthy, weight)
 
 
-def served(d, line: str) -> set[str]:  # noqa: ANN001 - DesiredRecords
+def served(d: DesiredRecords, line: str) -> set[str]:
     _line, values = answer(d.records, "www.example.com", CAT.chain(line))
     by_addr = {f"10.0.{i}.1": r for i, r in enumerate(REGIONS)}
     return {by_addr[v] for v in values}
@@ -36,7 +36,8 @@ def test_latency_sends_each_line_to_its_nearest_healthy_region() -> None:
     assert served(d, "os_euro_de") == {"eu-central-1"}
     # default answers every healthy region
     assert served(d, DEFAULT_LINE) == {"cn-hangzhou", "cn-beijing", "us-west-1", "eu-central-1"}
-    assert not d.fail_open and all(d.serving.values())
+    assert not d.fail_open
+    assert all(d.serving.values())
 
 
 def test_latency_tolerance_band_adds_close_regions_with_weights() -> None:
@@ -51,9 +52,10 @@ def test_latency_tolerance_band_adds_close_regions_with_weights() -> None:
 def test_unhealthy_region_leaves_every_line_and_its_clients_move() -> None:
     regions = [ep("cn-hangzhou", healthy=False), ep("cn-beijing"), ep("us-west-1")]
     d = desired_records(spec(), regions, MATRIX, CAT)
-    assert all("10.0.0.1" != r.value for r in d.records)
+    assert all(r.value != "10.0.0.1" for r in d.records)
     assert served(d, "cn_region_huadong") == {"cn-beijing"}
-    assert d.serving["cn-hangzhou"] is False and d.reasons["cn-hangzhou"].startswith("unhealthy")
+    assert d.serving["cn-hangzhou"] is False
+    assert d.reasons["cn-hangzhou"].startswith("unhealthy")
 
 
 def test_live_samples_beat_the_default_table() -> None:
@@ -64,7 +66,8 @@ def test_live_samples_beat_the_default_table() -> None:
 
 
 def test_geo_map_with_parent_fallback() -> None:
-    lines = [{"line": "os_asia", "regions": ["ap-southeast-1"]}, {"line": "internal", "regions": ["cn-beijing"]}]
+    lines = [{"line": "os_asia", "regions": ["ap-southeast-1"]},
+             {"line": "internal", "regions": ["cn-beijing"]}]
     regions = [ep("cn-beijing"), ep("ap-southeast-1"), ep("us-west-1")]
     d = desired_records(spec("Geo", lines=lines), regions, MATRIX, CAT)
     assert served(d, "os_asia_jp") == {"ap-southeast-1"}  # country falls back to its continent
@@ -87,7 +90,8 @@ def test_weighted_publishes_default_only_by_replica_weight() -> None:
 @settings(max_examples=200, deadline=None)
 @given(health=st.lists(st.booleans(), min_size=3, max_size=6),
        order=st.permutations(REGIONS))
-def test_failover_answers_the_first_healthy_region_of_any_length_order(health: list[bool], order: list[str]) -> None:
+def test_failover_answers_the_first_healthy_region_of_any_length_order(
+        health: list[bool], order: list[str]) -> None:
     regions = [ep(r, healthy=h) for r, h in zip(REGIONS, health, strict=False)]
     names = [e.region for e in regions]
     order = [r for r in order if r in names]
