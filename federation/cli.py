@@ -27,6 +27,8 @@ SUBCOMMANDS: dict[str, str] = {
     "dns": "federation.dns.cli:dns",
     "db": "federation.store.cli:db",
     "bench": "federation.bench.cli:bench",
+    "crds": "federation.api.crdgen:crds",
+    "validate": "federation.api.cli:validate_cmd",
 }
 
 
