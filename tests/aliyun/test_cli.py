@@ -17,6 +17,7 @@ from federation.cloud.alibaba.alidns import AlidnsApi
 from federation.cloud.alibaba.client import AlibabaClient
 from federation.cloud.alibaba.errors import AlibabaError
 from federation.cloud.alibaba.retry import NO_RETRY
+from federation.cloud.alibaba.slb import BackendServer, ListenerSpec, SlbApi
 from federation.sandbox.aliyun import AliyunEmulator
 
 FEDCTL = [sys.executable, "-m", "federation.cli"]
@@ -93,6 +94,32 @@ async def test_sim_aliyun_runs_writes_config_and_takes_faults(tmp_path: Path) ->
 
         code, out, _ = await _run("sim", "aliyun", "state", "--out", str(tmp_path), "--calls")
         assert json.loads(out) == {"Alidns.AddDomainRecord": 1, "Alidns.DescribeDomainInfo": 2}
+        lb = await SlbApi(client).create_load_balancer("cn-beijing", "web", client_token="cli-1")
+        await SlbApi(client).create_listener("cn-beijing", lb["LoadBalancerId"], ListenerSpec("tcp", 80, 80))
+        await SlbApi(client).start_listener("cn-beijing", lb["LoadBalancerId"], 80)
+        await SlbApi(client).add_backend_servers("cn-beijing", lb["LoadBalancerId"], [BackendServer("i-1")])
+        code, snap, err = await _run("sim", "aliyun", "snapshot", "--out", str(tmp_path))
+        assert code == 0, err
+        code, _, err = await _run(
+            "sim",
+            "aliyun",
+            "backend-health",
+            "--out",
+            str(tmp_path),
+            "--lb-id",
+            lb["LoadBalancerId"],
+            "--server-id",
+            "i-1",
+            "--status",
+            "abnormal",
+        )
+        assert code == 0, err
+        health = await SlbApi(client).describe_health_status("cn-beijing", lb["LoadBalancerId"])
+        assert [h["ServerHealthStatus"] for h in health] == ["abnormal"]
+        await AlidnsApi(client).add_domain_record("example.org", "later", "A", "192.0.2.7", ttl=1)
+        code, _, err = await _run("sim", "aliyun", "restore", "--out", str(tmp_path), snap.strip())
+        assert code == 0, err
+        assert [r.rr for r in await api.describe_domain_records("example.org")] == ["www"]
         code, _, err = await _run(
             "sim",
             "aliyun",

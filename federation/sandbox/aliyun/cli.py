@@ -263,3 +263,19 @@ def state(out_dir: Path, calls: bool) -> None:
     """Print the running emulator's full state (or its call counts) as JSON."""
     with contextlib.suppress(BrokenPipeError):
         click.echo(json.dumps(_call("GET", out_dir, "/calls" if calls else "/state"), indent=2))
+
+
+@aliyun.command("snapshot")
+@_OUT
+def snapshot(out_dir: Path) -> None:
+    """Save the running emulator's state in memory; prints the snapshot id for `restore`."""
+    click.echo(_call("POST", out_dir, "/snapshot", {})["id"])
+
+
+@aliyun.command("restore")
+@_OUT
+@click.argument("snapshot_id")
+def restore(out_dir: Path, snapshot_id: str) -> None:
+    """Put the running emulator back to a snapshot taken with `snapshot`."""
+    _call("POST", out_dir, "/restore", {"id": snapshot_id})
+    click.echo(f"restored {snapshot_id}")
