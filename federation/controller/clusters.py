@@ -45,6 +45,7 @@ class ClusterReconciler:
         self.ctrl = ctrl
         self._last_write: dict[str, float] = {}
         self._health: dict[str, tuple[Any, ...]] = {}
+        self._latency: dict[str, float] = {}  # smoothed (EWMA) API latency per member
 
     def probed(self) -> set[str]:
         """The MemberClusters probed at least once since this controller started leading."""
@@ -57,6 +58,7 @@ class ClusterReconciler:
         if raw is None:
             await ctrl.registry.remove(name)
             self._last_write.pop(name, None)
+            self._latency.pop(name, None)
             if self._health.pop(name, None) is not None:
                 ctrl.enqueue_all_apps()
             return
@@ -82,6 +84,11 @@ class ClusterReconciler:
                          mc.drained(), f" ({problem})" if problem else "")
             self._health[name] = health
             ctrl.enqueue_all_apps()
+        if latency_ms is not None:
+            # one slow answer on a busy machine is noise: smooth before reporting
+            prev = self._latency.get(name)
+            latency_ms = round(latency_ms if prev is None else 0.7 * prev + 0.3 * latency_ms, 1)
+            self._latency[name] = latency_ms
         await self._write_status(mc, raw, reachable, ready, problem, latency_ms, version, nodes, ready_nodes)
 
     async def _probe(self, mc: MemberCluster) -> tuple[MemberView | None, float | None, str | None, int, int,
@@ -162,6 +169,8 @@ class ClusterReconciler:
 
 
 def _latency_moved(old: float | None, new: float | None) -> bool:
+    """A move worth a status write on its own: the smoothed latency doubled or halved, by 100 ms or more
+    (smaller moves reach the status with the periodic refresh)."""
     if old is None or new is None:
         return old != new
-    return abs(new - old) > max(10.0, 0.5 * old)
+    return abs(new - old) > max(100.0, old)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from federation.api import constants as c
-from federation.clusters.kubeapi import DEPLOYMENTS, SERVICES, KubeApi
+from federation.clusters.kubeapi import DEPLOYMENTS, SERVICES, KubeApi, KubeError
 from federation.controller.manager import ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
 from federation.sandbox.wiring import SYSTEM_NAMESPACE, Sandbox
@@ -22,15 +22,16 @@ REGIONS = ("cn-hangzhou", "cn-beijing", "eu-central-1")
 
 def fast_config(identity: str = "ctrl-a", **kw: Any) -> ControllerConfig:
     """Short leases and probe periods so the tests finish in seconds."""
-    base: dict[str, Any] = dict(namespace=SYSTEM_NAMESPACE, identity=identity, lease_duration=2.0,
-                                renew_deadline=1.5, retry_period=0.25, probe_interval=0.5, member_timeout=1.0,
-                                resync=30.0, status_refresh=60.0)
+    base: dict[str, Any] = {
+        "namespace": SYSTEM_NAMESPACE, "identity": identity, "lease_duration": 2.0, "renew_deadline": 1.5,
+        "retry_period": 0.25, "probe_interval": 0.5, "member_timeout": 1.0, "resync": 30.0,
+        "status_refresh": 60.0}
     base.update(kw)
     return ControllerConfig(**base)
 
 
-def make_app(name: str = "web", replicas: int = 6, strategy: str = "Spread", regions: tuple[str, ...] = REGIONS,
-             **placement: Any) -> dict[str, Any]:
+def make_app(name: str = "web", replicas: int = 6, strategy: str = "Spread",
+             regions: tuple[str, ...] = REGIONS, **placement: Any) -> dict[str, Any]:
     return {
         "apiVersion": c.API_VERSION, "kind": c.FEDERATEDAPP_KIND,
         "metadata": {"name": name, "namespace": "shop"},
@@ -83,10 +84,15 @@ class World:
     async def service(self, region: str, name: str = "web") -> dict[str, Any] | None:
         return await self.members[region].get(SERVICES, name, "shop")
 
-    async def replicas(self, name: str = "web") -> dict[str, int | None]:
-        out: dict[str, int | None] = {}
+    async def replicas(self, name: str = "web") -> dict[str, int | str | None]:
+        """Replicas of the app's Deployment per member: None if absent, "unreachable" if we cannot tell."""
+        out: dict[str, int | str | None] = {}
         for region in self.members:
-            dep = await self.deployment(region, name)
+            try:
+                dep = await self.deployment(region, name)
+            except KubeError:
+                out[region] = "unreachable"
+                continue
             out[region] = None if dep is None else dep["spec"]["replicas"]
         return out
 
@@ -104,7 +110,7 @@ class World:
         return st.get("observedGeneration") == gen and (await self.condition("Ready", name)) == ("True",
                                                                                                  "AllRegionsReady")
 
-    async def wait_replicas(self, expected: dict[str, int | None], name: str = "web",
+    async def wait_replicas(self, expected: dict[str, int | str | None], name: str = "web",
                             within: float = 15.0) -> None:
         async def check() -> bool:
             return await self.replicas(name) == expected
