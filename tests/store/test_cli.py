@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,12 +143,14 @@ def test_db_commands_as_a_real_fedctl_process(empty_url: str) -> None:
     assert up.returncode == 0, up.stderr
     assert "at revision 0001" in up.stdout
 
-    # The environment variable works as well as the flag.
-    cur = _fedctl("db", "current", env={"FEDCTL_DATABASE_URL": url})
+    # Two read-only commands side by side (keeps the test short). The environment variable works as
+    # well as the flag.
+    with ThreadPoolExecutor(2) as pool:
+        cur_f = pool.submit(_fedctl, "db", "current", env={"FEDCTL_DATABASE_URL": url})
+        chk_f = pool.submit(_fedctl, "--database-url", url, "--log-format", "json", "db", "check")
+        cur, chk = cur_f.result(), chk_f.result()
     assert cur.returncode == 0, cur.stderr
     assert "0001 (head)" in cur.stdout
-
-    chk = _fedctl("--database-url", url, "--log-format", "json", "db", "check")
     assert chk.returncode == 0, chk.stderr
     assert "models and migrations agree" in chk.stdout
 
