@@ -21,7 +21,7 @@ from federation.sandbox.aliyun import AliyunEmulator
 
 
 async def test_throttled_reads_are_retried(client: AlibabaClient, emu: AliyunEmulator) -> None:
-    emu.faults.set("alidns", "DescribeDomainRecords", throttle=1.0, times=2)
+    emu.faults.set("alidns", "DescribeDomainRecords", throttle=1.0, throttle_code="Throttling.Api", times=2)
     records = await AlidnsApi(client).describe_domain_records("example.com")
     assert records == []
     assert emu.call_counts()["Alidns.DescribeDomainRecords"] == 3

@@ -199,8 +199,12 @@ _OUT = click.option(
 @_OUT
 @click.option("--product", type=click.Choice(["alidns", "slb", "cbn", "*"]), default="*", show_default=True)
 @click.option("--action", default="*", show_default=True, help="API action, e.g. CreateLoadBalancer.")
+@click.option("--throttle", type=click.FloatRange(0, 1), default=None, help="Rate of throttling answers.")
 @click.option(
-    "--throttle", type=click.FloatRange(0, 1), default=None, help="Rate of Throttling.User answers."
+    "--throttle-code",
+    type=click.Choice(["Throttling.User", "Throttling", "Throttling.Api"]),
+    default="Throttling.User",
+    show_default=True,
 )
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=None, help="Rate of 5xx answers.")
 @click.option("--status", "error_status", type=click.Choice(["500", "503"]), default="500", show_default=True)
@@ -216,6 +220,7 @@ def fault(
     product: str,
     action: str,
     throttle: float | None,
+    throttle_code: str,
     error_rate: float | None,
     error_status: str,
     after: bool,
@@ -235,6 +240,7 @@ def fault(
         "product": product,
         "action": action,
         "throttle": throttle or 0.0,
+        "throttle_code": throttle_code,
         "error_rate": error_rate or 0.0,
         "error_status": int(error_status),
         "after": after,

@@ -25,7 +25,7 @@ from aiohttp import web
 from federation.logsetup import register_secret
 from federation.sandbox.aliyun.alidns import EDITIONS, AlidnsService
 from federation.sandbox.aliyun.cen import CenService
-from federation.sandbox.aliyun.faults import Faults
+from federation.sandbox.aliyun.faults import THROTTLE_MESSAGES, Faults
 from federation.sandbox.aliyun.protocol import (
     ApiError,
     Params,
@@ -280,7 +280,7 @@ class AliyunEmulator:
             if verdict.hang is not None:
                 await self._hang(verdict.hang)
             if verdict.throttle:
-                raise ApiError("Throttling.User", "Request was denied due to user flow control.")
+                raise ApiError(verdict.throttle, THROTTLE_MESSAGES[verdict.throttle])
             if verdict.error_status and not verdict.error_after:
                 raise self._server_error(verdict.error_status)
             result = handler(Params(params))
@@ -346,6 +346,7 @@ class AliyunEmulator:
             "product",
             "action",
             "throttle",
+            "throttle_code",
             "error_rate",
             "error_status",
             "after",

@@ -1,8 +1,9 @@
 """Run-time fault injection for the emulator, per product and per action.
 
 A rule matches ``(product, action)`` where either may be ``"*"``. Kinds: ``throttle`` (answer
-``Throttling.User``, 400, at a rate), ``error`` (answer 500/503 at a rate; with ``after=True`` the action
-runs first and only the answer is lost, the case that makes blind retries of creates dangerous),
+``Throttling.User``, or ``Throttling`` / ``Throttling.Api``, with HTTP 400, at a rate), ``error``
+(answer 500/503 at a rate; with ``after=True`` the action runs first and only the answer is lost, the
+case that makes blind retries of creates dangerous),
 ``latency`` (seconds added before answering), ``hang`` (no answer until the rule is cleared or the
 emulator stops). ``times`` limits a rule to its next N matches, for deterministic tests.
 """
@@ -19,7 +20,8 @@ from typing import Any
 class FaultRule:
     product: str = "*"  # alidns | slb | cbn | *
     action: str = "*"
-    throttle: float = 0.0  # probability of Throttling.User
+    throttle: float = 0.0  # probability of a throttling answer
+    throttle_code: str = "Throttling.User"
     error_rate: float = 0.0  # probability of a 5xx
     error_status: int = 500
     after: bool = False  # 5xx after the action ran (the answer is lost, the change is made)
@@ -35,9 +37,17 @@ class FaultRule:
         return d
 
 
+# Gateway flow-control answers (HTTP 400); messages as public error reports quote them.
+THROTTLE_MESSAGES = {
+    "Throttling": "Request was denied due to request throttling.",
+    "Throttling.User": "Request was denied due to user flow control.",
+    "Throttling.Api": "Request was denied due to api flow control.",
+}
+
+
 @dataclass(frozen=True)
 class Verdict:
-    throttle: bool = False
+    throttle: str | None = None  # the throttling code to answer
     error_status: int | None = None
     error_after: bool = False
     latency: float = 0.0
@@ -57,6 +67,7 @@ class Faults:
         action: str = "*",
         *,
         throttle: float = 0.0,
+        throttle_code: str = "Throttling.User",
         error_rate: float = 0.0,
         error_status: int = 500,
         after: bool = False,
@@ -67,6 +78,10 @@ class Faults:
         for name, rate in (("throttle", throttle), ("error_rate", error_rate)):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name}: must be between 0 and 1, got {rate}")
+        if throttle_code not in THROTTLE_MESSAGES:
+            raise ValueError(
+                f"throttle_code: must be one of {', '.join(THROTTLE_MESSAGES)}, got {throttle_code!r}"
+            )
         if latency < 0:
             raise ValueError(f"latency: must be >= 0, got {latency}")
         if error_status < 500 or error_status > 599:
@@ -77,6 +92,7 @@ class Faults:
             product=key[0],
             action=action,
             throttle=throttle,
+            throttle_code=throttle_code,
             error_rate=error_rate,
             error_status=error_status,
             after=after,
@@ -115,7 +131,7 @@ class Faults:
             if rule.hang:
                 return Verdict(hang=rule.released, latency=rule.latency)
             if rule.throttle and self._rng.random() < rule.throttle:
-                return Verdict(throttle=True, latency=rule.latency)
+                return Verdict(throttle=rule.throttle_code, latency=rule.latency)
             if rule.error_rate and self._rng.random() < rule.error_rate:
                 return Verdict(error_status=rule.error_status, error_after=rule.after, latency=rule.latency)
             return Verdict(latency=rule.latency)
