@@ -1,0 +1,114 @@
+"""Line catalogue and classifier: chains, longest-prefix match, overlay, ECS scope, shipped table."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from federation.dns.lines import (
+    CIDR_FILE,
+    Line,
+    LineCatalogue,
+    LineClassifier,
+    LineError,
+    default_catalogue,
+    read_table_file,
+)
+
+
+def test_catalogue_chains_end_at_default_and_carriers_fall_back_through_geography(
+        catalogue: LineCatalogue) -> None:
+    assert catalogue.chain("cn_telecom_zhejiang") == (
+        "cn_telecom_zhejiang", "telecom", "cn_region_zhejiang", "cn_region_huadong", "internal", "default")
+    assert catalogue.chain("os_asia_jp") == ("os_asia_jp", "os_asia", "oversea", "default")
+    for line in catalogue:
+        assert catalogue.chain(line.code)[-1] == "default"
+        assert line.code == "default" or line.vantage  # every line has a region standing for it
+
+
+def test_catalogue_rejects_unknown_parents_and_cycles() -> None:
+    with pytest.raises(LineError, match="'x': parent 'nope' is not a known line"):
+        LineCatalogue([Line("default", "d", None, None), Line("x", "x", "nope", None)])
+    with pytest.raises(LineError, match="cycle"):
+        LineCatalogue([Line("default", "d", None, None), Line("a", "a", "b", None),
+                       Line("b", "b", "a", None)])
+
+
+def test_shipped_table_names_its_source_and_date_and_classifies_known_networks() -> None:
+    header = read_table_file(CIDR_FILE).header
+    assert "GeoLite2" in header["source"]
+    assert header["date"][:2] == "20"
+    c = LineClassifier.default()
+    # CERNET's backbone, China Unicom Beijing, a US address, a German university network.
+    assert c.classify("202.112.0.36").line == "edu"
+    assert c.classify("61.135.169.121").chain[:2] == ("cn_unicom_beijing", "unicom")
+    assert c.classify("8.8.8.8").chain[-3:] == ("os_namerica", "oversea", "default")
+    assert c.classify("2001:4860:4860::8888").chain[-2:] == ("oversea", "default")
+    assert c.classify("10.1.2.3").line == "default"  # private space answers default
+
+
+def test_user_overlay_wins_and_names_its_bad_entries(tmp_path: Path, catalogue: LineCatalogue) -> None:
+    f = tmp_path / "cidrs.yaml"
+    f.write_text("cn_telecom_zhejiang: [8.8.8.0/24]\nos_euro_de: ['2001:db8::/32']\n")
+    c = LineClassifier.default(overlay_file=f)
+    got = c.classify("8.8.8.8")
+    assert (got.line, got.prefix_len) == ("cn_telecom_zhejiang", 24)
+    assert c.classify("2001:db8::1").line == "os_euro_de"
+    assert c.classify("8.8.4.4").line != "cn_telecom_zhejiang"
+    f.write_text("nosuchline: [1.2.3.0/24]\n")
+    with pytest.raises(LineError, match="unknown line 'nosuchline'"):
+        LineClassifier.default(overlay_file=f)
+    f.write_text("telecom: [1.2.3.0/33]\n")
+    with pytest.raises(LineError, match=r"telecom\[0\]"):
+        LineClassifier.default(overlay_file=f)
+
+
+def test_ecs_source_prefix_and_mapped_addresses(classifier: LineClassifier) -> None:
+    assert classifier.classify("198.51.100.77").line == "cn_telecom_zhejiang"
+    assert classifier.classify("198.51.100.200", 16).line == "default"  # the /16's base is outside
+    assert classifier.classify("::ffff:198.51.100.7").line == "cn_telecom_zhejiang"
+
+
+LINE_CODES = ["telecom", "unicom", "os_asia", "os_euro_de", "internal"]
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> list[tuple[ipaddress.IPv4Network, str]]:
+    out: dict[ipaddress.IPv4Network, str] = {}  # one line per network: no ambiguous duplicates
+    for _ in range(draw(st.integers(0, 12))):
+        prefix = draw(st.integers(4, 28))
+        addr = draw(st.integers(0, 2**32 - 1)) >> (32 - prefix) << (32 - prefix)
+        out[ipaddress.IPv4Network((addr, prefix))] = draw(st.sampled_from(LINE_CODES))
+    return list(out.items())
+
+
+def naive(ip: ipaddress.IPv4Address, base: list[tuple[ipaddress.IPv4Network, str]],
+          overlay: list[tuple[ipaddress.IPv4Network, str]]) -> str:
+    """The overlay wins wherever it covers; inside each table the longest prefix wins."""
+    for table in (overlay, base):
+        hits = [(n.prefixlen, line) for n, line in table if ip in n]
+        if hits:
+            return max(hits)[1]
+    return "default"
+
+
+@settings(max_examples=150, deadline=None)
+@given(base=tables(), overlay=tables(), probes=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=20))
+def test_longest_prefix_match_with_overlay_and_a_scope_that_holds(
+        base: list[tuple[ipaddress.IPv4Network, str]], overlay: list[tuple[ipaddress.IPv4Network, str]],
+        probes: list[int]) -> None:
+    c = LineClassifier(default_catalogue(), base, overlay)
+    edges = [int(n.network_address) for n, _ in base + overlay] + \
+            [int(n.broadcast_address) for n, _ in base + overlay]
+    for ip in [*probes, *edges]:
+        addr = ipaddress.IPv4Address(ip)
+        got = c.classify(addr)
+        assert got.line == naive(addr, base, overlay)
+        # Every address inside the answer's scope gets the same line (what a resolver will cache).
+        block = ipaddress.IPv4Network((ip >> (32 - got.prefix_len) << (32 - got.prefix_len), got.prefix_len))
+        for probe in (block.network_address, block.broadcast_address):
+            assert c.classify(probe).line == got.line
