@@ -152,3 +152,22 @@ def test_token_bucket_never_exceeds_rate_plus_burst(gaps: list[float]) -> None:
         while bucket.try_acquire() == 0.0:
             granted += 1
     assert granted <= 3 + 5.0 * now[0] + 1e-6
+
+
+async def test_client_from_settings(emu: AliyunEmulator) -> None:
+    from pydantic import SecretStr
+
+    from federation.config import Settings
+
+    settings = Settings(
+        alibaba_access_key_id=emu.access_key_id,
+        alibaba_access_key_secret=SecretStr(emu.access_key_secret),
+        alibaba_endpoint=emu.endpoint,
+    )
+    client = AlibabaClient.from_settings(settings, "cn-shanghai")
+    try:
+        assert (await AlidnsApi(client).describe_domain_info("example.com"))["DomainName"] == "example.com"
+    finally:
+        await client.close()
+    with pytest.raises(ValueError, match="alibaba_access_key_secret"):
+        AlibabaClient.from_settings(Settings(alibaba_access_key_id="LTAIx"))

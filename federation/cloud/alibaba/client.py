@@ -77,6 +77,21 @@ class AlibabaClient:
         # The SDK logs every ServerException at ERROR before we decide to retry it; we log what matters.
         logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
 
+    @classmethod
+    def from_settings(cls, settings: Any, region_id: str = "cn-hangzhou") -> AlibabaClient:
+        """Build from ``federation.config.Settings`` (``alibaba_access_key_id``,
+        ``alibaba_access_key_secret``, ``alibaba_endpoint``, ``alibaba_max_workers``); a missing
+        credential is an error naming the field."""
+        key_id = getattr(settings, "alibaba_access_key_id", None)
+        secret = getattr(settings, "alibaba_access_key_secret", None)
+        if not key_id:
+            raise ValueError("alibaba_access_key_id: required (env FEDCTL_ALIBABA_ACCESS_KEY_ID)")
+        if secret is None:
+            raise ValueError("alibaba_access_key_secret: required (env FEDCTL_ALIBABA_ACCESS_KEY_SECRET)")
+        raw = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
+        return cls(key_id, raw, region_id, endpoint=getattr(settings, "alibaba_endpoint", None),
+                   max_workers=int(getattr(settings, "alibaba_max_workers", 8)))
+
     def __repr__(self) -> str:  # never show the secret
         return (f"AlibabaClient(access_key_id={self._ak!r}, region_id={self.region_id!r}, "
                 f"endpoint={self.endpoint!r})")
