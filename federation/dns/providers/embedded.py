@@ -58,7 +58,11 @@ class EmbeddedProvider:
                 name = change.record.name
                 if name not in touched:
                     touched[name] = set(by_name.get(name, frozenset()))
-                _check(touched[name], change, zone)
+                try:
+                    _check(touched[name], change, zone)
+                except DnsProviderError as err:
+                    err.applied = len(result.applied)
+                    raise
                 apply_change(touched[name], change)
                 result.applied.append(change)
         finally:
