@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -156,3 +157,16 @@ async def test_snapshot_and_restore(emu: AliyunEmulator, client: AlibabaClient) 
     with pytest.raises(AlibabaError) as info:
         await api.add_domain_record("example.com", "keep", "A", "192.0.2.1", ttl=60)
     assert info.value.code == "DomainRecordDuplicate"
+
+
+async def test_sim_aliyun_reports_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = await _run(
+            "sim", "aliyun", "--listen", f"127.0.0.1:{port}", "--out", str(tmp_path), "--no-dns"
+        )
+    assert code == 1
+    assert f"--listen 127.0.0.1:{port}" in err
+    assert not (tmp_path / "aliyun.json").exists()

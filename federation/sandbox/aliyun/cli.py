@@ -103,7 +103,13 @@ def aliyun(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    asyncio.run(_serve(emu, host, port, dns_host, None if no_dns else dns_port, out_dir))
+    try:
+        asyncio.run(_serve(emu, host, port, dns_host, None if no_dns else dns_port, out_dir))
+    except OSError as exc:  # address in use, permission denied, unwritable --out
+        raise click.ClickException(
+            f"cannot start the emulator (--listen {listen}, --dns-listen {dns_listen}, "
+            f"--out {out_dir}): {exc}"
+        ) from None
 
 
 async def _serve(
