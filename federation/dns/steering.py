@@ -13,8 +13,8 @@ Pure: plain data in, plain data out. The policies (``DnsSpec.policy``):
 Per-line overrides (``dns.lines``) pin a line to regions under every policy, while one of them is
 eligible. A region is *eligible* when it has an address, is healthy and has a weight above zero.
 When no region is eligible the answer *fails open* to every region that has an address, on every
-line (as Route 53 does), flagged in the result. The ``default`` line always has records (when any region has an
-address). DNS weights follow the given region weights (replica weights by default), scaled into
+line (as Route 53 does), flagged in the result. The ``default`` line always has records (when any
+region has an address). DNS weights follow the given region weights (replica weights by default), scaled into
 alidns's 1-100; a line whose regions all weigh the same is published unweighted (plain round robin).
 
 A line whose answer equals the answer its clients would fall back to is not published (fewer
