@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from federation.api import constants as c
 from federation.clusters.kubeapi import DEPLOYMENTS, SECRETS, SERVICES, KubeApi, KubeError
@@ -33,6 +33,9 @@ from federation.controller.leader import LeaderElector
 from federation.controller.queue import WorkQueue, run_workers
 from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS, OWNED_SELECTOR
 from federation.controller.steps import ReconcileStep
+
+if TYPE_CHECKING:
+    from federation.dns.publisher import DnsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,10 @@ class MemberView:
 
 class Controller:
     def __init__(self, host: KubeApi, config: ControllerConfig | None = None, *,
-                 steps: Sequence[ReconcileStep] = ()) -> None:
+                 steps: Sequence[ReconcileStep] = (), dns: DnsPublisher | None = None) -> None:
+        """``steps`` run after propagation (the regional LB, later); ``dns``, when given, publishes
+        each app's records as the last step. Without either the controller places, propagates and
+        reports."""
         from federation.controller.apps import AppReconciler
         from federation.controller.clusters import ClusterReconciler
 
@@ -94,6 +100,10 @@ class Controller:
                                      timeout=host.timeout)
         self.events = EventRecorder(self.host)
         self.steps = list(steps)
+        if dns is not None:
+            from federation.controller.dnsstep import DnsStep
+
+            self.steps.append(DnsStep(dns))
         self.registry = MemberRegistry(self.elector.may_write, timeout=self.config.member_timeout,
                                        on_added=self._member_added, on_removed=self._member_removed)
         self.members: dict[str, MemberView] = {}

@@ -1,0 +1,152 @@
+"""`fedctl run` (the controller process) and `fedctl status` (apps × regions from the host's status)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from federation.clusters.kubeapi import KubeApi, KubeError
+from federation.config import Settings
+from federation.controller.manager import Controller, ControllerConfig
+from federation.controller.resources import FEDERATEDAPPS
+
+IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
+
+
+def _default_kubeconfig() -> Path | None:
+    path = Path(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]).expanduser()
+    return path if path.exists() else None
+
+
+async def host_client(kubeconfig: Path | None, context: str | None, name: str = "host") -> KubeApi:
+    """The host cluster's client: an explicit kubeconfig, else in-cluster config, else ~/.kube/config."""
+    if kubeconfig is not None:
+        return await KubeApi.from_kubeconfig_file(kubeconfig, context=context, name=name)
+    if os.environ.get(IN_CLUSTER_ENV):
+        return KubeApi.in_cluster(name=name)
+    default = await asyncio.to_thread(_default_kubeconfig)
+    if default is not None:
+        return await KubeApi.from_kubeconfig_file(default, context=context, name=name)
+    raise click.UsageError("no host cluster: pass --kubeconfig, set FEDCTL_KUBECONFIG or KUBECONFIG, "
+                           "or run inside a cluster")
+
+
+async def _run(kubeconfig: Path | None, context: str | None, config: ControllerConfig) -> None:
+    host = await host_client(kubeconfig, context)
+    controller = Controller(host, config)
+    task = asyncio.create_task(controller.run(), name="controller")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await host.close()
+
+
+@click.command("run")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Host cluster kubeconfig (default: FEDCTL_KUBECONFIG, in-cluster config, ~/.kube/config).")
+@click.option("--context", default=None, help="kubeconfig context (default: the current one).")
+@click.option("--namespace", default=None, help="Namespace of the leader-election Lease (default: settings).")
+@click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Apps reconciled concurrently.")
+@click.option("--resync", type=click.FloatRange(1), default=300.0, show_default=True,
+              help="Seconds between full resyncs of every app.")
+@click.option("--probe-interval", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              help="Seconds between probes of each member cluster.")
+@click.option("--lease-name", default="fedctl-controller", show_default=True,
+              help="Leader-election Lease name.")
+@click.option("--lease-duration", type=click.FloatRange(1), default=15.0, show_default=True,
+              help="Seconds a standby waits for a silent leader before taking over.")
+@click.option("--identity", default=None, help="This replica's identity in the Lease (default: host-pid).")
+@click.pass_obj
+def run(settings: Settings, kubeconfig: Path | None, context: str | None, namespace: str | None, workers: int,
+        resync: float, probe_interval: float, lease_name: str, lease_duration: float,
+        identity: str | None) -> None:
+    """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
+    config = ControllerConfig(
+        namespace=namespace or settings.namespace, lease_name=lease_name, lease_duration=lease_duration,
+        renew_deadline=lease_duration * 2 / 3, retry_period=min(2.0, lease_duration / 5), workers=workers,
+        resync=resync, probe_interval=probe_interval)
+    if identity:
+        config.identity = identity
+    asyncio.run(_run(kubeconfig or settings.kubeconfig, context or settings.kube_context, config))
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def status_table(apps: list[dict[str, Any]]) -> str:
+    """A readable table of apps × regions from the FederatedApps' status (pure)."""
+    header = ("APP", "REGION", "CLUSTER", "DESIRED", "READY", "REACHABLE", "HEALTH", "NOTE")
+    rows: list[tuple[str, ...]] = []
+    summaries: list[str] = []
+    for app in sorted(apps, key=lambda a: (a["metadata"].get("namespace", ""), a["metadata"]["name"])):
+        key = f"{app['metadata'].get('namespace', 'default')}/{app['metadata']['name']}"
+        st = app.get("status") or {}
+        conds = {cd.get("type"): cd for cd in st.get("conditions") or []}
+        ready = conds.get("Ready")
+        state = "Ready" if ready and ready.get("status") == "True" else (
+            f"NotReady ({ready.get('reason')})" if ready else "Pending")
+        summary = f"{key}: {state}, {st.get('readyReplicas', 0)}/{st.get('replicas', '?')} replicas ready"
+        degraded = conds.get("Degraded")
+        if degraded and degraded.get("status") == "True":
+            summary += f"; degraded: {degraded.get('message')}"
+        summaries.append(summary)
+        regions = st.get("regions") or []
+        if not regions:
+            rows.append((key, "-", "-", "-", "-", "-", "-", "not reconciled yet"))
+        for r in regions:
+            reach = r.get("reachable")
+            rows.append((key, r.get("region", "?"), r.get("cluster") or "-",
+                         str(r.get("desiredReplicas", "-")), str(r.get("readyReplicas", "-")),
+                         "-" if reach is None else ("yes" if reach else "NO"), r.get("health") or "-",
+                         r.get("excludedReason") or ""))
+    if not rows:
+        return "No FederatedApps found."
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join([*lines, "", *summaries])
+
+
+async def _status(kubeconfig: Path | None, context: str | None, app: str | None,
+                  namespace: str | None) -> str:
+    host = await host_client(kubeconfig, context)
+    try:
+        if app:
+            obj = await host.get(FEDERATEDAPPS, app, namespace or "default")
+            if obj is None:
+                raise click.ClickException(f"FederatedApp {namespace or 'default'}/{app} not found")
+            items = [obj]
+        else:
+            items, _ = await host.list(FEDERATEDAPPS, namespace)
+    except KubeError as exc:
+        raise click.ClickException(f"cannot read FederatedApps from the host cluster: {exc}") from None
+    finally:
+        await host.close()
+    return status_table(items)
+
+
+@click.command("status")
+@click.argument("app", required=False)
+@click.option("-n", "--namespace", default=None, help="Namespace (default: all; 'default' with APP).")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Host cluster kubeconfig.")
+@click.option("--context", default=None, help="kubeconfig context.")
+@click.pass_obj
+def status(settings: Settings, app: str | None, namespace: str | None, kubeconfig: Path | None,
+           context: str | None) -> None:
+    """Show apps × regions: desired and ready replicas, reachability, why a region is excluded."""
+    click.echo(asyncio.run(_status(kubeconfig or settings.kubeconfig, context or settings.kube_context, app,
+                                   namespace)))

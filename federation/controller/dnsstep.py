@@ -1,0 +1,63 @@
+"""The DNS step of the app reconcile: hand each region's endpoint to the ``DnsPublisher``.
+
+Thin: it translates the placement and observations into the publisher's ``RegionEndpoint`` list (a
+region is healthy for DNS when it is placed, has replicas and no problem; its address comes from the
+load-balancer step, or from the status when that step wrote it earlier) and the publisher's result
+into the ``DNSPublished`` condition, ``status.dns`` and each region's ``servingDNS``/``dnsReason``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from federation.api import constants as c
+from federation.api.federatedapp import DnsRecordStatus, DnsStatus
+from federation.controller.steps import StepContext
+
+if TYPE_CHECKING:
+    from federation.dns.publisher import DnsPublisher
+
+
+class DnsStep:
+    name = "DNS"
+
+    def __init__(self, publisher: DnsPublisher) -> None:
+        self.publisher = publisher
+
+    async def apply(self, ctx: StepContext) -> None:
+        from federation.dns.publisher import AppIdentity
+        from federation.dns.steering import RegionEndpoint
+
+        app = ctx.app
+        previous = {r.region: r for r in (ctx.previous_status.regions if ctx.previous_status else [])}
+        endpoints = []
+        for a in ctx.placement.regions:
+            obs = ctx.regions.get(a.name)
+            fields = ctx.region_fields.get(a.name) or {}
+            prev = previous.get(a.name)
+            address = fields.get("address") or (prev.address if prev else None)
+            problem = obs.problem if obs else ""
+            healthy = a.state == "active" and a.replicas > 0 and not problem and (
+                obs is None or obs.reachable is not False)
+            reason = a.reason or problem or ("no replicas placed" if a.replicas == 0 else "")
+            endpoints.append(RegionEndpoint(a.name, address, healthy, weight=a.replicas, reason=reason))
+        result = await self.publisher.publish(
+            AppIdentity(app.namespace, app.name, app.metadata.uid), app.spec.dns, endpoints,
+            failover_order=app.spec.dns_failover_order())
+        ctx.conditions.append((c.COND_DNS_PUBLISHED, result.ok, result.reason, result.message))
+        for region, serving in result.serving.items():
+            ctx.region_fields.setdefault(region, {}).update(
+                serving_dns=serving, dns_reason=result.reasons.get(region) or None)
+        ctx.status_fields["dns"] = DnsStatus(
+            hostname=result.hostname, fail_open=result.fail_open,
+            records=[DnsRecordStatus(line=r["line"], values=list(r["values"]))
+                     for r in result.status_records()])
+
+    async def cleanup(self, ctx: StepContext) -> None:
+        from federation.dns.publisher import AppIdentity
+
+        app = ctx.app
+        result = await self.publisher.delete(AppIdentity(app.namespace, app.name, app.metadata.uid),
+                                             app.spec.dns.zone, [app.spec.dns.hostname])
+        if not result.ok:
+            raise RuntimeError(result.error or "; ".join(result.conflicts) or "DNS records not released")
