@@ -21,7 +21,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from federation.sandbox.kube import KubeSimulator, SimCluster
 
 
-async def _core(kubeconfig: Path) -> tuple[client.ApiClient, client.CoreV1Api]:
+async def _core(kubeconfig: Path) -> tuple[client.ApiClient, Any]:
     api_client = await config.new_client_from_config(str(kubeconfig))
     return api_client, client.CoreV1Api(api_client)
 
@@ -34,12 +34,14 @@ async def test_async_crud_conflict_and_status_bodies(kubeconfig: Path) -> None:
     api_client, v1 = await _core(kubeconfig)
     async with api_client:
         created = await v1.create_namespaced_config_map("default", _cm("a", k="1"))
-        assert created.metadata.uid and created.metadata.resource_version
+        assert created.metadata.uid
+        assert created.metadata.resource_version
         with pytest.raises(ApiException) as exc:
             await v1.create_namespaced_config_map("default", _cm("a"))
         assert exc.value.status == 409
-        body = json.loads(exc.value.body)
-        assert body["reason"] == "AlreadyExists" and body["kind"] == "Status"
+        body = json.loads(exc.value.body or b"{}")
+        assert body["reason"] == "AlreadyExists"
+        assert body["kind"] == "Status"
         assert body["message"] == 'configmaps "a" already exists'
 
         got = await v1.read_namespaced_config_map("a", "default")
@@ -50,14 +52,16 @@ async def test_async_crud_conflict_and_status_bodies(kubeconfig: Path) -> None:
         created.data["k"] = "3"
         with pytest.raises(ApiException) as exc:
             await v1.replace_namespaced_config_map("a", "default", created)
-        assert exc.value.status == 409 and json.loads(exc.value.body)["reason"] == "Conflict"
+        assert exc.value.status == 409
+        assert json.loads(exc.value.body or b"{}")["reason"] == "Conflict"
 
         patched = await v1.patch_namespaced_config_map("a", "default", {"data": {"extra": "x"}})
         assert patched.data == {"k": "2", "extra": "x"}
         await v1.delete_namespaced_config_map("a", "default")
         with pytest.raises(ApiException) as exc:
             await v1.read_namespaced_config_map("a", "default")
-        assert exc.value.status == 404 and json.loads(exc.value.body)["reason"] == "NotFound"
+        assert exc.value.status == 404
+        assert json.loads(exc.value.body or b"{}")["reason"] == "NotFound"
 
 
 async def test_async_list_then_watch_resumes_from_resource_version(kubeconfig: Path) -> None:
@@ -71,8 +75,9 @@ async def test_async_list_then_watch_resumes_from_resource_version(kubeconfig: P
         await v1.delete_namespaced_config_map("w1", "default")
         seen: list[tuple[str, str]] = []
         w = watch.Watch()
-        async with w.stream(v1.list_namespaced_config_map, "default", resource_version=rv,
-                            timeout_seconds=5) as stream:
+        async with w.stream(
+            v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=5
+        ) as stream:
             async for ev in stream:
                 seen.append((ev["type"], ev["object"].metadata.name))
                 if len(seen) == 4:
@@ -87,9 +92,15 @@ async def test_async_watch_bookmarks_and_label_selector(kubeconfig: Path) -> Non
         await v1.create_namespaced_config_map("default", _cm("sel"))
         other = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="other", labels={"app": "x"}))
         await v1.create_namespaced_config_map("default", other)
-        resp = await v1.list_namespaced_config_map("default", watch=True, resource_version=rv,
-                                                   label_selector="app=t", allow_watch_bookmarks=True,
-                                                   timeout_seconds=1, _preload_content=False)
+        resp = await v1.list_namespaced_config_map(
+            "default",
+            watch=True,
+            resource_version=rv,
+            label_selector="app=t",
+            allow_watch_bookmarks=True,
+            timeout_seconds=1,
+            _preload_content=False,
+        )
         lines = [json.loads(line) async for line in resp.content]
         types = [(e["type"], e["object"]["metadata"].get("name")) for e in lines]
         assert types[0] == ("ADDED", "sel")
@@ -97,6 +108,14 @@ async def test_async_watch_bookmarks_and_label_selector(kubeconfig: Path) -> Non
         bookmarks = [e for e in lines if e["type"] == "BOOKMARK"]
         assert bookmarks, "a watch with allowWatchBookmarks gets bookmarks while idle"
         assert int(bookmarks[-1]["object"]["metadata"]["resourceVersion"]) >= int(rv) + 2
+
+
+async def _drain(v1: Any, rv: str) -> None:
+    async with watch.Watch().stream(
+        v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=2
+    ) as stream:
+        async for _ in stream:
+            pass
 
 
 async def test_async_watch_too_old_resource_version_is_410(tmp_path: Path) -> None:
@@ -108,12 +127,8 @@ async def test_async_watch_too_old_resource_version_is_410(tmp_path: Path) -> No
             rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
             for i in range(30):
                 await v1.create_namespaced_config_map("default", _cm(f"c{i}"))
-            w = watch.Watch()
             with pytest.raises(ApiException) as exc:
-                async with w.stream(v1.list_namespaced_config_map, "default", resource_version=rv,
-                                    timeout_seconds=2) as stream:
-                    async for _ in stream:
-                        pass
+                await _drain(v1, rv)
             assert exc.value.status == 410
             # a continue token from before the compaction is expired too
             page = await v1.list_namespaced_config_map("default", limit=5)
@@ -122,7 +137,7 @@ async def test_async_watch_too_old_resource_version_is_410(tmp_path: Path) -> No
             with pytest.raises(ApiException) as exc:
                 await v1.list_namespaced_config_map("default", limit=5, _continue=page.metadata._continue)
             assert exc.value.status == 410
-            assert json.loads(exc.value.body)["reason"] == "Expired"
+            assert json.loads(exc.value.body or b"{}")["reason"] == "Expired"
     finally:
         await sim.stop()
 
@@ -133,25 +148,31 @@ async def test_async_pagination(kubeconfig: Path) -> None:
         for i in range(23):
             await v1.create_namespaced_config_map("default", _cm(f"p{i:02d}"))
         names: list[str] = []
-        token = None
+        token: Any = None
         pages = 0
         while True:
-            page = await v1.list_namespaced_config_map("default", limit=10, _continue=token,
-                                                       label_selector="app=t")
+            page = await v1.list_namespaced_config_map(
+                "default", limit=10, _continue=token, label_selector="app=t"
+            )
             pages += 1
             names.extend(i.metadata.name for i in page.items)
             token = page.metadata._continue
             if not token:
                 break
-        assert pages == 3 and names == sorted(names) and len(set(names)) == 23
+        assert pages == 3
+        assert names == sorted(names)
+        assert len(set(names)) == 23
         first = await v1.list_namespaced_config_map("default", limit=10)
-        assert first.metadata.remaining_item_count == len((await v1.list_namespaced_config_map("default")).items) - 10
+        assert (
+            first.metadata.remaining_item_count
+            == len((await v1.list_namespaced_config_map("default")).items) - 10
+        )
 
 
 def _sync_scenario(kubeconfig: Path) -> dict[str, Any]:
     api_client = kubernetes.config.new_client_from_config(str(kubeconfig))
-    v1 = kubernetes.client.CoreV1Api(api_client)
-    apps = kubernetes.client.AppsV1Api(api_client)
+    v1: Any = kubernetes.client.CoreV1Api(api_client)
+    apps: Any = kubernetes.client.AppsV1Api(api_client)
     out: dict[str, Any] = {}
     rv = v1.list_namespaced_config_map("default").metadata.resource_version
     v1.create_namespaced_config_map("default", {"metadata": {"name": "s1"}, "data": {"a": "1"}})
@@ -163,19 +184,30 @@ def _sync_scenario(kubeconfig: Path) -> dict[str, Any]:
         out["conflict"] = e.status
     v1.delete_namespaced_config_map("s1", "default")
     w = kubernetes.watch.Watch()
-    out["events"] = [(e["type"], e["object"].metadata.name)
-                     for e in w.stream(v1.list_namespaced_config_map, "default", resource_version=rv,
-                                       timeout_seconds=1)]
+    out["events"] = [
+        (e["type"], e["object"].metadata.name)
+        for e in w.stream(v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=1)
+    ]
     for i in range(7):
         v1.create_namespaced_config_map("default", {"metadata": {"name": f"sp{i}"}})
     page = v1.list_namespaced_config_map("default", limit=4)
     rest = v1.list_namespaced_config_map("default", limit=4, _continue=page.metadata._continue)
     out["pages"] = [len(page.items), len(rest.items), rest.metadata._continue]
     out["nodes"] = [n.spec.provider_id for n in v1.list_node().items]
-    dep = apps.create_namespaced_deployment("default", {
-        "metadata": {"name": "d"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}},
-                                            "template": {"metadata": {"labels": {"app": "d"}},
-                                                         "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}})
+    dep = apps.create_namespaced_deployment(
+        "default",
+        {
+            "metadata": {"name": "d"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "d"}},
+                "template": {
+                    "metadata": {"labels": {"app": "d"}},
+                    "spec": {"containers": [{"name": "c", "image": "x:1"}]},
+                },
+            },
+        },
+    )
     out["dep_generation"] = dep.metadata.generation
     api_client.close()
     return out
@@ -185,18 +217,21 @@ async def test_sync_client_crud_watch_conflict_pagination(kubeconfig: Path, clus
     out = await asyncio.to_thread(_sync_scenario, kubeconfig)
     assert out["conflict"] == 409
     assert out["events"] == [("ADDED", "s1"), ("MODIFIED", "s1"), ("DELETED", "s1")]
-    assert out["pages"][0] == 4 and out["pages"][2] is None
+    assert out["pages"][0] == 4
+    assert out["pages"][2] is None
     assert out["pages"][1] >= 3
-    assert all(p.startswith("cn-hangzhou.i-bp1") for p in out["nodes"]) and len(out["nodes"]) == 2
+    assert all(p.startswith("cn-hangzhou.i-bp1") for p in out["nodes"])
+    assert len(out["nodes"]) == 2
     assert out["dep_generation"] == 1
 
 
 def _sync_410(kubeconfig: Path, rv: str) -> int:
     api_client = kubernetes.config.new_client_from_config(str(kubeconfig))
-    v1 = kubernetes.client.CoreV1Api(api_client)
+    v1: Any = kubernetes.client.CoreV1Api(api_client)
     try:
-        for _ in kubernetes.watch.Watch().stream(v1.list_namespaced_config_map, "default", resource_version=rv,
-                                                 timeout_seconds=1):
+        for _ in kubernetes.watch.Watch().stream(
+            v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=1
+        ):
             pass
     except kubernetes.client.ApiException as e:
         return int(e.status)

@@ -69,11 +69,13 @@ async def test_apply_crds_and_custom_resource_twice_is_unchanged(kubectl: Kubect
     assert header[:4] == ["NAME", "STRATEGY", "REPLICAS", "READY"]
     assert r.out.splitlines()[1].split()[:3] == ["web", "Spread", "4"]
     r = await kubectl("get", "fapp", "web", "-o", "wide")
-    assert "HOSTNAME" in r.out.splitlines()[0] and "www.example.com" in r.out
+    assert "HOSTNAME" in r.out.splitlines()[0]
+    assert "www.example.com" in r.out
 
     r = await kubectl("get", "federatedapp", "web", "-o", "yaml")
     obj = yaml.safe_load(r.out)
-    assert obj["spec"]["replicas"] == 4 and obj["metadata"]["generation"] == 1
+    assert obj["spec"]["replicas"] == 4
+    assert obj["metadata"]["generation"] == 1
     assert obj["spec"]["dns"]["ttl"] == 60  # defaulted from the CRD schema
 
 
@@ -86,35 +88,79 @@ async def test_invalid_custom_resource_is_rejected_naming_the_field(kubectl: Kub
     assert "spec.replicas" in r.err
     unknown = APP.replace("  replicas: 4", "  replicas: 4\n  bogus: 1")
     r = await kubectl("apply", "-f", "-", stdin=unknown, check=False)
-    assert r.rc != 0 and 'unknown field "spec.bogus"' in r.err
+    assert r.rc != 0
+    assert 'unknown field "spec.bogus"' in r.err
 
 
 async def test_patch_merge_strategic_and_json(kubectl: Kubectl, cluster: SimCluster) -> None:
     await kubectl("apply", "-f", "-", stdin=DEPLOYMENT)
     # strategic merge (kubectl's default for built-in kinds): containers merge by name, env by name
-    await kubectl("patch", "deployment", "web", "-p",
-                  json.dumps({"spec": {"template": {"spec": {"containers": [
-                      {"name": "web", "env": [{"name": "B", "value": "3"}]}]}}}}))
+    await kubectl(
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        json.dumps(
+            {
+                "spec": {
+                    "template": {
+                        "spec": {"containers": [{"name": "web", "env": [{"name": "B", "value": "3"}]}]}
+                    }
+                }
+            }
+        ),
+    )
     r = await kubectl("get", "deployment", "web", "-o", "json")
     c = json.loads(r.out)["spec"]["template"]["spec"]["containers"]
-    assert len(c) == 1 and c[0]["image"] == "nginx:1.27"
+    assert len(c) == 1
+    assert c[0]["image"] == "nginx:1.27"
     assert {e["name"]: e["value"] for e in c[0]["env"]} == {"A": "1", "B": "3"}
     # merge patch replaces the list wholesale
-    await kubectl("patch", "deployment", "web", "--type", "merge", "-p",
-                  json.dumps({"metadata": {"labels": {"tier": "front"}}}))
+    await kubectl(
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"metadata": {"labels": {"tier": "front"}}}),
+    )
     # JSON patch
-    await kubectl("patch", "deployment", "web", "--type", "json", "-p",
-                  json.dumps([{"op": "replace", "path": "/spec/template/spec/containers/0/image",
-                               "value": "nginx:1.28"}]))
+    await kubectl(
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "json",
+        "-p",
+        json.dumps(
+            [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nginx:1.28"}]
+        ),
+    )
     r = await kubectl("get", "deployment", "web", "-o", "json")
     obj = json.loads(r.out)
     assert obj["metadata"]["labels"] == {"app": "web", "tier": "front"}
     assert obj["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
     assert obj["metadata"]["generation"] == 3  # label change did not bump it; two spec changes did
     # a strategic $patch: delete directive removes one env entry
-    await kubectl("patch", "deployment", "web", "-p", json.dumps({"spec": {"template": {"spec": {"containers": [
-        {"name": "web", "env": [{"name": "A", "$patch": "delete"}]}]}}}}))
-    r = await kubectl("get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].env[*].name}")
+    await kubectl(
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        json.dumps(
+            {
+                "spec": {
+                    "template": {
+                        "spec": {"containers": [{"name": "web", "env": [{"name": "A", "$patch": "delete"}]}]}
+                    }
+                }
+            }
+        ),
+    )
+    r = await kubectl(
+        "get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].env[*].name}"
+    )
     assert r.out.split() == ["B"]
 
 
@@ -130,19 +176,34 @@ async def test_scale_and_wait_for_available(kubectl: Kubectl) -> None:
 
 async def test_delete_waits_for_finalizer(kubectl: Kubectl) -> None:
     await kubectl("create", "configmap", "held", "--from-literal=a=b")
-    await kubectl("patch", "configmap", "held", "--type", "merge", "-p",
-                  json.dumps({"metadata": {"finalizers": ["example.com/hold"]}}))
+    await kubectl(
+        "patch",
+        "configmap",
+        "held",
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"metadata": {"finalizers": ["example.com/hold"]}}),
+    )
     await kubectl("delete", "configmap", "held", "--wait=false")
     r = await kubectl("get", "configmap", "held", "-o", "json")
     assert json.loads(r.out)["metadata"]["deletionTimestamp"]
     waiter = asyncio.create_task(kubectl("wait", "--for=delete", "configmap/held", "--timeout=10s"))
     await asyncio.sleep(0.3)
     assert not waiter.done()
-    await kubectl("patch", "configmap", "held", "--type", "json", "-p",
-                  json.dumps([{"op": "remove", "path": "/metadata/finalizers"}]))
+    await kubectl(
+        "patch",
+        "configmap",
+        "held",
+        "--type",
+        "json",
+        "-p",
+        json.dumps([{"op": "remove", "path": "/metadata/finalizers"}]),
+    )
     await waiter
     r = await kubectl("get", "configmap", "held", check=False)
-    assert r.rc != 0 and 'configmaps "held" not found' in r.err
+    assert r.rc != 0
+    assert 'configmaps "held" not found' in r.err
 
 
 async def test_server_side_apply(kubectl: Kubectl) -> None:

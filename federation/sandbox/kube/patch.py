@@ -230,8 +230,10 @@ def _smp_map(
                     orig.pop(k, None)
                 else:
                     orig[k] = merged
-            elif v.get("$patch") != "delete":
-                orig[k] = _strip(v)
+            else:
+                fresh = _smp_map({}, v, kind, (*path, k))
+                if fresh is not None:
+                    orig[k] = fresh
         elif isinstance(v, list):
             orig[k] = _smp_list(cur if isinstance(cur, list) else [], v, kind, (*path, k))
         else:
