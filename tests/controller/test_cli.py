@@ -49,7 +49,8 @@ async def test_fedctl_status_prints_apps_by_region(world: World) -> None:
     await world.create_app(make_app(replicas=5))
     await world.wait_ready()
     result = await asyncio.to_thread(
-        CliRunner().invoke, main, ["status", "web", "-n", "shop", "--kubeconfig", str(world.sb.kubeconfigs["host"])])
+        CliRunner().invoke, main,
+        ["status", "web", "-n", "shop", "--kubeconfig", str(world.sb.kubeconfigs["host"])])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["APP", "REGION", "CLUSTER", "DESIRED", "READY", "REACHABLE", "HEALTH", "NOTE"]
@@ -76,10 +77,12 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
                      "health": "Unhealthy", "excludedReason": "member bj unreachable"}]}}
     text = status_table([app])
     rows = [line.split() for line in text.splitlines()]
-    assert ["shop/web", "cn-beijing", "bj", "0", "-", "NO", "Unhealthy", "member", "bj", "unreachable"] in rows
+    assert ["shop/web", "cn-beijing", "bj", "0", "-", "NO", "Unhealthy", "member", "bj",
+            "unreachable"] in rows
     assert len({line.index("HEALTH") if "HEALTH" in line else line.find("Unhealthy")
                 for line in text.splitlines()[:3] if "Unhealthy" in line or "HEALTH" in line}) == 1  # aligned
-    assert "shop/web: NotReady (NotReady), 4/4 replicas ready; degraded: cn-beijing: member unreachable" in text
+    assert ("shop/web: NotReady (NotReady), 4/4 replicas ready; degraded: cn-beijing: member unreachable"
+            in text)
     assert status_table([]) == "No FederatedApps found."
 
 
@@ -104,8 +107,9 @@ def test_fedctl_sandbox_writes_its_manifest_and_stops_on_ctrl_c(tmp_path: Path) 
             return out.stdout.strip() == "3/3"
 
         asyncio.run(wait_for(lambda: _call(app_ready), 30, "example app ready"))
-        out = subprocess.run(["kubectl", "--kubeconfig", data["clusters"]["eu-central-1"]["kubeconfig"], "get",
-                              "deploy", "web", "-n", "default", "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
+        eu_kc = data["clusters"]["eu-central-1"]["kubeconfig"]
+        out = subprocess.run(["kubectl", "--kubeconfig", eu_kc, "get", "deploy", "web", "-n", "default", "-o",
+                              "jsonpath={.spec.template.spec.containers[0].image}"],
                              capture_output=True, text=True, timeout=20, env=env)
         assert out.stdout == "registry.eu.example.com/library/nginx:1.27"  # the example's override
     finally:
@@ -116,7 +120,7 @@ def test_fedctl_sandbox_writes_its_manifest_and_stops_on_ctrl_c(tmp_path: Path) 
 
 
 async def _exists(path: Path) -> bool:
-    return path.exists()
+    return await asyncio.to_thread(path.exists)
 
 
 async def _call(fn: object) -> bool:
