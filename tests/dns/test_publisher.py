@@ -1,0 +1,111 @@
+"""DnsPublisher end to end: embedded server, real queries, and the change log in the store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import dns.asyncquery
+import dns.edns
+import dns.message
+import pytest
+
+from federation.dns.lines import LineClassifier
+from federation.dns.providers.embedded import EmbeddedProvider
+from federation.dns.publisher import AppIdentity, DnsPublisher
+from federation.dns.server import DnsServer
+from federation.dns.steering import RegionEndpoint
+from federation.store import migrate
+from federation.store.db import Database
+from federation.store.dnslog import list_dns_changes
+from tests.dns.conftest import SUBNETS, spec
+
+APP = AppIdentity("default", "shop", "uid-1")
+ADDR = {"cn-hangzhou": "10.0.0.1", "us-west-1": "10.0.0.2", "eu-central-1": "10.0.0.3"}
+
+
+def regions(**health: bool) -> list[RegionEndpoint]:
+    return [RegionEndpoint(r, a, health.get(r.replace("-", "_"), True), 1,
+                           "" if health.get(r.replace("-", "_"), True) else "probe failed")
+            for r, a in ADDR.items()]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+async def setup(classifier: LineClassifier, db: Database) -> AsyncIterator[tuple[DnsPublisher, DnsServer]]:
+    server = DnsServer(classifier)
+    await server.start()
+    yield DnsPublisher(EmbeddedProvider(server, zones=["example.com"]), db=db), server
+    await server.stop()
+
+
+async def resolve(server: DnsServer, line: str) -> set[str]:
+    q = dns.message.make_query("www.example.com", "A", use_edns=0,
+                               options=[dns.edns.ECSOption.from_text(SUBNETS[line])])
+    assert server.address is not None
+    msg = await dns.asyncquery.udp(q, server.address[0], port=server.address[1], timeout=2)
+    return {rd.to_text() for rrset in msg.answer for rd in rrset}
+
+
+async def test_publish_steer_fail_over_fail_open_and_log_every_change(
+        setup: tuple[DnsPublisher, DnsServer], db: Database) -> None:
+    publisher, server = setup
+    first = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regions())
+    assert first.ok
+    assert first.reason == "Published"
+    assert all(first.serving.values())
+    assert "default" in first.records
+    assert await resolve(server, "cn_telecom_zhejiang") == {"10.0.0.1"}
+    assert await resolve(server, "os_namerica_us") == {"10.0.0.2"}
+
+    again = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regions())
+    assert again.changes == []  # steady state: nothing to do
+
+    failed = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regions(cn_hangzhou=False))
+    assert failed.serving["cn-hangzhou"] is False
+    assert failed.reasons["cn-hangzhou"] == "unhealthy: probe failed"
+    moved = await resolve(server, "cn_telecom_zhejiang")
+    assert moved
+    assert "10.0.0.1" not in moved
+
+    everything_down = regions(cn_hangzhou=False, us_west_1=False, eu_central_1=False)
+    open_ = await publisher.publish(APP, spec("Latency"), everything_down)
+    assert open_.fail_open
+    assert open_.reason == "FailOpen"
+    assert await resolve(server, "os_namerica_us") == set(ADDR.values())
+
+    log = db.call(list_dns_changes, app="default/shop", limit=500)
+    reasons = {c.reason for c in log}
+    assert {"created", "region-unhealthy", "fail-open"} <= reasons
+    assert all(c.zone == "example.com" for c in log)
+
+
+async def test_a_hostname_owned_by_another_app_is_a_conflict(setup: tuple[DnsPublisher, DnsServer]) -> None:
+    publisher, server = setup
+    assert (await publisher.publish(APP, spec("Weighted"), regions())).ok
+    other = await publisher.publish(AppIdentity("default", "other"), spec("Weighted"), regions())
+    assert not other.ok
+    assert other.reason == "HostnameConflict"
+    assert "owned by default/shop" in other.message
+    assert await resolve(server, "os_namerica_us") == set(ADDR.values())  # untouched
+
+
+async def test_delete_releases_the_names_and_logs_it(
+        setup: tuple[DnsPublisher, DnsServer], db: Database) -> None:
+    publisher, server = setup
+    await publisher.publish(APP, spec("Failover", failoverOrder=["us-west-1", "cn-hangzhou"]), regions())
+    assert await resolve(server, "cn_telecom_zhejiang") == {"10.0.0.2"}
+    assert await publisher.owned_names(APP, "example.com") == ["www.example.com"]
+    gone = await publisher.delete(APP, "example.com")
+    assert gone.ok
+    assert await resolve(server, "cn_telecom_zhejiang") == set()
+    assert await publisher.owned_names(APP, "example.com") == []
+    assert "released" in {c.reason for c in db.call(list_dns_changes, app="default/shop")}
