@@ -99,6 +99,12 @@ async def test_sim_aliyun_runs_writes_config_and_takes_faults(tmp_path: Path) ->
         await SlbApi(client).create_listener("cn-beijing", lb["LoadBalancerId"], ListenerSpec("tcp", 80, 80))
         await SlbApi(client).start_listener("cn-beijing", lb["LoadBalancerId"], 80)
         await SlbApi(client).add_backend_servers("cn-beijing", lb["LoadBalancerId"], [BackendServer("i-1")])
+        code, out, err = await _run("sim", "aliyun", "state", "--out", str(tmp_path))
+        assert code == 0, err
+        dump = json.loads(out)
+        assert [lb["LoadBalancerId"] for lb in dump["slb"]["load_balancers"]] == [lb["LoadBalancerId"]]
+        assert [r["RR"] for r in dump["alidns"]["records"]] == ["www"]
+        assert doc["access_key_secret"] not in out
         code, snap, err = await _run("sim", "aliyun", "snapshot", "--out", str(tmp_path))
         assert code == 0, err
         code, _, err = await _run(
