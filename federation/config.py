@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # DNS.
     dns_provider: Literal["embedded", "alidns"] = "embedded"
     dns_listen: str = "127.0.0.1:5353"
+    dns_cidrs: Path | None = Field(default=None, description="CIDR -> line overlay, YAML {line: [cidr]}")
+    dns_latency: Path | None = Field(default=None, description="latency overrides, YAML {lines: {line: "
+                                     "{region: ms}}, regions: {region: {region: ms}}}")
 
     # Web (dashboard, JSON API, metrics).
     web_listen: str = "127.0.0.1:8080"
