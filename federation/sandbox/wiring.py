@@ -64,6 +64,53 @@ def fallback_app(regions: Sequence[str]) -> dict[str, Any]:
     }
 
 
+# --- what an operator does with kubectl, as functions (the sandbox and the benchmark use them) ---------
+
+
+async def apply_crds(host: KubeApi) -> None:
+    """Create the CRDs of ``crds/`` and wait until the API serves them."""
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for doc in await asyncio.to_thread(_load_yaml_docs, path):
+            try:
+                await host.create(CRDS, doc)
+            except KubeError as exc:
+                if not exc.conflict:
+                    raise
+    for _ in range(200):  # the CRDs are served once Established
+        try:
+            await host.list(FEDERATEDAPPS, "default")
+            await host.list(MEMBERCLUSTERS)
+            return
+        except KubeError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the CRDs did not become available on the host cluster")
+
+
+async def ensure_namespace(api: KubeApi, name: str) -> None:
+    try:
+        await api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    except KubeError as exc:
+        if not exc.conflict:
+            raise
+
+
+async def register_member(host: KubeApi, name: str, region: str, kubeconfig: dict[str, Any]) -> None:
+    """A Secret with the member's kubeconfig and a MemberCluster pointing at it (idempotent)."""
+    encoded = base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": f"{name}-kubeconfig", "namespace": SYSTEM_NAMESPACE},
+              "data": {c.DEFAULT_KUBECONFIG_KEY: encoded}}
+    mc = {"apiVersion": c.API_VERSION, "kind": c.MEMBERCLUSTER_KIND, "metadata": {"name": name},
+          "spec": {"region": region, "kubeconfigSecretRef": {"name": f"{name}-kubeconfig",
+                                                             "namespace": SYSTEM_NAMESPACE}}}
+    for res, body, ns in ((SECRETS, secret, SYSTEM_NAMESPACE), (MEMBERCLUSTERS, mc, None)):
+        try:
+            await host.create(res, body, ns)
+        except KubeError as exc:
+            if not exc.conflict:
+                raise
+
+
 @dataclass
 class Sandbox:
     """The running sandbox: ``async with Sandbox(...) as sb``, or ``await sb.start()`` then ``stop()``."""
@@ -168,53 +215,17 @@ class Sandbox:
 
     async def apply_crds(self) -> None:
         assert self.host is not None
-        for path in sorted(CRD_DIR.glob("*.yaml")):
-            for doc in _load_yaml_docs(path):
-                try:
-                    await self.host.create(CRDS, doc)
-                except KubeError as exc:
-                    if not exc.conflict:
-                        raise
-        for _ in range(200):  # the CRDs are served once Established
-            try:
-                await self.host.list(FEDERATEDAPPS, "default")
-                await self.host.list(MEMBERCLUSTERS)
-                return
-            except KubeError:
-                await asyncio.sleep(0.05)
-        raise RuntimeError("the CRDs did not become available on the host cluster")
+        await apply_crds(self.host)
 
     async def ensure_namespace(self, name: str, api: KubeApi | None = None) -> None:
         api = api or self.host
         assert api is not None
-        try:
-            await api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": name}})
-        except KubeError as exc:
-            if not exc.conflict:
-                raise
+        await ensure_namespace(api, name)
 
     async def register_member(self, name: str, region: str) -> None:
-        """A Secret with the member's kubeconfig and a MemberCluster pointing at it."""
+        """What an operator does to join a member: its kubeconfig in a Secret, and a MemberCluster."""
         assert self.host is not None
-        kubeconfig = self.sim.cluster(name).kubeconfig_dict()
-        secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                  "metadata": {"name": f"{name}-kubeconfig", "namespace": SYSTEM_NAMESPACE},
-                  "data": {c.DEFAULT_KUBECONFIG_KEY: base64.b64encode(
-                      yaml.safe_dump(kubeconfig).encode()).decode()}}
-        try:
-            await self.host.create(SECRETS, secret, SYSTEM_NAMESPACE)
-        except KubeError as exc:
-            if not exc.conflict:
-                raise
-        mc = {"apiVersion": c.API_VERSION, "kind": c.MEMBERCLUSTER_KIND, "metadata": {"name": name},
-              "spec": {"region": region, "kubeconfigSecretRef": {"name": f"{name}-kubeconfig",
-                                                                 "namespace": SYSTEM_NAMESPACE}}}
-        try:
-            await self.host.create(MEMBERCLUSTERS, mc)
-        except KubeError as exc:
-            if not exc.conflict:
-                raise
+        await register_member(self.host, name, region, self.sim.cluster(name).kubeconfig_dict())
 
     def example_app(self) -> dict[str, Any]:
         if EXAMPLE_APP.exists():
