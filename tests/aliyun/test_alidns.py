@@ -8,6 +8,7 @@ import pytest
 from aliyunsdkalidns.request.v20150109.AddDomainRecordRequest import AddDomainRecordRequest
 from aliyunsdkalidns.request.v20150109.DeleteDomainRecordRequest import DeleteDomainRecordRequest
 from aliyunsdkalidns.request.v20150109.DescribeDomainRecordsRequest import DescribeDomainRecordsRequest
+from aliyunsdkalidns.request.v20150109.DescribeDomainsRequest import DescribeDomainsRequest
 from aliyunsdkalidns.request.v20150109.UpdateDomainRecordRequest import UpdateDomainRecordRequest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 
@@ -99,6 +100,18 @@ async def test_rules_duplicate_conflict_line_ttl_domain(sdk) -> None:
     ] == "InvalidDomainName.NoExist"
     assert (await _code(sdk, _add("www", "A", "not-an-ip")))[0] == "InvalidParameter"
     assert (await _code(sdk, _add("bad rr", "A", "192.0.2.9")))[0] == "InvalidRR.Format"
+
+
+async def test_describe_domains(sdk) -> None:
+    await sdk(_add("www", "A", "192.0.2.1", ttl=60, domain="example.net"))
+    req = DescribeDomainsRequest()
+    req.set_PageSize(1)
+    first = await sdk(req)
+    assert first["TotalCount"] == 2
+    assert [(d["DomainName"], d["RecordCount"]) for d in first["Domains"]["Domain"]] == [("example.com", 0)]
+    req.set_PageNumber(2)
+    second = await sdk(req)
+    assert [(d["DomainName"], d["RecordCount"]) for d in second["Domains"]["Domain"]] == [("example.net", 1)]
 
 
 async def test_free_edition_ttl_minimum() -> None:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aliyunsdkcbn.request.v20170912.DescribeCenGeographicSpanRemainingBandwidthRequest import (
+    DescribeCenGeographicSpanRemainingBandwidthRequest,
+)
+from aliyunsdkcbn.request.v20170912.UnassociateCenBandwidthPackageRequest import (
+    UnassociateCenBandwidthPackageRequest,
+)
 
 from federation.cloud.alibaba.cen import CenApi
 from federation.cloud.alibaba.client import AlibabaClient
@@ -57,7 +63,7 @@ async def test_cen_create_describe_attach_detach(client: AlibabaClient) -> None:
     assert info.value.code == "ParameterCenInstanceId"
 
 
-async def test_bandwidth_packages_and_inter_region_limits(client: AlibabaClient) -> None:
+async def test_bandwidth_packages_and_inter_region_limits(client: AlibabaClient, sdk) -> None:
     api = CenApi(client)
     cen_id = await api.create_cen("fed", client_token="c")
     with pytest.raises(AlibabaError) as info:  # no package spans China yet
@@ -78,6 +84,16 @@ async def test_bandwidth_packages_and_inter_region_limits(client: AlibabaClient)
         for x in await api.describe_inter_region_bandwidth_limits(cen_id)
     }
     assert limits == {("cn-beijing", "cn-shanghai"): 4, ("cn-beijing", "cn-hangzhou"): 10}
+    span = DescribeCenGeographicSpanRemainingBandwidthRequest()
+    span.set_CenId(cen_id)
+    span.set_GeographicRegionAId("China")
+    span.set_GeographicRegionBId("China")
+    assert (await sdk(span))["RemainingBandwidth"] == 6  # 20 - 4 - 10
+    unassociate = UnassociateCenBandwidthPackageRequest()
+    unassociate.set_CenId(cen_id)
+    unassociate.set_CenBandwidthPackageId(pkg)
+    await sdk(unassociate)
+    assert [p["Status"] for p in await api.describe_bandwidth_packages()] == ["Idle"]
     with pytest.raises(AlibabaError) as info:
         await api.create_bandwidth_package(1, "China", "Europe", client_token="q")
     assert info.value.code == "InvalidParameter"

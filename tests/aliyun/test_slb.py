@@ -13,6 +13,7 @@ from aliyunsdkslb.request.v20140515.DescribeLoadBalancerListenersRequest import 
 )
 from aliyunsdkslb.request.v20140515.DescribeLoadBalancersRequest import DescribeLoadBalancersRequest
 from aliyunsdkslb.request.v20140515.DescribeTagsRequest import DescribeTagsRequest
+from aliyunsdkslb.request.v20140515.RemoveTagsRequest import RemoveTagsRequest
 
 from federation.cloud.alibaba.client import AlibabaClient
 from federation.cloud.alibaba.errors import AlibabaError
@@ -214,3 +215,9 @@ async def test_tags_new_and_legacy_actions(client: AlibabaClient, sdk) -> None:
     tags = await sdk(DescribeTagsRequest(), region=REGION)
     sets = {(t["TagKey"], t["TagValue"]): t["InstanceCount"] for t in tags["TagSets"]["TagSet"]}
     assert sets == {("team", "web"): 2, ("env", "prod"): 1, ("legacy", "yes"): 1}
+    remove = RemoveTagsRequest()
+    remove.set_LoadBalancerId(b)
+    remove.set_Tags(json.dumps([{"TagKey": "legacy"}]))
+    await sdk(remove, region=REGION)
+    left = await api.list_tag_resources(REGION, ids=[b])
+    assert [(t["TagKey"], t["TagValue"]) for t in left] == [("team", "web")]
