@@ -176,3 +176,15 @@ async def test_sim_aliyun_reports_a_busy_port(tmp_path: Path) -> None:
     assert code == 1
     assert f"--listen 127.0.0.1:{port}" in err
     assert not (tmp_path / "aliyun.json").exists()
+
+
+async def test_busy_dns_port_leaves_nothing_listening() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        emu = AliyunEmulator(domains=["example.com"])
+        with pytest.raises(OSError, match=r"[Aa]ddress already in use"):
+            await emu.start("127.0.0.1", 0, dns_port=port)
+    api_port = int(emu.endpoint.rsplit(":", 1)[1])
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", api_port)) != 0  # the API listener was closed again

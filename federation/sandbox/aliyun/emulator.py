@@ -126,7 +126,12 @@ class AliyunEmulator:
 
             self._dns_types = set(getattr(dns_server, "SUPPORTED_TYPES", {"A", "AAAA", "CNAME", "TXT"}))
             self._dns = dns_server.DnsServer(self._classifier or LineClassifier.default())
-            self.dns_address = await self._dns.start(dns_host or host, dns_port)
+            try:
+                self.dns_address = await self._dns.start(dns_host or host, dns_port)
+            except BaseException:
+                self._dns = None  # never started: nothing to stop but the HTTP side
+                await self.stop()
+                raise
             for domain in self.alidns.domains:
                 self._zone_changed(domain)
         log.info("aliyun emulator listening on %s (dns %s)", self.endpoint, self.dns_address)
