@@ -14,6 +14,7 @@ import subprocess
 import sys
 import types
 import typing
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -23,8 +24,15 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from federation.api.crdgen import load_crds, markdown_reference, rendered_files
-from federation.api.crdschema import all_crds, federatedapp_schema, openapi_schema
-from federation.api.federatedapp import FederatedApp
+from federation.api.conditions import set_condition
+from federation.api.crdschema import all_crds, federatedapp_schema, membercluster_schema, openapi_schema
+from federation.api.federatedapp import (
+    DnsRecordStatus,
+    DnsStatus,
+    FederatedApp,
+    FederatedAppStatus,
+    RegionStatus,
+)
 from federation.api.membercluster import MemberCluster
 from federation.api.schema_validation import apply_defaults, check_schema, validate
 from tests.api.corpus import REPO
@@ -271,3 +279,62 @@ def test_crd_yaml_loads_as_plain_yaml() -> None:
         assert not re.search(r"^\s*(- )?[\w-]*:?\s*!!", text, re.M), f"{path}: YAML tag"
         assert not re.search(r"[:-]\s+[&*]\w+\s*$", text, re.M), f"{path}: YAML anchor or alias"
         assert yaml.safe_load(text)["kind"] == "CustomResourceDefinition"
+
+
+# --- status written by the controller must pass the status schema -----------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(["Ready", "Progressing", "Degraded", "LoadBalancersReady", "DNSPublished"]),
+             unique=True),
+    st.lists(st.sampled_from(REGIONS), unique=True, max_size=4),
+    st.booleans(),
+)
+def test_status_models_dump_to_schema_valid_status(cond_types: list[str], regions: list[str],
+                                                   fail_open: bool) -> None:
+    now = datetime(2024, 5, 1, 10, 0, 0, 999, tzinfo=UTC)
+    conditions: list[Any] = []
+    for i, type_ in enumerate(cond_types):
+        conditions = set_condition(conditions, type_, i % 2 == 0, "Reason", "message", 7, now)
+    status = FederatedAppStatus(
+        observed_generation=7, conditions=conditions, replicas=len(regions), ready_replicas=0,
+        regions_ready=f"0/{len(regions)}",
+        regions=[RegionStatus(region=r, cluster=f"{r}-a", desired_replicas=1, ready_replicas=0,
+                              reachable=True, health="Unhealthy", load_balancer_id="lb-1", address="10.0.0.1",
+                              serving_dns=False, dns_reason="region unhealthy") for r in regions],
+        dns=DnsStatus(hostname="www.example.com", fail_open=fail_open,
+                      records=[DnsRecordStatus(line="default", values=["10.0.0.1"])]),
+    )
+    app = yaml.safe_load((REPO / "tests/api/manifests/valid/minimal.yaml").read_text())
+    app["status"] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    schema = federatedapp_schema()
+    assert validate(schema, apply_defaults(schema, app), reject_unknown=True) == []
+    assert FederatedApp.model_validate(app).status == status
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(REGIONS),
+    st.lists(st.sampled_from(["a", "b", "c", "h", "i"]), unique=True, max_size=3),
+    st.booleans(),
+    st.integers(0, 10_000) | st.none(),
+)
+def test_generated_memberclusters_pass_both(region: str, zone_suffixes: list[str], networked: bool,
+                                            capacity: int | None) -> None:
+    spec: dict[str, Any] = {"region": region,
+                            "zones": [f"{region}-{s}" if region.startswith("cn-") else f"{region}{s}"
+                                      for s in zone_suffixes],
+                            "kubeconfigSecretRef": {"name": f"{region}-kubeconfig",
+                                                    "namespace": "federation-system"}}
+    if networked:
+        spec.update(vpcId="vpc-abc", vSwitchIds=["vsw-a", "vsw-b"], cenId="cen-xyz")
+    if capacity is not None:
+        spec["capacity"] = {"maxReplicas": capacity}
+    mc = {"apiVersion": "federation.io/v1alpha1", "kind": "MemberCluster", "metadata": {"name": "m"},
+          "spec": spec}
+    schema = membercluster_schema()
+    defaulted = apply_defaults(schema, mc)
+    assert validate(schema, defaulted, reject_unknown=True) == []
+    dumped = MemberCluster.model_validate(mc).model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert dumped["spec"] == defaulted["spec"]
