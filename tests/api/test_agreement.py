@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from federation.api.crdgen import load_crds, markdown_reference, rendered_files
 from federation.api.conditions import set_condition
+from federation.api.crdgen import load_crds, markdown_reference, rendered_files
 from federation.api.crdschema import all_crds, federatedapp_schema, membercluster_schema, openapi_schema
 from federation.api.federatedapp import (
     DnsRecordStatus,
