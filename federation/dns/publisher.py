@@ -166,7 +166,8 @@ class DnsPublisher:
             result.changes = applied
             state = _after(current, applied)
             result.records = dict(per_line(r for r in state if r.name == hostname))
-            await self._log(zone, app, applied)
+            mine = [r for r in state if r.name == hostname and r.rtype in MANAGED_TYPES]
+            await self._log(zone, app, applied, published=None if plan.conflicts else mine)
             return result
 
     async def delete(self, app: AppIdentity, zone: str, hostnames: Sequence[str] = ()) -> PublishResult:
@@ -190,17 +191,33 @@ class DnsPublisher:
                 result.changes = list(plan.changes[: err.applied])
                 result.ok = False
                 result.error = f"releasing {zone}: {err}"
-        await self._log(zone, app, result.changes)
+        await self._log(zone, app, result.changes, published=[] if result.ok else None)
         return result
 
     async def owned_names(self, app: AppIdentity, zone: str) -> list[str]:
         current = await self.provider.records(zone)
         return sorted(n for n, owner in ownership(current).items() if owner == app.key)
 
-    async def _log(self, zone: str, app: AppIdentity, changes: Sequence[Change]) -> None:
-        if self.db is None or not changes:
+    async def _log(self, zone: str, app: AppIdentity, changes: Sequence[Change], *,
+                   published: Sequence[Record] | None) -> None:
+        """Append the changes to the store's change log and record what the app has published (what
+        ``fedctl dns show`` reads)."""
+        if self.db is None or (not changes and published is None):
             return
-        from federation.store.dnslog import DnsChangeData, append_dns_changes, describe
+        from federation.store.dnslog import (
+            DnsChangeData,
+            append_dns_changes,
+            describe,
+            replace_published_records,
+        )
+
+        if published is not None and changes:
+            try:
+                await self.db.run(replace_published_records, zone, list(published), owner_app=app.key)
+            except Exception as exc:
+                log.warning("dns: recording the published records failed: %s", exc)
+        if not changes:
+            return
 
         at = self._clock()
         rows = [DnsChangeData(zone=zone, name=c.record.name, rtype=c.record.rtype, line=c.record.line,
