@@ -244,9 +244,12 @@ class AliyunEmulator:
                 f"server string to sign is:{to_sign}",
             )
         nonce = params["SignatureNonce"]
-        for old, seen in list(self._nonces.items()):
-            if now - seen > TIMESTAMP_WINDOW:
-                del self._nonces[old]
+        # Nonces are kept in arrival order, so expired ones are always at the front: O(1) per request.
+        while self._nonces:
+            oldest = next(iter(self._nonces))
+            if now - self._nonces[oldest] <= TIMESTAMP_WINDOW:
+                break
+            del self._nonces[oldest]
         if nonce in self._nonces:
             raise ApiError("SignatureNonceUsed", "Specified signature nonce was used already.")
         self._nonces[nonce] = now
