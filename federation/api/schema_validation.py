@@ -55,6 +55,10 @@ _BLOCKED = (
     "correct the existing errors to complete validation"
 )
 _ROOT_META = ("apiVersion", "kind", "metadata")
+# Errors after which the apiserver does not run CEL rules: the object lacks the shape they were
+# written for (apiextensions-apiserver customresource strategy, hasBlockingErr).
+_BLOCKING = frozenset({"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong",
+                       "FieldValueTooMany", "FieldValueTypeInvalid"})
 
 
 @dataclass(frozen=True)
@@ -831,15 +835,16 @@ def validate(schema: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | 
 
     Call it on a defaulted object (``apply_defaults``) as the apiserver does. Unknown fields are
     ignored unless ``reject_unknown`` (the behaviour of ``fieldValidation=Strict``, kubectl's default).
-    CEL rules are skipped, with a note, when the structural pass found type errors or missing required
-    fields: the apiserver does the same rather than evaluate rules on a malformed object.
+    CEL rules are skipped, with the apiserver's note, when the structural pass found a type error, a
+    missing required field, an unsupported enum value or a too long/too many violation: the apiserver
+    does the same rather than evaluate rules on an object of the wrong shape.
     """
     validator = _Validator(reject_unknown)
     if not isinstance(schema, dict):
         return [FieldError(_ROOT, INTERNAL, f"{_ROOT}: Internal error: schema is not an object")]
     try:
         validator.walk(schema, obj, old, old is not None, (), root=True)
-        blocking = any(e.reason in (TYPE_INVALID, REQUIRED) for e in validator.errors.items)
+        blocking = any(e.reason in _BLOCKING for e in validator.errors.items)
         if validator.rules and blocking:
             validator.errors.items.append(
                 FieldError(_ROOT, INVALID, f"{_ROOT}: Invalid value: null: {_BLOCKED}")

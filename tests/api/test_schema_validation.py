@@ -328,6 +328,15 @@ def test_type_errors_block_cel_with_a_note() -> None:
     assert [e.reason for e in errors] == ["FieldValueTypeInvalid", "FieldValueInvalid"]
     assert errors[1].field == "<nil>"
     assert "some validation rules were not checked" in errors[1].message
+    # an enum violation blocks too; a range violation does not
+    enum_schema = cel([{"rule": "self.min <= self.max", "message": "min must not exceed max"}],
+                      {"mode": {"type": "string", "enum": ["a"]}, "min": {"type": "integer", "minimum": 0},
+                       "max": {"type": "integer"}})
+    assert [e.reason for e in validate(enum_schema, {"spec": {"mode": "b", "min": 2, "max": 1}})] == [
+        "FieldValueNotSupported", "FieldValueInvalid"]
+    assert [e.message for e in validate(enum_schema, {"spec": {"mode": "a", "min": -1, "max": -2}})] == [
+        "spec.min: Invalid value: -1: spec.min in body should be greater than or equal to 0",
+        'spec: Invalid value: "object": min must not exceed max']
 
 
 def test_cel_runtime_error_is_a_field_error() -> None:
