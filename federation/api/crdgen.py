@@ -33,7 +33,7 @@ class _PlainDumper(yaml.SafeDumper):
 
 def render_yaml(crd: Schema) -> str:
     """One CRD as a YAML document, keys in declaration order so the file reads top-down."""
-    body = yaml.dump(crd, Dumper=_PlainDumper, sort_keys=False, width=110, allow_unicode=True,
+    body = yaml.dump(crd, Dumper=_PlainDumper, sort_keys=False, width=4096, allow_unicode=True,
                      default_flow_style=False)
     return HEADER + body
 
