@@ -422,6 +422,12 @@ class LineClassifier:
     def size(self) -> int:
         return len(self._v4) + len(self._v6)
 
+    def ipv4_intervals(self) -> Iterator[Interval]:
+        """The IPv4 table as (first, last, line) intervals, in address order."""
+        fam = self._v4
+        for start, end, idx in zip(fam.starts, fam.ends, fam.lines, strict=True):
+            yield start, end, fam.names[idx]
+
     def classify(self, address: str | IPAddress, source_prefix: int | None = None) -> Classification:
         """Classify a client address (or the address of an ECS subnet of ``source_prefix`` bits)."""
         ip = ipaddress.ip_address(address) if isinstance(address, str) else address

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 MAX_UDP_PAYLOAD = 4096  # the largest UDP answer we send, whatever the client advertises
 OUR_PAYLOAD = 1232  # advertised in our OPT record (DNS flag day 2020 recommendation)
 TCP_IDLE_TIMEOUT = 10.0
+CACHE_SIZE = 50_000  # cached responses (and source classifications) before the cache starts over
 MAX_CNAME_CHAIN = 8
 SUPPORTED_TYPES = {"A", "AAAA", "CNAME", "TXT", "SOA", "NS"}
 
@@ -184,7 +185,10 @@ class DnsServer:
         self._tcp: asyncio.Server | None = None
         self._tcp_tasks: set[asyncio.Task[None]] = set()
         self.address: tuple[str, int] | None = None
-        self.stats = {"queries": 0, "formerr": 0, "dropped": 0, "truncated": 0, "servfail": 0}
+        self.stats = {"queries": 0, "cached": 0, "formerr": 0, "dropped": 0, "truncated": 0, "servfail": 0}
+        self._cache: dict[tuple[bytes, bool, Classification], bytes] = {}
+        self._peers: dict[str, Classification] = {}
+        self._random = False
 
     # -- zone state -------------------------------------------------------------------------------
 
@@ -194,6 +198,7 @@ class DnsServer:
         serial = self._serials.get(origin, 0) + 1
         built = _build_zone(origin, records, serial, self._negative_ttl)
         self._serials[origin] = serial
+        self._cache.clear()
         self._zones[origin] = built
 
     def replace_names(self, zone: str, names: Iterable[str], records: Iterable[Record]) -> None:
@@ -207,10 +212,12 @@ class DnsServer:
         serial = self._serials.get(origin, 0) + 1
         built = _build_zone(origin, records, serial, self._negative_ttl, base=base, replaced=names)
         self._serials[origin] = serial
+        self._cache.clear()
         self._zones[origin] = built
 
     def remove_zone(self, zone: str) -> None:
         self._zones.pop(_norm(zone), None)
+        self._cache.clear()
 
     def zones(self) -> list[str]:
         return sorted(self._zones)
@@ -230,6 +237,7 @@ class DnsServer:
     def _pick(self, answer: _Answer) -> dns.rrset.RRset:
         if not answer.cumulative:
             return answer.rrset
+        self._random = True
         point = self._rng.randrange(answer.cumulative[-1])
         for i, edge in enumerate(answer.cumulative):
             if point < edge:
@@ -285,13 +293,39 @@ class DnsServer:
         return soa
 
     def handle(self, wire: bytes, peer: str, *, tcp: bool) -> bytes | None:
-        """The response to one message, or None to drop it. Never raises."""
+        """The response to one message, or None to drop it. Never raises.
+
+        Responses are cached by the query's bytes after its ID, the transport and the source's line
+        (the answer is a function of those while the zones stay as they are; the cache is emptied
+        on every zone change), so a repeated question costs one dict lookup instead of a parse and
+        a render. Weighted answers (random by design) are never cached."""
+        key = None
+        if len(wire) >= 12 and not wire[2] & 0x80:
+            key = (wire[2:], tcp, self._peer_class(peer))
+            hit = self._cache.get(key)
+            if hit is not None:
+                self.stats["cached"] += 1
+                return wire[:2] + hit
+        self._random = False
         try:
-            return self._handle(wire, peer, tcp)
+            out = self._handle(wire, peer, tcp)
         except Exception:
             log.exception("dns: answering a query failed")
             self.stats["servfail"] += 1
             return _header_only(wire, dns.rcode.SERVFAIL)
+        if key is not None and out is not None and not self._random:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = out[2:]
+        return out
+
+    def _peer_class(self, peer: str) -> Classification:
+        cls = self._peers.get(peer)
+        if cls is None:
+            if len(self._peers) >= CACHE_SIZE:
+                self._peers.clear()
+            cls = self._peers[peer] = self.classifier.classify(peer)
+        return cls
 
     def _handle(self, wire: bytes, peer: str, tcp: bool) -> bytes | None:
         if len(wire) < 12:
@@ -325,14 +359,14 @@ class DnsServer:
             if ecs.scopelen != 0:  # RFC 7871 section 7.1.2: SCOPE must be 0 in queries
                 return _header_only(wire, dns.rcode.FORMERR)
             if ecs.srclen == 0:
-                cls = self.classifier.classify(peer)
+                cls = self._peer_class(peer)
                 cls = Classification(cls.line, cls.chain, 0)
             else:
                 cls = self.classifier.classify(ecs.address, ecs.srclen)
             response.use_edns(0, 0, OUR_PAYLOAD,
                               options=[dns.edns.ECSOption(ecs.address, ecs.srclen, cls.prefix_len)])
         else:
-            cls = self.classifier.classify(peer)
+            cls = self._peer_class(peer)
         if question.rdclass != dns.rdataclass.IN:
             response.set_rcode(dns.rcode.REFUSED)
             return response.to_wire()

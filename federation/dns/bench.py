@@ -1,0 +1,410 @@
+"""`fedctl bench dns`: numbers for the DNS model and the embedded server (prints, never asserts).
+
+1. Plans at scale: N apps x R regions x L lines (default 1,000 x 10 x 20) published through the alidns
+   provider onto an in-process record store that counts every API call it would make and enforces
+   alidns's uniqueness rule: records and calls per plan for the first publish, a steady-state resync
+   (writes must be zero; reads one paged listing per zone), a region failure and its recovery;
+   steering + plan time per app.
+2. The embedded server's throughput and latency with ``dnsperf``, side by side with BIND 9 (``named``,
+   run unprivileged in a temp dir on a loopback port, with one view per line matching that line's
+   client subnets) serving the same answers; printed as a ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from federation.cloud.alibaba.alidns import DomainRecord
+from federation.dns.lines import LineClassifier, default_catalogue
+from federation.dns.plan import MANAGED_TYPES, answer
+from federation.dns.providers.alidns import AlidnsProvider
+from federation.dns.publisher import AppIdentity, DnsPublisher
+from federation.dns.records import Record
+from federation.dns.steering import DEFAULT_STEERING_LINES, RegionEndpoint
+
+ZONE = "bench.example"
+REGIONS = ["cn-hangzhou", "cn-beijing", "cn-shenzhen", "cn-chengdu", "cn-hongkong", "ap-southeast-1",
+           "ap-northeast-1", "us-west-1", "eu-central-1", "me-east-1"]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    zone: str
+    hostname: str
+    ttl: int = 60
+    policy: str = "Latency"
+    latency_tolerance_ms: int = 20
+    failover_order: list[str] | None = None
+    lines: list[Any] | None = None
+
+
+class CountingAlidns:
+    """The subset of ``AlidnsApi`` the provider uses, on an in-process record store: it counts the
+    calls (pages for listings) and refuses duplicates as alidns does. For call counts at a scale the
+    HTTP emulator would take minutes to serve; the emulator runs the contract tests."""
+
+    PAGE_SIZE = 500
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self.wrr: dict[tuple[str, str, str], bool] = {}
+        self.calls: Counter[str] = Counter()
+        self._next = 0
+
+    def _view(self, rid: str) -> DomainRecord:
+        r = self.records[rid]
+        key = (r["rr"], r["type"], r["line"])
+        return DomainRecord(rid, r["domain"], r["rr"], r["type"], r["value"], r["ttl"], r["line"], "ENABLE",
+                            weight=r["weight"] or 1 if self.wrr.get(key) else None)
+
+    async def describe_domain_records(self, domain: str) -> list[DomainRecord]:
+        ids = [rid for rid, r in self.records.items() if r["domain"] == domain]
+        self.calls["DescribeDomainRecords"] += max(1, -(-len(ids) // self.PAGE_SIZE))
+        return [self._view(rid) for rid in ids]
+
+    async def add_domain_record(self, domain: str, rr: str, type: str, value: str, *, ttl: int | None = None,
+                                line: str | None = None) -> str:
+        self.calls["AddDomainRecord"] += 1
+        for r in self.records.values():
+            if (r["domain"], r["rr"], r["type"], r["line"], r["value"]) == (domain, rr, type, line, value):
+                raise ValueError("DomainRecordDuplicate")
+        self._next += 1
+        rid = str(self._next)
+        self.records[rid] = {"domain": domain, "rr": rr, "type": type, "value": value, "ttl": ttl or 600,
+                             "line": line or "default", "weight": None}
+        return rid
+
+    async def update_domain_record(self, record_id: str, rr: str, type: str, value: str, *,
+                                   ttl: int | None = None, line: str | None = None) -> None:
+        self.calls["UpdateDomainRecord"] += 1
+        self.records[record_id].update(rr=rr, type=type, value=value, ttl=ttl or 600, line=line or "default")
+
+    async def delete_domain_record(self, record_id: str) -> bool:
+        self.calls["DeleteDomainRecord"] += 1
+        return self.records.pop(record_id, None) is not None
+
+    async def set_domain_record_status(self, record_id: str, enabled: bool) -> None:
+        self.calls["SetDomainRecordStatus"] += 1
+
+    async def set_dnsslb_status(self, sub_domain: str, open: bool, *, domain: str | None = None,
+                                type: str | None = None, line: str | None = None) -> dict[str, Any]:
+        self.calls["SetDNSSLBStatus"] += 1
+        zone = domain or ZONE
+        rr = "@" if sub_domain in (zone, "@." + zone) else sub_domain[: -len(zone) - 1]
+        self.wrr[(rr, type or "A", line or "default")] = open
+        return {"record_count": 0, "open": open}
+
+    async def update_dnsslb_weight(self, record_id: str, weight: int) -> None:
+        self.calls["UpdateDNSSLBWeight"] += 1
+        self.records[record_id]["weight"] = weight
+
+
+def _endpoints(i: int, regions: list[str], down: str | None = None) -> list[RegionEndpoint]:
+    return [RegionEndpoint(r, f"10.{i // 250}.{i % 250}.{k + 1}", r != down, 1 + (k % 3))
+            for k, r in enumerate(regions)]
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def plan_bench(apps: int, regions: list[str], lines: tuple[str, ...]) -> dict[str, Any]:
+    api = CountingAlidns()
+    provider = AlidnsProvider(api, zones=[ZONE], max_age=1e9)  # type: ignore[arg-type]
+    publisher = DnsPublisher(provider, steering_lines=lines)
+    specs = [_Spec(ZONE, f"app{i}.{ZONE}") for i in range(apps)]
+    out: dict[str, Any] = {}
+
+    async def phase(name: str, down: str | None = None, resync: bool = False) -> None:
+        if resync:
+            provider.invalidate()
+        before = Counter(api.calls)
+        times: list[float] = []
+        changes = 0
+        for i, spec in enumerate(specs):
+            t0 = time.perf_counter()
+            _desired, plan, _cur = await publisher.plan(AppIdentity("bench", f"app{i}"), spec,
+                                                       _endpoints(i, regions, down))
+            times.append(time.perf_counter() - t0)
+            changes += len(plan.changes)
+            if plan.changes:
+                await provider.apply(plan)
+        calls = api.calls - before
+        writes = sum(n for a, n in calls.items() if not a.startswith("Describe"))
+        out[name] = {"changes": changes, "calls": dict(calls), "writes": writes,
+                     "calls_per_plan": sum(calls.values()) / len(specs),
+                     "plan_ms_avg": 1000 * statistics.mean(times), "plan_ms_p99": 1000 * _pct(times, 0.99),
+                     "plan_s_total": sum(times)}
+
+    await phase("first publish")
+    managed = [r for r in await provider.records(ZONE) if r.rtype in MANAGED_TYPES]
+    out["records"] = len(managed)
+    out["lines_used"] = len({r.line for r in managed})
+    await phase("steady state (resync)", resync=True)
+    await phase("region cn-hangzhou fails", down="cn-hangzhou")
+    await phase("cn-hangzhou recovers")
+    return out
+
+
+# -- server benchmark ------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    """A port free for both UDP and TCP right now (named needs one given in its config)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = int(u.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise OSError("no free port")
+
+
+def _wait_ready(port: int, name: str, timeout: float = 15.0) -> None:
+    import dns.exception
+    import dns.message
+    import dns.query
+
+    deadline = time.monotonic() + timeout
+    q = dns.message.make_query(name, "A")
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, dns.exception.DNSException):
+            dns.query.udp(q, "127.0.0.1", port=port, timeout=0.3)
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"no DNS answer on port {port} after {timeout:.0f}s")
+
+
+def _dnsperf(port: int, queries: Path, seconds: float, *, rate: int | None = None,
+             ecs_hex: str | None = None) -> dict[str, float]:
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", str(seconds), "-c", "4"]
+    if rate:
+        cmd += ["-Q", str(rate), "-v"]
+    if ecs_hex:
+        cmd += ["-E", f"8:{ecs_hex}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False).stdout
+    qps = re.search(r"Queries per second:\s+([\d.]+)", out)
+    lost = re.search(r"Queries lost:\s+(\d+)", out)
+    lat = [float(m) for m in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", out, re.M)]
+    return {"qps": float(qps.group(1)) if qps else 0.0, "lost": float(lost.group(1)) if lost else 0.0,
+            "p50_ms": 1000 * _pct(lat, 0.5), "p99_ms": 1000 * _pct(lat, 0.99)}
+
+
+def _view_zones(records: list[Record], zone: str, lines: list[str]) -> dict[str, list[tuple[str, str, str]]]:
+    """Per line, the (name, type, value) each name answers to that line's clients (chain fallback)."""
+    cat = default_catalogue()
+    names = sorted({r.name for r in records if r.rtype in MANAGED_TYPES})
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for line in lines:
+        rows = []
+        for name in names:
+            for rtype in ("A", "AAAA", "CNAME"):
+                _l, values = answer(records, name, cat.chain(line), types=(rtype,))
+                rows += [(name, rtype, v) for v in sorted(values)]
+        out[line] = rows
+    return out
+
+
+def _zone_text(zone: str, rows: list[tuple[str, str, str]]) -> str:
+    head = [f"$ORIGIN {zone}.", "$TTL 60",
+            f"@ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 60", f"@ IN NS ns1.{zone}."]
+    body = [f"{name}. IN {rtype} {value}{'.' if rtype == 'CNAME' else ''}" for name, rtype, value in rows]
+    return "\n".join(head + body) + "\n"
+
+
+@contextlib.contextmanager
+def _bind(records: list[Record], zone: str, classifier: LineClassifier, lines: list[str],
+          cidrs_per_line: int) -> Iterator[int]:
+    """BIND 9 with one view per line (match-clients: that line's subnets) plus the default view."""
+    tmp = Path(tempfile.mkdtemp(prefix="fedctl-bind-"))
+    port = _free_port()
+    views = _view_zones(records, zone, [*lines, "default"])
+    subnets = _line_subnets(classifier, set(lines), cidrs_per_line)
+    conf = [f'options {{ directory "{tmp}"; listen-on port {port} {{ 127.0.0.1; }};',
+            '  listen-on-v6 { none; };',
+            '  pid-file none; recursion no; notify no; dnssec-validation no;',
+            f'  session-keyfile "{tmp}/session.key"; }};', "controls { };"]
+    for line in [*lines, "default"]:
+        if line != "default" and not subnets.get(line):
+            continue
+        (tmp / f"{line}.zone").write_text(_zone_text(zone, views[line]))
+        match = "any;" if line == "default" else " ".join(f"{n};" for n in subnets[line])
+        conf.append(f'view "{line}" {{ match-clients {{ {match} }}; '
+                    f'zone "{zone}" {{ type primary; file "{tmp}/{line}.zone"; }}; }};')
+    (tmp / "named.conf").write_text("\n".join(conf) + "\n")
+    cmd = ["named", "-g", "-c", str(tmp / "named.conf"), "-n", "2"]
+    if os.geteuid() == 0:
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        for path in [tmp, *tmp.iterdir()]:
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        cmd += ["-u", "nobody"]  # named drops root itself; it never serves as root
+    log_file = tmp / "named.log"
+    with log_file.open("w") as log_fh:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_fh, text=True)
+    try:
+        try:
+            _wait_ready(port, f"{zone}")
+        except TimeoutError:
+            proc.terminate()
+            tail = log_file.read_text().splitlines()[-8:]
+            raise RuntimeError("named did not start:\n" + "\n".join(tail)) from None
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _line_subnets(classifier: LineClassifier, lines: set[str], per_line: int) -> dict[str, list[str]]:
+    """Up to ``per_line`` IPv4 blocks of each line from the shipped table (for BIND's match-clients)."""
+    out: dict[str, list[str]] = {}
+    for start, end, line in classifier.ipv4_intervals():
+        for code in classifier.catalogue.chain(line):
+            if code in lines and len(out.setdefault(code, [])) < per_line:
+                for net in ipaddress.summarize_address_range(ipaddress.IPv4Address(start),
+                                                             ipaddress.IPv4Address(end)):
+                    out[code].append(str(net))
+                break
+    return out
+
+
+@contextlib.contextmanager
+def _ours(records: list[Record], zone: str) -> Iterator[int]:
+    tmp = Path(tempfile.mkdtemp(prefix="fedctl-dns-"))
+    doc = {"zone": zone, "records": [{"name": r.name, "type": r.rtype, "line": r.line, "value": r.value,
+                                      "ttl": r.ttl, "weight": r.weight} for r in records]}
+    (tmp / "records.yaml").write_text(yaml.safe_dump(doc))
+    ready = tmp / "ready"
+    env = {**os.environ, "FEDCTL_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "dns", "serve",
+                             "--listen", "127.0.0.1:0", "--records", str(tmp / "records.yaml"),
+                             "--ready-file", str(ready)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() or not ready.read_text().strip():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("fedctl dns serve did not start")
+            time.sleep(0.1)
+        port = int(ready.read_text().strip().rsplit(":", 1)[1])
+        _wait_ready(port, zone)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _unweighted(records: list[Record]) -> list[Record]:
+    """The same answers without weights: BIND has no weighted round robin, so both serve every value."""
+    return [Record(r.name, r.rtype, r.line, r.value, r.ttl, None) for r in records]
+
+
+@click.command("dns")
+@click.option("--apps", default=1000, show_default=True, help="Apps in the plan benchmark.")
+@click.option("--regions", "n_regions", default=10, show_default=True, type=click.IntRange(1, len(REGIONS)))
+@click.option("--lines", "n_lines", default=20, show_default=True,
+              type=click.IntRange(1, len(DEFAULT_STEERING_LINES)))
+@click.option("--server-apps", default=200, show_default=True, help="Hostnames in the served zone.")
+@click.option("--seconds", default=5.0, show_default=True, help="Length of each dnsperf run.")
+@click.option("--rate", default=5000, show_default=True, help="Fixed query rate of the latency runs.")
+@click.option("--skip-server", is_flag=True, help="Only the plan benchmark.")
+def bench_dns(apps: int, n_regions: int, n_lines: int, server_apps: int, seconds: float, rate: int,
+              skip_server: bool) -> None:
+    """Records and API calls per plan at scale; embedded server vs BIND 9 under dnsperf."""
+    regions = REGIONS[:n_regions]
+    lines = DEFAULT_STEERING_LINES[:n_lines]
+    click.echo(f"== plans: {apps} apps x {n_regions} regions x {n_lines} lines "
+               "(Latency policy, alidns provider)")
+    res = asyncio.run(plan_bench(apps, regions, lines))
+    click.echo(f"records published: {res['records']} ({res['records'] / apps:.1f} per app, "
+               f"{res['lines_used']} distinct lines used after folding lines equal to their parent)")
+    click.echo(f"{'phase':<28} {'changes':>8} {'calls/plan':>11} {'writes':>7} {'plan avg ms':>12} "
+               f"{'plan p99 ms':>12} {'total s':>8}  calls")
+    phases = ("first publish", "steady state (resync)", "region cn-hangzhou fails", "cn-hangzhou recovers")
+    for name in phases:
+        p = res[name]
+        click.echo(f"{name:<28} {p['changes']:>8} {p['calls_per_plan']:>11.2f} {p['writes']:>7} "
+                   f"{p['plan_ms_avg']:>12.3f} {p['plan_ms_p99']:>12.3f} {p['plan_s_total']:>8.2f}  "
+                   f"{dict(sorted(p['calls'].items()))}")
+    if skip_server:
+        return
+    missing = [tool for tool in ("dnsperf", "named") if shutil.which(tool) is None]
+    if missing:
+        click.echo(f"server benchmark skipped: {', '.join(missing)} not installed")
+        return
+    click.echo(f"\n== server: {server_apps} hostnames, same answers per line, dnsperf {seconds:g}s per run")
+    records = asyncio.run(_served_records(server_apps, regions, lines))
+    records = _unweighted(records)
+    names = sorted({r.name for r in records if r.rtype in MANAGED_TYPES})
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("".join(f"{n} A\n" for n in names))
+        queries = Path(fh.name)
+    classifier = LineClassifier.default()
+    results: dict[str, dict[str, float]] = {}
+    try:
+        with _ours(records, ZONE) as port:
+            results["embedded"] = _dnsperf(port, queries, seconds)
+            results["embedded@rate"] = _dnsperf(port, queries, seconds, rate=rate)
+            # ECS from CERNET's 202.112.0.0/24: family 1, source /24, scope 0, 3 address bytes.
+            results["embedded+ECS"] = _dnsperf(port, queries, seconds, ecs_hex="00011800ca7000")
+        with _bind(records, ZONE, classifier, list(lines[1:]), 200) as port:
+            results["bind9"] = _dnsperf(port, queries, seconds)
+            results["bind9@rate"] = _dnsperf(port, queries, seconds, rate=rate)
+    finally:
+        queries.unlink(missing_ok=True)
+    click.echo(f"{'server':<16} {'qps':>10} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in results.items():
+        p = f"{r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}" if "@rate" in name else f"{'-':>8} {'-':>8}"
+        click.echo(f"{name:<16} {r['qps']:>10.0f} {r['lost']:>6.0f} {p}")
+    ours, theirs = results["embedded"], results["bind9"]
+    if theirs["qps"]:
+        click.echo(f"throughput ratio embedded/BIND: {ours['qps'] / theirs['qps']:.2f}")
+    if results["bind9@rate"]["p99_ms"]:
+        click.echo(f"p99 ratio at {rate} qps embedded/BIND: "
+                   f"{results['embedded@rate']['p99_ms'] / results['bind9@rate']['p99_ms']:.2f}")
+
+
+async def _served_records(apps: int, regions: list[str], lines: tuple[str, ...]) -> list[Record]:
+    from federation.dns.providers.embedded import EmbeddedProvider
+
+    provider = EmbeddedProvider(zones=[ZONE])
+    publisher = DnsPublisher(provider, steering_lines=lines)
+    for i in range(apps):
+        await publisher.publish(AppIdentity("bench", f"app{i}"), _Spec(ZONE, f"app{i}.{ZONE}"),
+                                _endpoints(i, regions))
+    return [r for r in await provider.records(ZONE) if r.rtype in MANAGED_TYPES]
