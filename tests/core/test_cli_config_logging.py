@@ -69,7 +69,8 @@ def test_registered_and_pattern_secrets_are_redacted() -> None:
 
 def test_json_log_lines_are_redacted_and_parseable() -> None:
     register_secret("kubeconfig-token-0123456789")
-    rec = logging.LogRecord("t", logging.INFO, __file__, 1, "token is %s", ("kubeconfig-token-0123456789",), None)
+    rec = logging.LogRecord("t", logging.INFO, __file__, 1, "token is %s",
+                            ("kubeconfig-token-0123456789",), None)
     rec.app = "default/web"
     assert RedactingFilter().filter(rec)
     doc = json.loads(JsonFormatter().format(rec))
