@@ -217,17 +217,13 @@ def _endpoint(spec: str) -> Any:
 
 
 def _latency(settings: Any) -> Any:
-    from federation.dns.latency import LatencyConfigError, LatencyMatrix, load_config
+    from federation.dns.latency import LatencyConfigError
+    from federation.dns.runtime import latency_from_settings
 
-    cat = default_catalogue()
-    path = getattr(settings, "dns_latency", None)
-    if path is None:
-        return LatencyMatrix(cat)
     try:
-        lines, regions = load_config(Path(path))
+        return latency_from_settings(settings)
     except (LatencyConfigError, OSError) as exc:
         raise click.ClickException(f"dns_latency: {exc}") from None
-    return LatencyMatrix(cat, configured_lines=lines, configured_regions=regions)
 
 
 async def _provider(settings: Any) -> Any:

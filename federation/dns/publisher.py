@@ -25,7 +25,16 @@ from typing import Any
 
 from federation.dns.latency import LatencyMatrix
 from federation.dns.lines import LineCatalogue, default_catalogue
-from federation.dns.plan import MANAGED_TYPES, OWNER_PREFIX, Change, Plan, make_plan, ownership, per_line
+from federation.dns.plan import (
+    MANAGED_TYPES,
+    OWNER_PREFIX,
+    Change,
+    Plan,
+    make_plan,
+    owner_record,
+    ownership,
+    per_line,
+)
 from federation.dns.providers import DnsProvider, DnsProviderError
 from federation.dns.records import Record
 from federation.dns.steering import (
@@ -166,7 +175,9 @@ class DnsPublisher:
             result.changes = applied
             state = _after(current, applied)
             result.records = dict(per_line(r for r in state if r.name == hostname))
-            mine = [r for r in state if r.name == hostname and r.rtype in MANAGED_TYPES]
+            # What the app owns, its ownership marker included (a plan made from the store needs it).
+            mine = [r for r in state if (r.name == hostname and r.rtype in MANAGED_TYPES)
+                    or r == owner_record(hostname, app.key)]
             await self._log(zone, app, applied, published=None if plan.conflicts else mine)
             return result
 

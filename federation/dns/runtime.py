@@ -1,0 +1,73 @@
+"""Building the DNS side of a running controller from the settings: provider, server, publisher.
+
+``await start_dns(settings, db)`` returns a :class:`DnsRuntime` whose ``publisher`` the controller
+hands to its DNS step. With ``dns_provider: embedded`` (the default) it also starts the embedded
+authoritative server on ``dns_listen`` (port 0 picks a free one; ``runtime.address`` tells which);
+with ``alidns`` it talks to Alibaba Cloud (``alibaba_endpoint`` points it at the emulator).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from federation.dns.latency import LatencyMatrix, load_config
+from federation.dns.lines import LineClassifier, default_catalogue
+from federation.dns.publisher import DnsPublisher
+from federation.dns.server import DnsServer
+
+
+@dataclass
+class DnsRuntime:
+    publisher: DnsPublisher
+    server: DnsServer | None = None
+    address: tuple[str, int] | None = None  # where the embedded server listens (UDP and TCP)
+    _closers: list[Any] = field(default_factory=list)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        for closer in self._closers:
+            await closer()
+
+
+def latency_from_settings(settings: Any) -> LatencyMatrix:
+    cat = default_catalogue()
+    path = getattr(settings, "dns_latency", None)
+    if path is None:
+        return LatencyMatrix(cat)
+    lines, regions = load_config(Path(path))
+    return LatencyMatrix(cat, configured_lines=lines, configured_regions=regions)
+
+
+def _hostport(value: str) -> tuple[str, int]:
+    host, _sep, port = value.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"dns_listen: expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+async def start_dns(settings: Any, db: Any | None = None, *, zones: tuple[str, ...] = ()) -> DnsRuntime:
+    """The configured provider and publisher (and the embedded server, started)."""
+    latency = latency_from_settings(settings)
+    if settings.dns_provider == "alidns":
+        from federation.cloud.alibaba.alidns import AlidnsApi
+        from federation.cloud.alibaba.client import AlibabaClient
+        from federation.dns.providers.alidns import AlidnsProvider
+
+        if not settings.alibaba_access_key_id or settings.alibaba_access_key_secret is None:
+            raise ValueError("dns_provider alidns: alibaba_access_key_id and alibaba_access_key_secret "
+                             "are required")
+        secret = settings.alibaba_access_key_secret.get_secret_value()
+        client = AlibabaClient(settings.alibaba_access_key_id, secret, "cn-hangzhou",
+                               endpoint=settings.alibaba_endpoint, max_workers=settings.alibaba_max_workers)
+        provider = AlidnsProvider(AlidnsApi(client), zones=list(zones))
+        return DnsRuntime(DnsPublisher(provider, latency=latency, db=db), _closers=[client.close])
+    from federation.dns.providers.embedded import EmbeddedProvider
+
+    server = DnsServer(LineClassifier.default(overlay_file=getattr(settings, "dns_cidrs", None)))
+    host, port = _hostport(settings.dns_listen)
+    address = await server.start(host, port)
+    provider_e = EmbeddedProvider(server, zones=list(zones))
+    return DnsRuntime(DnsPublisher(provider_e, latency=latency, db=db), server, address)
