@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from federation.dns.latency import LatencyMatrix
@@ -117,6 +117,28 @@ class DnsPublisher:
         self.steering_lines = tuple(steering_lines)
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
+        self._base_latency = self.latency
+        self._samples_at: datetime | None = None
+        self.samples_window = timedelta(hours=1)  # live samples older than this are not used
+        self.samples_refresh = timedelta(seconds=60)  # how often publish() re-reads them
+
+    async def refresh_latency(self) -> int:
+        """Re-read the live latency samples (medians over ``samples_window``) from the store; they
+        take precedence over configuration and the default table. Returns how many pairs."""
+        if self.db is None:
+            return 0
+        from federation.store.latency import latency_matrix_samples
+
+        now = self._clock()
+        try:
+            medians = await self.db.run(latency_matrix_samples, now - self.samples_window)
+        except Exception as exc:  # no samples is a degraded mode, not an error of the publish
+            log.warning("dns: reading latency samples failed: %s", exc)
+            return 0
+        samples = {(m.source, m.region): m.median_ms for m in medians if m.source in self.catalogue}
+        self.latency = self._base_latency.with_samples(samples)
+        self._samples_at = now
+        return len(samples)
 
     def _lock(self, hostname: str) -> asyncio.Lock:
         return self._locks.setdefault(hostname, asyncio.Lock())
@@ -148,6 +170,9 @@ class DnsPublisher:
                       failover_order: Sequence[str] | None = None,
                       latency_samples: Mapping[tuple[str, str], float] | None = None) -> PublishResult:
         zone, hostname = _zone_of(spec), spec.hostname.lower().rstrip(".")
+        if self.db is not None and (self._samples_at is None
+                                    or self._clock() - self._samples_at >= self.samples_refresh):
+            await self.refresh_latency()
         async with self._lock(hostname):
             try:
                 desired, plan, current = await self.plan(app, spec, regions, failover_order=failover_order,

@@ -109,3 +109,25 @@ async def test_delete_releases_the_names_and_logs_it(
     assert await resolve(server, "cn_telecom_zhejiang") == set()
     assert await publisher.owned_names(APP, "example.com") == []
     assert "released" in {c.reason for c in db.call(list_dns_changes, app="default/shop")}
+
+
+async def test_live_latency_samples_from_the_store_move_a_line(
+        setup: tuple[DnsPublisher, DnsServer], db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from federation.store.latency import LatencySampleData, record_latency_samples
+
+    publisher, server = setup
+    first = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regions())
+    assert first.ok
+    assert await resolve(server, "os_namerica_us") == {"10.0.0.2"}
+    now = datetime.now(UTC)
+    # Probes say the US clients are now far closer to Frankfurt than to Silicon Valley.
+    db.call(record_latency_samples, [
+        LatencySampleData("os_namerica", "eu-central-1", 3.0, now),
+        LatencySampleData("os_namerica", "us-west-1", 90.0, now),
+        LatencySampleData("os_namerica", "cn-hangzhou", 200.0, now)])
+    assert await publisher.refresh_latency() == 3
+    moved = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regions())
+    assert {c.reason for c in moved.changes} == {"latency-shift"}
+    assert await resolve(server, "os_namerica_us") == {"10.0.0.3"}
