@@ -131,3 +131,42 @@ async def test_live_latency_samples_from_the_store_move_a_line(
     moved = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regions())
     assert {c.reason for c in moved.changes} == {"latency-shift"}
     assert await resolve(server, "os_namerica_us") == {"10.0.0.3"}
+
+
+async def test_publish_through_alidns_and_answer_from_its_dns(db: Database) -> None:
+    """The same publisher on the alidns provider (the emulator): lines, failover, change log."""
+    from federation.cloud.alibaba.alidns import AlidnsApi
+    from federation.cloud.alibaba.client import AlibabaClient
+    from federation.dns.providers.alidns import AlidnsProvider
+    from federation.sandbox.aliyun import AliyunEmulator
+
+    emu = AliyunEmulator(domains=["example.com"], edition="enterprise_standard", seed=5)
+    await emu.start("127.0.0.1", 0)
+    client = AlibabaClient(emu.access_key_id, emu.access_key_secret, "cn-hangzhou", endpoint=emu.endpoint)
+    try:
+        assert emu.dns_address is not None
+        host, port = emu.dns_address
+        publisher = DnsPublisher(AlidnsProvider(AlidnsApi(client)), db=db)
+        regs = [RegionEndpoint("cn-beijing", "10.0.0.1", True), RegionEndpoint("us-west-1", "10.0.0.2", True)]
+        assert (await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regs)).ok
+
+        async def ask(subnet: str) -> set[str]:
+            q = dns.message.make_query("www.example.com", "A", use_edns=0,
+                                       options=[dns.edns.ECSOption.from_text(subnet)])
+            msg = await dns.asyncquery.udp(q, host, port=port, timeout=2)
+            return {rd.to_text() for rrset in msg.answer for rd in rrset}
+
+        assert await ask("61.135.169.0/24") == {"10.0.0.1"}  # China Unicom Beijing
+        assert await ask("8.8.8.0/24") == {"10.0.0.2"}  # a US network
+        calls = sum(emu.call_counts().values())
+        steady = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regs)
+        assert steady.changes == []
+        assert sum(emu.call_counts().values()) == calls  # steady state: no API call at all
+        regs[0] = RegionEndpoint("cn-beijing", "10.0.0.1", False, 1, "probe failed")
+        failed = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regs)
+        assert failed.serving == {"cn-beijing": False, "us-west-1": True}
+        assert await ask("61.135.169.0/24") == {"10.0.0.2"}
+        assert "region-unhealthy" in {c.reason for c in db.call(list_dns_changes, app="default/shop")}
+    finally:
+        await client.close()
+        await emu.stop()
