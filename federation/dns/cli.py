@@ -47,9 +47,25 @@ def dns() -> None:
 
 @dns.command("lines")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def lines_cmd(as_json: bool) -> None:
+@click.option("--check", "check_domain", metavar="DOMAIN",
+              help="Compare the catalogue with alidns DescribeSupportLines for DOMAIN "
+                   "(needs dns_provider=alidns and its credentials).")
+@click.pass_context
+def lines_cmd(ctx: click.Context, as_json: bool, check_domain: str | None) -> None:
     """List the line catalogue: code, parent, vantage region, fallback chain."""
     cat = default_catalogue()
+    if check_domain:
+        missing, extra, parents = asyncio.run(_check_lines(_settings(ctx), check_domain))
+        for code in missing:
+            click.echo(f"only in our catalogue: {code}")
+        for code in extra:
+            click.echo(f"only in alidns: {code}")
+        for code, ours, theirs in parents:
+            click.echo(f"parent differs: {code}: ours {ours}, alidns {theirs}")
+        if missing or extra or parents:
+            raise click.ClickException("the line catalogue differs from alidns (see above)")
+        click.echo(f"line catalogue in sync with alidns ({len(cat)} lines)")
+        return
     if as_json:
         rows = [{"code": line.code, "parent": line.parent, "vantage": line.vantage,
                  "chain": list(cat.chain(line.code))} for line in cat]
@@ -57,6 +73,21 @@ def lines_cmd(as_json: bool) -> None:
         return
     for line in cat:
         click.echo(f"{line.code:<24} {line.vantage or '-':<16} {' > '.join(cat.chain(line.code))}")
+
+
+async def _check_lines(settings: Any, domain: str) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
+    provider = await _provider(settings)
+    try:
+        theirs = {x.code: x.father_code for x in await provider.api.describe_support_lines(domain)}
+    except Exception as exc:
+        raise click.ClickException(f"DescribeSupportLines: {exc}") from None
+    finally:
+        await provider.api.client.close()
+    cat = default_catalogue()
+    ours = {line.code: line.parent for line in cat}
+    parents = [(code, str(ours[code]), str(theirs[code])) for code in sorted(set(ours) & set(theirs))
+               if (ours[code] or None) != (theirs[code] or None) and code != "default"]
+    return sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours)), parents
 
 
 @dns.command("show")

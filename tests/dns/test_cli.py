@@ -103,3 +103,34 @@ def test_show_and_plan_read_what_the_controller_published(tmp_path: Path) -> Non
     assert "10.0.0.9" in planned.output
     assert "delete www.example.com A [default] 10.0.0.2" in planned.output or \
         "[default] 10.0.0.2 ttl=60 -> " in planned.output
+
+
+def test_lines_check_compares_the_catalogue_with_describe_support_lines(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from federation.sandbox.aliyun import AliyunEmulator
+
+    async def with_emulator() -> tuple[AliyunEmulator, str]:
+        emu = AliyunEmulator(domains=["example.com"])
+        await emu.start("127.0.0.1", 0, dns_port=None)
+        return emu, emu.endpoint
+
+    loop = asyncio.new_event_loop()
+    emu, endpoint = loop.run_until_complete(with_emulator())
+    # The emulator serves from its own loop in a thread while the CLI runs its own asyncio.run.
+    import threading
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("FEDCTL_DNS_PROVIDER", "alidns")
+        monkeypatch.setenv("FEDCTL_ALIBABA_ACCESS_KEY_ID", emu.access_key_id)
+        monkeypatch.setenv("FEDCTL_ALIBABA_ACCESS_KEY_SECRET", emu.access_key_secret)
+        monkeypatch.setenv("FEDCTL_ALIBABA_ENDPOINT", endpoint)
+        result = CliRunner().invoke(main, ["dns", "lines", "--check", "example.com"])
+        assert result.exit_code == 0, result.output
+        assert "in sync with alidns" in result.output
+    finally:
+        asyncio.run_coroutine_threadsafe(emu.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
