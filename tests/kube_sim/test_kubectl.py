@@ -210,6 +210,24 @@ async def test_server_side_apply(kubectl: Kubectl) -> None:
     cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {a: '1', b: '2'}\n"
     r = await kubectl("apply", "--server-side", "-f", "-", stdin=cm)
     assert "serverside-applied" in r.out
+    rv = (await kubectl("get", "configmap", "ssa", "-o", "jsonpath={.metadata.resourceVersion}")).out
+    await kubectl("apply", "--server-side", "-f", "-", stdin=cm)
+    r = await kubectl("get", "configmap", "ssa", "-o", "json", "--show-managed-fields")
+    obj = json.loads(r.out)
+    assert obj["metadata"]["resourceVersion"] == rv  # re-applying the same configuration is a no-op
+    assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["kubectl"]
+    assert obj["metadata"]["managedFields"][0]["fieldsV1"]["f:data"] == {"f:a": {}, "f:b": {}}
     await kubectl("apply", "--server-side", "-f", "-", stdin=cm.replace(", b: '2'", ""))
     r = await kubectl("get", "configmap", "ssa", "-o", "jsonpath={.data}")
     assert json.loads(r.out) == {"a": "1"}  # the field this manager stopped applying is removed
+
+
+async def test_get_watch_prints_table_rows(kubectl: Kubectl) -> None:
+    await kubectl("create", "configmap", "one")
+    watcher = asyncio.create_task(kubectl("get", "configmap", "-w", "--request-timeout=2s", check=False))
+    await asyncio.sleep(0.8)
+    await kubectl("create", "configmap", "two", "--from-literal=k=v")
+    r = await watcher
+    lines = [ln.split() for ln in r.out.splitlines()]
+    assert lines[0] == ["NAME", "DATA", "AGE"]
+    assert [ln[:2] for ln in lines[1:]] == [["one", "0"], ["two", "1"]]

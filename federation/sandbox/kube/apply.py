@@ -1,8 +1,10 @@
-"""Server-side apply (`application/apply-patch+yaml`).
+"""Server-side apply (`application/apply-patch+yaml`), simplified.
 
-A simplified field manager: the applied configuration is merged into the live object (strategic merge
-for built-in kinds, JSON merge for custom resources); fields the same manager applied before and no
-longer sends are removed. Ownership conflicts between managers are not tracked.
+The applied configuration is merged into the live object (strategic merge for built-in kinds, JSON
+merge for custom resources). What each manager applied is recorded as a `managedFields` entry
+(operation `Apply`, `fieldsType: FieldsV1`, as the apiserver writes them; Kubernetes docs "Server-Side
+Apply"), and fields a manager applied before but no longer sends are removed. Lists are treated as
+atomic, and conflicts between different managers are not detected (the latest apply wins).
 """
 
 from __future__ import annotations
@@ -20,25 +22,49 @@ from federation.sandbox.kube.resources import ResourceType
 if TYPE_CHECKING:
     from federation.sandbox.kube.api import ClusterApi
 
-APPLIED = "fedctl-sim.federation.io/applied-"
+IGNORED_META = (
+    "name",
+    "namespace",
+    "resourceVersion",
+    "uid",
+    "managedFields",
+    "creationTimestamp",
+    "generation",
+)
 
 
 class AppliedObject(dict[str, Any]):
+    """The response body, remembering whether the apply created the object (201) or not (200)."""
+
     created = False
 
 
-def _removed(prev: Any, cur: Any) -> Any:
-    """A merge patch nulling the keys in `prev` that `cur` no longer has."""
-    if not isinstance(prev, dict) or not isinstance(cur, dict):
-        return None
+def fields_v1(cfg: Any, top: bool = True) -> dict[str, Any]:
+    """The FieldsV1 set of an applied configuration (maps recurse, lists and scalars are leaves)."""
+    out: dict[str, Any] = {}
+    if isinstance(cfg, dict):
+        for k, v in cfg.items():
+            if top and k in ("apiVersion", "kind"):
+                continue
+            if top and k == "metadata" and isinstance(v, dict):
+                v = {mk: mv for mk, mv in v.items() if mk not in IGNORED_META}
+                if not v:
+                    continue
+            out[f"f:{k}"] = fields_v1(v, False) if isinstance(v, dict) else {}
+    return out
+
+
+def _removal(prev: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch nulling the fields in `prev` (FieldsV1) that `cur` (FieldsV1) no longer has."""
     out: dict[str, Any] = {}
     for k, v in prev.items():
+        name = k[2:]
         if k not in cur:
-            out[k] = None
-        else:
-            sub = _removed(v, cur[k])
+            out[name] = None
+        elif v and cur[k]:
+            sub = _removal(v, cur[k])
             if sub:
-                out[k] = sub
+                out[name] = sub
     return out
 
 
@@ -57,8 +83,8 @@ def server_side_apply(
 ) -> dict[str, Any]:
     if not field_manager:
         raise bad_request(
-            'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required '
-            "for apply patch"
+            'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+            "is required for apply patch"
         )
     try:
         cfg = orjson.loads(raw)
@@ -75,29 +101,35 @@ def server_side_apply(
             f"the name of the object ({md['name']}) does not match the name on the URL ({name})"
         )
     md["name"] = name
-    record_key = APPLIED + field_manager
+    fields = fields_v1(cfg)
+    from federation.sandbox.kube.api import now_iso
+
+    entry: dict[str, Any] = {
+        "manager": field_manager,
+        "operation": "Apply",
+        "apiVersion": rt.api_version,
+        "time": now_iso(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }
+    if subresource:
+        entry["subresource"] = subresource
     if old is None:
         body = copy.deepcopy(cfg)
-        body["metadata"].setdefault("annotations", {})[record_key] = orjson.dumps(cfg).decode()
+        body["metadata"]["managedFields"] = [entry]
         out = AppliedObject(api.create(rt, ns, body, dry_run=dry_run))
         out.created = True
-        return _hide(out, record_key)
-    prev_raw = ((old.get("metadata") or {}).get("annotations") or {}).get(record_key)
-    prev = orjson.loads(prev_raw) if prev_raw else {}
-    base = merge_patch(old, _removed(prev, cfg) or {})
-    if rt.crd_name:
-        new = merge_patch(base, cfg)
-    else:
-        new = strategic_merge_patch(base, cfg, rt.kind)
-    new.setdefault("metadata", {}).setdefault("annotations", {})[record_key] = orjson.dumps(cfg).decode()
-    new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-    out = AppliedObject(
-        api._commit_update(
-            rt, (ns or "", name) if rt.namespaced else ("", name), old, new, subresource, dry_run, False
-        )
+        return out
+    managed = [m for m in (old["metadata"].get("managedFields") or []) if isinstance(m, dict)]
+    prev = next(
+        (m for m in managed if m.get("manager") == field_manager and m.get("operation") == "Apply"), None
     )
-    return _hide(out, record_key)
-
-
-def _hide(obj: AppliedObject, record_key: str) -> AppliedObject:
-    return obj
+    base = merge_patch(old, _removal(prev.get("fieldsV1") or {}, fields)) if prev else old
+    new = merge_patch(base, cfg) if rt.crd_name else strategic_merge_patch(base, cfg, rt.kind)
+    if prev is not None and prev.get("fieldsV1") == fields and prev.get("apiVersion") == rt.api_version:
+        entry = prev  # an unchanged apply must not touch the object (no new resourceVersion)
+    others = [m for m in managed if m is not prev]
+    new["metadata"]["managedFields"] = [*others, entry]
+    new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+    key = (ns or "", name) if rt.namespaced else ("", name)
+    return AppliedObject(api._commit_update(rt, key, old, new, subresource, dry_run, False))

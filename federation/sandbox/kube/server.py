@@ -502,12 +502,14 @@ class ClusterServer:
         initial: list[bytes] = []
         expired: str | None = None
         present = self.api._present
+        tabler = _TableEvents(rt, q.get("includeObject", "Metadata")) if self._wants_table(request) else None
         if send_initial or rv_param in ("", "0"):
             # "Efficient detection of changes": without a resourceVersion, a watch starts with synthetic
             # ADDED events for every current object.
             for _k, o in store.iter_objects(rt.key, w.namespace):
                 if w.matches(o):
-                    initial.append(orjson.dumps({"type": "ADDED", "object": present(rt, o)}) + b"\n")
+                    obj = present(rt, o) if tabler is None else tabler(o)
+                    initial.append(orjson.dumps({"type": "ADDED", "object": obj}) + b"\n")
         else:
             try:
                 since = store.events_since(int(rv_param))
@@ -541,7 +543,7 @@ class ClusterServer:
                 await resp.write(b"".join(initial))
             if send_initial and bookmarks:
                 await resp.write(self._bookmark(rt, store.rv, initial_end=True))
-            await self._pump(resp, rt, w, bookmarks, float(timeout) if timeout else None)
+            await self._pump(resp, rt, w, bookmarks, float(timeout) if timeout else None, tabler)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -565,7 +567,13 @@ class ClusterServer:
         )
 
     async def _pump(
-        self, resp: web.StreamResponse, rt: ResourceType, w: Watcher, bookmarks: bool, limit_s: float | None
+        self,
+        resp: web.StreamResponse,
+        rt: ResourceType,
+        w: Watcher,
+        bookmarks: bool,
+        limit_s: float | None,
+        tabler: _TableEvents | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit_s if limit_s else None
@@ -594,7 +602,9 @@ class ClusterServer:
                         await resp.write(b"".join(chunks))
                     return
                 etype, ev = item
-                if present_needed and ev.obj.get("apiVersion") != rt.api_version:
+                if tabler is not None:
+                    chunks.append(ev.wire(tabler(ev.obj), etype))
+                elif present_needed and ev.obj.get("apiVersion") != rt.api_version:
                     chunks.append(ev.wire(self.api._present(rt, ev.obj), etype))
                 elif etype is not None:
                     chunks.append(ev.wire(None, etype))
@@ -604,3 +614,21 @@ class ClusterServer:
                     break
                 item = w.queue.get_nowait()
             await resp.write(b"".join(chunks))
+
+
+class _TableEvents:
+    """Watch events as Tables (`kubectl get -w`): column definitions ride on the first event only."""
+
+    def __init__(self, rt: ResourceType, include: str) -> None:
+        self.rt = rt
+        self.include = include
+        self.first = True
+
+    def __call__(self, obj: dict[str, Any]) -> dict[str, Any]:
+        table = to_table(
+            self.rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}, self.include
+        )
+        if not self.first:
+            table["columnDefinitions"] = []
+        self.first = False
+        return table
