@@ -31,6 +31,7 @@ from federation.dns.plan import (
     Change,
     Plan,
     make_plan,
+    owner_name,
     owner_record,
     ownership,
     per_line,
@@ -118,6 +119,10 @@ class DnsPublisher:
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._base_latency = self.latency
+        # zone -> {name: owner} from the ownership markers, read once per zone and every
+        # ``owners_refresh``, kept current by our own changes (so a plan reads only its own names).
+        self._owners: dict[str, tuple[datetime, dict[str, str]]] = {}
+        self.owners_refresh = timedelta(minutes=5)
         self._samples_at: datetime | None = None
         self.samples_window = timedelta(hours=1)  # live samples older than this are not used
         self.samples_refresh = timedelta(seconds=60)  # how often publish() re-reads them
@@ -156,12 +161,17 @@ class DnsPublisher:
                    ) -> tuple[DesiredRecords, Plan, list[Record]]:
         """What :meth:`publish` would do, without doing it: (desired, plan with reasons, current)."""
         zone = _zone_of(spec)
+        hostname = spec.hostname.lower().rstrip(".")
         desired = self.desired(spec, regions, failover_order=failover_order, latency_samples=latency_samples)
-        current = await self.provider.records(zone)
+        owners = await self._owners_of(zone)
+        # Names this app owned under an earlier hostname are released by the same plan.
+        old = sorted(n for n, owner in owners.items() if owner == app.key and n != hostname)
+        names = {n for h in (hostname, *old) for n in (h, owner_name(h))}
+        current = await self.provider.records(zone, names)
         if not desired.records:
             # No region has an address yet: keep whatever answers now rather than empty the name.
             return desired, Plan(zone), current
-        plan = make_plan(zone, app.key, desired.records, current,
+        plan = make_plan(zone, app.key, desired.records, current, names=old,
                          update_in_place=self.provider.supports_update)
         plan = replace(plan, changes=tuple(_with_reasons(plan.changes, current, desired, regions, spec)))
         return desired, plan, current
@@ -198,6 +208,7 @@ class DnsPublisher:
                     result.error = f"publishing {hostname}: {err}"
                     log.warning("dns: %s", result.error)
             result.changes = applied
+            self._note_owners(zone, applied)
             state = _after(current, applied)
             result.records = dict(per_line(r for r in state if r.name == hostname))
             # What the app owns, its ownership marker included (a plan made from the store needs it).
@@ -227,8 +238,30 @@ class DnsPublisher:
                 result.changes = list(plan.changes[: err.applied])
                 result.ok = False
                 result.error = f"releasing {zone}: {err}"
+        self._note_owners(zone, result.changes)
         await self._log(zone, app, result.changes, published=[] if result.ok else None)
         return result
+
+    async def _owners_of(self, zone: str) -> dict[str, str]:
+        now = self._clock()
+        known = self._owners.get(zone)
+        if known is None or now - known[0] >= self.owners_refresh:
+            known = (now, ownership(await self.provider.records(zone)))
+            self._owners[zone] = known
+        return known[1]
+
+    def _note_owners(self, zone: str, changes: Sequence[Change]) -> None:
+        known = self._owners.get(zone)
+        if known is None:
+            return
+        for c in changes:
+            if c.record.rtype == "TXT" and c.record.name.startswith(OWNER_PREFIX + "."):
+                found = ownership([c.record])
+                for name, owner in found.items():
+                    if c.action == "delete":
+                        known[1].pop(name, None)
+                    else:
+                        known[1][name] = owner
 
     async def owned_names(self, app: AppIdentity, zone: str) -> list[str]:
         current = await self.provider.records(zone)

@@ -1,13 +1,14 @@
 """DNS providers: where the planned records are published (the embedded server or alidns).
 
 Every provider implements :class:`DnsProvider`: ``records(zone)`` reads what is published (every
-record of the zone, ours and others'), ``apply(plan)`` carries out a plan's changes in the plan's
-order and stops at the first failure (:class:`DnsProviderError` tells how many were applied).
+record of the zone, ours and others'; ``names`` narrows it, cheaply, to some names), ``apply(plan)``
+carries out a plan's changes in the plan's order and stops at the first failure
+(:class:`DnsProviderError` tells how many were applied).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -37,7 +38,9 @@ class DnsProvider(Protocol):
     name: str
     supports_update: bool  # can change a record's value in place (else: create + delete)
 
-    async def records(self, zone: str) -> list[Record]: ...
+    async def records(self, zone: str, names: Collection[str] | None = None) -> list[Record]:
+        """Every record of ``zone`` (ours and others'), or only those of ``names``."""
+        ...
 
     async def apply(self, plan: Plan) -> ApplyResult: ...
 

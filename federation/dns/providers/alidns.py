@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from federation.cloud.alibaba.alidns import AlidnsApi, DomainRecord
@@ -38,13 +38,17 @@ class _ZoneCache:
     wrr: dict[GroupKey, bool] = field(default_factory=dict)
     groups: dict[GroupKey, set[tuple[str, str, str, str]]] = field(default_factory=dict)
 
+    names: dict[str, set[tuple[str, str, str, str]]] = field(default_factory=dict)
+
     def put(self, record_id: str, rec: Record, enabled: bool) -> None:
         self.entries[rec.key] = (record_id, rec, enabled)
         self.groups.setdefault((rec.name, rec.rtype, rec.line), set()).add(rec.key)
+        self.names.setdefault(rec.name, set()).add(rec.key)
 
     def drop(self, key: tuple[str, str, str, str]) -> None:
         self.entries.pop(key, None)
         self.groups.get((key[0], key[1], key[2]), set()).discard(key)
+        self.names.get(key[0], set()).discard(key)
 
 
 def _rr(name: str, zone: str) -> str:
@@ -99,9 +103,12 @@ class AlidnsProvider:
             self._zones.append(zone)
         return cache
 
-    async def records(self, zone: str) -> list[Record]:
+    async def records(self, zone: str, names: Collection[str] | None = None) -> list[Record]:
         cache = await self._zone(zone)
-        return sorted(rec for _id, rec, enabled in cache.entries.values() if enabled)
+        if names is None:
+            return sorted(rec for _id, rec, enabled in cache.entries.values() if enabled)
+        keys = [k for n in names for k in cache.names.get(n.lower().rstrip("."), ())]
+        return sorted(cache.entries[k][1] for k in keys if cache.entries[k][2])
 
     async def apply(self, plan: Plan) -> ApplyResult:
         zone = plan.zone.lower().rstrip(".")

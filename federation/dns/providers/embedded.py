@@ -10,7 +10,7 @@ publishes again on its first reconcile (level-triggered), so nothing is lost but
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from federation.dns.plan import Change, Plan, apply_change
 from federation.dns.providers import ApplyResult, DnsProviderError
@@ -39,8 +39,11 @@ class EmbeddedProvider:
     def zones(self) -> list[str]:
         return sorted(self._zones)
 
-    async def records(self, zone: str) -> list[Record]:
-        return sorted(self.snapshot(zone))
+    async def records(self, zone: str, names: Collection[str] | None = None) -> list[Record]:
+        if names is None:
+            return sorted(self.snapshot(zone))
+        by_name = self._zones.get(_norm(zone), {})
+        return sorted(r for n in names for r in by_name.get(n.lower().rstrip("."), ()))
 
     def snapshot(self, zone: str) -> frozenset[Record]:
         names = self._zones.get(_norm(zone), {})
