@@ -71,6 +71,7 @@ async def test_hang_slow_and_error_faults(http: Http, cluster: SimCluster) -> No
     cluster.faults.set("error", rate=0.5, status=500)
     cluster.faults.rng.seed(7)
     codes = [(await http.req("GET", "/api/v1/namespaces"))[0] for _ in range(40)]
+    assert cluster.request_counts()["GET"] >= 43
     assert 8 <= codes.count(500) <= 32
     assert codes.count(200) + codes.count(500) == 40
     cluster.faults.clear()

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import hashlib
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +161,8 @@ class Behaviours:
         self._gc_queue: list[str] = []
         self._scheduled = False
         self._running = False
+        self._events: deque[tuple[str, str]] = deque()
+        self.max_events = 2000
         api.store.listeners.append(self._on_event)
 
     def start(self) -> None:
@@ -557,8 +560,15 @@ class Behaviours:
             "reportingComponent": component,
             "reportingInstance": "",
         }
+        ev_rt = self.api.resolve("", "v1", "events")
         with contextlib.suppress(ApiError):
-            self.api.create(self.api.resolve("", "v1", "events"), ns, ev)
+            created = self.api.create(ev_rt, ns, ev)
+            self._events.append((ns, created["metadata"]["name"]))
+        # Events expire in a real cluster (1 h TTL); here the oldest go once there are too many.
+        while len(self._events) > self.max_events:
+            old_ns, old_name = self._events.popleft()
+            with contextlib.suppress(ApiError):
+                self.api.delete(ev_rt, old_ns, old_name)
 
 
 def _target_port(p: dict[str, Any]) -> int:

@@ -268,6 +268,10 @@ class SimCluster:
     def set_cloud_controller(self, enabled: bool) -> None:
         self.behaviours.set_cloud_controller(enabled)
 
+    def request_counts(self) -> dict[str, int]:
+        """Requests this cluster's API received so far, by HTTP method (faulted ones included)."""
+        return dict(self.server.requests)
+
     def node_names(self) -> list[str]:
         return [k[1] for k, _ in self.api.store.iter_objects("/nodes")]
 

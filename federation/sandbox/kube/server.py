@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -57,11 +58,13 @@ class ClusterServer:
         self.cluster = cluster
         self.api = cluster.api
         self.watch_tasks: set[asyncio.Task[Any]] = set()
+        self.requests: Counter[str] = Counter()  # requests received, by HTTP method
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
 
     # ----- entry ---------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests[request.method] += 1
         try:
             fail = await self.cluster.faults.before_request()
             if fail is not None:
