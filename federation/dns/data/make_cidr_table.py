@@ -130,7 +130,7 @@ def _flatten(roots: list[list[int]]) -> list[int]:
 
 def load_source() -> tuple[str, Iterator[tuple[int, int, int, str, str]]]:
     """(source info, iterator of (version, first, last, country, org)) from the geoip2fast data."""
-    import geoip2fast  # type: ignore[import-untyped]  # dev-time only
+    import geoip2fast  # dev-time only (see the module docstring)
 
     path = Path(geoip2fast.__file__).with_name(SOURCE_FILE)
     with gzip.open(path, "rb") as fh:
