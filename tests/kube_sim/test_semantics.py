@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -351,3 +352,83 @@ async def test_failing_deployment_and_node_not_ready(http: Http, cluster: SimClu
     assert ready["status"] == "Unknown"
     assert n["metadata"]["labels"]["topology.kubernetes.io/zone"] == "cn-hangzhou-h"
     assert n["spec"]["providerID"].startswith("cn-hangzhou.i-")
+
+
+async def test_node_not_ready_makes_its_replicas_unready(http: Http, cluster: SimCluster) -> None:
+    d = "/apis/apps/v1/namespaces/default/deployments"
+    await http.req("POST", d, DEP)
+
+    async def ready_count(n: int) -> dict[str, Any] | None:
+        _, o, _ = await http.req("GET", f"{d}/web")
+        return o if (o.get("status") or {}).get("readyReplicas", 0) == n else None
+
+    await eventually(lambda: ready_count(3))
+    first = sorted(cluster.node_names())[0]
+    cluster.set_node_ready(first, False)
+    dep = await eventually(lambda: ready_count(1))  # replicas 0 and 2 ran on the first of two nodes
+    conds = {c["type"]: c["status"] for c in dep["status"]["conditions"]}
+    assert conds == {"Available": "False", "Progressing": "True"}
+    _, events, _ = await http.req(
+        "GET", f"/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D{first}"
+    )
+    assert [e["reason"] for e in events["items"]] == ["NodeNotReady"]
+    cluster.set_node_ready(first, True)
+    await eventually(lambda: ready_count(3))
+
+
+async def test_foreground_deletion_waits_for_dependents(http: Http) -> None:
+    ns = "/api/v1/namespaces/default/configmaps"
+    _, owner, _ = await http.req("POST", ns, {"metadata": {"name": "fg"}})
+    ref = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "fg",
+        "uid": owner["metadata"]["uid"],
+        "blockOwnerDeletion": True,
+    }
+    await http.req(
+        "POST",
+        ns,
+        {"metadata": {"name": "child", "ownerReferences": [ref], "finalizers": ["example.com/slow"]}},
+    )
+    code, body, _ = await http.req("DELETE", f"{ns}/fg", {"propagationPolicy": "Foreground"})
+    assert code == 200
+    assert "foregroundDeletion" in body["metadata"]["finalizers"]
+    await asyncio.sleep(0.1)
+    assert (await http.req("GET", f"{ns}/fg"))[0] == 200  # the child still exists (held by its finalizer)
+    _, child, _ = await http.req("GET", f"{ns}/child")
+    assert child["metadata"]["deletionTimestamp"]
+    await http.req(
+        "PATCH",
+        f"{ns}/child",
+        {"metadata": {"finalizers": None}},
+        content_type="application/merge-patch+json",
+    )
+
+    async def owner_gone() -> bool:
+        return (await http.req("GET", f"{ns}/fg"))[0] == 404
+
+    await eventually(owner_gone)
+
+
+async def test_delete_preconditions_and_watch_list_initial_events(http: Http) -> None:
+    ns = "/api/v1/namespaces/default/configmaps"
+    _, cm, _ = await http.req("POST", ns, {"metadata": {"name": "pre"}})
+    code, body, _ = await http.req("DELETE", f"{ns}/pre", {"preconditions": {"uid": "not-it"}})
+    assert code == 409
+    assert "Precondition failed: UID in precondition: not-it" in body["message"]
+    code, _, _ = await http.req("DELETE", f"{ns}/pre", {"preconditions": {"uid": cm["metadata"]["uid"]}})
+    assert code == 200
+    await http.req("POST", ns, {"metadata": {"name": "listed"}})
+    # Kubernetes API concepts, "Streaming lists": sendInitialEvents=true replays the current state as
+    # ADDED events and marks its end with a bookmark annotated k8s.io/initial-events-end.
+    code, text, _ = await http.req(
+        "GET",
+        f"{ns}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+        "&allowWatchBookmarks=true&timeoutSeconds=1",
+    )
+    events = [json.loads(line) for line in text.splitlines()] if isinstance(text, str) else [text]
+    assert events[0]["type"] == "ADDED"
+    assert events[0]["object"]["metadata"]["name"] == "listed"
+    assert events[1]["type"] == "BOOKMARK"
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}

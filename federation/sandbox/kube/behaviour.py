@@ -64,22 +64,29 @@ def deployment_status(
     rolled_out: bool,
     failing: bool,
     deadline_passed: bool,
-    nodes_ready: bool,
+    node_readiness: list[bool],
     now: str,
 ) -> dict[str, Any]:
-    """The status a Deployment controller would report for this phase of a (simulated) rollout."""
+    """The status a Deployment controller would report for this phase of a (simulated) rollout.
+
+    Replicas are spread round-robin over the nodes; those on a node that is not Ready are not ready
+    (the node lifecycle controller marks their pods NotReady). Available follows the rolling-update
+    rule: ready >= replicas - maxUnavailable (Kubernetes docs: "Deployments", "Deployment status").
+    """
     spec = dep.get("spec") or {}
     prev = dep.get("status") or {}
     prev_conds = prev.get("conditions") or []
     name = dep["metadata"]["name"]
     want = int(spec.get("replicas", 1))
     rs_name = f"{name}-{_template_hash(spec.get('template') or {})}"
-    if failing or not nodes_ready:
+    n = len(node_readiness)
+    capacity = sum(1 for i in range(want) if node_readiness[i % n]) if n else want
+    if failing:
         ready = 0
     elif rolled_out:
-        ready = want
+        ready = capacity
     else:
-        ready = min(int(prev.get("readyReplicas", 0) or 0), want)
+        ready = min(int(prev.get("readyReplicas", 0) or 0), capacity)
     status: dict[str, Any] = {
         "observedGeneration": dep["metadata"].get("generation", 1),
         "replicas": want,
@@ -90,7 +97,7 @@ def deployment_status(
         status["availableReplicas"] = ready
     if want - ready:
         status["unavailableReplicas"] = want - ready
-    if ready >= want:
+    if ready >= want - _max_unavailable(spec, want):
         available = _cond(
             "Available",
             "True",
@@ -117,7 +124,7 @@ def deployment_status(
             prev_conds,
             now,
         )
-    elif ready >= want:
+    elif ready >= want or (rolled_out and not failing):
         progressing = _cond(
             "Progressing",
             "True",
@@ -137,6 +144,19 @@ def deployment_status(
         )
     status["conditions"] = [available, progressing]
     return status
+
+
+def _max_unavailable(spec: dict[str, Any], want: int) -> int:
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type") == "Recreate":
+        return 0
+    raw = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%")
+    if isinstance(raw, str) and raw.endswith("%"):
+        try:
+            return want * int(raw[:-1]) // 100  # percentages round down for maxUnavailable
+        except ValueError:
+            return 0
+    return int(raw) if isinstance(raw, int) else 0
 
 
 def _template_hash(template: dict[str, Any]) -> str:
@@ -205,6 +225,8 @@ class Behaviours:
             self._mark_ns(md["name"], terminating=True)
         if ev.type == "DELETED" and md.get("uid"):
             self._gc_queue.append(md["uid"])
+            # an owner in foreground deletion finishes once its last dependent is gone
+            self._gc_queue.extend(r.get("uid", "") for r in md.get("ownerReferences") or ())
             self._schedule()
         elif (
             ev.type == "ADDED"
@@ -284,20 +306,18 @@ class Behaviours:
             rolled_out=elapsed >= self.rollout_delay - 1e-3,
             failing=key in self.failing,
             deadline_passed=elapsed >= self.progress_deadline - 1e-3,
-            nodes_ready=self._any_node_ready(),
+            node_readiness=self._node_readiness(),
             now=now_iso(),
         )
         self.api.write_status(self._deployment_type(), dep, status)
 
-    def _any_node_ready(self) -> bool:
-        nodes = self.api.store.objects.get(NODE_KEY)
-        if not nodes:
-            return True  # a cluster without simulated nodes behaves as if scheduling always succeeds
-        for n in nodes.values():
-            for c in (n.get("status") or {}).get("conditions") or ():
-                if c.get("type") == "Ready" and c.get("status") == "True":
-                    return True
-        return False
+    def _node_readiness(self) -> list[bool]:
+        """Ready flag per node, in name order (empty: no simulated nodes, scheduling always works)."""
+        out = []
+        for _, n in self.api.store.iter_objects(NODE_KEY):
+            conds = (n.get("status") or {}).get("conditions") or ()
+            out.append(any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds))
+        return out
 
     def fail_deployment(self, ns: str, name: str, failing: bool) -> None:
         key = (ns, name)
