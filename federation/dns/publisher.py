@@ -74,6 +74,7 @@ class PublishResult:
     conflicts: list[str] = field(default_factory=list)
     error: str | None = None
     api_calls: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def reason(self) -> str:
@@ -94,7 +95,8 @@ class PublishResult:
             return self.error
         lines = len(self.records)
         base = f"{self.hostname}: {lines} line(s), {len(self.changes)} change(s)"
-        return base + (" (fail-open: no healthy region, answering all)" if self.fail_open else "")
+        base += " (fail-open: no healthy region, answering all)" if self.fail_open else ""
+        return "; ".join([base, *self.warnings])
 
     def status_records(self) -> list[dict[str, Any]]:
         """``status.dns.records`` of the app: [{line, values}]."""
@@ -192,6 +194,9 @@ class DnsPublisher:
             result = PublishResult(zone, hostname, ok=True, fail_open=desired.fail_open,
                                    serving=dict(desired.serving), reasons=dict(desired.reasons),
                                    conflicts=list(plan.conflicts))
+            if desired.unknown_lines:
+                result.warnings.append(f"dns.lines: unknown line(s) {', '.join(desired.unknown_lines)} "
+                                       "ignored (see fedctl dns lines)")
             applied: list[Change] = []
             if plan.conflicts:
                 result.ok = False

@@ -88,6 +88,7 @@ class DesiredRecords:
     reasons: Mapping[str, str]  # region -> why it serves or not
     fail_open: bool
     line_reasons: Mapping[str, str] = field(default_factory=dict)  # line -> why it answers that
+    unknown_lines: tuple[str, ...] = ()  # lines of spec.dns.lines missing from the catalogue (ignored)
 
 
 Answer = tuple[tuple[str, int], ...]  # (region, weight) pairs
@@ -195,6 +196,7 @@ def desired_records(spec: DnsSpecLike, endpoints: Sequence[RegionEndpoint], late
         reasons=reasons,
         fail_open=fail_open,
         line_reasons={line: line_reasons.get(line, "") for line in published},
+        unknown_lines=tuple(sorted({o.line for o in spec.lines or () if o.line not in catalogue})),
     )
 
 

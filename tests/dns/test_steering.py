@@ -143,3 +143,12 @@ def test_dns_weights_keep_order_and_range(ws: list[int]) -> None:
             for c, d in zip(ws, out, strict=True):
                 if a > c:
                     assert b >= d  # type: ignore[operator]
+
+
+def test_per_line_overrides_pin_a_line_under_latency_and_unknown_lines_are_reported() -> None:
+    regions = [ep("cn-hangzhou"), ep("us-west-1")]
+    lines = [{"line": "os_namerica", "regions": ["cn-hangzhou"]},
+             {"line": "os_mars", "regions": ["us-west-1"]}]
+    d = desired_records(spec("Latency", lines=lines), regions, MATRIX, CAT)
+    assert served(d, "os_namerica_us") == {"cn-hangzhou"}  # pinned, though us-west-1 is nearer
+    assert d.unknown_lines == ("os_mars",)
