@@ -179,6 +179,38 @@ async def plan_bench(apps: int, regions: list[str], lines: tuple[str, ...]) -> d
     return out
 
 
+async def emulator_bench(apps: int, regions: list[str], lines: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """The same phases for a few apps against the Alibaba Cloud emulator over HTTP (real SDK calls):
+    its own call counts confirm the in-process counter's."""
+    from federation.cloud.alibaba.alidns import AlidnsApi
+    from federation.cloud.alibaba.client import AlibabaClient
+    from federation.sandbox.aliyun import AliyunEmulator
+
+    emu = AliyunEmulator(domains=[ZONE], edition="enterprise_standard")
+    await emu.start("127.0.0.1", 0, dns_port=None)
+    client = AlibabaClient(emu.access_key_id, emu.access_key_secret, "cn-hangzhou", endpoint=emu.endpoint,
+                           rate_limits={"alidns": (100_000.0, 100_000)})
+    provider = AlidnsProvider(AlidnsApi(client), zones=[ZONE], max_age=1e9)
+    publisher = DnsPublisher(provider, steering_lines=lines)
+    out: dict[str, dict[str, int]] = {}
+    try:
+        for name, down, resync in (("first publish", None, False), ("steady state (resync)", None, True),
+                                   ("region cn-hangzhou fails", "cn-hangzhou", False)):
+            if resync:
+                provider.invalidate()
+            before = Counter(emu.call_counts())
+            for i in range(apps):
+                result = await publisher.publish(AppIdentity("bench", f"app{i}"),
+                                                 _Spec(ZONE, f"app{i}.{ZONE}"), _endpoints(i, regions, down))
+                if not result.ok:
+                    raise RuntimeError(f"app{i}: {result.message}")
+            out[name] = dict(Counter(emu.call_counts()) - before)
+    finally:
+        await client.close()
+        await emu.stop()
+    return out
+
+
 # -- server benchmark ------------------------------------------------------------------------------
 
 
@@ -353,9 +385,11 @@ def _unweighted(records: list[Record]) -> list[Record]:
 @click.option("--server-apps", default=200, show_default=True, help="Hostnames in the served zone.")
 @click.option("--seconds", default=5.0, show_default=True, help="Length of each dnsperf run.")
 @click.option("--rate", default=5000, show_default=True, help="Fixed query rate of the latency runs.")
+@click.option("--emulator-apps", default=20, show_default=True,
+              help="Apps also published over HTTP to the Alibaba Cloud emulator (0: skip).")
 @click.option("--skip-server", is_flag=True, help="Only the plan benchmark.")
 def bench_dns(apps: int, n_regions: int, n_lines: int, server_apps: int, seconds: float, rate: int,
-              skip_server: bool) -> None:
+              emulator_apps: int, skip_server: bool) -> None:
     """Records and API calls per plan at scale; embedded server vs BIND 9 under dnsperf."""
     regions = REGIONS[:n_regions]
     lines = DEFAULT_STEERING_LINES[:n_lines]
@@ -373,6 +407,15 @@ def bench_dns(apps: int, n_regions: int, n_lines: int, server_apps: int, seconds
         click.echo(f"{name:<28} {p['changes']:>8} {p['calls_per_plan']:>11.2f} {p['writes']:>7} "
                    f"{p['plan_ms_avg']:>11.3f} {p['plan_ms_p99']:>8.3f} {p['plan_s_total']:>8.2f}  "
                    f"{dict(sorted(p['calls'].items()))}")
+    if emulator_apps:
+        click.echo(f"\n== the same phases for {emulator_apps} apps over HTTP to the Alibaba Cloud emulator "
+                   "(its own call counts)")
+        emu_res = asyncio.run(emulator_bench(emulator_apps, regions, lines))
+        for name, calls in emu_res.items():
+            per = sum(calls.values()) / emulator_apps
+            writes = sum(n for a, n in calls.items() if not a.startswith("Alidns.Describe"))
+            click.echo(f"{name:<28} calls/plan {per:>7.2f}  writes {writes:>6}  "
+                       f"{dict(sorted(calls.items()))}")
     if skip_server:
         return
     missing = [tool for tool in ("dnsperf", "named") if shutil.which(tool) is None]
