@@ -256,7 +256,27 @@ class SimCluster:
         existing = self.api.store.get(rt.key, ("", name))
         if existing is not None:
             return existing
-        return self.api.create(rt, None, node)
+        created = self.api.create(rt, None, node)
+        # the kubelet's heartbeat Lease, as `kubectl describe node` looks it up
+        lease_rt = self.api.resolve("coordination.k8s.io", "v1", "leases")
+        self.api.create(
+            lease_rt,
+            "kube-node-lease",
+            {
+                "metadata": {
+                    "name": name,
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "Node", "name": name, "uid": created["metadata"]["uid"]}
+                    ],
+                },
+                "spec": {
+                    "holderIdentity": name,
+                    "leaseDurationSeconds": 40,
+                    "renewTime": now.replace("Z", ".000000Z"),
+                },
+            },
+        )
+        return created
 
     # ----- controls ------------------------------------------------------------------------------
     def set_node_ready(self, node_name: str, ready: bool) -> None:

@@ -536,8 +536,9 @@ class ClusterServer:
         try:
             await resp.prepare(request)
             if expired is not None:
-                # The apiserver reports an expired watch as an ERROR event carrying a 410 Status
-                # (Kubernetes API concepts: "410 Gone responses").
+                # The apiserver reports an expired watch as HTTP 200 and an ERROR event carrying a
+                # 410 Expired Status (Kubernetes API concepts: "410 Gone responses"; watch never
+                # returns the code on the HTTP status line: kubernetes/kubernetes#25151).
                 await resp.write(
                     orjson.dumps({"type": "ERROR", "object": status_body(410, "Expired", expired)}) + b"\n"
                 )
@@ -620,7 +621,8 @@ class ClusterServer:
 
 
 class _TableEvents:
-    """Watch events as Tables (`kubectl get -w`): column definitions ride on the first event only."""
+    """Watch events as Tables (`kubectl get -w`, watch Table support since kubernetes/kubernetes#71548):
+    column definitions ride on the first event only."""
 
     def __init__(self, rt: ResourceType, include: str) -> None:
         self.rt = rt
