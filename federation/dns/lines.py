@@ -8,7 +8,11 @@ in) so that a carrier client falls back through its geographic lines before ``de
 :class:`LineClassifier` maps a client address, or an EDNS Client Subnet, to the most specific line
 and that line's chain, with the prefix length of the table entry that matched: that prefix is the
 ECS scope of the answer (RFC 7871 section 7.2.1: the answer is valid for the whole scope subnet).
-The CIDR table is kept as sorted, non-overlapping, CIDR-aligned blocks so a lookup is one bisect.
+The table is kept as sorted, non-overlapping intervals in machine-word arrays, so a lookup is one
+bisect; the scope is the largest CIDR block around the address that stays inside its interval (or
+inside the gap, for an address no line claims). The shipped table (``data/cidr-lines.gz``, built by
+``data/make_cidr_table.py`` from GeoLite2 Country + ASN data; its header names the source and date)
+loads in about 0.1 s; the user's CIDRs (``dns_cidrs``) are painted over it and win where they overlap.
 """
 
 from __future__ import annotations
