@@ -22,6 +22,8 @@ TC so the client retries over TCP (RFC 1035 section 4.2.1, RFC 7766); TCP carrie
 framed messages, several per connection. Malformed input is answered FORMERR when its header is
 readable and dropped otherwise; no packet can stop the server.
 
+Repeated questions are answered from a response cache keyed by the query's bytes after its ID, the
+transport and the source's line, emptied on every zone change (weighted answers are never cached).
 Wildcards and DNSSEC are not supported.
 """
 
