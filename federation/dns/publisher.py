@@ -191,6 +191,9 @@ class DnsPublisher:
                                                          latency_samples=latency_samples)
             except DnsProviderError as err:
                 return PublishResult(zone, hostname, ok=False, error=f"reading {zone}: {err}")
+            except Exception as exc:  # a bug or bad data must become a condition, not a crash loop
+                log.exception("dns: planning %s failed", hostname)
+                return PublishResult(zone, hostname, ok=False, error=f"planning {hostname}: {exc}")
             result = PublishResult(zone, hostname, ok=True, fail_open=desired.fail_open,
                                    serving=dict(desired.serving), reasons=dict(desired.reasons),
                                    conflicts=list(plan.conflicts))
@@ -212,6 +215,13 @@ class DnsPublisher:
                     result.ok = False
                     result.error = f"publishing {hostname}: {err}"
                     log.warning("dns: %s", result.error)
+                except Exception as exc:  # unknown how far it got: the next reconcile re-reads the zone
+                    log.exception("dns: publishing %s failed", hostname)
+                    invalidate = getattr(self.provider, "invalidate", None)
+                    if invalidate is not None:
+                        invalidate(zone)
+                    result.ok = False
+                    result.error = f"publishing {hostname}: {exc}"
             result.changes = applied
             self._note_owners(zone, applied)
             state = _after(current, applied)
