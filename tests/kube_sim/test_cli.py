@@ -80,6 +80,15 @@ async def test_sim_kube_cli_runs_flips_faults_and_stops_cleanly(tmp_path: Path) 
         )
         r = await k("get", "node", node)
         assert "NotReady" in r.out
+        # with one of two nodes NotReady, one of two replicas is unready: not Available (maxUnavailable 0)
+        await _fedctl("sim", "kube", "fault", "--out", str(out_dir), "--cluster", "hz", "node-ready", node)
+        await k("create", "deployment", "app", "--image=nginx:1.27", "--replicas=2")
+        await k("wait", "--for=condition=Available", "deployment/app", "--timeout=10s")
+        rc, _, err = await _fedctl(
+            "sim", "kube", "fault", "--out", str(out_dir), "--cluster", "hz", "deployment-fail", "default/app"
+        )
+        assert rc == 0, err
+        await k("wait", "--for=condition=Available=False", "deployment/app", "--timeout=10s")
         rc, _, err = await _fedctl("sim", "kube", "fault", "--out", str(out_dir), "--cluster", "nope", "hang")
         assert rc != 0
         assert "nope" in err

@@ -149,9 +149,24 @@ async def _serve(
     "--status", type=click.Choice(["500", "429", "503"]), default=None, help="Status of failed requests."
 )
 @click.argument(
-    "mode", type=click.Choice(["down", "hang", "slow", "error", "clear", "node-notready", "node-ready"])
+    "mode",
+    type=click.Choice(
+        [
+            "down",
+            "hang",
+            "slow",
+            "error",
+            "clear",
+            "node-notready",
+            "node-ready",
+            "deployment-fail",
+            "deployment-heal",
+            "lb-on",
+            "lb-off",
+        ]
+    ),
 )
-@click.argument("node", required=False)
+@click.argument("node", required=False, metavar="[NODE | NAMESPACE/DEPLOYMENT]")
 def fault(
     out_dir: Path,
     cluster: str,
@@ -161,14 +176,29 @@ def fault(
     mode: str,
     node: str | None,
 ) -> None:
-    """Switch a fault on a running simulator: down|hang|slow|error|clear, or node-notready/node-ready NODE."""
+    """Switch a fault on a running simulator.
+
+    MODE is down|hang|slow|error|clear (the API), node-notready|node-ready NODE,
+    deployment-fail|deployment-heal NAMESPACE/NAME (crash-looping replicas), or lb-on|lb-off (the cloud
+    controller that gives LoadBalancer Services an ingress address).
+    """
     info = json.loads((out_dir / SIM_JSON).read_text())
     admin = info["admin"]
+    body: dict[str, Any]
     if mode in ("node-notready", "node-ready"):
         if not node:
             raise click.UsageError(f"{mode} needs the NODE name")
         path = f"/clusters/{cluster}/nodes/{node}/ready"
-        body: dict[str, Any] = {"ready": mode == "node-ready"}
+        body = {"ready": mode == "node-ready"}
+    elif mode in ("deployment-fail", "deployment-heal"):
+        ns, _, name = (node or "").rpartition("/")
+        if not name:
+            raise click.UsageError(f"{mode} needs NAMESPACE/NAME of the Deployment")
+        path = f"/clusters/{cluster}/deployments/{ns or 'default'}/{name}/fail"
+        body = {"failing": mode == "deployment-fail"}
+    elif mode in ("lb-on", "lb-off"):
+        path = f"/clusters/{cluster}/cloud-controller"
+        body = {"enabled": mode == "lb-on"}
     else:
         path = f"/clusters/{cluster}/faults"
         body = {"mode": mode, "delay": delay, "rate": rate, "status": int(status) if status else None}
