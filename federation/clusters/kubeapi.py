@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,7 @@ class KubeApi:
         self.write_gate = write_gate
         self.timeout = timeout
         self.calls: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)  # time in requests per verb (benchmarks)
 
     # --- construction ---------------------------------------------------------------------------
 
@@ -158,6 +160,7 @@ class KubeApi:
             raise NotLeaderError()
         self.calls[verb] += 1
         headers = {"Content-Type": content_type, "Accept": "application/json"}
+        started = time.monotonic()
         try:
             resp = await self.api_client.call_api(
                 path, method, query_params=query or [], header_params=headers, body=body,
@@ -169,6 +172,8 @@ class KubeApi:
                 resp.release()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise KubeError(0, type(exc).__name__, str(exc) or "connection failed") from None
+        finally:
+            self.seconds[verb] += time.monotonic() - started
         if not 200 <= resp.status < 300:
             raise _error(resp.status, raw)
         return json.loads(raw) if raw else None

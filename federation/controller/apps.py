@@ -207,9 +207,13 @@ class AppReconciler:
                          obs: RegionObservation, report: AppReport) -> None:
         dep_desired = render_deployment(app, a.name, a.replicas)
         svc_desired = render_service(app, a.name, self.ctrl.config.service_type)
+        key = f"{app.namespace}/{app.name}"
         try:
-            dep = await self._apply(view, view.deployments, DEPLOYMENTS, dep_desired, app, obs, report)
-            await self._apply(view, view.services, SERVICES, svc_desired, app, obs, report)
+            if view.deployments.get(key) is None or view.services.get(key) is None:
+                await self._ensure_namespace(view, app)
+            dep, _ = await asyncio.gather(
+                self._apply(view, view.deployments, DEPLOYMENTS, dep_desired, app, obs, report),
+                self._apply(view, view.services, SERVICES, svc_desired, app, obs, report))
         except NotLeaderError:
             raise
         except KubeError as exc:
@@ -236,11 +240,11 @@ class AppReconciler:
         actual = inf.get(key)
         state = ownership(actual, app)
         if state == "absent":
-            if res is DEPLOYMENTS:
-                await self._ensure_namespace(view, app)
             try:
                 created = await api.create(res, desired, ns)
             except KubeError as exc:
+                if exc.not_found:  # the namespace went away since we last saw it
+                    view.namespaces.discard(ns)
                 if not exc.conflict:
                     raise
                 actual = await api.get(res, name, ns)  # a stale cache, or someone else's object
@@ -261,14 +265,17 @@ class AppReconciler:
         return actual
 
     async def _ensure_namespace(self, view: MemberView, app: FederatedApp) -> None:
-        api = view.member.api
-        if await api.get(NAMESPACES, app.namespace) is not None:
+        """Create the app's namespace in the member if needed; known namespaces cost no request."""
+        if app.namespace in view.namespaces:
             return
-        try:
-            await api.create(NAMESPACES, render_namespace(app))
-        except KubeError as exc:
-            if not exc.conflict:
-                raise
+        api = view.member.api
+        if await api.get(NAMESPACES, app.namespace) is None:
+            try:
+                await api.create(NAMESPACES, render_namespace(app))
+            except KubeError as exc:
+                if not exc.conflict:
+                    raise
+        view.namespaces.add(app.namespace)
 
     async def _remove_from(self, app: FederatedApp, exclude: set[str]) -> list[str]:
         """Delete our objects from every member not in ``exclude``; returns what could not be done."""

@@ -70,6 +70,7 @@ class MemberView:
     reachable: bool | None = None  # None until the first probe
     ready: bool | None = None
     message: str = ""
+    namespaces: set[str] = field(default_factory=set)  # known to exist there (saves a GET per create)
 
     @property
     def synced(self) -> bool:

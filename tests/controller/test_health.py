@@ -49,6 +49,35 @@ async def test_member_down_moves_replicas_out_and_back(world: World) -> None:
     await world.wait_ready()
     assert await world.events("RegionRecovered")
 
+    async def reachable_again() -> bool:
+        mc = await world.host.get(MEMBERCLUSTERS, "cn-beijing")
+        st = (mc or {}).get("status") or {}
+        return {cd["type"]: cd["status"] for cd in st.get("conditions") or []} == {
+            "Reachable": "True", "Ready": "True"}
+    await wait_for(reachable_again, 10, "MemberCluster status Reachable and Ready again")
+    st = (await world.host.get(MEMBERCLUSTERS, "cn-beijing"))["status"]  # type: ignore[index]
+    assert st["kubernetesVersion"].startswith("v1.")
+    assert st["nodeCount"] == 3
+    assert st["apiLatencyMs"] >= 0
+
+
+async def test_a_hanging_member_is_cut_off_by_timeouts(world: World) -> None:
+    await world.sb.start_controller(fast_config())
+    await world.create_app(make_app(replicas=6))
+    await world.wait_replicas({"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2})
+    world.sb.sim.cluster("eu-central-1").faults.set("hang")
+    try:
+        async def moved() -> bool:
+            return "unreachable" in ((await _region(world, "eu-central-1")).get("excludedReason") or "")
+        await wait_for(moved, 10, "eu-central-1 excluded")
+        for region in ("cn-hangzhou", "cn-beijing"):
+            dep = await world.deployment(region)
+            assert dep is not None
+            assert dep["spec"]["replicas"] == 3
+    finally:
+        world.sb.sim.cluster("eu-central-1").faults.clear()
+    await world.wait_replicas({"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2})
+
 
 async def test_recovery_without_rebalance_holds_the_region_until_the_spec_changes(world: World) -> None:
     await world.sb.start_controller(fast_config())

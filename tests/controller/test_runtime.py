@@ -56,15 +56,17 @@ async def test_restart_mid_reconcile_converges_without_duplicates(world: World) 
     first = await world.sb.start_controller(fast_config("first", release_on_exit=False))
     stuck = asyncio.Event()
     real_apply = first.app_reconciler._apply
-    done = 0
+    started = done = 0
 
     async def apply_then_hang(*args: Any, **kwargs: Any) -> Any:
-        nonlocal done
-        if done >= 2:  # two objects written, then the process "dies" half-way
-            stuck.set()
+        nonlocal started, done
+        started += 1
+        if started > 2:  # two objects get written, then the process "dies" half-way
             await asyncio.Event().wait()
         result = await real_apply(*args, **kwargs)
         done += 1
+        if done == 2:
+            stuck.set()
         return result
 
     first.app_reconciler._apply = apply_then_hang  # type: ignore[method-assign]

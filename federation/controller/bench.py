@@ -1,0 +1,227 @@
+"""`fedctl bench controller`: how fast the controller converges, and what it costs at steady state.
+
+For each region count it runs one round in a fresh child process (so each round's peak memory is its
+own): the Kubernetes simulator runs in a grandchild process (``fedctl sim kube``) so that the round's
+peak RSS is the controller's (plus the small load generator), not the simulated API servers'. A round:
+
+1. registers the members and starts the controller (the same code ``fedctl run`` runs);
+2. one app: time from create to Ready in every region;
+3. N apps: time from the first create to all N Ready;
+4. steady state: every app reconciled once more; API calls per app per reconcile, by verb (the
+   writes must be zero);
+5. the round's peak RSS.
+
+It prints numbers and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from federation.api import constants as c
+from federation.clusters.kubeapi import WRITE_VERBS, KubeApi
+from federation.controller.manager import Controller, ControllerConfig
+from federation.controller.resources import FEDERATEDAPPS
+
+REGION_POOL = ("cn-hangzhou", "cn-beijing", "eu-central-1", "cn-shanghai", "cn-shenzhen", "ap-southeast-1",
+               "us-west-1", "cn-qingdao", "cn-zhangjiakou", "ap-northeast-1", "eu-west-1", "us-east-1")
+
+
+def bench_app(name: str, regions: list[str], replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": c.API_VERSION, "kind": c.FEDERATEDAPP_KIND,
+        "metadata": {"name": name, "namespace": "bench"},
+        "spec": {
+            "replicas": replicas,
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}},
+            "placement": {"strategy": "Spread", "regions": [{"name": r} for r in regions]},
+            "ports": [{"name": "http", "port": 80}],
+            "dns": {"zone": "example.com", "hostname": f"{name}.example.com"},
+        },
+    }
+
+
+def _ready(obj: dict[str, Any] | None) -> bool:
+    if not obj:
+        return False
+    st = obj.get("status") or {}
+    if st.get("observedGeneration") != (obj.get("metadata") or {}).get("generation"):
+        return False
+    return any(cd.get("type") == "Ready" and cd.get("status") == "True" for cd in st.get("conditions") or [])
+
+
+async def _start_simulator(workdir: Path, regions: list[str], rollout_delay: float,
+                           ) -> asyncio.subprocess.Process:
+    args = [sys.executable, "-m", "federation.cli", "--log-level", "warning", "sim", "kube",
+            "--out", str(workdir), "--rollout-delay", str(rollout_delay), "--nodes", "2",
+            "--cluster", f"host={regions[0]}"]
+    for r in regions:
+        args += ["--cluster", r]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    names = ["host", *regions]
+    for _ in range(600):
+        if all((workdir / f"{n}.kubeconfig").exists() for n in names) and (workdir / "sim.json").exists():
+            return proc
+        if proc.returncode is not None:
+            break
+        await asyncio.sleep(0.05)
+    proc.terminate()
+    raise click.ClickException("the Kubernetes simulator did not start")
+
+
+async def _wait(pred: Any, within: float, step: float = 0.05) -> float:
+    started = time.monotonic()
+    while not pred():
+        if time.monotonic() - started > within:
+            raise click.ClickException(f"timed out after {within:.0f}s")
+        await asyncio.sleep(step)
+    return time.monotonic() - started
+
+
+async def run_round(n_regions: int, n_apps: int, rollout_delay: float, workers: int,
+                    limit: float) -> dict[str, Any]:
+    """One round (see the module docstring); ``limit`` bounds every wait, in seconds."""
+    from federation.sandbox.wiring import SYSTEM_NAMESPACE, apply_crds, ensure_namespace, register_member
+
+    regions = list(REGION_POOL[:n_regions])
+    with tempfile.TemporaryDirectory(prefix="fedctl-bench-") as tmp:
+        workdir = Path(tmp)
+        sim = await _start_simulator(workdir, regions, rollout_delay)
+        host = await KubeApi.from_kubeconfig_file(workdir / "host.kubeconfig", name="bench", timeout=60)
+        ctrl_host = await KubeApi.from_kubeconfig_file(workdir / "host.kubeconfig", name="host", timeout=30)
+        task: asyncio.Task[None] | None = None
+        try:
+            await apply_crds(host)
+            await ensure_namespace(host, SYSTEM_NAMESPACE)
+            await ensure_namespace(host, "bench")
+            for r in regions:
+                kubeconfig = yaml.safe_load((workdir / f"{r}.kubeconfig").read_text())
+                await register_member(host, r, r, kubeconfig)
+            ctrl = Controller(ctrl_host, ControllerConfig(
+                namespace=SYSTEM_NAMESPACE, identity="bench", workers=workers, probe_interval=5.0,
+                member_timeout=10.0, resync=3600.0))
+            task = asyncio.create_task(ctrl.run())
+            await _wait(lambda: set(regions) <= ctrl.cluster_reconciler.probed(), 60)
+
+            def cached(name: str) -> dict[str, Any] | None:
+                return ctrl.apps_informer.cache.get(f"bench/{name}") if ctrl.apps_informer else None
+
+            await host.create(FEDERATEDAPPS, bench_app("single", regions, 2 * n_regions), "bench")
+            single = await _wait(lambda: _ready(cached("single")), limit, 0.01)
+
+            sem = asyncio.Semaphore(32)
+
+            async def create(i: int) -> None:
+                async with sem:
+                    await host.create(FEDERATEDAPPS, bench_app(f"app-{i:05d}", regions, n_regions), "bench")
+
+            names = [f"app-{i:05d}" for i in range(n_apps)]
+            started = time.monotonic()
+            reconciles_before = ctrl.reconciles
+            await asyncio.gather(*(create(i) for i in range(n_apps)))
+            created = time.monotonic() - started
+            await _wait(lambda: all(_ready(cached(n)) for n in names), limit, 0.25)
+            converge = time.monotonic() - started
+            reconciles_converge = ctrl.reconciles - reconciles_before
+
+            await ctrl.wait_idle(within=limit, settle=1.0)
+            calls_before = dict(ctrl.api_calls())
+            rec_before = ctrl.reconciles
+            ctrl.enqueue_all_apps()
+            steady_started = time.monotonic()
+            await ctrl.wait_idle(within=limit, settle=1.0)
+            steady_time = time.monotonic() - steady_started - 1.0
+            reconciled = ctrl.reconciles - rec_before
+            delta = {k: v - calls_before.get(k, 0) for k, v in ctrl.api_calls().items()
+                     if v - calls_before.get(k, 0)}
+            per = {k: round(v / max(1, reconciled), 4) for k, v in delta.items()}
+            return {
+                "regions": n_regions, "apps": n_apps, "rollout_delay_s": rollout_delay, "workers": workers,
+                "single_app_ready_s": round(single, 3),
+                "create_requests_s": round(created, 3),
+                "converge_s": round(converge, 3),
+                "apps_per_s": round(n_apps / converge, 1) if converge else None,
+                "reconciles_to_converge": reconciles_converge,
+                "steady_reconciles": reconciled,
+                "steady_resync_s": round(max(0.0, steady_time), 3),
+                "steady_calls_per_app_reconcile": per,
+                "steady_writes": sum(v for k, v in delta.items() if k in WRITE_VERBS),
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        finally:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            await host.close()
+            await ctrl_host.close()
+            with contextlib.suppress(ProcessLookupError):
+                sim.terminate()
+            await sim.wait()
+
+
+def _print(r: dict[str, Any]) -> None:
+    click.echo(f"regions={r['regions']} apps={r['apps']} (simulated rollout {r['rollout_delay_s']}s, "
+               f"{r['workers']} workers)")
+    click.echo(f"  one app, create -> Ready in all regions: {r['single_app_ready_s']:.3f} s")
+    click.echo(f"  {r['apps']} apps, first create -> all Ready:   {r['converge_s']:.3f} s "
+               f"({r['apps_per_s']} apps/s; creating them took {r['create_requests_s']:.3f} s; "
+               f"{r['reconciles_to_converge']} reconciles)")
+    per = ", ".join(f"{k}={v}" for k, v in sorted(r["steady_calls_per_app_reconcile"].items())) or "none"
+    click.echo(f"  steady state: {r['steady_reconciles']} reconciles in {r['steady_resync_s']:.3f} s; "
+               f"API calls per app per reconcile: {per}; writes: {r['steady_writes']}")
+    click.echo(f"  controller process peak RSS: {r['peak_rss_mib']} MiB")
+
+
+@click.command("controller")
+@click.option("--regions", "region_counts", default="3,10", show_default=True,
+              help="Comma-separated region counts, one round each.")
+@click.option("--apps", type=click.IntRange(1), default=1000, show_default=True, help="Apps per round.")
+@click.option("--rollout-delay", type=click.FloatRange(0), default=0.2, show_default=True,
+              help="Seconds a simulated Deployment takes to become ready.")
+@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--timeout", type=click.FloatRange(1), default=900.0, show_default=True,
+              help="Give up a round after this many seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per round.")
+def bench_controller(region_counts: str, apps: int, rollout_delay: float, workers: int, timeout: float,
+                     as_json: bool) -> None:
+    """Time to Ready for one app and for many, steady-state API calls, and peak memory."""
+    try:
+        counts = [int(x) for x in region_counts.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter("expected integers such as 3,10", param_hint="--regions") from None
+    for n in counts:
+        if not 1 <= n <= len(REGION_POOL):
+            raise click.BadParameter(f"{n}: between 1 and {len(REGION_POOL)}", param_hint="--regions")
+    import subprocess
+
+    for n in counts:
+        out = subprocess.run([sys.executable, "-m", "federation.controller.bench", json.dumps(
+            {"n_regions": n, "n_apps": apps, "rollout_delay": rollout_delay, "workers": workers,
+             "limit": timeout})], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise click.ClickException(f"round with {n} regions failed:\n{out.stderr[-3000:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if as_json:
+            click.echo(json.dumps(result))
+        else:
+            _print(result)
+
+
+if __name__ == "__main__":  # one round, in its own process (see bench_controller)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    print(json.dumps(asyncio.run(run_round(**json.loads(sys.argv[1])))))
