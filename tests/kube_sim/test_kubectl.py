@@ -217,9 +217,18 @@ async def test_server_side_apply(kubectl: Kubectl) -> None:
     assert obj["metadata"]["resourceVersion"] == rv  # re-applying the same configuration is a no-op
     assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["kubectl"]
     assert obj["metadata"]["managedFields"][0]["fieldsV1"]["f:data"] == {"f:a": {}, "f:b": {}}
-    await kubectl("apply", "--server-side", "-f", "-", stdin=cm.replace(", b: '2'", ""))
+    # another manager setting a field kubectl owns to a different value conflicts, unless forced
+    other = cm.replace("a: '1', b: '2'", "a: '9'")
+    r = await kubectl("apply", "--server-side", "--field-manager=other", "-f", "-", stdin=other, check=False)
+    assert r.rc != 0
+    assert 'Apply failed with 1 conflict: conflict with "kubectl": .data.a' in r.err
+    await kubectl(
+        "apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-", stdin=other
+    )
+    await kubectl("apply", "--server-side", "-f", "-", stdin=cm.replace("a: '1', b: '2'", "c: '3'"))
     r = await kubectl("get", "configmap", "ssa", "-o", "jsonpath={.data}")
-    assert json.loads(r.out) == {"a": "1"}  # the field this manager stopped applying is removed
+    # .data.a now belongs to "other" (taken by force); kubectl stopped applying .data.b, so b is removed
+    assert json.loads(r.out) == {"a": "9", "c": "3"}
 
 
 async def test_get_watch_prints_table_rows(kubectl: Kubectl) -> None:

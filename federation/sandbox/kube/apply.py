@@ -3,8 +3,10 @@
 The applied configuration is merged into the live object (strategic merge for built-in kinds, JSON
 merge for custom resources). What each manager applied is recorded as a `managedFields` entry
 (operation `Apply`, `fieldsType: FieldsV1`, as the apiserver writes them; Kubernetes docs "Server-Side
-Apply"), and fields a manager applied before but no longer sends are removed. Lists are treated as
-atomic, and conflicts between different managers are not detected (the latest apply wins).
+Apply"), and fields a manager applied before but no longer sends are removed. Setting a field
+another applier owns to a different value is a 409 Conflict unless `force=true`, which moves the
+field to the new manager. Lists are atomic, and only `Apply` managers own fields here (plain updates
+do not record ownership).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import yaml
 
-from federation.sandbox.kube.errors import bad_request
+from federation.sandbox.kube.errors import ApiError, bad_request
 from federation.sandbox.kube.patch import merge_patch, strategic_merge_patch
 from federation.sandbox.kube.resources import ResourceType
 
@@ -52,6 +54,35 @@ def fields_v1(cfg: Any, top: bool = True) -> dict[str, Any]:
                     continue
             out[f"f:{k}"] = fields_v1(v, False) if isinstance(v, dict) else {}
     return out
+
+
+def _leaves(fields: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for k, v in fields.items():
+        path = (*prefix, k[2:])
+        if v:
+            out.extend(_leaves(v, path))
+        else:
+            out.append(path)
+    return out
+
+
+def _value(obj: Any, path: tuple[str, ...]) -> Any:
+    for p in path:
+        if not isinstance(obj, dict) or p not in obj:
+            return _MISSING
+        obj = obj[p]
+    return obj
+
+
+def _drop(fields: dict[str, Any], path: tuple[str, ...]) -> None:
+    node = fields
+    for p in path[:-1]:
+        node = node.get(f"f:{p}") or {}
+    node.pop(f"f:{path[-1]}", None)
+
+
+_MISSING = object()
 
 
 def _removal(prev: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +151,7 @@ def server_side_apply(
         out = AppliedObject(api.create(rt, ns, body, dry_run=dry_run))
         out.created = True
         return out
-    managed = [m for m in (old["metadata"].get("managedFields") or []) if isinstance(m, dict)]
+    managed = [copy.deepcopy(m) for m in (old["metadata"].get("managedFields") or []) if isinstance(m, dict)]
     prev = next(
         (m for m in managed if m.get("manager") == field_manager and m.get("operation") == "Apply"), None
     )
@@ -129,7 +160,46 @@ def server_side_apply(
     if prev is not None and prev.get("fieldsV1") == fields and prev.get("apiVersion") == rt.api_version:
         entry = prev  # an unchanged apply must not touch the object (no new resourceVersion)
     others = [m for m in managed if m is not prev]
+    conflicts = [
+        (m, leaf)
+        for m in others
+        if m.get("operation") == "Apply"
+        for leaf in set(_leaves(fields)) & set(_leaves(m.get("fieldsV1") or {}))
+        if _value(old, leaf) != _value(cfg, leaf)
+    ]
+    if conflicts and not force:
+        raise _conflict_error(rt, name, conflicts)
+    for m, leaf in conflicts:
+        m["fieldsV1"] = copy.deepcopy(m.get("fieldsV1") or {})
+        _drop(m["fieldsV1"], leaf)
     new["metadata"]["managedFields"] = [*others, entry]
     new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
     key = (ns or "", name) if rt.namespaced else ("", name)
     return AppliedObject(api._commit_update(rt, key, old, new, subresource, dry_run, False))
+
+
+def _conflict_error(
+    rt: ResourceType, name: str, conflicts: list[tuple[dict[str, Any], tuple[str, ...]]]
+) -> ApiError:
+    """409 Conflict worded like the apiserver's field manager (Kubernetes docs "Server-Side Apply":
+    conflicts)."""
+    causes = [
+        {
+            "reason": "FieldManagerConflict",
+            "message": f'conflict with "{m.get("manager")}"',
+            "field": "." + ".".join(leaf),
+        }
+        for m, leaf in conflicts
+    ]
+    n = len(conflicts)
+    if n == 1:
+        m, leaf = conflicts[0]
+        what = f'conflict with "{m.get("manager")}": .{".".join(leaf)}'
+    else:
+        what = "conflicts with " + ", ".join(f'"{c["message"][15:-1]}": {c["field"]}' for c in causes)
+    return ApiError(
+        409,
+        "Conflict",
+        f"Apply failed with {n} conflict{'s' if n > 1 else ''}: {what}",
+        {"name": name, "group": rt.group, "kind": rt.plural, "causes": causes},
+    )
