@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from federation.sandbox.kube.api import NS_KEY, now_iso
 from federation.sandbox.kube.errors import ApiError
-from federation.sandbox.kube.selectors import selector_from_label_selector
 from federation.sandbox.kube.store import Event, Key
 
 if TYPE_CHECKING:
@@ -31,6 +30,7 @@ SVC_KEY = "/services"
 EP_KEY = "/endpoints"
 NODE_KEY = "/nodes"
 EVENT_KEY = "/events"
+MANAGED_LABEL = "endpoints.kubernetes.io/managed-by"
 
 
 @dataclass
@@ -177,7 +177,13 @@ class Behaviours:
         self.rollouts: dict[Key, Rollout] = {}
         self.lb_prefix = lb_prefix
         self.lb_next = 10
-        self._dirty_ns: set[str] = set()
+        self._terminating_ns: set[str] = set()
+        self._dirty_svcs: set[Key] = set()
+        self._dep_changes: list[tuple[str, dict[str, Any]]] = []
+        # (namespace, label key, value) -> names: which Services select, and which Deployments' pods
+        # carry, a label; keeps Endpoints upkeep proportional to the matches, not to the namespace.
+        self._svc_by_pair: dict[tuple[str, str, str], set[str]] = {}
+        self._dep_by_pair: dict[tuple[str, str, str], set[str]] = {}
         self._gc_queue: list[str] = []
         self._scheduled = False
         self._running = False
@@ -188,8 +194,10 @@ class Behaviours:
     def start(self) -> None:
         self._running = True
         for k, d in list(self.api.store.iter_objects(DEPLOY_KEY)):
+            _index(self._dep_by_pair, k, None, _pod_labels(d))
             self._new_rollout(k, d)
-        for _, s in list(self.api.store.iter_objects(SVC_KEY)):
+        for k, s in list(self.api.store.iter_objects(SVC_KEY)):
+            _index(self._svc_by_pair, k, None, _selector(s))
             self._ensure_lb(s)
 
     def stop(self) -> None:
@@ -216,11 +224,22 @@ class Behaviours:
                 r = self.rollouts.get(key)
                 if r is None or r.generation != md.get("generation"):
                     self._new_rollout(key, ev.obj)
-            self._mark_ns(key[0])
+            # Endpoints only change when ready counts or pod labels do.
+            new_labels, old_labels = _pod_labels(ev.obj), _pod_labels(ev.old)
+            _index(self._dep_by_pair, key, old_labels, None if ev.type == "DELETED" else new_labels)
+            if ev.type != "MODIFIED" or new_labels != old_labels or _ready(ev.obj) != _ready(ev.old):
+                self._dep_changes.append((key[0], new_labels))
+                if ev.old is not None and old_labels != new_labels:
+                    self._dep_changes.append((key[0], old_labels))
+                self._schedule()
         elif ev.rkey == SVC_KEY:
             if ev.type != "DELETED":
                 self._ensure_lb(ev.obj)
-            self._mark_ns(key[0])
+            _index(
+                self._svc_by_pair, key, _selector(ev.old), None if ev.type == "DELETED" else _selector(ev.obj)
+            )
+            self._dirty_svcs.add(key)
+            self._schedule()
         elif ev.rkey == NS_KEY and ev.type != "DELETED" and md.get("deletionTimestamp"):
             self._mark_ns(md["name"], terminating=True)
         if ev.type == "DELETED" and md.get("uid"):
@@ -250,7 +269,7 @@ class Behaviours:
             asyncio.get_running_loop().call_soon(self._run_pending)
 
     def _mark_ns(self, ns: str, terminating: bool = False) -> None:
-        self._dirty_ns.add(ns)
+        self._terminating_ns.add(ns)
         self._schedule()
 
     def _run_pending(self) -> None:
@@ -260,9 +279,21 @@ class Behaviours:
         while self._gc_queue:
             uid = self._gc_queue.pop()
             self._collect(uid)
-        dirty, self._dirty_ns = self._dirty_ns, set()
+        changes, self._dep_changes = self._dep_changes, []
+        store = self.api.store
+        for ns, labels in changes:
+            candidates: set[str] = set()
+            for k, v in labels.items():
+                candidates |= self._svc_by_pair.get((ns, k, str(v)), set())
+            for name in candidates:
+                sel = _selector(store.get(SVC_KEY, (ns, name)))
+                if sel and all(labels.get(k) == v for k, v in sel.items()):
+                    self._dirty_svcs.add((ns, name))
+        svcs, self._dirty_svcs = self._dirty_svcs, set()
+        for ns, name in sorted(svcs):
+            self._sync_endpoints(ns, name)
+        dirty, self._terminating_ns = self._terminating_ns, set()
         for ns in dirty:
-            self._sync_endpoints(ns)
             self._terminate_namespace(ns)
 
     # ----- deployments ---------------------------------------------------------------------------
@@ -352,71 +383,68 @@ class Behaviours:
             rt, svc, {**(svc.get("status") or {}), "loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}
         )
 
-    def _sync_endpoints(self, ns: str) -> None:
+    def _sync_endpoints(self, ns: str, name: str) -> None:
+        """Endpoints of one Service: an address per ready replica of the Deployments it selects."""
         store = self.api.store
         ep_rt = self.api.resolve("", "v1", "endpoints")
-        deps = [d for _, d in store.iter_objects(DEPLOY_KEY, ns)]
-        for (_, name), svc in list(store.iter_objects(SVC_KEY, ns)):
-            sel = (svc.get("spec") or {}).get("selector")
-            if not sel:
-                continue
-            match = selector_from_label_selector({"matchLabels": sel})
-            addresses = []
-            for d in deps:
-                labels = (((d.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
-                    "labels"
-                ) or {}
-                if match is None or not match(labels):
-                    continue
-                ready = int((d.get("status") or {}).get("readyReplicas", 0) or 0)
-                base = int(hashlib.sha256(d["metadata"]["uid"].encode()).hexdigest()[:4], 16)
-                for i in range(ready):
-                    n = base + i
-                    addresses.append(
-                        {
-                            "ip": f"172.20.{(n // 250) % 250}.{n % 250 + 2}",
-                            "targetRef": {
-                                "kind": "Pod",
-                                "namespace": ns,
-                                "name": f"{d['metadata']['name']}-{i}",
-                            },
-                        }
-                    )
-            ports = [
-                {"name": p["name"], "port": _target_port(p), "protocol": p.get("protocol", "TCP")}
-                if p.get("name")
-                else {"port": _target_port(p), "protocol": p.get("protocol", "TCP")}
-                for p in (svc.get("spec") or {}).get("ports") or []
-            ]
-            subsets = [{"addresses": addresses, "ports": ports}] if addresses else []
-            body = {
-                "apiVersion": "v1",
-                "kind": "Endpoints",
-                "metadata": {
-                    "name": name,
-                    "namespace": ns,
-                    "labels": dict(svc["metadata"].get("labels") or {}),
-                },
-                "subsets": subsets,
-            }
-            cur = store.get(EP_KEY, (ns, name))
-            try:
-                if cur is None:
-                    self.api.create(ep_rt, ns, body)
-                elif cur.get("subsets", []) != subsets:
-                    new = copy.deepcopy(cur)
-                    new["subsets"] = subsets
-                    self.api.update(ep_rt, ns, name, new)
-            except ApiError as e:
-                log.debug("endpoints %s/%s: %s", ns, name, e.message)
-        for (_, name), ep in list(store.iter_objects(EP_KEY, ns)):
+        svc = store.get(SVC_KEY, (ns, name))
+        cur = store.get(EP_KEY, (ns, name))
+        sel = ((svc or {}).get("spec") or {}).get("selector")
+        if svc is None or not sel:
+            # the Service is gone (or selects nothing): drop the Endpoints the simulator made for it
             if (
-                store.get(SVC_KEY, (ns, name)) is None
-                and ep["metadata"].get("labels") is not None
-                and not ep["metadata"].get("deletionTimestamp")
+                cur is not None
+                and (cur["metadata"].get("labels") or {}).get(MANAGED_LABEL)
+                and not cur["metadata"].get("deletionTimestamp")
             ):
                 with contextlib.suppress(ApiError):
                     self.api.delete(ep_rt, ns, name)
+            return
+        addresses = []
+        k0, v0 = next(iter(sel.items()))
+        for dep_name in sorted(self._dep_by_pair.get((ns, k0, str(v0)), ())):
+            d = store.get(DEPLOY_KEY, (ns, dep_name))
+            if d is None:
+                continue
+            labels = _pod_labels(d)
+            if not all(labels.get(k) == v for k, v in sel.items()):
+                continue
+            ready = _ready(d)
+            base = int(hashlib.sha256(d["metadata"]["uid"].encode()).hexdigest()[:4], 16)
+            for i in range(ready):
+                n = base + i
+                addresses.append(
+                    {
+                        "ip": f"172.20.{(n // 250) % 250}.{n % 250 + 2}",
+                        "targetRef": {"kind": "Pod", "namespace": ns, "name": f"{d['metadata']['name']}-{i}"},
+                    }
+                )
+        ports = [
+            {"name": p["name"], "port": _target_port(p), "protocol": p.get("protocol", "TCP")}
+            if p.get("name")
+            else {"port": _target_port(p), "protocol": p.get("protocol", "TCP")}
+            for p in (svc.get("spec") or {}).get("ports") or []
+        ]
+        subsets = [{"addresses": addresses, "ports": ports}] if addresses else []
+        labels = {**(svc["metadata"].get("labels") or {}), MANAGED_LABEL: "endpoint-controller"}
+        try:
+            if cur is None:
+                self.api.create(
+                    ep_rt,
+                    ns,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Endpoints",
+                        "metadata": {"name": name, "namespace": ns, "labels": labels},
+                        "subsets": subsets,
+                    },
+                )
+            elif cur.get("subsets", []) != subsets:
+                new = copy.deepcopy(cur)
+                new["subsets"] = subsets
+                self.api.update(ep_rt, ns, name, new)
+        except ApiError as e:
+            log.debug("endpoints %s/%s: %s", ns, name, e.message)
 
     # ----- garbage collection --------------------------------------------------------------------
     def _collect(self, uid: str) -> None:
@@ -589,6 +617,41 @@ class Behaviours:
             old_ns, old_name = self._events.popleft()
             with contextlib.suppress(ApiError):
                 self.api.delete(ev_rt, old_ns, old_name)
+
+
+def _pod_labels(dep: dict[str, Any] | None) -> dict[str, Any]:
+    if dep is None:
+        return {}
+    return (((dep.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+
+
+def _selector(svc: dict[str, Any] | None) -> dict[str, Any]:
+    if svc is None:
+        return {}
+    return (svc.get("spec") or {}).get("selector") or {}
+
+
+def _index(
+    idx: dict[tuple[str, str, str], set[str]],
+    key: Key,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+) -> None:
+    ns, name = key
+    if old == new:
+        return
+    for k, v in (old or {}).items():
+        names = idx.get((ns, k, str(v)))
+        if names is not None:
+            names.discard(name)
+            if not names:
+                del idx[(ns, k, str(v))]
+    for k, v in (new or {}).items():
+        idx.setdefault((ns, k, str(v)), set()).add(name)
+
+
+def _ready(dep: dict[str, Any] | None) -> int:
+    return int(((dep or {}).get("status") or {}).get("readyReplicas", 0) or 0)
 
 
 def _target_port(p: dict[str, Any]) -> int:

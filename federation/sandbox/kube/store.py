@@ -8,6 +8,7 @@ them without copying, and a watch event's encoded bytes are computed once and sh
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,9 +118,13 @@ class Store:
 
     def iter_objects(self, rkey: str, namespace: str | None = None) -> Iterator[tuple[Key, dict[str, Any]]]:
         b = self.objects.get(rkey, {})
-        for k in self.sorted_keys(rkey):
+        keys = self.sorted_keys(rkey)
+        # keys sort by (namespace, name): one namespace is a contiguous run found by bisection
+        start = 0 if namespace is None else bisect.bisect_left(keys, (namespace, ""))
+        for i in range(start, len(keys)):
+            k = keys[i]
             if namespace is not None and k[0] != namespace:
-                continue
+                break
             o = b.get(k)
             if o is not None:
                 yield k, o
