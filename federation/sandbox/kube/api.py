@@ -295,11 +295,19 @@ class ClusterApi:
         return self._present(rt, obj)
 
     def create(
-        self, rt: ResourceType, ns: str | None, body: Any, *, dry_run: bool = False, strict: bool = False
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
+        owned: bool = False,
     ) -> dict[str, Any]:
+        """`owned`: the caller hands `body` over (a freshly decoded request), so no copy is needed."""
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
-        obj = copy.deepcopy(body)
+        obj = body if owned else copy.deepcopy(body)
         md = obj.get("metadata")
         if not isinstance(md, dict):
             md = obj["metadata"] = {}
@@ -377,6 +385,7 @@ class ClusterApi:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
+        owned: bool = False,
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
@@ -392,7 +401,8 @@ class ClusterApi:
         rv = md.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
-        return self._commit_update(rt, key, old, copy.deepcopy(body), subresource, dry_run, strict)
+        new = body if owned else copy.deepcopy(body)
+        return self._commit_update(rt, key, old, new, subresource, dry_run, strict)
 
     def _commit_update(
         self,
@@ -515,7 +525,8 @@ class ClusterApi:
             raise bad_request(f"error decoding patch: {exc}") from exc
         cur = self._present(rt, old)
         if ctype == "application/merge-patch+json":
-            new = merge_patch(cur, p)
+            # a deep copy first: admission may set fields in place, and nothing may touch `old`
+            new = merge_patch(copy.deepcopy(cur), p)
         elif ctype == "application/json-patch+json":
             new = json_patch(cur, p)
         elif ctype == "application/strategic-merge-patch+json":

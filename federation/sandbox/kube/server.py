@@ -244,7 +244,7 @@ class ClusterServer:
                 return self._list(request, rt, ns)
             if method == "POST":
                 body = await self._body(request)
-                obj = api.create(rt, ns, body, dry_run=dry_run, strict=strict)
+                obj = api.create(rt, ns, body, dry_run=dry_run, strict=strict, owned=True)
                 return json_response(obj, 201)
             if method == "DELETE":
                 return await self._delete_collection(request, rt, ns)
@@ -260,7 +260,7 @@ class ClusterServer:
         if method == "PUT":
             body = await self._body(request)
             return json_response(
-                api.update(rt, ns, name, body, subresource=sub, dry_run=dry_run, strict=strict)
+                api.update(rt, ns, name, body, subresource=sub, dry_run=dry_run, strict=strict, owned=True)
             )
         if method == "PATCH":
             raw = await request.read()
@@ -477,7 +477,7 @@ class ClusterServer:
 
         body = copy.deepcopy(obj)
         set_path(body, rt.scale.spec_replicas_path, replicas)
-        updated = api.update(rt, ns, name, body, dry_run=bool(request.query.get("dryRun")))
+        updated = api.update(rt, ns, name, body, dry_run=bool(request.query.get("dryRun")), owned=True)
         return json_response(self._scale_of(rt, updated))
 
     # ----- watch ---------------------------------------------------------------------------------
