@@ -339,8 +339,7 @@ class ClusterApi:
             self._check_namespace(rt, ns, name)
         else:
             md.pop("namespace", None)
-        if not rt.crd_name:
-            kinds.check_name(rt.kind, rt.group, name)
+        kinds.check_name(rt.kind, rt.group, name)  # custom resources too: DNS-1123 subdomains
         key = self._key(rt, ns, name)
         if self.store.get(rt.key, key) is not None:
             raise already_exists(rt.plural, rt.group, name)
