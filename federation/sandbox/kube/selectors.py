@@ -40,15 +40,38 @@ def _split_top(expr: str) -> list[str]:
 def parse_label_selector(expr: str | None) -> Matcher | None:
     if not expr:
         return None
-    reqs: list[Matcher] = []
-    for term in _split_top(expr):
-        reqs.append(_label_term(term))
+    terms = _split_top(expr)
+    pairs = [_equality(t) for t in terms]
+    if all(p is not None for p in pairs):
+        # the common case, only `k=v` terms: one tight loop instead of a closure per term
+        items = tuple(p for p in pairs if p is not None)
+
+        def match_eq(obj: dict[str, Any]) -> bool:
+            labels = obj["metadata"].get("labels") or _EMPTY
+            for k, v in items:  # noqa: SIM110 - a plain loop beats all() over a generator here
+                if labels.get(k) != v:
+                    return False
+            return True
+
+        return match_eq
+    reqs: list[Matcher] = [_label_term(t) for t in terms]
 
     def match(obj: dict[str, Any]) -> bool:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         return all(r(labels) for r in reqs)
 
     return match
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _equality(term: str) -> tuple[str, str] | None:
+    if "!=" in term or "(" in term or "=" not in term:
+        return None
+    key, _, value = term.replace("==", "=").partition("=")
+    k = key.strip()
+    return (k, value.strip()) if k else None
 
 
 def _label_term(term: str) -> Matcher:
