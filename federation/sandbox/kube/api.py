@@ -57,7 +57,7 @@ def _strip_meta(obj: dict[str, Any], status: bool) -> dict[str, Any]:
 class ClusterApi:
     """Everything a request can do to one cluster's objects."""
 
-    def __init__(self, history_size: int = 50_000) -> None:
+    def __init__(self, history_size: int = 10_000) -> None:
         self.store = Store(history_size)
         self.types: dict[tuple[str, str, str], ResourceType] = {}
         self.types_version = 0

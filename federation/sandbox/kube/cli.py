@@ -48,7 +48,15 @@ def _parse_cluster(spec: str) -> tuple[str, str]:
     "--progress-deadline",
     type=float,
     default=None,
-    help="Seconds until a failing Deployment reports ProgressDeadlineExceeded (default 3x rollout delay).",
+    help="Seconds until a failing Deployment reports ProgressDeadlineExceeded "
+    "(default 3x rollout delay, at least 1 s).",
+)
+@click.option(
+    "--history",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Watch events kept per cluster; a watch from an older resourceVersion gets 410 Gone.",
 )
 @click.option("--nodes", type=int, default=3, show_default=True, help="Nodes per cluster.")
 @click.option("--https/--no-https", default=True, show_default=True, help="Serve HTTPS with a generated CA.")
@@ -66,6 +74,7 @@ def kube(
     out_dir: Path | None,
     rollout_delay: float,
     progress_deadline: float | None,
+    history: int,
     nodes: int,
     https: bool,
     state_file: Path | None,
@@ -81,7 +90,9 @@ def kube(
     out_dir.mkdir(parents=True, exist_ok=True)
     restore_from = state_file if state_file is not None and state_file.exists() else None
     asyncio.run(
-        _serve(specs, out_dir, rollout_delay, progress_deadline, nodes, https, state_file, restore_from)
+        _serve(
+            specs, out_dir, rollout_delay, progress_deadline, history, nodes, https, state_file, restore_from
+        )
     )
 
 
@@ -90,6 +101,7 @@ async def _serve(
     out_dir: Path,
     rollout_delay: float,
     progress_deadline: float | None,
+    history: int,
     nodes: int,
     https: bool,
     state_file: Path | None,
@@ -98,7 +110,7 @@ async def _serve(
     from federation.sandbox.kube.admin import AdminServer
     from federation.sandbox.kube.simulator import KubeSimulator
 
-    sim = KubeSimulator(rollout_delay, https=https, progress_deadline=progress_deadline)
+    sim = KubeSimulator(rollout_delay, https=https, progress_deadline=progress_deadline, history_size=history)
     if restore_from is not None:
         await sim.restore(restore_from)
     for name, region in specs:

@@ -26,7 +26,7 @@ class KubeSimulator:
         https: bool = True,
         progress_deadline: float | None = None,
         bookmark_interval: float = 5.0,
-        history_size: int = 50_000,
+        history_size: int = 10_000,
         host: str = "127.0.0.1",
     ) -> None:
         self.rollout_delay = rollout_delay

@@ -90,7 +90,7 @@ class Watcher:
 
 
 class Store:
-    def __init__(self, history_size: int = 50_000, start_rv: int = 1000) -> None:
+    def __init__(self, history_size: int = 10_000, start_rv: int = 1000) -> None:
         self.rv = start_rv
         self.objects: dict[str, dict[Key, dict[str, Any]]] = {}
         self.history: deque[Event] = deque(maxlen=history_size)
