@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from federation import __version__
 from federation.config import load_settings
@@ -77,9 +77,11 @@ def _unavailable(name: str, exc: ImportError) -> click.Command:
 def main(ctx: click.Context, log_level: str | None, log_format: str | None, config_file: Path | None,
          database_url: str | None) -> None:
     """Federate one app over Kubernetes clusters in several regions, steering clients by smart DNS."""
-    if config_file is not None:
-        os.environ["FEDCTL_CONFIG"] = str(config_file)
-    settings = load_settings(log_level=log_level, log_format=log_format, database_url=database_url)
+    try:
+        settings = load_settings(config_file, log_level=log_level, log_format=log_format,
+                                 database_url=database_url)
+    except (ValidationError, ValueError, OSError) as exc:
+        raise click.ClickException(f"invalid configuration: {exc}") from None
     setup_logging(settings.log_level, settings.log_format)
     ctx.obj = settings
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from federation.logsetup import register_secret
 
 APP_NAME = "fedctl"
+
+# The --config flag of the running command; kept out of os.environ so that it never leaks into
+# child processes or into the next command run in the same interpreter (tests, embedding).
+_config_file: ContextVar[Path | None] = ContextVar("fedctl_config_file", default=None)
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # the password of scheme://user:password@host
 
 
@@ -93,9 +98,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        cfg = os.environ.get("FEDCTL_CONFIG")
-        return (init_settings, env_settings, _YamlSource(settings_cls, Path(cfg) if cfg else None),
-                file_secret_settings)
+        flag = _config_file.get()
+        env = os.environ.get("FEDCTL_CONFIG")
+        path = flag if flag is not None else (Path(env) if env else None)
+        return (init_settings, env_settings, _YamlSource(settings_cls, path), file_secret_settings)
 
     def model_post_init(self, __context: Any) -> None:
         if self.alibaba_access_key_secret is not None:
@@ -113,6 +119,11 @@ class Settings(BaseSettings):
         return out
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build the settings; ``overrides`` are flag values (``None`` means 'not given')."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; ``overrides`` are flag values (``None`` means 'not given'), ``config_file``
+    the ``--config`` flag (it beats ``FEDCTL_CONFIG``)."""
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _config_file.reset(token)

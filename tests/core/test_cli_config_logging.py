@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,19 @@ def test_bad_config_file_is_a_clear_error(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("log_level: loud\n")
     result = CliRunner().invoke(main, ["--config", str(cfg), "version"])
-    assert result.exit_code != 0
-    assert "log_level" in str(result.exception) or "log_level" in result.output
+    assert result.exit_code == 1
+    assert "invalid configuration" in result.output
+    assert "log_level" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_config_flag_does_not_leak_into_the_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text("web_listen: 127.0.0.1:7100\n")
+    result = CliRunner().invoke(main, ["--config", str(cfg), "config"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["web_listen"] == "127.0.0.1:7100"
+    assert "FEDCTL_CONFIG" not in os.environ
 
 
 def test_registered_and_pattern_secrets_are_redacted() -> None:
