@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+WAITING_FOR_PROBE = "waiting for the first probe"
+
+
 class RetryLater(Exception):
     """The reconcile did what it could; something remains (unreachable member, pending cleanup)."""
 
@@ -150,6 +153,9 @@ class AppReconciler:
                 retry.append(RegionObservation(step.name, problem=str(exc)))
         report.extra_conditions = ctx.conditions
         await self._write_status(app, raw, report, ctx)
+        if any(WAITING_FOR_PROBE in reason for _, _, reason in resolved.values()):
+            # a member this controller has not probed yet: look again shortly, not at the next resync
+            ctrl.app_queue.add_after(app.key, max(0.5, ctrl.config.probe_interval / 2))
         if retry or report.cleanup_pending:
             raise RetryLater("; ".join(o.problem for o in retry) or "; ".join(report.cleanup_pending))
 
@@ -192,13 +198,15 @@ class AppReconciler:
         if view is None:
             health = self.ctrl.cluster_reconciler._health.get(mc.name)
             problem = health[3] if health else None
-            return Schedulability.UNHEALTHY, f"member {mc.name}: {problem or 'no client yet'}"
+            if problem is None:
+                return Schedulability.UNHEALTHY, f"{WAITING_FOR_PROBE} of member {mc.name}"
+            return Schedulability.UNHEALTHY, f"member {mc.name}: {problem}"
         if view.reachable is False:
             return Schedulability.UNHEALTHY, f"member {mc.name} unreachable: {view.message}"
         if view.ready is False:
             return Schedulability.UNHEALTHY, f"member {mc.name} not ready: {view.message}"
         if view.reachable is None and not view.synced:
-            return Schedulability.UNHEALTHY, f"member {mc.name}: waiting for the first probe"
+            return Schedulability.UNHEALTHY, f"{WAITING_FOR_PROBE} of member {mc.name}"
         return Schedulability.SCHEDULABLE, ""
 
     # --- propagation -----------------------------------------------------------------------------
@@ -250,7 +258,7 @@ class AppReconciler:
                 actual = await api.get(res, name, ns)  # a stale cache, or someone else's object
                 state = ownership(actual, app)
             else:
-                inf.cache[key] = created
+                inf.remember(created)
                 return created
         if state == "foreign" or actual is None:
             kind = desired["kind"]
@@ -260,7 +268,7 @@ class AppReconciler:
             return None
         if needs_update(desired, actual):
             updated = await api.replace(res, name, merge_for_update(desired, actual), ns)
-            inf.cache[key] = updated
+            inf.remember(updated)
             return updated
         return actual
 
@@ -291,12 +299,12 @@ class AppReconciler:
                 try:
                     await view.member.api.delete(res, app.name, app.namespace,
                                                  uid=(obj.get("metadata") or {}).get("uid"))
-                    inf.cache.pop(key, None)
+                    inf.forget(key)
                 except NotLeaderError:
                     raise
                 except KubeError as exc:
                     if exc.conflict:  # uid precondition: a namesake replaced it; not ours to delete
-                        inf.cache.pop(key, None)
+                        inf.forget(key)
                         continue
                     pending.append(f"member {name}: {exc.reason}")
         return pending
@@ -343,7 +351,7 @@ class AppReconciler:
         updated = await self.ctrl.host.merge_patch(FEDERATEDAPPS, str(meta.get("name")), body,
                                                    str(meta.get("namespace")))
         if self.ctrl.apps_informer is not None:
-            self.ctrl.apps_informer.cache[f"{meta.get('namespace')}/{meta.get('name')}"] = updated
+            self.ctrl.apps_informer.remember(updated)
         return updated
 
     # --- status and events -----------------------------------------------------------------------
@@ -372,7 +380,7 @@ class AppReconciler:
                 return
             raise
         if ctrl.apps_informer is not None:
-            ctrl.apps_informer.cache[app.key] = updated
+            ctrl.apps_informer.remember(updated)
 
     async def _events(self, raw: Obj, old: FederatedAppStatus | None, new: FederatedAppStatus,
                       report: AppReport) -> None:

@@ -112,7 +112,9 @@ async def run_round(n_regions: int, n_apps: int, rollout_delay: float, workers: 
                 await register_member(host, r, r, kubeconfig)
             ctrl = Controller(ctrl_host, ControllerConfig(
                 namespace=SYSTEM_NAMESPACE, identity="bench", workers=workers, probe_interval=5.0,
-                member_timeout=10.0, resync=3600.0))
+                member_timeout=10.0, resync=3600.0,
+                # a simulator saturated by the load answers slowly: do not measure lease flapping
+                lease_duration=60.0, renew_deadline=40.0, retry_period=5.0))
             task = asyncio.create_task(ctrl.run())
             await _wait(lambda: set(regions) <= ctrl.cluster_reconciler.probed(), 60)
 
@@ -160,6 +162,8 @@ async def run_round(n_regions: int, n_apps: int, rollout_delay: float, workers: 
                 "steady_calls_per_app_reconcile": per,
                 "steady_writes": sum(v for k, v in delta.items() if k in WRITE_VERBS),
                 "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "leadership_terms": ctrl.elector.transitions,
+                "mean_request_ms": _mean_latency(ctrl),
             }
         finally:
             if task is not None:
@@ -170,6 +174,18 @@ async def run_round(n_regions: int, n_apps: int, rollout_delay: float, workers: 
             with contextlib.suppress(ProcessLookupError):
                 sim.terminate()
             await sim.wait()
+
+
+def _mean_latency(ctrl: Controller) -> dict[str, float]:
+    """Mean request latency per verb over the round, host and members together (the simulator's
+    load shows here)."""
+    apis = [ctrl.host, *(v.member.api for v in ctrl.members.values())]
+    out = {}
+    for verb in ("get", "list", "create", "update", "patch", "delete"):
+        n = sum(a.calls[verb] for a in apis)
+        if n:
+            out[verb] = round(sum(a.seconds[verb] for a in apis) / n * 1000, 1)
+    return out
 
 
 def _print(r: dict[str, Any]) -> None:
@@ -183,6 +199,9 @@ def _print(r: dict[str, Any]) -> None:
     click.echo(f"  steady state: {r['steady_reconciles']} reconciles in {r['steady_resync_s']:.3f} s; "
                f"API calls per app per reconcile: {per}; writes: {r['steady_writes']}")
     click.echo(f"  controller process peak RSS: {r['peak_rss_mib']} MiB")
+    lat = ", ".join(f"{k}={v}" for k, v in r.get("mean_request_ms", {}).items())
+    click.echo(f"  mean API request latency (ms) while converging: {lat}; "
+               f"leadership terms: {r.get('leadership_terms')}")
 
 
 @click.command("controller")

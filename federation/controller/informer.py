@@ -67,6 +67,21 @@ class Informer:
     def get(self, key: str) -> Obj | None:
         return self.cache.get(key)
 
+    def remember(self, obj: Obj) -> None:
+        """Put what a write returned into the cache, unless the watch already delivered something newer
+        (so the next reconcile does not act on its own stale view). Versions are opaque strings; only
+        two decimal ones are compared."""
+        key = obj_key(obj)
+        cached = self.cache.get(key)
+        if cached is not None:
+            old, new = _rv(cached), _rv(obj)
+            if old.isdigit() and new.isdigit() and int(old) > int(new):
+                return
+        self.cache[key] = obj
+
+    def forget(self, key: str) -> None:
+        self.cache.pop(key, None)
+
     async def _run(self) -> None:
         backoff = 0.2
         need_list = True

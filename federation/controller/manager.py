@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from federation.api import constants as c
 from federation.clusters.kubeapi import DEPLOYMENTS, SECRETS, SERVICES, KubeApi, KubeError
 from federation.clusters.registry import Member, MemberRegistry
+from federation.controller.apps import AppReconciler
+from federation.controller.clusters import ClusterReconciler
 from federation.controller.events import EventRecorder
 from federation.controller.informer import Informer, Obj
 from federation.controller.leader import LeaderElector
@@ -83,8 +85,6 @@ class Controller:
         """``steps`` run after propagation (the regional LB, later); ``dns``, when given, publishes
         each app's records as the last step. Without either the controller places, propagates and
         reports."""
-        from federation.controller.apps import AppReconciler
-        from federation.controller.clusters import ClusterReconciler
 
         self.config = config or ControllerConfig()
         self.host_raw = host  # ungated: the Lease and reads
@@ -141,6 +141,8 @@ class Controller:
                 return
             self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
             self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
+            # what the last term learnt about members is stale: probe everything afresh
+            self.cluster_reconciler = ClusterReconciler(self)
             self.apps_informer = Informer(self.host, FEDERATEDAPPS, self._on_app,
                                           watch_timeout=self.config.watch_timeout)
             self.clusters_informer = Informer(self.host, MEMBERCLUSTERS, self._on_cluster,

@@ -111,6 +111,18 @@ async def register_member(host: KubeApi, name: str, region: str, kubeconfig: dic
                 raise
 
 
+def example_app(regions: Sequence[str]) -> dict[str, Any]:
+    """deploy/examples' FederatedApp when its regions are all in the sandbox, else :func:`fallback_app`."""
+    if EXAMPLE_APP.exists():
+        docs = [d for d in _load_yaml_docs(EXAMPLE_APP) if d.get("kind") == c.FEDERATEDAPP_KIND]
+        if docs:
+            app = docs[0]
+            listed = [r["name"] for r in app["spec"]["placement"]["regions"]]
+            if set(listed) <= set(regions):
+                return app
+    return fallback_app(regions)
+
+
 @dataclass
 class Sandbox:
     """The running sandbox: ``async with Sandbox(...) as sb``, or ``await sb.start()`` then ``stop()``."""
@@ -228,14 +240,7 @@ class Sandbox:
         await register_member(self.host, name, region, self.sim.cluster(name).kubeconfig_dict())
 
     def example_app(self) -> dict[str, Any]:
-        if EXAMPLE_APP.exists():
-            docs = [d for d in _load_yaml_docs(EXAMPLE_APP) if d.get("kind") == c.FEDERATEDAPP_KIND]
-            if docs:
-                app = docs[0]
-                listed = [r["name"] for r in app["spec"]["placement"]["regions"]]
-                if set(listed) <= set(self.regions):
-                    return app
-        return fallback_app(self.regions)
+        return example_app(self.regions)
 
     async def apply_app(self, app: dict[str, Any]) -> dict[str, Any]:
         assert self.host is not None

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from federation.cli import main
 from federation.clusters.kubeapi import LEASES
 from federation.controller.cli import status_table
-from federation.sandbox.wiring import SYSTEM_NAMESPACE
+from federation.sandbox.wiring import DEFAULT_REGIONS, SYSTEM_NAMESPACE, example_app
 from tests.controller.conftest import World, make_app, wait_for
 
 FEDCTL = [sys.executable, "-m", "federation.cli"]
@@ -111,7 +111,11 @@ def test_fedctl_sandbox_writes_its_manifest_and_stops_on_ctrl_c(tmp_path: Path) 
         out = subprocess.run(["kubectl", "--kubeconfig", eu_kc, "get", "deploy", "web", "-n", "default", "-o",
                               "jsonpath={.spec.template.spec.containers[0].image}"],
                              capture_output=True, text=True, timeout=20, env=env)
-        assert out.stdout == "registry.eu.example.com/library/nginx:1.27"  # the example's override
+        example = example_app(DEFAULT_REGIONS)
+        expected = next((o["image"] for o in example["spec"].get("overrides") or []
+                         if o["region"] == "eu-central-1" and o.get("image")),
+                        example["spec"]["template"]["spec"]["containers"][0]["image"])
+        assert out.stdout == expected  # the example app, with its eu-central-1 override if it has one
     finally:
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=20)
