@@ -286,7 +286,7 @@ class Controller:
         deadline = time.monotonic() + within
         quiet_since: float | None = None
         while time.monotonic() < deadline:
-            if self.app_queue.idle and self.cluster_queue_idle():
+            if not self.app_queue.busy and not self.cluster_queue.busy:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= settle:
                     return True
@@ -294,10 +294,6 @@ class Controller:
                 quiet_since = None
             await asyncio.sleep(0.02)
         return False
-
-    def cluster_queue_idle(self) -> bool:
-        # probes are re-armed with add_after: only queued or running work counts
-        return not len(self.cluster_queue) and not self.cluster_queue._processing
 
     def now(self) -> datetime:
         return datetime.now(UTC)

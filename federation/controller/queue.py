@@ -35,7 +35,13 @@ class WorkQueue:
 
     @property
     def idle(self) -> bool:
+        """Nothing queued, in flight or scheduled for later."""
         return not self._queue and not self._processing and not self._timers
+
+    @property
+    def busy(self) -> bool:
+        """Something queued or in flight (keys scheduled for later do not count)."""
+        return bool(self._queue or self._processing)
 
     def add(self, key: str) -> None:
         if self._shutdown:
