@@ -255,22 +255,6 @@ class AlidnsService:
             )
         return out
 
-    @staticmethod
-    def _page(
-        p: Params, items: list[dict[str, Any]], *, max_size: int, key: str, item: str
-    ) -> dict[str, Any]:
-        number = p.int_("PageNumber", 1, lo=1)
-        size = p.int_("PageSize", 20, lo=1, hi=max_size)
-        assert number is not None
-        assert size is not None
-        start = (number - 1) * size
-        return {
-            "TotalCount": len(items),
-            "PageNumber": number,
-            "PageSize": size,
-            key: {item: items[start : start + size]},
-        }
-
     def records_for_dns(self, domain: str) -> list[Record]:
         """The domain's enabled records as the shared DNS server serves them."""
         out = []
@@ -388,7 +372,8 @@ class AlidnsService:
     def DescribeDomainRecords(self, p: Params) -> dict[str, Any]:
         dom = self._domain(p.req("DomainName"))
         recs = self._filter(p, (r for r in self.records.values() if r.domain == dom.name))
-        return self._page(p, [self._view(r) for r in recs], max_size=500, key="DomainRecords", item="Record")
+        return p.page([self._view(r) for r in recs], key="DomainRecords", item="Record",
+                      default_size=20, max_size=500)
 
     def DescribeSubDomainRecords(self, p: Params) -> dict[str, Any]:
         sub = p.req("SubDomain").lower().rstrip(".")
@@ -403,7 +388,8 @@ class AlidnsService:
             and (not p.get("Line") or r.line == p.get("Line"))
         ]
         recs.sort(key=lambda r: r.seq, reverse=True)
-        return self._page(p, [self._view(r) for r in recs], max_size=500, key="DomainRecords", item="Record")
+        return p.page([self._view(r) for r in recs], key="DomainRecords", item="Record",
+                      default_size=20, max_size=500)
 
     def _domain_of(self, sub: str, domain_name: str | None) -> Domain:
         if domain_name:
@@ -475,7 +461,7 @@ class AlidnsService:
             }
             for d in sorted(self.domains.values(), key=lambda d: d.name)
         ]
-        return self._page(p, items, max_size=100, key="Domains", item="Domain")
+        return p.page(items, key="Domains", item="Domain", default_size=20, max_size=100)
 
     def SetDNSSLBStatus(self, p: Params) -> dict[str, Any]:
         sub = p.req("SubDomain").lower().rstrip(".")
@@ -533,7 +519,7 @@ class AlidnsService:
                     },
                 }
             )
-        return self._page(p, items, max_size=100, key="SlbSubDomains", item="SlbSubDomain")
+        return p.page(items, key="SlbSubDomains", item="SlbSubDomain", default_size=20, max_size=100)
 
     # ---- inspection ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -122,22 +122,6 @@ class CenService:
             raise ApiError("ParameterCenInstanceId", f"The specified CenId {cen_id} does not exist.")
         return cen
 
-    @staticmethod
-    def _page(
-        p: Params, items: list[dict[str, Any]], key: str, item: str, max_size: int = 50
-    ) -> dict[str, Any]:
-        number = p.int_("PageNumber", 1, lo=1)
-        size = p.int_("PageSize", 10, lo=1, hi=max_size)
-        assert number is not None
-        assert size is not None
-        start = (number - 1) * size
-        return {
-            "TotalCount": len(items),
-            "PageNumber": number,
-            "PageSize": size,
-            key: {item: items[start : start + size]},
-        }
-
     def _filters(self, p: Params) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         n = 1
@@ -204,7 +188,7 @@ class CenService:
                     "Tags": {"Tag": []},
                 }
             )
-        return self._page(p, items, "Cens", "Cen")
+        return p.page(items, key="Cens", item="Cen", default_size=10, max_size=50)
 
     # ---- children ------------------------------------------------------------------------------
     def AttachCenChildInstance(self, p: Params) -> dict[str, Any]:
@@ -251,7 +235,7 @@ class CenService:
             and (not p.get("ChildInstanceRegionId") or c.region == p.get("ChildInstanceRegionId"))
             and (not p.get("ChildInstanceType") or c.child_type == p.get("ChildInstanceType"))
         ]
-        return self._page(p, items, "ChildInstances", "ChildInstance")
+        return p.page(items, key="ChildInstances", item="ChildInstance", default_size=10, max_size=50)
 
     # ---- bandwidth -----------------------------------------------------------------------------
     def CreateCenBandwidthPackage(self, p: Params) -> dict[str, Any]:
@@ -315,7 +299,8 @@ class CenService:
                     "BandwidthPackageChargeType": "POSTPAY",
                 }
             )
-        return self._page(p, items, "CenBandwidthPackages", "CenBandwidthPackage")
+        return p.page(items, key="CenBandwidthPackages", item="CenBandwidthPackage",
+                      default_size=10, max_size=50)
 
     def _span_package(self, cen: Cen, a: str, b: str) -> BandwidthPackage | None:
         for pid in cen.packages:
@@ -366,7 +351,8 @@ class CenService:
             }
             for k, v in sorted(cen.limits.items())
         ]
-        return self._page(p, items, "CenInterRegionBandwidthLimits", "CenInterRegionBandwidthLimit", 100)
+        return p.page(items, key="CenInterRegionBandwidthLimits", item="CenInterRegionBandwidthLimit",
+                      default_size=10, max_size=100)
 
     def DescribeCenGeographicSpanRemainingBandwidth(self, p: Params) -> dict[str, Any]:
         cen = self._cen(p)

@@ -102,6 +102,19 @@ class Params:
             raise invalid(name, v, f"It must be between {lo} and {hi}.")
         return n
 
+    def page(
+        self, items: list[dict[str, Any]], *, key: str, item: str, default_size: int, max_size: int
+    ) -> dict[str, Any]:
+        """One page of ``items`` in the shape every Describe* action of the three products answers:
+        ``{TotalCount, PageNumber, PageSize, key: {item: [...]}}``."""
+        number = self.int_("PageNumber", 1, lo=1)
+        size = self.int_("PageSize", default_size, lo=1, hi=max_size)
+        assert number is not None
+        assert size is not None
+        start = (number - 1) * size
+        return {"TotalCount": len(items), "PageNumber": number, "PageSize": size,
+                key: {item: items[start : start + size]}}
+
     def req_int(self, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
         if self.get(name) is None:
             raise missing(name)

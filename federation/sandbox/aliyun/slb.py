@@ -294,17 +294,7 @@ class SlbService:
             if p.get("ServerId") and p.get("ServerId") not in lb.backends:
                 continue
             out.append(self._view(lb))
-        number = p.int_("PageNumber", 1, lo=1)
-        size = p.int_("PageSize", 10, lo=1, hi=100)
-        assert number is not None
-        assert size is not None
-        start = (number - 1) * size
-        return {
-            "TotalCount": len(out),
-            "PageNumber": number,
-            "PageSize": size,
-            "LoadBalancers": {"LoadBalancer": out[start : start + size]},
-        }
+        return p.page(out, key="LoadBalancers", item="LoadBalancer", default_size=10, max_size=100)
 
     def DescribeLoadBalancerAttribute(self, p: Params) -> dict[str, Any]:
         lb = self._lb(p)
