@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from federation.cli import main
@@ -86,6 +87,8 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
     assert status_table([]) == "No FederatedApps found."
 
 
+@pytest.mark.slow
+@pytest.mark.kubectl
 def test_fedctl_sandbox_writes_its_manifest_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     workdir = tmp_path / "sb"
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}

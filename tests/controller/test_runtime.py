@@ -7,6 +7,8 @@ import collections
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from federation.api import constants as c
 from federation.clusters.kubeapi import DEPLOYMENTS, NAMESPACES, SERVICES, KubeApi, NotLeaderError
 from federation.controller.informer import Informer
@@ -165,6 +167,7 @@ async def test_informer_relists_after_410_and_misses_nothing(tmp_path: Any) -> N
         await sim.stop()
 
 
+@pytest.mark.kubectl
 async def test_the_app_status_is_what_kubectl_shows(world: World) -> None:
     import json
     import subprocess
