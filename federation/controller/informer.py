@@ -71,6 +71,7 @@ class Informer:
         """Put what a write returned into the cache, unless the watch already delivered something newer
         (so the next reconcile does not act on its own stale view). Versions are opaque strings; only
         two decimal ones are compared."""
+        obj = _trim(obj)
         key = obj_key(obj)
         cached = self.cache.get(key)
         if cached is not None:
@@ -133,7 +134,7 @@ class Informer:
     async def _relist(self) -> None:
         items, rv = await self.api.list(self.resource, self.namespace, label_selector=self.label_selector)
         self.relists += 1
-        fresh = {obj_key(o): o for o in items}
+        fresh = {obj_key(o): _trim(o) for o in items}
         old = self.cache
         self.cache = fresh
         self.resource_version = rv
@@ -160,6 +161,7 @@ class Informer:
             self.resource_version = str(rv)
         if etype == "BOOKMARK":
             return True
+        obj = _trim(obj)
         key = obj_key(obj)
         before = self.cache.get(key)
         if etype == "DELETED":
@@ -169,6 +171,15 @@ class Informer:
             self.cache[key] = obj
             self.handler(key, before, obj)
         return True
+
+
+def _trim(obj: Obj) -> Obj:
+    """Drop ``metadata.managedFields`` before caching: often the larger part of an object on a real
+    API server, and nothing here reads it (client-go informers offer the same transform)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
 
 
 def _rv(obj: Obj) -> str:
