@@ -68,16 +68,20 @@ async def _run(kubeconfig: Path | None, context: str | None, config: ControllerC
               help="Leader-election Lease name.")
 @click.option("--lease-duration", type=click.FloatRange(1), default=15.0, show_default=True,
               help="Seconds a standby waits for a silent leader before taking over.")
-@click.option("--identity", default=None, help="This replica's identity in the Lease (default: host-pid).")
+@click.option("--identity", default=None,
+              help="This replica's identity in the Lease, unique per replica (default: host-pid).")
+@click.option("--service-type", type=click.Choice(["NodePort", "LoadBalancer"]), default="NodePort",
+              show_default=True, help="Type of the Service created in each member (NodePort: the regional "
+                                      "SLB targets node ports; LoadBalancer: the member's cloud controller).")
 @click.pass_obj
 def run(settings: Settings, kubeconfig: Path | None, context: str | None, namespace: str | None, workers: int,
         resync: float, probe_interval: float, lease_name: str, lease_duration: float,
-        identity: str | None) -> None:
+        identity: str | None, service_type: str) -> None:
     """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
     config = ControllerConfig(
         namespace=namespace or settings.namespace, lease_name=lease_name, lease_duration=lease_duration,
         renew_deadline=lease_duration * 2 / 3, retry_period=min(2.0, lease_duration / 5), workers=workers,
-        resync=resync, probe_interval=probe_interval)
+        resync=resync, probe_interval=probe_interval, service_type=service_type)
     if identity:
         config.identity = identity
     asyncio.run(_run(kubeconfig or settings.kubeconfig, context or settings.kube_context, config))
