@@ -103,7 +103,7 @@ async def test_only_the_leader_writes_and_a_standby_takes_over(world: World) -> 
     loop = asyncio.get_running_loop()
     died = loop.time()
     await wait_for(lambda: _is(b.is_leader), 5, "b takes over")
-    assert loop.time() - died <= fast_config().lease_duration + 1.0
+    assert loop.time() - died <= fast_config().lease_duration + 2.0  # + a retry period and slack
     await world.patch_spec("web", {"replicas": 6})
     await world.wait_replicas({"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2})
     assert b.host.writes > 0
@@ -126,7 +126,7 @@ async def test_a_leader_cut_off_from_the_api_stops_writing_within_the_renew_dead
         loop = asyncio.get_running_loop()
         cut = loop.time()
         await wait_for(lambda: _is(not elector.may_write()), 3, "write gate closed")
-        assert loop.time() - cut <= 1.0 + 0.3
+        assert loop.time() - cut <= 1.0 + 0.5  # the renew deadline, plus polling slack
         try:
             await gated.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
                                             "metadata": {"name": "no"}})
