@@ -1,9 +1,15 @@
-"""`fedctl run` (the controller process) and `fedctl status` (apps × regions from the host's status)."""
+"""`fedctl run` (the controller process) and `fedctl status` (apps × regions from the host's status).
+
+`fedctl run` opens the store (``database_url``; SQLite is migrated on start), starts the DNS side
+(``dns_provider``: the embedded server on ``dns_listen``, or alidns) and hands its publisher to the
+controller; SIGTERM/SIGINT stop the controller (it releases its Lease), then DNS and the store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from pathlib import Path
@@ -17,6 +23,8 @@ from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
+
+log = logging.getLogger(__name__)
 
 
 def _default_kubeconfig() -> Path | None:
@@ -37,20 +45,69 @@ async def host_client(kubeconfig: Path | None, context: str | None, name: str = 
                            "or run inside a cluster")
 
 
-async def _run(kubeconfig: Path | None, context: str | None, config: ControllerConfig) -> None:
-    host = await host_client(kubeconfig, context)
-    controller = Controller(host, config)
-    task = asyncio.create_task(controller.run(), name="controller")
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, task.cancel)
+async def open_store(settings: Settings) -> Any:
+    """The store at ``database_url``, its schema brought to head (SQLite, a single node) or checked
+    (PostgreSQL, where migrations are a deploy step: ``fedctl db upgrade``)."""
+    from federation.store import migrate
+    from federation.store.db import Database
+
+    db = Database.from_settings(settings)
     try:
-        await task
-    except asyncio.CancelledError:
-        pass
+        await asyncio.to_thread(migrate.ensure_current, db.url, upgrade_if_behind=db.is_sqlite)
+    except BaseException:
+        await db.aclose()
+        raise
+    return db
+
+
+async def start_dns_side(settings: Settings) -> tuple[Any, Any]:
+    """(store, DnsRuntime): what publishes the apps' DNS; a configuration error is a one-line
+    :class:`click.ClickException` (never a traceback, never a secret)."""
+    from federation.dns.runtime import start_dns
+
+    try:
+        db = await open_store(settings)
+    except Exception as exc:
+        from federation.store.db import mask_url
+
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise click.ClickException(f"store {mask_url(settings.database_url)}: {first}") from None
+    try:
+        rt = await start_dns(settings, db)
+    except (ValueError, OSError) as exc:
+        await db.aclose()
+        raise click.ClickException(f"dns ({settings.dns_provider}): {exc}") from None
+    if rt.address is not None:
+        log.info("dns: embedded server answering on %s:%d (udp+tcp)", *rt.address)
+    else:
+        log.info("dns: publishing to alidns%s", f" at {settings.alibaba_endpoint}"
+                 if settings.alibaba_endpoint else "")
+    return db, rt
+
+
+async def _run(settings: Settings, kubeconfig: Path | None, context: str | None, config: ControllerConfig,
+               with_dns: bool) -> None:
+    db = rt = None
+    if with_dns:
+        db, rt = await start_dns_side(settings)
+    try:
+        host = await host_client(kubeconfig, context)
+        try:
+            controller = Controller(host, config, dns=rt.publisher if rt is not None else None)
+            task = asyncio.create_task(controller.run(), name="controller")
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            await host.close()
     finally:
-        await host.close()
+        if rt is not None:
+            await rt.close()
+        if db is not None:
+            await db.aclose()
 
 
 @click.command("run")
@@ -70,21 +127,31 @@ async def _run(kubeconfig: Path | None, context: str | None, config: ControllerC
               help="Seconds a standby waits for a silent leader before taking over.")
 @click.option("--identity", default=None,
               help="This replica's identity in the Lease, unique per replica (default: host-pid).")
-@click.option("--service-type", type=click.Choice(["NodePort", "LoadBalancer"]), default="NodePort",
-              show_default=True, help="Type of the Service created in each member (NodePort: the regional "
-                                      "SLB targets node ports; LoadBalancer: the member's cloud controller).")
+@click.option("--dns/--no-dns", "with_dns", default=True, show_default=True,
+              help="Publish each app's DNS through dns_provider (embedded: served on dns_listen; alidns), "
+                   "logging every change to the store (database_url).")
+@click.option("--service-type", type=click.Choice(["NodePort", "LoadBalancer"]), default=None,
+              help="Type of the Service created in each member. Default: LoadBalancer with --dns (its "
+                   "load-balancer address is the region's address in DNS until the regional SLB step "
+                   "lands), NodePort with --no-dns (what a regional SLB targets).")
 @click.pass_obj
 def run(settings: Settings, kubeconfig: Path | None, context: str | None, namespace: str | None, workers: int,
         resync: float, probe_interval: float, lease_name: str, lease_duration: float,
-        identity: str | None, service_type: str) -> None:
+        identity: str | None, with_dns: bool, service_type: str | None) -> None:
     """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
+    if service_type is None:
+        service_type = "LoadBalancer" if with_dns else "NodePort"
+    elif with_dns and service_type != "LoadBalancer":
+        log.warning("--service-type %s: regions get no address for DNS until the regional SLB step "
+                    "exists; DNS stays unpublished", service_type)
     config = ControllerConfig(
         namespace=namespace or settings.namespace, lease_name=lease_name, lease_duration=lease_duration,
         renew_deadline=lease_duration * 2 / 3, retry_period=min(2.0, lease_duration / 5), workers=workers,
         resync=resync, probe_interval=probe_interval, service_type=service_type)
     if identity:
         config.identity = identity
-    asyncio.run(_run(kubeconfig or settings.kubeconfig, context or settings.kube_context, config))
+    asyncio.run(_run(settings, kubeconfig or settings.kubeconfig, context or settings.kube_context, config,
+                     with_dns))
 
 
 # --- status --------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Thin: it translates the placement and observations into the publisher's ``RegionEndpoint`` list (a
 region is healthy for DNS when it is placed, has replicas and no problem; its address comes from the
-load-balancer step, or from the status when that step wrote it earlier) and the publisher's result
-into the ``DNSPublished`` condition, ``status.dns`` and each region's ``servingDNS``/``dnsReason``.
+load-balancer step (for now ``ServiceAddressStep``), or from the status when that step could not look
+this time) and the publisher's result into the ``DNSPublished`` condition (False, ``WaitingForAddresses``,
+while no region has an address), ``status.dns`` and each region's ``servingDNS``/``dnsReason``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class DnsStep:
             obs = ctx.regions.get(a.name)
             fields = ctx.region_fields.get(a.name) or {}
             prev = previous.get(a.name)
-            address = fields.get("address") or (prev.address if prev else None)
+            # a step that looked and found none says None; a step that could not look says nothing
+            address = fields.get("address", prev.address if prev else None)
             problem = obs.problem if obs else ""
             healthy = a.state == "active" and a.replicas > 0 and not problem and (
                 obs is None or obs.reachable is not False)
@@ -44,7 +46,12 @@ class DnsStep:
         result = await self.publisher.publish(
             AppIdentity(app.namespace, app.name, app.metadata.uid), app.spec.dns, endpoints,
             failover_order=app.spec.dns_failover_order())
-        ctx.conditions.append((c.COND_DNS_PUBLISHED, result.ok, result.reason, result.message))
+        if result.ok and not result.records and not any(e.address for e in endpoints):
+            # nothing to answer with yet (the regions' addresses are on their way): not published
+            ctx.conditions.append((c.COND_DNS_PUBLISHED, False, "WaitingForAddresses",
+                                   f"{result.hostname}: no region has an address yet"))
+        else:
+            ctx.conditions.append((c.COND_DNS_PUBLISHED, result.ok, result.reason, result.message))
         for region, serving in result.serving.items():
             ctx.region_fields.setdefault(region, {}).update(
                 serving_dns=serving, dns_reason=result.reasons.get(region) or None)

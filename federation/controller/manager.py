@@ -84,7 +84,8 @@ class Controller:
                  steps: Sequence[ReconcileStep] = (), dns: DnsPublisher | None = None) -> None:
         """``steps`` run after propagation (the regional LB, later); ``dns``, when given, publishes
         each app's records as the last step. Without either the controller places, propagates and
-        reports."""
+        reports. With ``service_type`` LoadBalancer each region's address is its member Service's
+        load-balancer ingress (:class:`~federation.controller.serviceaddress.ServiceAddressStep`)."""
 
         self.config = config or ControllerConfig()
         self.host_raw = host  # ungated: the Lease and reads
@@ -101,6 +102,11 @@ class Controller:
                                      timeout=host.timeout)
         self.events = EventRecorder(self.host)
         self.steps = list(steps)
+        if self.config.service_type == "LoadBalancer":
+            # the member's LoadBalancer Service is the region's endpoint (until the regional SLB step)
+            from federation.controller.serviceaddress import ServiceAddressStep
+
+            self.steps.insert(0, ServiceAddressStep(self.member_for))
         if dns is not None:
             from federation.controller.dnsstep import DnsStep
 

@@ -1,4 +1,4 @@
-"""`fedctl dns`: inspect and exercise smart DNS (show, plan, query, serve, lines)."""
+"""`fedctl dns`: inspect and exercise smart DNS (show, log, plan, query, serve, lines)."""
 
 from __future__ import annotations
 
@@ -164,6 +164,38 @@ def _published(settings: Any, zone: str | None) -> list[Record]:
         raise click.ClickException(f"reading the store ({db.display_url}): {exc}") from None
     finally:
         db.dispose()
+
+
+@dns.command("log")
+@click.argument("host", required=False)
+@click.option("--app", help="Only this app's changes (NAMESPACE/NAME).")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def log_cmd(ctx: click.Context, host: str | None, app: str | None, limit: int, as_json: bool) -> None:
+    """The DNS change log (from the store), newest first: what changed and why."""
+    from federation.store.db import Database
+    from federation.store.dnslog import list_dns_changes
+
+    db = Database(_settings(ctx).database_url)
+    try:
+        name = host.lower().rstrip(".") if host else None
+        rows = db.call(list_dns_changes, app=app, name=name, limit=limit)
+    except Exception as exc:
+        raise click.ClickException(f"reading the store ({db.display_url}): {exc}") from None
+    finally:
+        db.dispose()
+    if as_json:
+        click.echo(json.dumps([{"at": r.at.isoformat(), "zone": r.zone, "name": r.name, "type": r.rtype,
+                                "line": r.line, "action": r.action, "reason": r.reason, "old": r.old,
+                                "new": r.new, "app": r.app} for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no DNS changes logged")
+    for r in rows:
+        what = r.new if r.action != "delete" else r.old
+        click.echo(f"{r.at:%Y-%m-%d %H:%M:%S} {r.action:<6} {r.name} {r.rtype} {r.line:<20} {what or '-'}  "
+                   f"({r.reason})")
 
 
 @dns.command("plan")

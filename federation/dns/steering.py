@@ -121,7 +121,7 @@ def desired_records(spec: DnsSpecLike, endpoints: Sequence[RegionEndpoint], late
     with_address = [e for e in endpoints if e.address]
     for e in endpoints:
         if not e.address:
-            reasons[e.region] = "no-address"
+            reasons[e.region] = "no address yet"
         elif not e.healthy:
             reasons[e.region] = f"unhealthy: {e.reason}" if e.reason else "unhealthy"
         elif e.weight <= 0:

@@ -5,9 +5,18 @@ and one member per region), applies the CRDs from ``crds/``, registers each memb
 would (a Secret holding its kubeconfig plus a MemberCluster), applies the example FederatedApp, and
 runs the very same :class:`~federation.controller.manager.Controller` that ``fedctl run`` runs.
 
-``DIR/sandbox.json`` lists each cluster's kubeconfig path and region and the address of every service
-the sandbox runs; a later stand-in (cloud emulator, DNS server, dashboard) registers itself with one
-call to :meth:`Sandbox.add_service`.
+With ``dns_provider`` (``fedctl sandbox`` defaults to ``alidns``) it also runs the Alibaba Cloud
+emulator in-process (domain ``example.com``, enterprise_standard edition so a 60 s TTL is allowed) and
+a SQLite store under the workdir, and hands the controller the publisher that ``fedctl run`` would
+build from the same settings (``federation.dns.runtime.start_dns``): with ``alidns`` the records go to
+the emulated alidns, whose DNS port answers them; with ``embedded`` the controller's own authoritative
+server answers. Member Services are then of type LoadBalancer (the simulated cloud controller gives
+them an address, which is each region's address in DNS until the regional SLB step lands).
+
+``DIR/sandbox.json`` lists each cluster's kubeconfig path and region, the address of every service
+the sandbox runs (a later stand-in registers itself with one call to :meth:`Sandbox.add_service`) and,
+with DNS, ``dns`` (HOST:PORT answering the app's records), ``aliyun`` (the emulator's endpoint; its
+AccessKey is in the 0600 ``DIR/aliyun.json``, never in sandbox.json) and ``database`` (the store URL).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -42,6 +52,14 @@ ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"
 EXAMPLE_APP = ROOT / "deploy" / "examples" / "federatedapp-web.yaml"
 SYSTEM_NAMESPACE = "federation-system"
+DNS_ZONE = "example.com"
+# Client populations of the shipped CIDR table whose nearest region differs for the example app
+# (checked by tests/integration): (ECS subnet, who, the line it classifies to).
+DNS_CLIENTS: tuple[tuple[str, str, str], ...] = (
+    ("36.21.0.0/24", "China Telecom, Zhejiang", "cn_telecom_zhejiang"),
+    ("123.125.0.0/24", "China Unicom, Beijing", "cn_unicom_beijing"),
+    ("85.214.0.0/24", "Germany", "os_euro_de"),
+)
 
 
 def _load_yaml_docs(path: Path) -> list[dict[str, Any]]:
@@ -135,6 +153,8 @@ class Sandbox:
     apply_example: bool = True
     steps: Sequence[ReconcileStep] = ()
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dns_provider: str | None = None  # "alidns" | "embedded": run the DNS side (and the emulator, store)
+    settings: Any = None  # federation.config.Settings the DNS side starts from (default: Settings())
 
     def __post_init__(self) -> None:
         from federation.sandbox.kube import KubeSimulator
@@ -146,6 +166,11 @@ class Sandbox:
         self.host: KubeApi | None = None
         self.controller: Controller | None = None  # the first one started
         self._controllers: dict[Controller, asyncio.Task[None]] = {}
+        self.emulator: Any = None  # AliyunEmulator
+        self.db: Any = None  # federation.store.db.Database
+        self.dns_runtime: Any = None  # federation.dns.runtime.DnsRuntime
+        self.dns_address: tuple[str, int] | None = None  # where the app's records are answered
+        self.database_url: str | None = None
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -170,8 +195,13 @@ class Sandbox:
         await self.ensure_namespace(SYSTEM_NAMESPACE)
         for region in self.regions:
             await self.register_member(region, region)
+        if self.dns_provider:
+            await self.start_dns()
         if self.apply_example:
-            await self.apply_app(self.example_app())
+            app = self.example_app()
+            text = yaml.safe_dump(app, sort_keys=False)  # for `fedctl dns plan -f`
+            await asyncio.to_thread((self.workdir / "app.yaml").write_text, text)
+            await self.apply_app(app)
         if self.run_controller:
             await self.start_controller()
         self.write_manifest()
@@ -179,16 +209,69 @@ class Sandbox:
     async def stop(self) -> None:
         for ctrl in list(self._controllers):
             await self.stop_controller(ctrl)
+        if self.dns_runtime is not None:
+            await self.dns_runtime.close()
+            self.dns_runtime = None
+        if self.emulator is not None:
+            await self.emulator.stop()
+            self.emulator = None
+        if self.db is not None:
+            await self.db.aclose()
+            self.db = None
         if self.host is not None:
             await self.host.close()
             self.host = None
         await self.sim.stop()
 
+    async def start_dns(self) -> None:
+        """The Alibaba Cloud emulator, the store and the DNS publisher, configured as an operator would
+        configure ``fedctl run`` against the real cloud (only the endpoint and the AccessKey differ)."""
+        from pydantic import SecretStr
+
+        from federation.config import Settings
+        from federation.controller.cli import open_store
+        from federation.dns.runtime import start_dns
+        from federation.sandbox.aliyun import AliyunEmulator
+        from federation.sandbox.aliyun.cli import CONFIG_NAME, _write_config
+
+        if self.dns_provider not in ("alidns", "embedded"):
+            raise ValueError(f"dns_provider: {self.dns_provider!r} is not one of alidns, embedded")
+        emu = AliyunEmulator(domains=[DNS_ZONE], edition="enterprise_standard")
+        # the emulator's DNS port answers only when alidns is where the records go: one answering server
+        await emu.start("127.0.0.1", 0, dns_host="127.0.0.1",
+                        dns_port=0 if self.dns_provider == "alidns" else None)
+        self.emulator = emu
+        aliyun_file = await asyncio.to_thread(_write_config, self.workdir, {
+            "endpoint": emu.endpoint, "access_key_id": emu.access_key_id,
+            "access_key_secret": emu.access_key_secret,
+            "dns": f"{emu.dns_address[0]}:{emu.dns_address[1]}" if emu.dns_address else None,
+            "domains": [DNS_ZONE], "edition": emu.edition, "admin_url": emu.admin_url,
+            "admin_token": emu.admin_token, "pid": os.getpid()})
+        assert aliyun_file.name == CONFIG_NAME
+        self.database_url = f"sqlite:///{self.workdir / 'federation.db'}"
+        base = self.settings if self.settings is not None else Settings()
+        settings = base.model_copy(update={
+            "database_url": self.database_url, "dns_provider": self.dns_provider, "dns_listen": "127.0.0.1:0",
+            "alibaba_access_key_id": emu.access_key_id,
+            "alibaba_access_key_secret": SecretStr(emu.access_key_secret), "alibaba_endpoint": emu.endpoint})
+        self.db = await open_store(settings)
+        self.dns_runtime = await start_dns(settings, self.db, zones=(DNS_ZONE,))
+        self.dns_address = self.dns_runtime.address or emu.dns_address
+        assert self.dns_address is not None
+        self.add_service("aliyun", emu.endpoint, config=str(aliyun_file), domains=[DNS_ZONE])
+        self.add_service("database", self.database_url)
+        self.add_service("dns", f"{self.dns_address[0]}:{self.dns_address[1]}", provider=self.dns_provider,
+                         zone=DNS_ZONE)
+
     async def start_controller(self, config: ControllerConfig | None = None) -> Controller:
         """Start one controller against the host (a test may start more, e.g. a standby)."""
         host = await KubeApi.from_kubeconfig_file(self.kubeconfigs["host"], name="controller-host")
         config = config or self.controller_config or ControllerConfig(namespace=SYSTEM_NAMESPACE)
-        ctrl = Controller(host, config, steps=self.steps)
+        if self.dns_runtime is not None and config.service_type != "LoadBalancer":
+            # the Service's load-balancer address is each region's address in DNS (for now)
+            config = dataclasses.replace(config, service_type="LoadBalancer")
+        ctrl = Controller(host, config, steps=self.steps,
+                          dns=self.dns_runtime.publisher if self.dns_runtime is not None else None)
         if self.controller is None:
             self.controller = ctrl
         self._controllers[ctrl] = asyncio.create_task(self._run_controller(ctrl),
@@ -258,12 +341,16 @@ class Sandbox:
     # --- the manifest -----------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "clusters": {n: {"kubeconfig": str(p), "region": self.cluster_regions[n] or None,
                              "role": "host" if n == "host" else "member"}
                          for n, p in self.kubeconfigs.items()},
             "services": self.services,
         }
+        for name in ("dns", "aliyun", "database"):  # the ones a user reaches for, at the top level
+            if name in self.services:
+                doc[name] = self.services[name]["address"]
+        return doc
 
     def write_manifest(self) -> Path:
         path = self.workdir / "sandbox.json"
@@ -272,7 +359,52 @@ class Sandbox:
         tmp.replace(path)
         return path
 
-    def hints(self) -> str:
+    async def wait_dns_published(self, name: str = "web", namespace: str = "default",
+                                 within: float = 30.0) -> dict[str, str]:
+        """Wait until the app's DNS is published; returns each region's address (empty on timeout)."""
+        assert self.host is not None
+        deadline = asyncio.get_running_loop().time() + within
+        while asyncio.get_running_loop().time() < deadline:
+            app = await self.host.get(FEDERATEDAPPS, name, namespace)
+            st = (app or {}).get("status") or {}
+            conds = {cd.get("type"): cd.get("status") for cd in st.get("conditions") or []}
+            if conds.get(c.COND_DNS_PUBLISHED) == "True":
+                return {r["region"]: r["address"] for r in st.get("regions") or [] if r.get("address")}
+            await asyncio.sleep(0.1)
+        return {}
+
+    def dns_hints(self, addresses: dict[str, str] | None = None) -> list[str]:
+        """The DNS part of :meth:`hints`: dig commands for client populations that get different
+        regions, ``fedctl dns`` against this sandbox's store and server, and draining a region."""
+        if self.dns_address is None:
+            return []
+        h, p = self.dns_address
+        host = self.kubeconfigs["host"]
+        fed = f"fedctl --database-url {self.database_url}"
+        hostname = f"www.{DNS_ZONE}"
+        lines = [f"DNS: {hostname} is answered on {h}:{p} ({self.dns_provider}); each client population "
+                 "gets its nearest healthy region:"]
+        if addresses:
+            lines.append("  region addresses: " + ", ".join(f"{r} {a}" for r, a in addresses.items()))
+        for cidr, who, line in DNS_CLIENTS:
+            lines.append(f"  dig @{h} -p {p} {hostname} +subnet={cidr} +short   # {who} (line {line})")
+        lines.append(f"  dig @{h} -p {p} {hostname} +short   # no client subnet: line default, every region")
+        lines += [f"  {fed} dns show {hostname} --client-ip {DNS_CLIENTS[0][0]}",
+                  f"  fedctl dns query {hostname} --client-ip {DNS_CLIENTS[1][0]} --server {h}:{p}",
+                  f"  {fed} dns log {hostname}   # every change with its reason"]
+        if addresses and set(addresses) == set(self.regions):
+            regs = " ".join(f"--region {r}={a}{',unhealthy' if r == self.regions[0] else ''}"
+                            for r, a in addresses.items())
+            lines.append(f"  {fed} dns plan -f {self.workdir / 'app.yaml'} {regs}   "
+                         f"# what losing {self.regions[0]} would change")
+        first = self.regions[0]
+        lines += [f"Drain {first} (its clients move within seconds; re-run the digs), then bring it back:",
+                  f"  kubectl --kubeconfig {host} annotate mc {first} "
+                  f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}",
+                  f"  kubectl --kubeconfig {host} annotate mc {first} {c.ANNOTATION_REGION_HEALTH}-"]
+        return lines
+
+    def hints(self, addresses: dict[str, str] | None = None) -> str:
         host = self.kubeconfigs["host"]
         lines = ["The sandbox is up. Try:",
                  f"  kubectl --kubeconfig {host} get fapp -A",
@@ -281,23 +413,26 @@ class Sandbox:
                  f"  fedctl status --kubeconfig {host}"]
         for region in self.regions:
             lines.append(f"  kubectl --kubeconfig {self.kubeconfigs[region]} get deploy,svc -A   # {region}")
-        lines.append(f"  kubectl --kubeconfig {host} annotate mc {self.regions[0]} "
-                     f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}   # drain a region")
+        if self.dns_address is None:
+            lines.append(f"  kubectl --kubeconfig {host} annotate mc {self.regions[0]} "
+                         f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}   # drain a region")
+        lines += self.dns_hints(addresses)
         lines.append(f"Everything is listed in {self.workdir / 'sandbox.json'}. Ctrl-C stops it all.")
         return "\n".join(lines)
 
 
-async def _serve(workdir: Path, rollout_delay: float) -> None:
+async def _serve(workdir: Path, rollout_delay: float, dns_provider: str | None, settings: Any) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    sandbox = Sandbox(workdir, rollout_delay=rollout_delay,
+    sandbox = Sandbox(workdir, rollout_delay=rollout_delay, dns_provider=dns_provider, settings=settings,
                       controller_config=ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="sandbox"))
     try:
         await sandbox.start()
-        click.echo(sandbox.hints())
+        addresses = await sandbox.wait_dns_published() if dns_provider else {}
+        click.echo(sandbox.hints(addresses))
         await stop.wait()
         click.echo("stopping the sandbox ...")
     finally:
@@ -309,10 +444,17 @@ async def _serve(workdir: Path, rollout_delay: float) -> None:
               help="Directory for kubeconfigs and sandbox.json (default: a new temporary directory).")
 @click.option("--rollout-delay", type=float, default=0.5, show_default=True,
               help="Seconds a simulated Deployment takes to become ready.")
-def sandbox(workdir: Path | None, rollout_delay: float) -> None:
-    """Run a host and three regional member clusters on the simulator, with the controller."""
+@click.option("--dns-provider", type=click.Choice(["alidns", "embedded", "none"]), default="alidns",
+              show_default=True,
+              help="Where the controller publishes DNS: the emulated alidns (its DNS port answers), the "
+                   "embedded authoritative server, or nowhere.")
+@click.pass_context
+def sandbox(ctx: click.Context, workdir: Path | None, rollout_delay: float, dns_provider: str) -> None:
+    """Run a host and three regional member clusters on the simulator, the Alibaba Cloud emulator and
+    a DNS server, with the controller."""
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="fedctl-sandbox-"))
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o700)  # kubeconfigs with bearer tokens live here
-    asyncio.run(_serve(workdir, rollout_delay))
+    settings = ctx.find_root().obj  # fedctl's settings (None when called on its own)
+    asyncio.run(_serve(workdir, rollout_delay, None if dns_provider == "none" else dns_provider, settings))

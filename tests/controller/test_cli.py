@@ -22,12 +22,14 @@ from tests.controller.conftest import World, make_app, wait_for
 FEDCTL = [sys.executable, "-m", "federation.cli"]
 
 
-async def test_fedctl_run_reconciles_and_stops_cleanly_on_sigterm(world: World) -> None:
+async def test_fedctl_run_reconciles_and_stops_cleanly_on_sigterm(world: World, tmp_path: Path) -> None:
     await world.create_app(make_app(replicas=3))
+    env = {**os.environ, "FEDCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+           "FEDCTL_DNS_LISTEN": "127.0.0.1:0", "FEDCTL_DNS_PROVIDER": "embedded"}
     proc = await asyncio.create_subprocess_exec(
         *FEDCTL, "run", "--kubeconfig", str(world.sb.kubeconfigs["host"]), "--namespace", SYSTEM_NAMESPACE,
         "--identity", "cli-test", "--lease-duration", "3", "--probe-interval", "1", "--workers", "2",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
     try:
         await world.wait_ready(within=30)
         lease = await world.host.get(LEASES, "fedctl-controller", SYSTEM_NAMESPACE)
