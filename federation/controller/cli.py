@@ -52,11 +52,14 @@ async def open_store(settings: Settings) -> Any:
     from federation.store.db import Database
 
     db = Database.from_settings(settings)
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours instead of its narration
     try:
-        await asyncio.to_thread(migrate.ensure_current, db.url, upgrade_if_behind=db.is_sqlite)
+        revision = await asyncio.to_thread(migrate.ensure_current, db.url, upgrade_if_behind=db.is_sqlite)
     except BaseException:
         await db.aclose()
         raise
+    log.info("store: %s at schema revision %s", db.display_url, revision)
     return db
 
 

@@ -4,8 +4,13 @@ comes back, logged with its reason; the steady state writes nothing; deleting th
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shlex
 
+from click.testing import CliRunner
+
+from federation.cli import main
 from federation.dns.plan import owner_name
 from federation.sandbox.wiring import DNS_CLIENTS
 from tests.integration.conftest import HOSTNAME, Running, wait_for
@@ -43,6 +48,8 @@ async def test_clients_get_their_nearest_region_and_a_drained_region_leaves_dns(
     assert manifest["aliyun"] == run.sb.emulator.endpoint
     assert run.sb.emulator.access_key_secret not in json.dumps(manifest)
     assert (run.sb.workdir / "aliyun.json").stat().st_mode & 0o777 == 0o600
+
+    await _printed_commands_work(run, addresses)
 
     await run.set_drained("cn-hangzhou", True)
     await wait_for(lambda: _answers(run, addresses, NEAREST_WITHOUT_HANGZHOU), 10,
@@ -105,3 +112,26 @@ async def _settled(run: Running) -> None:
     ctrl = run.sb.controller
     assert ctrl is not None
     assert await ctrl.wait_idle(10, settle=0.3)
+
+
+async def _printed_commands_work(run: Running, addresses: dict[str, str]) -> None:
+    """The dig and fedctl commands of the sandbox's hints, pasted as printed, give the nearest region."""
+    hints = run.sb.hints(addresses)
+    commands = [shlex.split(line.split("   #", 1)[0]) for line in hints.splitlines()
+                if line.strip().startswith(("dig ", "fedctl ")) and "--kubeconfig" not in line]
+    digs = [cmd for cmd in commands if cmd[0] == "dig" and any(a.startswith("+subnet=") for a in cmd)]
+    assert len(digs) == len(NEAREST)
+    for cmd in digs:
+        subnet = next(a for a in cmd if a.startswith("+subnet="))[len("+subnet="):]
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        assert set(out.decode().split()) == {addresses[NEAREST[subnet]]}, cmd
+    fedctl = {cmd[cmd.index("dns") + 1]: cmd[1:] for cmd in commands if cmd[0] == "fedctl"}
+    assert set(fedctl) == {"show", "query", "log", "plan"}
+    results = {name: await asyncio.to_thread(CliRunner().invoke, main, args) for name, args in fedctl.items()}
+    for name, result in results.items():
+        assert result.exit_code == 0, (name, result.output)
+    assert f"www.example.com -> {addresses['cn-hangzhou']} " in results["show"].output
+    assert f"A {addresses['cn-beijing']}" in results["query"].output
+    assert "(created)" in results["log"].output
+    assert "region cn-hangzhou: unhealthy" in results["plan"].output
