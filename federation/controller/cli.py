@@ -161,8 +161,9 @@ def run(settings: Settings, kubeconfig: Path | None, context: str | None, namesp
 
 
 def status_table(apps: list[dict[str, Any]]) -> str:
-    """A readable table of apps × regions from the FederatedApps' status (pure)."""
-    header = ("APP", "REGION", "CLUSTER", "DESIRED", "READY", "REACHABLE", "HEALTH", "NOTE")
+    """A readable table of apps × regions from the FederatedApps' status (pure): replicas, health, the
+    region's address and whether DNS answers with it."""
+    header = ("APP", "REGION", "CLUSTER", "DESIRED", "READY", "REACHABLE", "HEALTH", "ADDRESS", "DNS", "NOTE")
     rows: list[tuple[str, ...]] = []
     summaries: list[str] = []
     for app in sorted(apps, key=lambda a: (a["metadata"].get("namespace", ""), a["metadata"]["name"])):
@@ -179,13 +180,16 @@ def status_table(apps: list[dict[str, Any]]) -> str:
         summaries.append(summary)
         regions = st.get("regions") or []
         if not regions:
-            rows.append((key, "-", "-", "-", "-", "-", "-", "not reconciled yet"))
+            rows.append((key, "-", "-", "-", "-", "-", "-", "-", "-", "not reconciled yet"))
         for r in regions:
-            reach = r.get("reachable")
+            reach, serving = r.get("reachable"), r.get("servingDNS")
+            note = r.get("excludedReason") or (f"dns: {r.get('dnsReason')}" if serving is False
+                                               and r.get("dnsReason") else "")
             rows.append((key, r.get("region", "?"), r.get("cluster") or "-",
                          str(r.get("desiredReplicas", "-")), str(r.get("readyReplicas", "-")),
                          "-" if reach is None else ("yes" if reach else "NO"), r.get("health") or "-",
-                         r.get("excludedReason") or ""))
+                         r.get("address") or "-", "-" if serving is None else ("yes" if serving else "no"),
+                         note))
     if not rows:
         return "No FederatedApps found."
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

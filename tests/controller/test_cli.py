@@ -56,7 +56,8 @@ async def test_fedctl_status_prints_apps_by_region(world: World) -> None:
         ["status", "web", "-n", "shop", "--kubeconfig", str(world.sb.kubeconfigs["host"])])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["APP", "REGION", "CLUSTER", "DESIRED", "READY", "REACHABLE", "HEALTH", "NOTE"]
+    assert lines[0].split() == ["APP", "REGION", "CLUSTER", "DESIRED", "READY", "REACHABLE", "HEALTH",
+                                "ADDRESS", "DNS", "NOTE"]
     rows = [ln.split() for ln in lines[1:4]]
     assert {r[1] for r in rows} == {"cn-hangzhou", "cn-beijing", "eu-central-1"}
     assert sum(int(r[3]) for r in rows) == 5
@@ -80,7 +81,7 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
                      "health": "Unhealthy", "excludedReason": "member bj unreachable"}]}}
     text = status_table([app])
     rows = [line.split() for line in text.splitlines()]
-    assert ["shop/web", "cn-beijing", "bj", "0", "-", "NO", "Unhealthy", "member", "bj",
+    assert ["shop/web", "cn-beijing", "bj", "0", "-", "NO", "Unhealthy", "-", "-", "member", "bj",
             "unreachable"] in rows
     assert len({line.index("HEALTH") if "HEALTH" in line else line.find("Unhealthy")
                 for line in text.splitlines()[:3] if "Unhealthy" in line or "HEALTH" in line}) == 1  # aligned

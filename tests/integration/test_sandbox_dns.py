@@ -63,6 +63,11 @@ async def test_clients_get_their_nearest_region_and_a_drained_region_leaves_dns(
     assert "drained" in str(hz["dnsReason"])
     assert (await run.regions())["cn-beijing"]["servingDNS"] is True
     assert "region-unhealthy" in await run.change_reasons()
+    status = await asyncio.to_thread(CliRunner().invoke, main,
+                                     ["status", "web", "--kubeconfig", str(run.sb.kubeconfigs["host"])])
+    rows = {ln.split()[1]: ln.split() for ln in status.output.splitlines()[1:4]}
+    assert rows["cn-hangzhou"][7:9] == [addresses["cn-hangzhou"], "no"], status.output  # ADDRESS, DNS
+    assert rows["cn-beijing"][7:9] == [addresses["cn-beijing"], "yes"], status.output
 
     await run.set_drained("cn-hangzhou", False)
     await wait_for(lambda: _answers(run, addresses, NEAREST), 10, "cn-hangzhou back in DNS")
