@@ -101,5 +101,5 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     # Client libraries log request bodies at debug level; keep them quiet unless asked.
-    for noisy in ("kubernetes_asyncio", "kubernetes", "urllib3", "aiohttp.access", "apscheduler"):
+    for noisy in ("kubernetes_asyncio", "kubernetes", "urllib3", "aiohttp.access", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
