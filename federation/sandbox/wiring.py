@@ -431,7 +431,16 @@ async def _serve(workdir: Path, rollout_delay: float, dns_provider: str | None, 
                       controller_config=ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="sandbox"))
     try:
         await sandbox.start()
-        addresses = await sandbox.wait_dns_published() if dns_provider else {}
+        addresses: dict[str, str] = {}
+        if dns_provider:  # the hints show the regions' addresses; Ctrl-C meanwhile still stops at once
+            waiting = asyncio.create_task(sandbox.wait_dns_published())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not waiting.done():
+                waiting.cancel()
+                return
+            addresses = waiting.result()
         click.echo(sandbox.hints(addresses))
         await stop.wait()
         click.echo("stopping the sandbox ...")
