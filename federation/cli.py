@@ -22,6 +22,8 @@ from federation.logsetup import setup_logging
 SUBCOMMANDS: dict[str, str] = {
     "run": "federation.controller.cli:run",
     "status": "federation.controller.cli:status",
+    "join": "federation.clusters.cli:join_cmd",
+    "unjoin": "federation.clusters.cli:unjoin_cmd",
     "sandbox": "federation.sandbox.wiring:sandbox",
     "sim": "federation.sandbox.cli:sim",
     "dns": "federation.dns.cli:dns",
