@@ -22,7 +22,6 @@ AccessKey is in the 0600 ``DIR/aliyun.json``, never in sandbox.json) and ``datab
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import json
@@ -39,7 +38,8 @@ import click
 import yaml
 
 from federation.api import constants as c
-from federation.clusters.kubeapi import NAMESPACES, SECRETS, KubeApi, KubeError, Resource
+from federation.clusters.join import JoinSpec, join
+from federation.clusters.kubeapi import NAMESPACES, KubeApi, KubeError, Resource
 from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS
 from federation.controller.steps import ReconcileStep
@@ -113,20 +113,8 @@ async def ensure_namespace(api: KubeApi, name: str) -> None:
 
 
 async def register_member(host: KubeApi, name: str, region: str, kubeconfig: dict[str, Any]) -> None:
-    """A Secret with the member's kubeconfig and a MemberCluster pointing at it (idempotent)."""
-    encoded = base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-              "metadata": {"name": f"{name}-kubeconfig", "namespace": SYSTEM_NAMESPACE},
-              "data": {c.DEFAULT_KUBECONFIG_KEY: encoded}}
-    mc = {"apiVersion": c.API_VERSION, "kind": c.MEMBERCLUSTER_KIND, "metadata": {"name": name},
-          "spec": {"region": region, "kubeconfigSecretRef": {"name": f"{name}-kubeconfig",
-                                                             "namespace": SYSTEM_NAMESPACE}}}
-    for res, body, ns in ((SECRETS, secret, SYSTEM_NAMESPACE), (MEMBERCLUSTERS, mc, None)):
-        try:
-            await host.create(res, body, ns)
-        except KubeError as exc:
-            if not exc.conflict:
-                raise
+    """Join a member as an operator would with ``fedctl join`` (idempotent)."""
+    await join(host, JoinSpec(name=name, region=region, namespace=SYSTEM_NAMESPACE), kubeconfig)
 
 
 def example_app(regions: Sequence[str]) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def test_exec_plugins_and_missing_files_are_clear_errors(tmp_path: Path) -> None
     with pytest.raises(JoinError, match="exec/auth-provider"):
         self_contained_kubeconfig(cfg)
     cfg["users"] = [{"name": "u", "user": {"tokenFile": "nope.token"}}]
-    with pytest.raises(JoinError, match="user.tokenFile: cannot read"):
+    with pytest.raises(JoinError, match=r"user\.tokenFile: cannot read"):
         self_contained_kubeconfig(cfg, base_dir=tmp_path)
     with pytest.raises(JoinError, match="context 'y' not found"):
         self_contained_kubeconfig(cfg, context="y")
