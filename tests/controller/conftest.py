@@ -136,4 +136,19 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     finally:
         for api in members.values():
             await api.close()
-        await sb.stop()
+        await stop_or_explain(sb)
+
+
+async def stop_or_explain(sb: Sandbox, within: float = 30.0) -> None:
+    """Stop the sandbox; if that hangs, fail with every pending task's stack (what is stuck, and where)."""
+    try:
+        await asyncio.wait_for(sb.stop(), within)
+    except TimeoutError:
+        import io
+
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.print_stack(file=out)
+        raise AssertionError(f"sandbox did not stop within {within}s; pending tasks:\n"
+                             f"{out.getvalue()}") from None
