@@ -21,6 +21,7 @@ from federation.clusters.kubeapi import KubeApi, KubeError
 from federation.config import Settings
 from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
+from federation.controller.shutdown import stop_task
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 
@@ -98,12 +99,18 @@ async def _run(settings: Settings, kubeconfig: Path | None, context: str | None,
         try:
             controller = Controller(host, config, dns=rt.publisher if rt is not None else None)
             task = asyncio.create_task(controller.run(), name="controller")
+            stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, task.cancel)
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+                    loop.add_signal_handler(sig, stop.set)
+            stopping = asyncio.create_task(stop.wait(), name="signal")
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if task.done():
+                task.result()  # the controller only returns by failing: report it
+            else:
+                await stop_task(task, what="controller")
         finally:
             await host.close()
     finally:

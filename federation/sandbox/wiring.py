@@ -42,6 +42,7 @@ from federation.clusters.join import JoinSpec, join
 from federation.clusters.kubeapi import NAMESPACES, KubeApi, KubeError, Resource
 from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS
+from federation.controller.shutdown import stop_task
 from federation.controller.steps import ReconcileStep
 
 log = logging.getLogger(__name__)
@@ -280,8 +281,7 @@ class Sandbox:
         if ctrl is self.controller:
             self.controller = None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop_task(task, what=f"controller {ctrl.config.identity if ctrl else ''}")
 
     # --- what an operator does with kubectl -------------------------------------------------------
 
