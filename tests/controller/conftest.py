@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from federation.clusters.kubeapi import DEPLOYMENTS, SERVICES, KubeApi, KubeErro
 from federation.controller.manager import ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
 from federation.sandbox.wiring import SYSTEM_NAMESPACE, Sandbox
+from tests.waiting import wait_for
 
 REGIONS = ("cn-hangzhou", "cn-beijing", "eu-central-1")
 
@@ -45,16 +45,6 @@ def make_app(name: str = "web", replicas: int = 6, strategy: str = "Spread",
         },
     }
 
-
-async def wait_for(check: Callable[[], Awaitable[Any]], within: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {within}s waiting for {what}; last value: {last!r}")
 
 
 class World:

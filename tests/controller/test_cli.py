@@ -17,7 +17,8 @@ from federation.cli import main
 from federation.clusters.kubeapi import LEASES
 from federation.controller.cli import status_table
 from federation.sandbox.wiring import DEFAULT_REGIONS, SYSTEM_NAMESPACE, example_app
-from tests.controller.conftest import World, make_app, wait_for
+from tests.controller.conftest import World, make_app
+from tests.waiting import wait_for
 
 FEDCTL = [sys.executable, "-m", "federation.cli"]
 

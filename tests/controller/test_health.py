@@ -10,7 +10,8 @@ from federation.api import constants as c
 from federation.clusters.kubeapi import SECRETS
 from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS
 from federation.sandbox.wiring import SYSTEM_NAMESPACE
-from tests.controller.conftest import World, fast_config, make_app, wait_for
+from tests.controller.conftest import World, fast_config, make_app
+from tests.waiting import wait_for
 
 
 async def _region(world: World, region: str) -> dict:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from federation.api import constants as c
 from federation.clusters.kubeapi import DEPLOYMENTS
-from tests.controller.conftest import REGIONS, World, fast_config, make_app, wait_for
+from tests.controller.conftest import REGIONS, World, fast_config, make_app
+from tests.waiting import wait_for
 
 
 async def test_create_spreads_replicas_and_reports_status(world: World) -> None:

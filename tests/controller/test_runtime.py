@@ -15,7 +15,8 @@ from federation.controller.informer import Informer
 from federation.controller.leader import LeaderElector
 from federation.controller.resources import FEDERATEDAPPS
 from federation.sandbox.kube import KubeSimulator
-from tests.controller.conftest import REGIONS, World, fast_config, make_app, wait_for
+from tests.controller.conftest import REGIONS, World, fast_config, make_app
+from tests.waiting import wait_for
 
 
 def count_requests(world: World) -> collections.Counter[str]:

@@ -9,7 +9,8 @@ from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS
 from federation.controller.steps import StepContext
 from federation.dns.providers.embedded import EmbeddedProvider
 from federation.dns.publisher import DnsPublisher
-from tests.controller.conftest import REGIONS, World, fast_config, make_app, wait_for
+from tests.controller.conftest import REGIONS, World, fast_config, make_app
+from tests.waiting import wait_for
 
 ADDRESSES = {r: f"192.0.2.{i + 10}" for i, r in enumerate(REGIONS)}
 

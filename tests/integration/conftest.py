@@ -4,8 +4,7 @@ emulator, the store, the DNS server, the controller) over real loopback sockets,
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from federation.api import constants as c
 from federation.controller.manager import ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS
 from federation.sandbox.wiring import SYSTEM_NAMESPACE, Sandbox
+from tests.waiting import wait_for
 
 APP, NAMESPACE, HOSTNAME = "web", "default", "www.example.com"
 
@@ -29,16 +29,6 @@ def fast_config() -> ControllerConfig:
     return ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="it", lease_duration=2.0, renew_deadline=1.5,
                             retry_period=0.25, probe_interval=0.5, member_timeout=1.0, resync=30.0)
 
-
-async def wait_for(check: Callable[[], Awaitable[Any]], within: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {within}s waiting for {what}; last value: {last!r}")
 
 
 class Running:

@@ -8,7 +8,8 @@ from pathlib import Path
 from federation.api import constants as c
 from federation.controller.serviceaddress import ingress_address
 from federation.sandbox.wiring import Sandbox
-from tests.integration.conftest import Running, fast_config, wait_for
+from tests.integration.conftest import Running, fast_config
+from tests.waiting import wait_for
 
 
 def test_ingress_address_takes_the_first_ip_or_hostname() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from federation.sandbox.wiring import SYSTEM_NAMESPACE, Sandbox
 from federation.store.db import Database
 from federation.store.dnslog import list_dns_changes
-from tests.integration.conftest import Running, wait_for
+from tests.integration.conftest import Running
+from tests.waiting import wait_for
 
 FEDCTL = [sys.executable, "-m", "federation.cli"]
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from federation.cli import main
 from federation.dns.plan import owner_name
 from federation.sandbox.wiring import DNS_CLIENTS
-from tests.integration.conftest import HOSTNAME, Running, wait_for
+from tests.integration.conftest import HOSTNAME, Running
+from tests.waiting import wait_for
 
 # The nearest region of each client population of the sandbox's hints (ECS subnet -> region), with
 # cn-hangzhou drained. The addresses always come from the app's status.
