@@ -141,15 +141,14 @@ class AlidnsApi:
 
     async def describe_domain_records(self, domain: str, **filters: Any) -> list[DomainRecord]:
         """Every record of ``domain`` matching the filters, all pages."""
-        out: list[DomainRecord] = []
-        page = 1
-        while True:
-            total, records = await self.describe_domain_records_page(
-                domain, page_number=page, page_size=self.PAGE_SIZE, **filters)
-            out.extend(records)
-            if not records or len(out) >= total:
-                return out
-            page += 1
+        def make() -> DescribeDomainRecordsRequest:
+            req = DescribeDomainRecordsRequest()
+            req.set_DomainName(domain)
+            _set_opt(req, **filters)
+            return req
+
+        items = await self.client.all_pages(make, "DomainRecords", "Record", page_size=self.PAGE_SIZE)
+        return [DomainRecord.from_api(r) for r in items]
 
     async def describe_domain_record_info(self, record_id: str) -> DomainRecord:
         req = DescribeDomainRecordInfoRequest()
@@ -159,20 +158,15 @@ class AlidnsApi:
     async def describe_sub_domain_records(self, sub_domain: str, *, type: str | None = None,
                                           line: str | None = None,
                                           domain: str | None = None) -> list[DomainRecord]:
-        out: list[DomainRecord] = []
-        page = 1
-        while True:
+        def make() -> DescribeSubDomainRecordsRequest:
             req = DescribeSubDomainRecordsRequest()
             req.set_SubDomain(sub_domain)
-            req.set_PageNumber(page)
-            req.set_PageSize(self.SUBDOMAIN_PAGE_SIZE)
             _set_opt(req, Type=type, Line=line, DomainName=domain)
-            resp = await self.client.call(req, idempotent=True)
-            records = [DomainRecord.from_api(r) for r in resp.get("DomainRecords", {}).get("Record", [])]
-            out.extend(records)
-            if not records or len(out) >= int(resp.get("TotalCount", 0)):
-                return out
-            page += 1
+            return req
+
+        items = await self.client.all_pages(make, "DomainRecords", "Record",
+                                            page_size=self.SUBDOMAIN_PAGE_SIZE)
+        return [DomainRecord.from_api(r) for r in items]
 
     async def set_domain_record_status(self, record_id: str, enabled: bool) -> None:
         req = SetDomainRecordStatusRequest()
@@ -218,21 +212,16 @@ class AlidnsApi:
         await self.client.call(req, idempotent=True)
 
     async def describe_dnsslb_sub_domains(self, domain: str, *, rr: str | None = None) -> list[SlbSubDomain]:
-        out: list[SlbSubDomain] = []
-        page = 1
-        while True:
+        def make() -> DescribeDNSSLBSubDomainsRequest:
             req = DescribeDNSSLBSubDomainsRequest()
             req.set_DomainName(domain)
-            req.set_PageNumber(page)
-            req.set_PageSize(self.SUBDOMAIN_PAGE_SIZE)
             _set_opt(req, Rr=rr)
-            resp = await self.client.call(req, idempotent=True)
-            items = resp.get("SlbSubDomains", {}).get("SlbSubDomain", [])
-            for it in items:
-                algos = it.get("LineAlgorithms", {}).get("LineAlgorithm", [])
-                out.append(SlbSubDomain(str(it["SubDomain"]), str(it.get("Type", "A")),
-                                        int(it.get("RecordCount", 0)), bool(it.get("Open", False)),
-                                        {str(a["Line"]): bool(a.get("Open", False)) for a in algos}))
-            if not items or len(out) >= int(resp.get("TotalCount", 0)):
-                return out
-            page += 1
+            return req
+
+        items = await self.client.all_pages(make, "SlbSubDomains", "SlbSubDomain",
+                                            page_size=self.SUBDOMAIN_PAGE_SIZE)
+        return [SlbSubDomain(str(it["SubDomain"]), str(it.get("Type", "A")), int(it.get("RecordCount", 0)),
+                             bool(it.get("Open", False)),
+                             {str(a["Line"]): bool(a.get("Open", False))
+                              for a in it.get("LineAlgorithms", {}).get("LineAlgorithm", [])})
+                for it in items]

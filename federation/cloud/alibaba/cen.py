@@ -53,18 +53,7 @@ class CenApi:
         return str(resp["CenId"])
 
     async def _pages(self, make: Any, key: str, item: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            req = make()
-            req.set_PageNumber(page)
-            req.set_PageSize(self.PAGE_SIZE)
-            resp = await self.client.call(req, idempotent=True)
-            items = resp.get(key, {}).get(item, [])
-            out.extend(items)
-            if not items or len(out) >= int(resp.get("TotalCount", 0)):
-                return out
-            page += 1
+        return await self.client.all_pages(make, key, item, page_size=self.PAGE_SIZE)
 
     async def describe_cens(self, *, cen_ids: list[str] | None = None,
                             name: str | None = None) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -149,6 +150,23 @@ class AlibabaClient:
             except ValueError:
                 raise AlibabaError("SDK.InvalidResponse", f"{action}: answer is not JSON") from None
             return decoded
+
+    async def all_pages(self, make: Callable[[], AcsRequest], key: str, item: str, *, page_size: int,
+                        region_id: str | None = None) -> list[dict[str, Any]]:
+        """Every item of a paged Describe* action: ``make()`` builds one request with its filters, this
+        sets PageNumber/PageSize and reads ``answer[key][item]`` until TotalCount items are in."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            req = make()
+            req.set_PageNumber(page)
+            req.set_PageSize(page_size)
+            resp = await self.call(req, idempotent=True, region_id=region_id)
+            items = resp.get(key, {}).get(item, [])
+            out.extend(items)
+            if not items or len(out) >= int(resp.get("TotalCount", 0)):
+                return out
+            page += 1
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

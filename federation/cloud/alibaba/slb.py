@@ -143,12 +143,8 @@ class SlbApi:
                                       name: str | None = None,
                                       server_id: str | None = None) -> list[dict[str, Any]]:
         """All matching load balancers (every page). ``tags`` must all match (the ``Tags`` JSON filter)."""
-        out: list[dict[str, Any]] = []
-        page = 1
-        while True:
+        def make() -> DescribeLoadBalancersRequest:
             req = DescribeLoadBalancersRequest()
-            req.set_PageNumber(page)
-            req.set_PageSize(self.PAGE_SIZE)
             if ids:
                 req.set_LoadBalancerId(",".join(ids))
             if name:
@@ -157,13 +153,11 @@ class SlbApi:
                 req.set_ServerId(server_id)
             if tags:
                 req.set_Tags(json.dumps([{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())]))
-            resp = await self.client.call(req, idempotent=True, region_id=region)
-            items = resp.get("LoadBalancers", {}).get("LoadBalancer", [])
-            for lb in items:
-                out.append({**lb, "TagMap": _tags_from_api(lb)})
-            if not items or len(out) >= int(resp.get("TotalCount", 0)):
-                return out
-            page += 1
+            return req
+
+        items = await self.client.all_pages(make, "LoadBalancers", "LoadBalancer", page_size=self.PAGE_SIZE,
+                                            region_id=region)
+        return [{**lb, "TagMap": _tags_from_api(lb)} for lb in items]
 
     async def describe_load_balancer_attribute(self, region: str, lb_id: str) -> dict[str, Any]:
         req = DescribeLoadBalancerAttributeRequest()
