@@ -23,11 +23,38 @@ from federation.dns.lines import (
 def test_catalogue_chains_end_at_default_and_carriers_fall_back_through_geography(
         catalogue: LineCatalogue) -> None:
     assert catalogue.chain("cn_telecom_zhejiang") == (
-        "cn_telecom_zhejiang", "telecom", "cn_region_zhejiang", "cn_region_huadong", "internal", "default")
+        "cn_telecom_zhejiang", "cn_telecom_huadong", "telecom", "cn_region_zhejiang", "cn_region_huadong",
+        "internal", "default")
     assert catalogue.chain("os_asia_jp") == ("os_asia_jp", "os_asia", "oversea", "default")
     for line in catalogue:
         assert catalogue.chain(line.code)[-1] == "default"
         assert line.code == "default" or line.vantage  # every line has a region standing for it
+
+
+def test_catalogue_follows_the_published_line_lists(catalogue: LineCatalogue) -> None:
+    # Level-1 lines as Alibaba Cloud DNS enumerates them.
+    level1 = {line.code for line in catalogue if line.parent == "default"}
+    assert level1 == {"telecom", "unicom", "mobile", "edu", "drpeng", "btvn", "cstnet", "wexchange", "founder",
+                      "topway_video", "wasu", "ocn", "cnix", "bgctv", "aliyun", "search", "oversea", "internal"}
+    assert set(catalogue.children("search")) == {"google", "baidu", "biying", "youdao", "yahoo"}
+    # Three levels for the big carriers: carrier, area, province.
+    for carrier in ("telecom", "unicom", "mobile"):
+        areas = set(catalogue.children(carrier))
+        assert areas == {f"cn_{carrier}_{a}" for a in
+                         ("dongbei", "huabei", "huadong", "huanan", "huazhong", "xibei", "xinan")}
+    assert catalogue.get("cn_unicom_guangdong").parent == "cn_unicom_huanan"
+    assert catalogue.get("cn_region_xinjiang").parent == "cn_region_xibei"
+    # Every country line sits under its continent; Africa as the published list spells it.
+    for code in ("os_africa_ao", "os_africa_ci", "os_africa_za", "os_africa_tn", "os_africa_mu"):
+        assert catalogue.get(code).parent == "os_africa"
+    assert len(catalogue.children("os_africa")) >= 50
+    assert all(c.startswith("os_euro_") and len(c) == 10 for c in catalogue.children("os_euro"))
+
+
+def test_committed_catalogue_is_what_the_generator_writes() -> None:
+    from federation.dns.data import make_lines
+
+    assert make_lines.main(["--check"]) == 0
 
 
 def test_catalogue_rejects_unknown_parents_and_cycles() -> None:
@@ -45,7 +72,7 @@ def test_shipped_table_names_its_source_and_date_and_classifies_known_networks()
     c = LineClassifier.default()
     # CERNET's backbone, China Unicom Beijing, a US address, a German university network.
     assert c.classify("202.112.0.36").line == "edu"
-    assert c.classify("61.135.169.121").chain[:2] == ("cn_unicom_beijing", "unicom")
+    assert c.classify("61.135.169.121").chain[:3] == ("cn_unicom_beijing", "cn_unicom_huabei", "unicom")
     assert c.classify("8.8.8.8").chain[-3:] == ("os_namerica", "oversea", "default")
     assert c.classify("2001:4860:4860::8888").chain[-2:] == ("oversea", "default")
     assert c.classify("10.1.2.3").line == "default"  # private space answers default

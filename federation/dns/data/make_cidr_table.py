@@ -32,26 +32,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from federation.dns.data.make_lines import COUNTRIES, PROVINCES
+from federation.dns.data.make_lines import CONTINENT, PROVINCES
 from federation.dns.lines import CIDR_FILE, Interval, write_table_file
 
 SOURCE_FILE = "geoip2fast-asn-ipv6.dat.gz"
 OUT = CIDR_FILE
-
-# ISO 3166-1 alpha-2 codes by continent (UN geoscheme, Russia counted in Europe, Middle East in Asia).
-CONTINENT_CODES = {
-    "africa": "AO BF BI BJ BW CD CF CG CI CM CV DJ DZ EG EH ER ET GA GH GM GN GQ GW KE KM LR LS LY MA MG "
-              "ML MR MU MW MZ NA NE NG RE RW SC SD SH SL SN SO SS ST SZ TD TG TN TZ UG YT ZA ZM ZW",
-    "asia": "AE AF AM AZ BD BH BN BT CC CN CX CY GE HK ID IL IN IO IQ IR JO JP KG KH KP KR KW KZ LA LB LK "
-            "MM MN MO MV MY NP OM PH PK PS QA SA SG SY TH TJ TL TM TR TW UZ VN YE",
-    "euro": "AD AL AT AX BA BE BG BY CH CZ DE DK EE ES FI FO FR GB GG GI GR HR HU IE IM IS IT JE LI LT LU "
-            "LV MC MD ME MK MT NL NO PL PT RO RS RU SE SI SJ SK SM UA VA XK EU",
-    "namerica": "AG AI AW BB BL BM BQ BS BZ CA CR CU CW DM DO GD GL GP GT HN HT JM KN KY LC MF MQ MS MX NI "
-                "PA PM PR SV SX TC TT US VC VG VI UM",
-    "samerica": "AR BO BR CL CO EC FK GF GY PE PY SR UY VE GS",
-    "oceania": "AS AU CK FJ FM GU KI MH MP NC NF NR NU NZ PF PG PN PW SB TK TO TV VU WF WS",
-}
-CONTINENT = {cc: cont for cont, codes in CONTINENT_CODES.items() for cc in codes.split()}
 
 CARRIER_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("mobile", re.compile(r"tietong|china mobile|\bmobile communica|chinamobile|\bcmnet\b")),
@@ -119,9 +104,7 @@ def line_for(country: str, org: str) -> str | None:
     cont = CONTINENT.get(country)
     if cont is None:
         return None
-    if iso in COUNTRIES and COUNTRIES[iso][0] == cont:
-        return f"os_{cont}_{iso}"
-    return f"os_{cont}"
+    return f"os_{cont}_{iso}"
 
 
 def _flatten(roots: list[list[int]]) -> list[int]:

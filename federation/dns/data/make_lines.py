@@ -1,13 +1,31 @@
 """Writes ``lines.json``, the alidns line catalogue, from the tables below.
 
-Run ``python -m federation.dns.data.make_lines`` after editing the tables; the JSON is what the
-project loads (the catalogue is data, not code). Line codes follow alidns's DescribeSupportLines
-(``LineCode``/``FatherCode``): level-1 lines ``default``, the carriers, ``internal`` and ``oversea``;
-carrier-by-province lines ``cn_<carrier>_<province>``; mainland regions ``cn_region_<area>`` and
-provinces ``cn_region_<province>``; overseas continents ``os_<continent>`` and countries
-``os_<continent>_<iso2>``. The province and overseas-country codes are from third-party listings of
-alidns lines and are not confirmed against a live account; ``fedctl dns lines --check`` compares them
-with a live DescribeSupportLines answer.
+Run ``python -m federation.dns.data.make_lines`` after editing the tables (``--check`` compares the
+result with the committed file); the JSON is what the project loads (the catalogue is data, not code).
+
+Line codes and parents follow Alibaba Cloud DNS's published line lists, which are also what
+DescribeSupportLines returns (``LineCode``/``FatherCode``):
+
+- "Resolution line enumeration" (https://www.alibabacloud.com/help/en/dns/pubz-resolve-line-enumeration,
+  updated 2025-12-17): the level-1 lines ``default``, the carriers (``telecom`` ... ``bgctv``),
+  ``aliyun``, ``search`` with its engines, ``oversea`` and ``internal``;
+- "ISP lines" (https://help.aliyun.com/en/dns/pubz-operator-line): each big carrier has area lines
+  ``cn_<carrier>_<area>`` (``dongbei``, ``huabei``, ``huadong``, ``huanan``, ``huazhong``, ``xibei``,
+  ``xinan``) with the province lines ``cn_<carrier>_<province>`` below them;
+- "Lines for regions in the Chinese mainland"
+  (https://www.alibabacloud.com/help/en/dns/lines-for-regions-in-the-chinese-mainland): ``internal``,
+  the areas ``cn_region_<area>`` and below them the provinces ``cn_region_<province>``;
+- "Lines for regions outside the Chinese mainland"
+  (https://www.alibabacloud.com/help/en/dns/lines-for-regions-outside-the-chinese-mainland):
+  ``oversea``, the continents ``os_<continent>`` and the countries and regions
+  ``os_<continent>_<iso2>``. The page lists Africa in full; the other continents' codes follow the
+  same pattern (``os_asia``, ``os_euro``, ``os_namerica``, ``os_samerica``, ``os_oceania``) and are
+  generated for every ISO 3166 code of the continent. The page spells Western Sahara
+  ``os_africa_os_africa_eh``, which reads as a typo; the catalogue uses ``os_africa_eh``.
+  ``fedctl dns lines --check DOMAIN`` compares the catalogue with a live DescribeSupportLines answer.
+
+Country names come from the IANA time zone database's ``iso3166.tab`` (read when this script runs;
+not needed at run time).
 
 Each line also names a *vantage* region: the cloud region whose measured latency stands for that
 client population (the region nearest to it), and ``geo``: the geographic line a carrier line's
@@ -17,6 +35,7 @@ clients live in, so a carrier client falls back to its region lines before ``def
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +84,34 @@ AREAS: dict[str, tuple[str, str]] = {
     "xibei": ("Northwest China", "cn-chengdu"),
 }
 
-# Carriers with province sub-lines: code -> (display name, vantage region for the whole carrier).
+# Carriers with area and province sub-lines: code -> (display name, vantage region for the carrier).
 CARRIERS: dict[str, tuple[str, str]] = {
     "telecom": ("China Telecom", "cn-shanghai"),
     "unicom": ("China Unicom", "cn-beijing"),
     "mobile": ("China Mobile", "cn-beijing"),
 }
-# Carriers without province sub-lines.
-SMALL_CARRIERS: dict[str, tuple[str, str]] = {
-    "edu": ("CERNET (education network)", "cn-beijing"),
-    "cstnet": ("China Science and Technology Network", "cn-beijing"),
-    "drpeng": ("Dr. Peng", "cn-beijing"),
-    "btvn": ("Beijing Gehua CATV", "cn-beijing"),
-    "cnix": ("China Networks Inter-Exchange", "cn-beijing"),
+# The other level-1 lines: code -> (display name, vantage region, geographic line of its clients).
+OTHER_LINES: dict[str, tuple[str, str, str | None]] = {
+    "edu": ("China Education Network", "cn-beijing", "internal"),
+    "drpeng": ("China Dr.Peng", "cn-beijing", "internal"),
+    "btvn": ("China Broadcasting Network", "cn-beijing", "internal"),
+    "cstnet": ("Science and Technology Network", "cn-beijing", "internal"),
+    "wexchange": ("ChiLink Network", "cn-beijing", "internal"),
+    "founder": ("Founder Broadband", "cn-beijing", "internal"),
+    "topway_video": ("Topway Video", "cn-shenzhen", "internal"),
+    "wasu": ("Wasu Broadband", "cn-hangzhou", "internal"),
+    "ocn": ("Oriental Cable Network", "cn-shanghai", "internal"),
+    "cnix": ("Haokuan Network", "cn-beijing", "internal"),
+    "bgctv": ("Gehua Cable", "cn-beijing", "internal"),
+    "aliyun": ("Alibaba Cloud", "cn-hangzhou", None),
+}
+# Search-engine crawler lines under ``search``: code -> (display name, vantage region).
+SEARCH_ENGINES: dict[str, tuple[str, str]] = {
+    "google": ("Google", "us-west-1"),
+    "baidu": ("Baidu", "cn-beijing"),
+    "biying": ("Bing", "cn-beijing"),
+    "youdao": ("Youdao", "cn-beijing"),
+    "yahoo": ("Yahoo", "us-west-1"),
 }
 
 CONTINENTS: dict[str, tuple[str, str]] = {
@@ -89,34 +123,59 @@ CONTINENTS: dict[str, tuple[str, str]] = {
     "oceania": ("Oceania", "ap-southeast-2"),
 }
 
-# Overseas countries with their own line: iso2 -> (continent, display name, vantage region).
-COUNTRIES: dict[str, tuple[str, str, str]] = {
-    "hk": ("asia", "Hong Kong", "cn-hongkong"),
-    "mo": ("asia", "Macao", "cn-hongkong"),
-    "tw": ("asia", "Taiwan", "cn-hongkong"),
-    "jp": ("asia", "Japan", "ap-northeast-1"),
-    "kr": ("asia", "South Korea", "ap-northeast-2"),
-    "sg": ("asia", "Singapore", "ap-southeast-1"),
-    "my": ("asia", "Malaysia", "ap-southeast-3"),
-    "id": ("asia", "Indonesia", "ap-southeast-5"),
-    "th": ("asia", "Thailand", "ap-southeast-7"),
-    "ph": ("asia", "Philippines", "ap-southeast-6"),
-    "vn": ("asia", "Vietnam", "ap-southeast-1"),
-    "in": ("asia", "India", "ap-southeast-1"),
-    "ae": ("asia", "United Arab Emirates", "me-east-1"),
-    "sa": ("asia", "Saudi Arabia", "me-central-1"),
-    "us": ("namerica", "United States", "us-west-1"),
-    "ca": ("namerica", "Canada", "us-east-1"),
-    "mx": ("namerica", "Mexico", "us-west-1"),
-    "br": ("samerica", "Brazil", "us-east-1"),
-    "gb": ("euro", "United Kingdom", "eu-west-1"),
-    "de": ("euro", "Germany", "eu-central-1"),
-    "fr": ("euro", "France", "eu-central-1"),
-    "nl": ("euro", "Netherlands", "eu-central-1"),
-    "ru": ("euro", "Russia", "eu-central-1"),
-    "au": ("oceania", "Australia", "ap-southeast-2"),
-    "za": ("africa", "South Africa", "eu-central-1"),
+# ISO 3166-1 alpha-2 codes by continent (UN geoscheme; Russia counted in Europe, the Middle East and
+# Central Asia in Asia, as Alibaba's lists do). Mainland China (CN) has its own lines.
+CONTINENT_CODES: dict[str, str] = {
+    "africa": "AO BF BI BJ BW CD CF CG CI CM CV DJ DZ EG EH ER ET GA GH GM GN GQ GW KE KM LR LS LY MA MG "
+              "ML MR MU MW MZ NA NE NG RE RW SC SD SH SL SN SO SS ST SZ TD TG TN TZ UG YT ZA ZM ZW",
+    "asia": "AE AF AM AZ BD BH BN BT CC CX CY GE HK ID IL IN IO IQ IR JO JP KG KH KP KR KW KZ LA LB LK "
+            "MM MN MO MV MY NP OM PH PK PS QA SA SG SY TH TJ TL TM TR TW UZ VN YE",
+    "euro": "AD AL AT AX BA BE BG BY CH CZ DE DK EE ES FI FO FR GB GG GI GR HR HU IE IM IS IT JE LI LT LU "
+            "LV MC MD ME MK MT NL NO PL PT RO RS RU SE SI SJ SK SM UA VA XK",
+    "namerica": "AG AI AW BB BL BM BQ BS BZ CA CR CU CW DM DO GD GL GP GT HN HT JM KN KY LC MF MQ MS MX NI "
+                "PA PM PR SV SX TC TT US VC VG VI UM",
+    "samerica": "AR BO BR CL CO EC FK GF GY PE PY SR UY VE GS",
+    "oceania": "AS AU CK FJ FM GU KI MH MP NC NF NR NU NZ PF PG PN PW SB TK TO TV VU WF WS",
 }
+CONTINENT: dict[str, str] = {cc: cont for cont, codes in CONTINENT_CODES.items() for cc in codes.split()}
+
+# Where a country's clients are nearer another region than their continent's vantage.
+COUNTRY_VANTAGE: dict[str, str] = {
+    **dict.fromkeys(["HK", "MO", "TW"], "cn-hongkong"),
+    **dict.fromkeys(["JP"], "ap-northeast-1"),
+    **dict.fromkeys(["KR", "KP", "MN"], "ap-northeast-2"),
+    **dict.fromkeys(["MY", "BN"], "ap-southeast-3"),
+    **dict.fromkeys(["ID", "TL"], "ap-southeast-5"),
+    **dict.fromkeys(["PH"], "ap-southeast-6"),
+    **dict.fromkeys(["TH", "KH", "LA", "MM"], "ap-southeast-7"),
+    **dict.fromkeys(["IN", "PK", "BD", "LK", "NP", "BT", "MV", "AF", "IO"], "ap-south-1"),
+    **dict.fromkeys(["AE", "OM", "QA", "BH", "KW", "IR", "IQ", "YE"], "me-east-1"),
+    **dict.fromkeys(["SA", "JO", "SY", "LB", "IL", "PS"], "me-central-1"),
+    **dict.fromkeys(["KZ", "KG", "TJ", "TM", "UZ", "AM", "AZ", "GE", "TR", "CY"], "eu-central-1"),
+    **dict.fromkeys(["GB", "IE", "IM", "JE", "GG", "IS", "FO", "PT", "ES", "GI"], "eu-west-1"),
+    **dict.fromkeys(["CA", "PR", "VI", "VG", "BS", "BM", "CU", "DO", "HT", "JM", "KY", "TC", "PM"],
+                    "us-east-1"),
+    **dict.fromkeys(["KE", "TZ", "UG", "ET", "SO", "DJ", "ER", "SD", "SS", "RW", "BI", "SC", "MU", "MG",
+                     "KM", "RE", "YT"], "me-east-1"),
+    **dict.fromkeys(["GU", "MP", "PW", "FM", "MH"], "ap-northeast-1"),
+}
+
+ISO3166_TAB = Path("/usr/share/zoneinfo/iso3166.tab")
+
+
+def country_names() -> dict[str, str]:
+    """ISO 3166 code -> English short name, from the time zone database's ``iso3166.tab``."""
+    path = ISO3166_TAB
+    if not path.is_file():
+        import importlib.resources
+
+        path = Path(str(importlib.resources.files("tzdata").joinpath("zoneinfo/iso3166.tab")))
+    names: dict[str, str] = {"XK": "Kosovo"}  # user-assigned code, absent from the ISO table
+    for row in path.read_text(encoding="utf-8").splitlines():
+        if row and not row.startswith("#"):
+            code, name = row.split("\t", 1)
+            names[code] = name.strip()
+    return names
 
 
 def build() -> list[dict[str, Any]]:
@@ -128,33 +187,52 @@ def build() -> list[dict[str, Any]]:
     add("default", "Default", None, None)
     for code, (name, vantage) in CARRIERS.items():
         add(code, name, "default", vantage, "internal")
-    for code, (name, vantage) in SMALL_CARRIERS.items():
-        add(code, name, "default", vantage, "internal")
+    for code, (name, vantage, geo) in OTHER_LINES.items():
+        add(code, name, "default", vantage, geo)
+    add("search", "Search engines", "default", "cn-beijing")
+    for code, (name, vantage) in SEARCH_ENGINES.items():
+        add(code, name, "search", vantage)
     add("internal", "Mainland China", "default", "cn-hangzhou")
     for area, (name, vantage) in AREAS.items():
         add(f"cn_region_{area}", name, "internal", vantage)
     for prov, (name, area, vantage) in PROVINCES.items():
         add(f"cn_region_{prov}", name, f"cn_region_{area}", vantage)
     for carrier, (cname, _) in CARRIERS.items():
-        for prov, (name, _area, vantage) in PROVINCES.items():
-            add(f"cn_{carrier}_{prov}", f"{cname} {name}", carrier, vantage, f"cn_region_{prov}")
+        for area, (aname, vantage) in AREAS.items():
+            add(f"cn_{carrier}_{area}", f"{cname} {aname}", carrier, vantage, f"cn_region_{area}")
+        for prov, (name, area, vantage) in PROVINCES.items():
+            add(f"cn_{carrier}_{prov}", f"{cname} {name}", f"cn_{carrier}_{area}", vantage,
+                f"cn_region_{prov}")
     add("oversea", "Outside mainland China", "default", "ap-southeast-1")
+    names = country_names()
     for cont, (name, vantage) in CONTINENTS.items():
         add(f"os_{cont}", name, "oversea", vantage)
-    for iso, (cont, name, vantage) in COUNTRIES.items():
-        add(f"os_{cont}_{iso}", name, f"os_{cont}", vantage)
+        for iso in CONTINENT_CODES[cont].split():
+            add(f"os_{cont}_{iso.lower()}", f"{name} {names.get(iso, iso)}", f"os_{cont}",
+                COUNTRY_VANTAGE.get(iso, vantage))
     return out
 
 
-def main() -> None:
-    path = Path(__file__).with_name("lines.json")
+def render() -> str:
     doc = {
-        "source": "alidns DescribeSupportLines line codes (LineCode, FatherCode); province and country "
-                  "codes from third-party listings, unconfirmed against a live account",
+        "source": "Alibaba Cloud DNS line lists (resolution line enumeration, ISP lines, lines for regions "
+                  "in and outside the Chinese mainland; see make_lines.py); country names from iso3166.tab",
         "lines": build(),
     }
-    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    path = Path(__file__).with_name("lines.json")
+    text = render()
+    if "--check" in (argv if argv is not None else sys.argv[1:]):
+        if path.read_text() != text:
+            print(f"{path} is stale: run python -m federation.dns.data.make_lines", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
