@@ -196,6 +196,9 @@ async def test_weighted_round_robin(client: AlibabaClient, emu: AliyunEmulator) 
     b = await api.add_domain_record("example.com", "app", "A", "192.0.2.2", ttl=60)
     subs = await api.describe_dnsslb_sub_domains("example.com")
     assert [(s.sub_domain, s.record_count, s.open) for s in subs] == [("app.example.com", 2, False)]
+    with pytest.raises(AlibabaError) as info:
+        await api.update_dnsslb_weight(a, 80)  # weighted round robin is still off for app/A/default
+    assert info.value.code == "DisableDNSSLB"
     res = await api.set_dnsslb_status("app.example.com", True)
     assert res == {"record_count": 2, "open": True}
     await api.update_dnsslb_weight(a, 80)
@@ -206,7 +209,12 @@ async def test_weighted_round_robin(client: AlibabaClient, emu: AliyunEmulator) 
     assert subs[0].line_algorithms == {"default": True}
     with pytest.raises(AlibabaError) as info:
         await api.update_dnsslb_weight(b, 101)
-    assert info.value.code == "InvalidParameter"
+    assert info.value.code == "InvalidWeigth"
+    await api.set_domain_record_status(b, False)
+    with pytest.raises(AlibabaError) as info:
+        await api.update_dnsslb_weight(b, 50)
+    assert info.value.code == "DomainRecordDisable"
+    await api.set_domain_record_status(b, True)
     dns_view = {r.value: r.weight for r in emu.alidns.records_for_dns("example.com")}
     assert dns_view == {"192.0.2.1": 80, "192.0.2.2": 1}
     await api.set_dnsslb_status("app.example.com", False)

@@ -484,13 +484,28 @@ class AlidnsService:
         return {"RecordCount": len(group), "Open": bool(is_open)}
 
     def UpdateDNSSLBWeight(self, p: Params) -> dict[str, Any]:
+        # Error codes as the action's reference lists them, "InvalidWeigth" spelling included.
         rec = self._record(p.req("RecordId"))
-        weight = p.req_int("Weight", lo=1, hi=100)
+        raw = p.req("Weight")
+        try:
+            weight = int(raw)
+        except ValueError:
+            weight = 0
+        if not 1 <= weight <= 100:
+            raise ApiError("InvalidWeigth", "The weigth value is invalid.")
         if rec.type not in WEIGHTED_TYPES:
             raise invalid("RecordId", rec.record_id, "Weights apply to A, AAAA and CNAME records.")
+        if "*" in rec.rr:
+            raise ApiError("PanDomainRecord", "The domain record is Pan domain record.")
+        if rec.locked:
+            raise ApiError("DomainRecordLocked", "The domain record has been locked.")
+        if rec.status != "ENABLE":
+            raise ApiError("DomainRecordDisable", "The domain record is disable.")
+        if not self.wrr.get((rec.domain, rec.rr.lower(), rec.type, rec.line)):
+            raise ApiError("DisableDNSSLB", "The subdomain's DNS SLB status is closed.")
         rec.weight = weight
         self._changed(rec.domain)
-        return {}
+        return {"RecordId": rec.record_id, "Weight": weight}
 
     def DescribeDNSSLBSubDomains(self, p: Params) -> dict[str, Any]:
         dom = self._domain(p.req("DomainName"))
