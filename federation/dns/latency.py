@@ -5,7 +5,8 @@ Three layers, the first that knows a (line, region) pair wins:
 1. live samples (the health sweeps' probes, persisted by the store; passed in as plain data),
 2. the user's configuration (``lines: {line: {region: ms}}`` and ``regions: {region: {region: ms}}``),
 3. the shipped default table of region-to-region RTTs (``data/latency.json``, see
-   ``data/make_latency.py`` for its sources), applied to a line through its vantage region.
+   ``data/make_latency.py`` for its sources), applied to a line through its vantage region. Each of
+   its pairs is either a published measurement or the calibrated model; ``lookup`` says which.
 
 Pure: no I/O after construction (``load_config`` reads a file for the CLI and the controller).
 """
@@ -34,20 +35,33 @@ class LatencyConfigError(ValueError):
 
 
 @cache
+def _default_doc() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(LATENCY_FILE.read_text())
+    return doc
+
+
+@cache
 def default_region_table() -> dict[str, dict[str, float]]:
-    doc = json.loads(LATENCY_FILE.read_text())
-    return {a: {b: float(v) for b, v in row.items()} for a, row in doc["rtt_ms"].items()}
+    return {a: {b: float(v) for b, v in row.items()} for a, row in _default_doc()["rtt_ms"].items()}
+
+
+@cache
+def default_provenance() -> dict[str, dict[str, str]]:
+    """Per pair of the default table: the id of the published source it comes from, or ``model``."""
+    return {a: {b: str(v) for b, v in row.items()} for a, row in _default_doc().get("provenance", {}).items()}
 
 
 @dataclass(frozen=True)
 class LatencyMatrix:
-    """RTT lookups by (line, region); ``source`` tells which layer answered."""
+    """RTT lookups by (line, region); ``source`` tells which layer answered. ``provenance`` labels the
+    pairs of ``regions`` (source id or ``model``); give it along with a custom ``regions`` table."""
 
     catalogue: LineCatalogue
     regions: RegionTable = field(default_factory=default_region_table)
     configured_lines: LineTable = field(default_factory=dict)
     configured_regions: RegionTable = field(default_factory=dict)
     samples: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    provenance: Mapping[str, Mapping[str, str]] = field(default_factory=default_provenance)
 
     def region_rtt(self, a: str, b: str) -> float | None:
         for table in (self.configured_regions, self.regions):
@@ -58,8 +72,20 @@ class LatencyMatrix:
                 return v
         return None
 
+    def region_source(self, a: str, b: str) -> str:
+        """Where ``region_rtt(a, b)`` comes from: config, published, model, or default (a pair of a
+        ``regions`` table without provenance)."""
+        if self.configured_regions.get(a, {}).get(b) is not None or \
+                self.configured_regions.get(b, {}).get(a) is not None:
+            return "config"
+        origin = self.provenance.get(a, {}).get(b) or self.provenance.get(b, {}).get(a)
+        if origin is None:
+            return "default"
+        return "model" if origin == "model" else "published"
+
     def lookup(self, line: str, region: str) -> tuple[float | None, str]:
-        """(RTT in ms or None when unknown, source: sample | config | default | unknown)."""
+        """(RTT in ms or None when unknown, source: sample | config | published | model | default |
+        unknown); published and model are the two kinds of pair in the shipped table."""
         sample = self.samples.get((line, region))
         if sample is not None:
             return sample, "sample"
@@ -72,14 +98,14 @@ class LatencyMatrix:
         if vantage is None:
             return None, "unknown"
         v = self.region_rtt(vantage, region)
-        return (v, "default") if v is not None else (None, "unknown")
+        return (v, self.region_source(vantage, region)) if v is not None else (None, "unknown")
 
     def rtt(self, line: str, region: str) -> float | None:
         return self.lookup(line, region)[0]
 
     def with_samples(self, samples: Mapping[tuple[str, str], float]) -> LatencyMatrix:
         return LatencyMatrix(self.catalogue, self.regions, self.configured_lines, self.configured_regions,
-                             dict(samples))
+                             dict(samples), self.provenance)
 
 
 def parse_config(doc: Mapping[str, Any], source: str = "latency config") -> tuple[LineTable, RegionTable]:
