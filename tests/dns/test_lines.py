@@ -34,8 +34,9 @@ def test_catalogue_chains_end_at_default_and_carriers_fall_back_through_geograph
 def test_catalogue_follows_the_published_line_lists(catalogue: LineCatalogue) -> None:
     # Level-1 lines as Alibaba Cloud DNS enumerates them.
     level1 = {line.code for line in catalogue if line.parent == "default"}
-    assert level1 == {"telecom", "unicom", "mobile", "edu", "drpeng", "btvn", "cstnet", "wexchange", "founder",
-                      "topway_video", "wasu", "ocn", "cnix", "bgctv", "aliyun", "search", "oversea", "internal"}
+    assert level1 == {"telecom", "unicom", "mobile", "edu", "drpeng", "btvn", "cstnet", "wexchange",
+                      "founder", "topway_video", "wasu", "ocn", "cnix", "bgctv", "aliyun", "search",
+                      "oversea", "internal"}
     assert set(catalogue.children("search")) == {"google", "baidu", "biying", "youdao", "yahoo"}
     # Three levels for the big carriers: carrier, area, province.
     for carrier in ("telecom", "unicom", "mobile"):
