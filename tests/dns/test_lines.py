@@ -68,10 +68,12 @@ def test_catalogue_rejects_unknown_parents_and_cycles() -> None:
 
 def test_shipped_table_names_its_source_and_date_and_classifies_known_networks() -> None:
     header = read_table_file(CIDR_FILE).header
-    assert "GeoLite2" in header["source"]
+    for source in ("@ip-location-db/asn@", "geo-whois-asn-country"):
+        assert source in header["source"]
     assert header["date"][:2] == "20"
+    assert "CC BY 4.0" in header["license"]
     c = LineClassifier.default()
-    # CERNET's backbone, China Unicom Beijing, a US address, a German university network.
+    # CERNET's backbone, China Unicom Beijing (AS4808), a US address, Google's IPv6 resolver.
     assert c.classify("202.112.0.36").line == "edu"
     assert c.classify("61.135.169.121").chain[:3] == ("cn_unicom_beijing", "cn_unicom_huabei", "unicom")
     assert c.classify("8.8.8.8").chain[-3:] == ("os_namerica", "oversea", "default")

