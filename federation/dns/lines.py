@@ -11,7 +11,8 @@ ECS scope of the answer (RFC 7871 section 7.2.1: the answer is valid for the who
 The table is kept as sorted, non-overlapping intervals in machine-word arrays, so a lookup is one
 bisect; the scope is the largest CIDR block around the address that stays inside its interval (or
 inside the gap, for an address no line claims). The shipped table (``data/cidr-lines.gz``, built by
-``data/make_cidr_table.py`` from GeoLite2 Country + ASN data; its header names the source and date)
+``data/make_cidr_table.py`` from ip-location-db's ASN and country data, the Chinese carriers by AS
+number; its header names the sources and date)
 loads in about 0.1 s; the user's CIDRs (``dns_cidrs``) are painted over it and win where they overlap.
 """
 
