@@ -62,6 +62,7 @@ def test_header_names_each_source_with_version_date_licence_and_digest() -> None
     ("192.168.1.1", "default"),  # the country data says AU here: reserved space is cut out
     ("172.20.0.1", "default"),
     ("2001:4860:4860::8888", "os_namerica_us"),
+    ("2001:da8::1", "edu"),  # CERNET2: the country data says AU, the domestic carrier AS wins
 ])
 def test_well_known_networks_classify_to_their_line(shipped: LineClassifier, address: str, line: str) -> None:
     assert shipped.classify(address).line == line
@@ -175,6 +176,24 @@ def test_line_for_blocks() -> None:
     assert gen.line_for("HK", (4134, "x"), None, carriers) == "os_asia_hk"
     assert gen.line_for("DE", None, None, carriers) == "os_euro_de"
     assert gen.line_for("ZZ", None, None, carriers) is None
+    # A domestic carrier's block that the country data puts abroad is taken as CN; HK stays HK, and a
+    # carrier AS that is not domestic keeps the country data's answer.
+    domestic = frozenset({4538, 4134})
+    assert gen.line_for("AU", (4538, "x"), None, carriers, domestic) == "edu"
+    assert gen.line_for("HK", (4134, "x"), None, carriers, domestic) == "os_asia_hk"
+    assert gen.line_for("AU", (4808, "x"), None, carriers, domestic) == "os_oceania_au"
+
+
+def test_domestic_carrier_ases_are_the_ones_almost_all_in_china(
+        asn_table: dict[str, list[dict[str, object]]]) -> None:
+    rows = {r["asn"]: r for rs in asn_table.values() for r in rs}
+    assert gen.domestic_asns(asn_table) == {n for n, r in rows.items() if r["domestic"]}
+    for number in (4134, 4837, 9808, 4538):
+        share = rows[number]["cn_share"]
+        assert rows[number]["domestic"]
+        assert isinstance(share, float)
+        assert share >= gen.DOMESTIC
+    assert not rows[45102]["domestic"]  # Alibaba (US): mostly abroad, so its foreign blocks stay foreign
 
 
 layer = st.lists(st.tuples(st.integers(0, 200), st.integers(0, 20), st.sampled_from("abc")), max_size=12)

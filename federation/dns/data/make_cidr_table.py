@@ -34,6 +34,10 @@ Mapping of a block (its country, origin AS and GeoLite2 province):
   block's GeoLite2 province), else the carrier line; the other carriers get their level-1 line.
   CN blocks of other ASes get ``cn_region_<province>`` when the AS or GeoLite2 tells, else
   ``internal``.
+- a block of a *domestic* carrier AS (at least ``DOMESTIC`` of its space in CN) that the country data
+  places outside China, HK, MO and TW is taken as CN: for such an AS that is a data error far more
+  often than a foreign block (this build puts 2001:d91::-2001:db7:ffff:... in AU, CERNET2's
+  2001:da8::/32 included).
 - elsewhere: ``os_<continent>_<iso2>`` (HK, MO and TW are outside mainland China's lines, as in
   Alibaba's lists); a country the catalogue does not know gets no entry.
 - private and reserved space has no entry (it answers ``default``), whatever the country data says
@@ -71,6 +75,7 @@ BIG_CARRIERS = ("telecom", "unicom", "mobile")
 DOMINANT = 0.8  # share of an AS's GeoLite2-located CN addresses that must lie in one province
 MIN_LOCATED = 1024  # ... and at least this many of them (a /22), so a few stray blocks do not decide,
 MIN_LOCATED_SHARE = 0.05  # ... and at least this share of the AS's CN IPv4 space
+DOMESTIC = 0.9  # a carrier AS with at least this share of its space in CN is *domestic* (see line_for)
 
 
 @dataclass(frozen=True)
@@ -287,9 +292,14 @@ def as_stats(pieces: Mapping[str, Sequence[tuple[int, int, list[Any]]]],
     return dict(stats)
 
 
-def _is_cn(st: AsStats) -> bool:
+def cn_share(st: AsStats) -> float:
+    """The share of an AS's address space that the country data puts in CN (IPv4 when it has any)."""
     fam = "v4" if st.addresses["v4"] else "v6"
-    return st.addresses[fam] > 0 and st.cn[fam] * 2 >= st.addresses[fam]
+    return st.cn[fam] / st.addresses[fam] if st.addresses[fam] else 0.0
+
+
+def _is_cn(st: AsStats) -> bool:
+    return cn_share(st) >= 0.5
 
 
 def as_province(number: int, st: AsStats) -> tuple[str | None, str]:
@@ -316,15 +326,18 @@ def carrier_table(stats: Mapping[int, AsStats]) -> dict[str, list[dict[str, Any]
         if carrier is None:
             continue
         prov, why_prov = as_province(number, st)
+        share = cn_share(st)
         table[carrier].append({
             "asn": number, "org": st.org, "province": prov, "why": "pinned" if pinned else "name",
             "province_why": why_prov, "cn_v4": st.cn["v4"], "cn_v6_64s": st.cn["v6"],
             "cn_ranges_v4": st.cn_ranges["v4"], "cn_ranges_v6": st.cn_ranges["v6"],
+            "cn_share": round(share, 4), "domestic": share >= DOMESTIC,
         })
     for number in PINNED.keys() - stats.keys():  # a pinned AS absent from this build: keep the pin
         table[PINNED[number]].append({"asn": number, "org": "", "province": None, "why": "pinned",
                                       "province_why": "absent", "cn_v4": 0, "cn_v6_64s": 0,
-                                      "cn_ranges_v4": 0, "cn_ranges_v6": 0})
+                                      "cn_ranges_v4": 0, "cn_ranges_v6": 0, "cn_share": 0.0,
+                                      "domestic": False})
     for rows in table.values():
         rows.sort(key=lambda r: (-r["cn_v4"], -r["cn_v6_64s"], r["asn"]))
     return {c: table[c] for c in sorted(table)}
@@ -345,9 +358,19 @@ def carriers_by_asn(table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[in
 # --- lines ---------------------------------------------------------------------------------------------
 
 
+def domestic_asns(table: Mapping[str, Sequence[Mapping[str, Any]]]) -> frozenset[int]:
+    """The carrier ASes whose space is (almost) all in mainland China (``domestic`` in the table)."""
+    return frozenset(int(row["asn"]) for rows in table.values() for row in rows if row.get("domestic"))
+
+
 def line_for(country: str, asn: tuple[int, str] | None, block_province: str | None,
-             carriers: Mapping[int, tuple[str, str | None]]) -> str | None:
+             carriers: Mapping[int, tuple[str, str | None]],
+             domestic: frozenset[int] = frozenset()) -> str | None:
     """The line of one block (see the module docstring), or None for no entry."""
+    if asn and asn[0] in domestic and country not in ("CN", "HK", "MO", "TW"):
+        # A domestic carrier's block that the country data places abroad is a data error far more
+        # often than a real foreign block (this build puts CERNET2's 2001:da8::/32 in AU).
+        country = "CN"
     if country != "CN":
         cont = CONTINENT.get(country)
         return f"os_{cont}_{country.lower()}" if cont else None
@@ -362,12 +385,12 @@ def line_for(country: str, asn: tuple[int, str] | None, block_province: str | No
 
 
 def intervals(pieces: Iterable[tuple[int, int, list[Any]]], carriers: Mapping[int, tuple[str, str | None]],
-              v6: bool) -> list[Interval]:
+              v6: bool, domestic: frozenset[int] = frozenset()) -> list[Interval]:
     """Table intervals of one family, adjacent blocks of one line joined; IPv6 keyed by its top 64
     bits (a block narrower than a /64 that shares its /64 with an earlier one is dropped)."""
     out: list[Interval] = []
     for first, last, (country, asn, prov) in pieces:
-        line = line_for(country, asn, prov, carriers)
+        line = line_for(country, asn, prov, carriers, domestic)
         if line is None:
             continue
         if v6:
@@ -461,8 +484,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"ranges -> {len(pieces[fam])} pieces", file=sys.stderr)
     table = carrier_table(as_stats(pieces, asn_rows))
     carriers = carriers_by_asn(table)
-    v4 = intervals(pieces["v4"], carriers, v6=False)
-    v6 = intervals(pieces["v6"], carriers, v6=True)
+    domestic = domestic_asns(table)
+    v4 = intervals(pieces["v4"], carriers, v6=False, domestic=domestic)
+    v6 = intervals(pieces["v6"], carriers, v6=True, domestic=domestic)
     unknown = sorted({line for *_, line in (*v4, *v6)} - set(catalogue.codes))
     if unknown:
         raise SystemExit(f"lines missing from the catalogue: {unknown}")
