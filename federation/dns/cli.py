@@ -279,6 +279,71 @@ def _endpoint(spec: str) -> Any:
     return RegionEndpoint(region, parts[0] or None, healthy, weight, "" if healthy else "marked unhealthy")
 
 
+@dns.command("latency")
+@click.option("--line", "line_code", help="A line code (default: the line of --client-ip, else 'default').")
+@click.option("--client-ip", help="Show the latency of this client address's line.")
+@click.option("--region", "regions", multiple=True, help="Only these regions (repeatable).")
+@click.option("--samples/--no-samples", default=True, show_default=True,
+              help="Use the live samples of the last hour from the store, as the controller does.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def latency_cmd(ctx: click.Context, line_code: str | None, client_ip: str | None, regions: tuple[str, ...],
+                samples: bool, as_json: bool) -> None:
+    """The RTT from a line to each region, nearest first, and where each number comes from
+    (sample, config, published, model)."""
+    settings = _settings(ctx)
+    matrix = _latency(settings)
+    if line_code is None:
+        line_code = _classify(settings, client_ip).line if client_ip else "default"
+    if line_code not in matrix.catalogue:
+        raise click.BadParameter(f"unknown line {line_code!r} (see fedctl dns lines)", param_hint="--line")
+    if samples and settings.database_url:
+        matrix = matrix.with_samples(_store_samples(settings, matrix))
+    vantage = matrix.catalogue.get(line_code).vantage
+    names = list(regions) or sorted(set(matrix.regions) | set(matrix.configured_regions))
+    rows = []
+    for region in names:
+        rtt, source = matrix.lookup(line_code, region)
+        rows.append({"region": region, "rtt_ms": rtt, "source": source})
+    rows.sort(key=lambda r: (r["rtt_ms"] is None, r["rtt_ms"] or 0.0, r["region"]))
+    if as_json:
+        click.echo(json.dumps({"line": line_code, "vantage": vantage, "regions": rows}, indent=2))
+        return
+    click.echo(f"line {line_code} (vantage {vantage or '-'})")
+    for r in rows:
+        rtt = "unknown" if r["rtt_ms"] is None else f"{r['rtt_ms']:.1f} ms"
+        click.echo(f"  {r['region']:<16} {rtt:>10}  {r['source']}")
+
+
+def _store_samples(settings: Any, matrix: Any) -> dict[tuple[str, str], float]:
+    """The medians of the last hour's live samples, as the publisher reads them; none if the store
+    cannot be read (the table then shows configuration and the default table only)."""
+    from datetime import UTC, datetime, timedelta
+
+    from federation.store.db import Database
+    from federation.store.latency import latency_matrix_samples
+
+    url = str(settings.database_url)
+    if url.startswith("sqlite") and "///" in url:
+        path = url.split("///", 1)[1].split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).exists():
+            return {}  # no store here yet: nothing sampled (and do not create an empty file)
+    try:
+        db = Database(url)
+    except Exception as exc:  # a bad URL is the same degraded mode as an unreachable store
+        click.echo(f"(live samples not read: {str(exc).splitlines()[0]})", err=True)
+        return {}
+    try:
+        with db.session() as session:
+            medians = latency_matrix_samples(session, datetime.now(UTC) - timedelta(hours=1))
+    except Exception as exc:
+        click.echo(f"(live samples not read from {db.display_url}: {str(exc).splitlines()[0]})", err=True)
+        return {}
+    finally:
+        db.dispose()
+    return {(m.source, m.region): m.median_ms for m in medians if m.source in matrix.catalogue}
+
+
 def _latency(settings: Any) -> Any:
     from federation.dns.latency import LatencyConfigError
     from federation.dns.runtime import latency_from_settings

@@ -134,3 +134,38 @@ def test_lines_check_compares_the_catalogue_with_describe_support_lines(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def test_latency_shows_each_regions_rtt_and_which_layer_it_came_from(tmp_path: Path) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from federation.store.latency import LatencySampleData, record_latency_samples
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    with db.session() as session:  # two probes from Zhejiang telecom clients to Beijing: 30 and 34 ms
+        record_latency_samples(session, [
+            LatencySampleData("cn_telecom_zhejiang", "cn-beijing", ms, datetime.now(UTC)) for ms in (30, 34)])
+    db.dispose()
+    (tmp_path / "latency.yaml").write_text("regions: {cn-hangzhou: {eu-central-1: 150}}\n")
+    runner = CliRunner()
+    got = runner.invoke(main, ["--database-url", url, "dns", "latency", "--client-ip", "36.21.0.1", "--json"],
+                        env={"FEDCTL_DNS_LATENCY": str(tmp_path / "latency.yaml")})
+    assert got.exit_code == 0, got.output
+    doc = json.loads(got.output)
+    assert (doc["line"], doc["vantage"]) == ("cn_telecom_zhejiang", "cn-hangzhou")
+    rows = {r["region"]: (r["rtt_ms"], r["source"]) for r in doc["regions"]}
+    assert rows["cn-beijing"] == (32.0, "sample")  # the median of the live samples wins
+    assert rows["eu-central-1"] == (150.0, "config")  # then the operator's table
+    assert rows["cn-hangzhou"][1] == "model"  # then the shipped table: mainland pairs are modelled
+    assert [r["rtt_ms"] for r in doc["regions"]] == sorted(r["rtt_ms"] for r in doc["regions"])
+    # A pair the shipped table has from a published measurement (Frankfurt-London, for German clients).
+    de = runner.invoke(main, ["--database-url", url, "dns", "latency", "--line", "os_euro_de",
+                              "--region", "eu-west-1", "--no-samples"])
+    assert de.exit_code == 0, de.output
+    assert "published" in de.output.splitlines()[1]
+    bad = runner.invoke(main, ["dns", "latency", "--line", "nope"])
+    assert bad.exit_code == 2
+    assert "unknown line 'nope'" in bad.output
