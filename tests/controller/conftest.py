@@ -107,7 +107,13 @@ class World:
         await wait_for(check, within, f"replicas {expected}")
 
     async def wait_ready(self, name: str = "web", within: float = 15.0) -> None:
-        await wait_for(lambda: self.ready(name), within, f"app {name} Ready")
+        try:
+            await wait_for(lambda: self.ready(name), within, f"app {name} Ready")
+        except AssertionError as exc:  # say what the app looked like, not just "False"
+            app = await self.app(name)
+            raise AssertionError(f"{exc}; metadata.generation "
+                                 f"{(app or {}).get('metadata', {}).get('generation')}, "
+                                 f"status {(app or {}).get('status')}") from None
 
     async def events(self, reason: str) -> list[dict[str, Any]]:
         from federation.clusters.kubeapi import EVENTS

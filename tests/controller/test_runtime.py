@@ -77,15 +77,17 @@ async def test_restart_mid_reconcile_converges_without_duplicates(world: World) 
     await asyncio.wait_for(stuck.wait(), 10)
     await world.sb.stop_controller(first)  # a crash: the Lease is not released
     written = [o for r in REGIONS for o in (await world.deployment(r), await world.service(r)) if o]
-    assert 1 <= len(written) < 6
+    assert 1 <= len(written) < 6, [(o["kind"], o["metadata"].get("annotations")) for o in written]
 
     await world.sb.start_controller(fast_config("second"))
     await world.wait_ready(within=20)
-    assert await world.replicas() == {"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2}
+    replicas = await world.replicas()
+    assert replicas == {"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2}, (await world.app() or {}).get(
+        "status")
     for region in REGIONS:
         for res in (DEPLOYMENTS, SERVICES):
             items, _ = await world.members[region].list(res, "shop", label_selector=f"{c.LABEL_APP}=web")
-            assert len(items) == 1
+            assert len(items) == 1, (region, res, [i["metadata"]["name"] for i in items])
 
 
 async def test_only_the_leader_writes_and_a_standby_takes_over(world: World) -> None:
