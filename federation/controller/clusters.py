@@ -116,9 +116,11 @@ class ClusterReconciler:
         timeout = ctrl.config.member_timeout
         try:
             started = time.monotonic()
-            version = await asyncio.wait_for(member.probe_api.version(), timeout)
+            async with asyncio.timeout(timeout):
+                version = await member.probe_api.version()
             latency_ms = round((time.monotonic() - started) * 1000, 1)
-            nodes, _ = await asyncio.wait_for(member.probe_api.list(NODES), timeout)
+            async with asyncio.timeout(timeout):
+                nodes, _ = await member.probe_api.list(NODES)
         except (KubeError, TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, KubeError) else "Timeout"
             status = f" (HTTP {exc.status})" if isinstance(exc, KubeError) and exc.status else ""

@@ -101,8 +101,8 @@ class LeaderElector:
         """One acquire-or-renew attempt; True if we hold the lease afterwards."""
         started = self.clock()
         try:
-            lease = await asyncio.wait_for(self.api.get(LEASES, self.name, self.namespace),
-                                           timeout=self.retry_period * 2)
+            async with asyncio.timeout(self.retry_period * 2):
+                lease = await self.api.get(LEASES, self.name, self.namespace)
             spec: dict[str, Any] = (lease or {}).get("spec") or {}
             now = self.clock()
             holder = spec.get("holderIdentity") or ""
@@ -125,12 +125,12 @@ class LeaderElector:
             if lease is None:
                 body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                         "metadata": {"name": self.name, "namespace": self.namespace}, "spec": new_spec}
-                await asyncio.wait_for(self.api.create(LEASES, body, self.namespace),
-                                       timeout=self.retry_period * 2)
+                async with asyncio.timeout(self.retry_period * 2):
+                    await self.api.create(LEASES, body, self.namespace)
             else:
                 body = {**lease, "spec": new_spec}
-                await asyncio.wait_for(self.api.replace(LEASES, self.name, body, self.namespace),
-                                       timeout=self.retry_period * 2)
+                async with asyncio.timeout(self.retry_period * 2):
+                    await self.api.replace(LEASES, self.name, body, self.namespace)
         except (KubeError, TimeoutError) as exc:
             log.debug("leader election: attempt failed: %s", exc)
             return False
@@ -140,10 +140,12 @@ class LeaderElector:
     async def _release(self) -> None:
         """Give the lease up on a clean shutdown so a standby takes over at once."""
         try:
-            lease = await asyncio.wait_for(self.api.get(LEASES, self.name, self.namespace), timeout=2)
+            async with asyncio.timeout(2):
+                lease = await self.api.get(LEASES, self.name, self.namespace)
             if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 lease["spec"]["holderIdentity"] = ""
                 lease["spec"]["leaseDurationSeconds"] = 1
-                await asyncio.wait_for(self.api.replace(LEASES, self.name, lease, self.namespace), timeout=2)
+                async with asyncio.timeout(2):
+                    await self.api.replace(LEASES, self.name, lease, self.namespace)
         except (KubeError, TimeoutError) as exc:
             log.debug("leader election: release failed: %s", exc)

@@ -14,7 +14,6 @@ period (and at once when one of its watches fails).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -311,14 +310,3 @@ def _same_but_noise(old: Obj, new: Obj) -> bool:
                 and (old.get("metadata") or {}).get("labels") == (new.get("metadata") or {}).get("labels")
                 and (old.get("metadata") or {}).get("deletionTimestamp")
                 == (new.get("metadata") or {}).get("deletionTimestamp"))
-
-
-@contextlib.asynccontextmanager
-async def running(controller: Controller) -> Any:
-    """Run a controller in the background for the duration of a ``with`` block."""
-    task = asyncio.create_task(controller.run(), name=f"controller {controller.config.identity}")
-    try:
-        yield controller
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -16,13 +16,23 @@ import logging
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 10.0
+RECANCEL = 0.5  # seconds between repeated cancellations of a task that has not ended yet
 
 
 async def stop_task(task: asyncio.Task[object] | asyncio.Task[None], *, what: str,
                     grace: float = SHUTDOWN_GRACE) -> bool:
-    """Cancel ``task`` and wait at most ``grace`` seconds; False (and an error log) if it did not end."""
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=grace)
+    """Cancel ``task`` and wait at most ``grace`` seconds; False (and an error log) if it did not end.
+
+    The cancellation is repeated every ``RECANCEL`` seconds until the task ends: a cancellation can be
+    lost on its way down (on Python 3.11 an ``asyncio.wait_for`` whose inner call completes in the
+    same loop step returns the result and drops the cancel, bpo-42130; library code may swallow it
+    too), and one lost cancel must not keep a stopped controller renewing its Lease."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    done: set[asyncio.Task[object] | asyncio.Task[None]] = set()
+    while not done and loop.time() < deadline:
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=min(RECANCEL, max(0.0, deadline - loop.time())))
     if done:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s ended with an error while stopping: %s", what, task.exception())

@@ -36,3 +36,24 @@ async def test_a_stuck_task_is_reported_with_its_stack(caplog: pytest.LogCapture
     release.set()
     task.cancel()
     await asyncio.wait({task}, timeout=1)
+
+
+async def test_a_lost_cancellation_is_repeated_until_the_task_ends() -> None:
+    swallowed = 0
+
+    async def loses_one_cancel() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if swallowed == 0:  # as a wait_for racing its inner call can on Python 3.11
+                    swallowed += 1
+                    continue
+                raise
+
+    task = asyncio.create_task(loses_one_cancel())
+    await asyncio.sleep(0)
+    assert await stop_task(task, what="forgetful", grace=5) is True
+    assert task.cancelled()
+    assert swallowed == 1

@@ -592,9 +592,8 @@ class ClusterServer:
                     return
                 wait = left if wait is None else min(wait, left)
             try:
-                item = (
-                    await asyncio.wait_for(w.queue.get(), wait) if wait is not None else await w.queue.get()
-                )
+                async with asyncio.timeout(wait):  # None: no limit
+                    item = await w.queue.get()
             except TimeoutError:
                 if bookmarks:
                     await resp.write(self._bookmark(rt, store.rv))
