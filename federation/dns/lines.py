@@ -343,7 +343,10 @@ def write_table_file(path: Path, header_lines: Sequence[str], v4: Sequence[Inter
             for arr in (starts, ends, lines):
                 arr.byteswap()
         parts += [f"{len(starts)}\n".encode(), starts.tobytes(), ends.tobytes(), lines.tobytes()]
-    with gzip.open(path, "wb", compresslevel=9) as fh:
+    # No name and a zero mtime in the gzip header: the same inputs give the same bytes, so a
+    # regenerated table shows no diff.
+    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9,
+                                                mtime=0) as fh:
         fh.write(b"".join(parts))
 
 
