@@ -160,17 +160,24 @@ def _cap(r: RegionInput) -> int | None:
     return max(r.max_replicas, r.min_replicas)  # a max below the min: the min wins (reported by validation)
 
 
+def _minimums(total: int, regions: Sequence[RegionInput]) -> tuple[dict[str, int], list[str]]:
+    """Every region's minReplicas, and a problem when they alone exceed ``total`` (each region keeps
+    its minimum then, and nothing more is placed)."""
+    counts = {r.name: r.min_replicas for r in regions}
+    floor = sum(counts.values())
+    if floor > total:
+        return counts, [f"the minReplicas of the placed regions sum to {floor}, more than the "
+                        f"{total} replicas asked for; each region keeps its minimum"]
+    return counts, []
+
+
 def webster(total: int, regions: Sequence[RegionInput], app_uid: str,
             equal_weights: bool = False) -> tuple[dict[str, int], list[str]]:
     """Divide ``total`` among ``regions`` by the bounded Webster method; returns (counts, problems)."""
-    counts = {r.name: r.min_replicas for r in regions}
-    problems: list[str] = []
-    floor = sum(counts.values())
-    if floor > total:
-        problems.append(f"the minReplicas of the placed regions sum to {floor}, more than the "
-                        f"{total} replicas asked for; each region keeps its minimum")
+    counts, problems = _minimums(total, regions)
+    if problems:
         return counts, problems
-    remaining = total - floor
+    remaining = total - sum(counts.values())
     weights = {r.name: (1 if equal_weights else r.weight) for r in regions}
     caps = {r.name: _cap(r) for r in regions}
     if remaining and regions and all(w == 0 for w in weights.values()):
@@ -199,16 +206,12 @@ Counts = tuple[dict[str, int], list[str]]
 
 
 def _failover(total: int, regions: Sequence[RegionInput], order: Sequence[str]) -> Counts:
-    counts = {r.name: r.min_replicas for r in regions}
-    problems: list[str] = []
-    floor = sum(counts.values())
-    if floor > total:
-        problems.append(f"the minReplicas of the placed regions sum to {floor}, more than the "
-                        f"{total} replicas asked for; each region keeps its minimum")
+    counts, problems = _minimums(total, regions)
+    if problems:
         return counts, problems
     by_name = {r.name: r for r in regions}
     ranked = [n for n in order if n in by_name] + [r.name for r in regions if r.name not in order]
-    remaining = total - floor
+    remaining = total - sum(counts.values())
     for name in ranked:
         if not remaining:
             break

@@ -321,12 +321,17 @@ def _bind(records: list[Record], zone: str, classifier: LineClassifier, lines: l
             raise RuntimeError("named did not start:\n" + "\n".join(tail)) from None
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        _stop(proc, tmp)
+
+
+def _stop(proc: subprocess.Popen[Any], tmp: Path) -> None:
+    """Stop a server process (killed if it ignores SIGTERM for 10 s) and remove its directory."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _line_subnets(classifier: LineClassifier, lines: set[str], per_line: int) -> dict[str, list[str]]:
@@ -364,12 +369,7 @@ def _ours(records: list[Record], zone: str) -> Iterator[int]:
         _wait_ready(port, zone)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        _stop(proc, tmp)
 
 
 def _unweighted(records: list[Record]) -> list[Record]:

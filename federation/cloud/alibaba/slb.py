@@ -104,6 +104,16 @@ def _tags_from_api(obj: dict[str, Any]) -> dict[str, str]:
     return {str(t["TagKey"]): str(t.get("TagValue", "")) for t in obj.get("Tags", {}).get("Tag", [])}
 
 
+def _set_http_check(req: Any, hc: HealthCheck) -> None:
+    """The HTTP health-check fields a listener request takes when they are set."""
+    if hc.uri:
+        req.set_HealthCheckURI(hc.uri)
+    if hc.domain:
+        req.set_HealthCheckDomain(hc.domain)
+    if hc.http_code:
+        req.set_HealthCheckHttpCode(hc.http_code)
+
+
 class SlbApi:
     """Classic SLB actions over an :class:`AlibabaClient`."""
 
@@ -206,24 +216,14 @@ class SlbApi:
             if proto == "tcp":
                 req.set_HealthCheckType(hc.type)
                 if hc.type == "http":
-                    if hc.uri:
-                        req.set_HealthCheckURI(hc.uri)
-                    if hc.domain:
-                        req.set_HealthCheckDomain(hc.domain)
-                    if hc.http_code:
-                        req.set_HealthCheckHttpCode(hc.http_code)
+                    _set_http_check(req, hc)
         else:
             req.set_StickySession("off")
             req.set_HealthCheck("on" if hc.enabled else "off")
             if hc.enabled:
                 req.set_HealthCheckInterval(hc.interval_seconds)
                 req.set_HealthCheckTimeout(hc.timeout_seconds)
-                if hc.uri:
-                    req.set_HealthCheckURI(hc.uri)
-                if hc.domain:
-                    req.set_HealthCheckDomain(hc.domain)
-                if hc.http_code:
-                    req.set_HealthCheckHttpCode(hc.http_code)
+                _set_http_check(req, hc)
             if proto == "https":
                 req.set_ServerCertificateId(listener.certificate_id)
         # A repeated create answers ListenerAlreadyExists: harmless, so the call is safe to retry.
