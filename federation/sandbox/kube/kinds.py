@@ -166,6 +166,11 @@ def _labels_repr(labels: dict[str, Any]) -> str:
     return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
 
 
+def _bad_node_port(name: str, index: int, message: str) -> ApiError:
+    return invalid("Service", "", name, [{"reason": "FieldValueInvalid",
+                                          "field": f"spec.ports[{index}].nodePort", "message": message}])
+
+
 def admit_service(obj: dict[str, Any], old: dict[str, Any] | None, ips: IpAllocator) -> None:
     name = obj["metadata"].get("name", "")
     spec = obj.setdefault("spec", {})
@@ -231,32 +236,10 @@ def admit_service(obj: dict[str, Any], old: dict[str, Any] | None, ips: IpAlloca
                 p["nodePort"] = kept if kept else ips.alloc_port()
             elif np != kept:
                 if not NODE_PORT_RANGE[0] <= np <= NODE_PORT_RANGE[1]:
-                    raise invalid(
-                        "Service",
-                        "",
-                        name,
-                        [
-                            {
-                                "reason": "FieldValueInvalid",
-                                "field": f"spec.ports[{i}].nodePort",
-                                "message": f"Invalid value: {np}: provided port is not in the valid range. "
-                                "The range of valid ports is 30000-32767",
-                            }
-                        ],
-                    )
+                    raise _bad_node_port(name, i, f"Invalid value: {np}: provided port is not in the valid "
+                                         "range. The range of valid ports is 30000-32767")
                 if np in ips.used_ports:
-                    raise invalid(
-                        "Service",
-                        "",
-                        name,
-                        [
-                            {
-                                "reason": "FieldValueInvalid",
-                                "field": f"spec.ports[{i}].nodePort",
-                                "message": f"Invalid value: {np}: provided port is already allocated",
-                            }
-                        ],
-                    )
+                    raise _bad_node_port(name, i, f"Invalid value: {np}: provided port is already allocated")
                 ips.used_ports.add(np)
     else:
         for p in ports:
