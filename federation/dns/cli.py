@@ -318,24 +318,24 @@ def latency_cmd(ctx: click.Context, line_code: str | None, client_ip: str | None
 def _store_samples(settings: Any, matrix: Any) -> dict[tuple[str, str], float]:
     """The medians of the last hour's live samples, as the publisher reads them; none if the store
     cannot be read (the table then shows configuration and the default table only)."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
-    from federation.store.db import Database
+    from federation.dns.publisher import SAMPLES_WINDOW
+    from federation.store.db import Database, parse_url, sqlite_file
     from federation.store.latency import latency_matrix_samples
 
-    url = str(settings.database_url)
-    if url.startswith("sqlite") and "///" in url:
-        path = url.split("///", 1)[1].split("?", 1)[0]
-        if path and path != ":memory:" and not Path(path).exists():
-            return {}  # no store here yet: nothing sampled (and do not create an empty file)
     try:
+        url = parse_url(str(settings.database_url))
+        path = sqlite_file(url) if url.get_backend_name() == "sqlite" else None
+        if path is not None and not path.expanduser().exists():
+            return {}  # no store here yet: nothing sampled (and do not create an empty file)
         db = Database(url)
     except Exception as exc:  # a bad URL is the same degraded mode as an unreachable store
         click.echo(f"(live samples not read: {str(exc).splitlines()[0]})", err=True)
         return {}
     try:
         with db.session() as session:
-            medians = latency_matrix_samples(session, datetime.now(UTC) - timedelta(hours=1))
+            medians = latency_matrix_samples(session, datetime.now(UTC) - SAMPLES_WINDOW)
     except Exception as exc:
         click.echo(f"(live samples not read from {db.display_url}: {str(exc).splitlines()[0]})", err=True)
         return {}

@@ -48,6 +48,8 @@ from federation.dns.steering import (
 
 log = logging.getLogger(__name__)
 
+SAMPLES_WINDOW = timedelta(hours=1)  # live latency samples older than this are not used
+
 
 @dataclass(frozen=True, slots=True)
 class AppIdentity:
@@ -126,7 +128,7 @@ class DnsPublisher:
         self._owners: dict[str, tuple[datetime, dict[str, str]]] = {}
         self.owners_refresh = timedelta(minutes=5)
         self._samples_at: datetime | None = None
-        self.samples_window = timedelta(hours=1)  # live samples older than this are not used
+        self.samples_window = SAMPLES_WINDOW
         self.samples_refresh = timedelta(seconds=60)  # how often publish() re-reads them
 
     async def refresh_latency(self) -> int:

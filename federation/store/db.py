@@ -73,7 +73,8 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
-def _sqlite_file(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL; None for in-memory databases."""
     db = url.database
     if not db or db == ":memory:" or db.startswith("file:") or url.query.get("mode") == "memory":
         return None
@@ -101,7 +102,7 @@ def create_store_engine(url: str | URL, *, echo: bool = False, **engine_kwargs: 
     if parsed.password:
         register_secret(str(parsed.password))
     if parsed.get_backend_name() == "sqlite":
-        path = _sqlite_file(parsed)
+        path = sqlite_file(parsed)
         if path is not None:
             path.expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, echo=echo, **engine_kwargs)
