@@ -67,21 +67,40 @@ def _unavailable(name: str, exc: ImportError) -> click.Command:
 
 
 @click.group(cls=LazyGroup, lazy=SUBCOMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None,
-              help="Log level (env FEDCTL_LOG_LEVEL; default info).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="Log line format (env FEDCTL_LOG_FORMAT; default text).")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="YAML configuration file (env FEDCTL_CONFIG).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Log level (env FEDCTL_LOG_LEVEL; default info).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log line format (env FEDCTL_LOG_FORMAT; default text).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML configuration file (env FEDCTL_CONFIG).",
+)
 @click.option("--database-url", default=None, help="SQLAlchemy URL of the store (env FEDCTL_DATABASE_URL).")
 @click.version_option(__version__, prog_name="fedctl")
 @click.pass_context
-def main(ctx: click.Context, log_level: str | None, log_format: str | None, config_file: Path | None,
-         database_url: str | None) -> None:
+def main(
+    ctx: click.Context,
+    log_level: str | None,
+    log_format: str | None,
+    config_file: Path | None,
+    database_url: str | None,
+) -> None:
     """Federate one app over Kubernetes clusters in several regions, steering clients by smart DNS."""
     try:
-        settings = load_settings(config_file, log_level=log_level, log_format=log_format,
-                                 database_url=database_url)
+        settings = load_settings(
+            config_file, log_level=log_level, log_format=log_format, database_url=database_url
+        )
     except (ValidationError, ValueError, OSError) as exc:
         raise click.ClickException(f"invalid configuration: {exc}") from None
     setup_logging(settings.log_level, settings.log_format)

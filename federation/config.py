@@ -62,9 +62,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
 
-    database_url: str = Field(default_factory=default_database_url,
-                              description="SQLAlchemy URL: a SQLite file by default, "
-                                          "postgresql+psycopg://... in production")
+    database_url: str = Field(
+        default_factory=default_database_url,
+        description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://... in production",
+    )
     sample_retention_days: int = Field(default=14, ge=1)
 
     # Host cluster (where FederatedApp / MemberCluster live).
@@ -76,15 +77,18 @@ class Settings(BaseSettings):
     alibaba_access_key_id: str | None = None
     alibaba_access_key_secret: SecretStr | None = None
     alibaba_endpoint: str | None = Field(
-        default=None, description="host:port that replaces every product endpoint (the sandbox emulator)")
+        default=None, description="host:port that replaces every product endpoint (the sandbox emulator)"
+    )
     alibaba_max_workers: int = Field(default=8, ge=1, le=64)
 
     # DNS.
     dns_provider: Literal["embedded", "alidns"] = "embedded"
     dns_listen: str = "127.0.0.1:5353"
     dns_cidrs: Path | None = Field(default=None, description="CIDR -> line overlay, YAML {line: [cidr]}")
-    dns_latency: Path | None = Field(default=None, description="latency overrides, YAML {lines: {line: "
-                                     "{region: ms}}, regions: {region: {region: ms}}}")
+    dns_latency: Path | None = Field(
+        default=None,
+        description="latency overrides, YAML {lines: {line: {region: ms}}, regions: {region: {region: ms}}}",
+    )
 
     # Web (dashboard, JSON API, metrics).
     web_listen: str = "127.0.0.1:8080"
@@ -107,7 +111,7 @@ class Settings(BaseSettings):
         if self.alibaba_access_key_secret is not None:
             register_secret(self.alibaba_access_key_secret.get_secret_value())
         if m := _DSN_PASSWORD.search(self.database_url):
-            register_secret(m.group(0)[len(m.group(1)):-1])
+            register_secret(m.group(0)[len(m.group(1)) : -1])
 
     def safe_dump(self) -> dict[str, Any]:
         """The settings as plain data with secrets masked."""

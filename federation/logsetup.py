@@ -23,8 +23,10 @@ _secrets_lock = threading.Lock()
 
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)((?:access_?key_?secret|secret|token|password|client-key-data|client-certificate-data)"
-               r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]+"),
+    re.compile(
+        r"(?i)((?:access_?key_?secret|secret|token|password|client-key-data|client-certificate-data)"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]+"
+    ),
 ]
 
 

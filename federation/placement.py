@@ -166,13 +166,16 @@ def _minimums(total: int, regions: Sequence[RegionInput]) -> tuple[dict[str, int
     counts = {r.name: r.min_replicas for r in regions}
     floor = sum(counts.values())
     if floor > total:
-        return counts, [f"the minReplicas of the placed regions sum to {floor}, more than the "
-                        f"{total} replicas asked for; each region keeps its minimum"]
+        return counts, [
+            f"the minReplicas of the placed regions sum to {floor}, more than the "
+            f"{total} replicas asked for; each region keeps its minimum"
+        ]
     return counts, []
 
 
-def webster(total: int, regions: Sequence[RegionInput], app_uid: str,
-            equal_weights: bool = False) -> tuple[dict[str, int], list[str]]:
+def webster(
+    total: int, regions: Sequence[RegionInput], app_uid: str, equal_weights: bool = False
+) -> tuple[dict[str, int], list[str]]:
     """Divide ``total`` among ``regions`` by the bounded Webster method; returns (counts, problems)."""
     counts, problems = _minimums(total, regions)
     if problems:
@@ -197,8 +200,10 @@ def webster(total: int, regions: Sequence[RegionInput], app_uid: str,
         if cap is None or counts[name] < cap:
             heapq.heappush(heap, (key(name), name))
     if remaining:
-        problems.append(f"the maxReplicas of the placed regions allow only {total - remaining} of the "
-                        f"{total} replicas asked for")
+        problems.append(
+            f"the maxReplicas of the placed regions allow only {total - remaining} of the "
+            f"{total} replicas asked for"
+        )
     return counts, problems
 
 
@@ -220,8 +225,10 @@ def _failover(total: int, regions: Sequence[RegionInput], order: Sequence[str]) 
         counts[name] += room
         remaining -= room
     if remaining:
-        problems.append(f"the maxReplicas of the placed regions allow only {total - remaining} of the "
-                        f"{total} replicas asked for")
+        problems.append(
+            f"the maxReplicas of the placed regions allow only {total - remaining} of the "
+            f"{total} replicas asked for"
+        )
     return counts, problems
 
 
@@ -272,9 +279,13 @@ def place(inp: PlacementInput) -> PlacementResult:
 
     held: list[RegionInput] = []
     if not inp.rebalance_on_recovery and not inp.spec_changed:
-        held = [r for r in candidates
-                if r.schedulability is Schedulability.SCHEDULABLE
-                and (prev := inp.previous.get(r.name)) is not None and prev.state in ("excluded", "held")]
+        held = [
+            r
+            for r in candidates
+            if r.schedulability is Schedulability.SCHEDULABLE
+            and (prev := inp.previous.get(r.name)) is not None
+            and prev.state in ("excluded", "held")
+        ]
         active = [r for r in candidates if r not in held]
         held_floor = sum(r.min_replicas for r in held)
         cap = _capacity(active)
@@ -298,8 +309,14 @@ def place(inp: PlacementInput) -> PlacementResult:
         if r.name in excluded:
             out.append(RegionAssignment(r.name, 0, "excluded", excluded[r.name]))
         else:
-            out.append(RegionAssignment(r.name, counts[r.name], "held" if r.name in held_names else "active",
-                                        notes.get(r.name, "")))
+            out.append(
+                RegionAssignment(
+                    r.name,
+                    counts[r.name],
+                    "held" if r.name in held_names else "active",
+                    notes.get(r.name, ""),
+                )
+            )
     return PlacementResult(tuple(out), tuple(problems))
 
 
@@ -314,8 +331,11 @@ def _fail_static(inp: PlacementInput, excluded: dict[str, str]) -> PlacementResu
         existing = [r for r in inp.regions if r.schedulability is not Schedulability.UNAVAILABLE]
         counts, _ = _divide(inp, existing, inp.replicas) if existing else ({}, [])
         what = "placing as if the regions were healthy"
-    problems = (f"no healthy region to place replicas in; {what}" if inp.regions
-                else "the placement lists no region",)
-    out = tuple(RegionAssignment(r.name, counts.get(r.name, 0), "excluded", excluded.get(r.name, ""))
-                for r in inp.regions)
+    problems = (
+        f"no healthy region to place replicas in; {what}" if inp.regions else "the placement lists no region",
+    )
+    out = tuple(
+        RegionAssignment(r.name, counts.get(r.name, 0), "excluded", excluded.get(r.name, ""))
+        for r in inp.regions
+    )
     return PlacementResult(out, problems)

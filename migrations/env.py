@@ -49,8 +49,12 @@ def _run(connection: Connection) -> None:
 
 def run_offline() -> None:
     url = _url()
-    context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"},
-                      **context_options(url.get_backend_name() == "sqlite"))
+    context.configure(
+        url=url,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        **context_options(url.get_backend_name() == "sqlite"),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

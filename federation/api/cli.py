@@ -45,8 +45,12 @@ def check_documents(docs: list[Any], source: str) -> tuple[int, list[str]]:
 
 
 @click.command("validate")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument(
+    "files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+)
 def validate_cmd(files: tuple[Path, ...]) -> None:
     """Validate FederatedApp and MemberCluster manifests in FILES (use - for stdin)."""
     total = 0

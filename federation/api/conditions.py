@@ -84,15 +84,23 @@ def set_condition(
         transition = cond.last_transition_time if cond.status == status else _now_seconds(now)
         result.append(
             Condition(
-                type=type, status=status, reason=reason, message=message,
-                last_transition_time=transition, observed_generation=observed_generation,
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=transition,
+                observed_generation=observed_generation,
             )
         )
     if not found:
         result.append(
             Condition(
-                type=type, status=status, reason=reason, message=message,
-                last_transition_time=_now_seconds(now), observed_generation=observed_generation,
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=_now_seconds(now),
+                observed_generation=observed_generation,
             )
         )
     return result

@@ -65,9 +65,7 @@ REGION_ID_MAX: Final = 40
 # Zone ids: cn-hangzhou-h, eu-central-1a, ap-southeast-1b.
 ZONE_ID: Final = r"^[a-z]{2}-[a-z]+(-[a-z0-9]+)*$"
 # A DNS zone / fully-qualified host name, lower case, no trailing dot, at least two labels.
-DOMAIN_NAME: Final = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$"
-)
+DOMAIN_NAME: Final = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$"
 DOMAIN_NAME_MAX: Final = 253
 # alidns line codes: default, telecom, cn_telecom_zhejiang, cn_region_huadong, os_asia_hk ...
 LINE_CODE: Final = r"^[a-z][a-z0-9_]*$"
@@ -83,17 +81,18 @@ HTTP_PATH: Final = r"^/[-A-Za-z0-9/._~%!$&'()*+,;=:@?]*$"
 # Environment variable names (apimachinery IsEnvVarName).
 ENV_VAR_NAME: Final = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 # resource.Quantity (apimachinery's quantity regexp).
-QUANTITY: Final = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
+QUANTITY: Final = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"  # noqa: E501
 # metav1.Condition reason.
 CONDITION_REASON: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 # metav1.Condition type (the qualified-name form).
-CONDITION_TYPE: Final = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
-)
+CONDITION_TYPE: Final = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"  # noqa: E501
 
 # SLB instance specs (Alibaba Cloud CreateLoadBalancer LoadBalancerSpec).
 SLB_SPECS: Final = (
-    "slb.s1.small", "slb.s2.small", "slb.s2.medium", "slb.s3.small", "slb.s3.medium", "slb.s3.large",
+    "slb.s1.small",
+    "slb.s2.small",
+    "slb.s2.medium",
+    "slb.s3.small",
+    "slb.s3.medium",
+    "slb.s3.large",
 )

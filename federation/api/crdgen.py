@@ -1,9 +1,9 @@
 """Renders the CRDs of :mod:`federation.api.crdschema` as YAML files and as a Markdown field reference.
 
-    python -m federation.api.crdgen                 # (re)write crds/*.yaml
-    python -m federation.api.crdgen --check         # exit 1 if crds/ is out of date
-    python -m federation.api.crdgen --stdout        # print them (kubectl apply -f -)
-    python -m federation.api.crdgen --markdown      # print the field reference for the README
+python -m federation.api.crdgen                 # (re)write crds/*.yaml
+python -m federation.api.crdgen --check         # exit 1 if crds/ is out of date
+python -m federation.api.crdgen --stdout        # print them (kubectl apply -f -)
+python -m federation.api.crdgen --markdown      # print the field reference for the README
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ class _PlainDumper(yaml.SafeDumper):
 
 def render_yaml(crd: Schema) -> str:
     """One CRD as a YAML document, keys in declaration order so the file reads top-down."""
-    body = yaml.dump(crd, Dumper=_PlainDumper, sort_keys=False, width=4096, allow_unicode=True,
-                     default_flow_style=False)
+    body = yaml.dump(
+        crd, Dumper=_PlainDumper, sort_keys=False, width=4096, allow_unicode=True, default_flow_style=False
+    )
     return HEADER + body
 
 
@@ -121,10 +122,15 @@ def _rows(schema: Schema, path: str, required: bool, rows: list[list[str]]) -> N
     if path:
         default = schema.get("default")
         default_text = "" if default is None else _code(_yaml_inline(default))
-        rows.append([
-            _code(path), _code(_type_of(schema)), default_text,
-            "; ".join(_rules_of(schema, required)), _cell(str(schema.get("description", ""))),
-        ])
+        rows.append(
+            [
+                _code(path),
+                _code(_type_of(schema)),
+                default_text,
+                "; ".join(_rules_of(schema, required)),
+                _cell(str(schema.get("description", ""))),
+            ]
+        )
     props = schema.get("properties") or {}
     required_names = set(schema.get("required") or [])
     for name, sub in props.items():
@@ -200,8 +206,13 @@ def _default_out() -> Path:
 
 
 @click.command("crds")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory to write the CRD YAML files to (default: the repository's crds/).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory to write the CRD YAML files to (default: the repository's crds/).",
+)
 @click.option("--check", is_flag=True, help="Exit 1 if the files in --out differ from the generated ones.")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print the CRDs as one multi-document YAML stream.")
 @click.option("--markdown", is_flag=True, help="Print the Markdown field reference.")
@@ -216,8 +227,11 @@ def crds(out_dir: Path | None, check: bool, to_stdout: bool, markdown: bool) -> 
         return
     target = out_dir or _default_out()
     if check:
-        stale = [name for name, text in files.items()
-                 if not (target / name).is_file() or (target / name).read_text() != text]
+        stale = [
+            name
+            for name, text in files.items()
+            if not (target / name).is_file() or (target / name).read_text() != text
+        ]
         if stale:
             raise click.ClickException(
                 f"out of date in {target}: {', '.join(stale)}; run `python -m federation.api.crdgen`"

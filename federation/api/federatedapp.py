@@ -163,9 +163,7 @@ class Placement(ApiModel):
             names = set(self.region_names())
             unknown = [n for n in self.failover_order if n not in names]
             if unknown:
-                raise ValueError(
-                    f"failoverOrder: {unknown[0]!r} is not a region listed in placement.regions"
-                )
+                raise ValueError(f"failoverOrder: {unknown[0]!r} is not a region listed in placement.regions")
             dups = _duplicates(self.failover_order)
             if dups:
                 raise ValueError(f"failoverOrder: Duplicate value: {dups[0]!r}")
@@ -401,9 +399,7 @@ class FederatedAppSpec(ApiModel):
                 )
         unknown = [r for r in self.dns.failover_order or [] if r not in regions]
         if unknown:
-            raise ValueError(
-                f"dns.failoverOrder: {unknown[0]!r} is not a region listed in placement.regions"
-            )
+            raise ValueError(f"dns.failoverOrder: {unknown[0]!r} is not a region listed in placement.regions")
         if self.dns.policy == "Failover" and not (self.dns.failover_order or self.placement.failover_order):
             raise ValueError(
                 "dns.failoverOrder: Required value: the Failover DNS policy needs dns.failoverOrder "
@@ -489,7 +485,7 @@ class FederatedApp(ApiModel):
 
     @property
     def key(self) -> str:
-        """"namespace/name", the work-queue key."""
+        """ "namespace/name", the work-queue key."""
         return f"{self.namespace}/{self.name}"
 
     def effective_selector(self) -> LabelSelector:

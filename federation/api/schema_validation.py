@@ -57,8 +57,15 @@ _BLOCKED = (
 _ROOT_META = ("apiVersion", "kind", "metadata")
 # Errors after which the apiserver does not run CEL rules: the object lacks the shape they were
 # written for (apiextensions-apiserver customresource strategy, hasBlockingErr).
-_BLOCKING = frozenset({"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong",
-                       "FieldValueTooMany", "FieldValueTypeInvalid"})
+_BLOCKING = frozenset(
+    {
+        "FieldValueNotSupported",
+        "FieldValueRequired",
+        "FieldValueTooLong",
+        "FieldValueTooMany",
+        "FieldValueTypeInvalid",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -383,8 +390,9 @@ class _Validator:
 
     # Structural pass: collects OpenAPI errors and records where CEL rules apply, so the rules run
     # only after it (the apiserver skips them when the object has blocking errors).
-    def walk(self, schema: dict[str, Any], value: Any, old: Any, has_old: bool, path: Path,
-             root: bool = False) -> None:
+    def walk(
+        self, schema: dict[str, Any], value: Any, old: Any, has_old: bool, path: Path, root: bool = False
+    ) -> None:
         if value is None:
             if schema.get("nullable") is True:
                 return
@@ -405,7 +413,8 @@ class _Validator:
     def _type_error(self, schema: dict[str, Any], value: Any, path: Path) -> None:
         actual = _json_type(value)
         self.errors.add(
-            path, TYPE_INVALID,
+            path,
+            TYPE_INVALID,
             f"Invalid value: {_go_value(actual)}: {_render(path)} in body must be of type "
             f"{_type_name(schema)}: {_go_value(actual)}",
         )
@@ -415,17 +424,21 @@ class _Validator:
         enum = schema.get("enum")
         if isinstance(enum, list) and value not in enum:
             supported = ", ".join(_go_value(v) for v in enum)
-            self.errors.add(path, NOT_SUPPORTED,
-                            f"Unsupported value: {_go_value(value)}: supported values: {supported}")
+            self.errors.add(
+                path, NOT_SUPPORTED, f"Unsupported value: {_go_value(value)}: supported values: {supported}"
+            )
         if isinstance(value, str):
             self._string_checks(schema, value, path, name)
         if isinstance(value, int | float) and not isinstance(value, bool):
             self._number_checks(schema, value, path, name)
         fmt = schema.get("format")
         if isinstance(fmt, str) and not _format_ok(fmt, value):
-            self.errors.add(path, INVALID,
-                            f"Invalid value: {_go_value(value)}: {name} in body must be of type {fmt}: "
-                            f"{_go_value(value)}")
+            self.errors.add(
+                path,
+                INVALID,
+                f"Invalid value: {_go_value(value)}: {name} in body must be of type {fmt}: "
+                f"{_go_value(value)}",
+            )
         self._combinators(schema, value, path)
 
     def _string_checks(self, schema: dict[str, Any], value: str, path: Path, name: str) -> None:
@@ -455,8 +468,9 @@ class _Validator:
                 if value <= minimum:
                     self.errors.invalid(path, value, f"{name} in body should be greater than {minimum}")
             elif value < minimum:
-                self.errors.invalid(path, value,
-                                    f"{name} in body should be greater than or equal to {minimum}")
+                self.errors.invalid(
+                    path, value, f"{name} in body should be greater than or equal to {minimum}"
+                )
         maximum = schema.get("maximum")
         if isinstance(maximum, int | float) and not isinstance(maximum, bool):
             if schema.get("exclusiveMaximum") is True:
@@ -498,8 +512,9 @@ class _Validator:
         if isinstance(not_schema, dict) and passes(not_schema):
             self.errors.invalid(path, value, f"{name} in body must not validate the schema (not)")
 
-    def _object(self, schema: dict[str, Any], value: dict[str, Any], old: Any, has_old: bool, path: Path,
-                root: bool) -> None:
+    def _object(
+        self, schema: dict[str, Any], value: dict[str, Any], old: Any, has_old: bool, path: Path, root: bool
+    ) -> None:
         props = _props(schema)
         required = schema.get("required")
         if isinstance(required, list):
@@ -509,8 +524,9 @@ class _Validator:
         count = len(value)
         min_props = schema.get("minProperties")
         if isinstance(min_props, int) and count < min_props:
-            self.errors.invalid(path, count,
-                                f"{_render(path)} in body should have at least {min_props} properties")
+            self.errors.invalid(
+                path, count, f"{_render(path)} in body should have at least {min_props} properties"
+            )
         max_props = schema.get("maxProperties")
         if isinstance(max_props, int) and count > max_props:
             self.errors.add(path, TOO_MANY, f"Too many: {count}: must have at most {max_props} items")
@@ -577,17 +593,20 @@ class _Validator:
                     sub_old, sub_has_old = old_by_key[ident], True
             self.walk(items, item, sub_old, sub_has_old, _index(path, i))
 
-    def _duplicates(self, value: list[Any], path: Path, identity: Callable[[Any], Any],
-                    as_map: bool = False) -> None:
+    def _duplicates(
+        self, value: list[Any], path: Path, identity: Callable[[Any], Any], as_map: bool = False
+    ) -> None:
         seen: set[str] = set()
         for i, item in enumerate(value):
             ident = identity(item)
             canon = _canon(ident)
             if canon in seen:
                 shown = (
-                    "map[string]interface {}{" + ", ".join(
-                        f"{json.dumps(k)}:{_go_value(v)}" for k, v in ident.items()) + "}"
-                    if as_map and isinstance(ident, dict) else _go_value(ident)
+                    "map[string]interface {}{"
+                    + ", ".join(f"{json.dumps(k)}:{_go_value(v)}" for k, v in ident.items())
+                    + "}"
+                    if as_map and isinstance(ident, dict)
+                    else _go_value(ident)
                 )
                 self.errors.add(_index(path, i), DUPLICATE, f"Duplicate value: {shown}")
             seen.add(canon)
@@ -630,8 +649,11 @@ def _trim(s: Any) -> celtypes.StringType:
 
 
 def _split(s: Any, sep: Any, limit: Any = None) -> celtypes.ListType:
-    parts = _str_arg(s).split(_str_arg(sep)) if limit is None or int(limit) < 0 else (
-        _str_arg(s).split(_str_arg(sep), max(int(limit) - 1, 0)) if int(limit) > 0 else [])
+    parts = (
+        _str_arg(s).split(_str_arg(sep))
+        if limit is None or int(limit) < 0
+        else (_str_arg(s).split(_str_arg(sep), max(int(limit) - 1, 0)) if int(limit) > 0 else [])
+    )
     return celtypes.ListType([celtypes.StringType(p) for p in parts])
 
 
@@ -659,7 +681,7 @@ def _last_index_of(target: Any, item: Any) -> celtypes.IntType:
 
 def _substring(s: Any, start: Any, end: Any = None) -> celtypes.StringType:
     text = _str_arg(s)
-    return celtypes.StringType(text[int(start):] if end is None else text[int(start):int(end)])
+    return celtypes.StringType(text[int(start) :] if end is None else text[int(start) : int(end)])
 
 
 def _is_sorted(items: Any) -> celtypes.BoolType:
@@ -757,8 +779,9 @@ def _field_path(base: Path, field_path: str) -> Path | None:
     return path
 
 
-def _run_rules(errors: _Errors, schema: dict[str, Any], value: Any, old: Any, has_old: bool,
-               path: Path) -> None:
+def _run_rules(
+    errors: _Errors, schema: dict[str, Any], value: Any, old: Any, has_old: bool, path: Path
+) -> None:
     rules = schema.get("x-kubernetes-validations")
     if not isinstance(rules, list):
         return
@@ -828,8 +851,13 @@ def _rule_message(spec: dict[str, Any], rule: str, activation: dict[str, Any]) -
 # --- entry points ---------------------------------------------------------------------------------
 
 
-def validate(schema: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None = None, *,
-             reject_unknown: bool = False) -> list[FieldError]:
+def validate(
+    schema: dict[str, Any],
+    obj: dict[str, Any],
+    old: dict[str, Any] | None = None,
+    *,
+    reject_unknown: bool = False,
+) -> list[FieldError]:
     """All the ways ``obj`` violates ``schema``: OpenAPI v3 structural checks, list-type invariants and
     the CEL rules (transition rules against ``old`` on update).
 

@@ -13,13 +13,19 @@ from federation.clusters.join import JoinError, JoinSpec, join, self_contained_k
 from federation.clusters.kubeapi import KubeApi, KubeError
 
 _host_options = [
-    click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                 default=None,
-                 help="The HOST cluster's kubeconfig (default: FEDCTL_KUBECONFIG, in-cluster, "
-                      "~/.kube/config)."),
+    click.option(
+        "--kubeconfig",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="The HOST cluster's kubeconfig (default: FEDCTL_KUBECONFIG, in-cluster, ~/.kube/config).",
+    ),
     click.option("--context", "host_context", default=None, help="Context in the host kubeconfig."),
-    click.option("-n", "--namespace", default=None,
-                 help="Namespace of the kubeconfig Secret (default: the controller's, federation-system)."),
+    click.option(
+        "-n",
+        "--namespace",
+        default=None,
+        help="Namespace of the kubeconfig Secret (default: the controller's, federation-system).",
+    ),
 ]
 
 
@@ -31,38 +37,72 @@ def host_options(f: Any) -> Any:
 
 @click.command("join")
 @click.argument("name")
-@click.option("--member-kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True,
-              help="A kubeconfig that reaches the member (e.g. with the fedctl-member token).")
+@click.option(
+    "--member-kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="A kubeconfig that reaches the member (e.g. with the fedctl-member token).",
+)
 @click.option("--member-context", default=None, help="Context in the member kubeconfig (default: current).")
 @click.option("--region", required=True, help="The member's Alibaba Cloud region id, e.g. cn-hangzhou.")
 @click.option("--zone", "zones", multiple=True, help="A zone the member's nodes are in (repeatable).")
 @click.option("--vpc-id", default=None)
 @click.option("--vswitch-id", "vswitch_ids", multiple=True)
 @click.option("--cen-id", default=None)
-@click.option("--verify/--no-verify", default=True, show_default=True,
-              help="Check that the member answers with these credentials before joining.")
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Check that the member answers with these credentials before joining.",
+)
 @host_options
 @click.pass_obj
-def join_cmd(settings: Any, name: str, member_kubeconfig: Path, member_context: str | None, region: str,
-             zones: tuple[str, ...], vpc_id: str | None, vswitch_ids: tuple[str, ...], cen_id: str | None,
-             verify: bool, kubeconfig: Path | None, host_context: str | None, namespace: str | None) -> None:
+def join_cmd(
+    settings: Any,
+    name: str,
+    member_kubeconfig: Path,
+    member_context: str | None,
+    region: str,
+    zones: tuple[str, ...],
+    vpc_id: str | None,
+    vswitch_ids: tuple[str, ...],
+    cen_id: str | None,
+    verify: bool,
+    kubeconfig: Path | None,
+    host_context: str | None,
+    namespace: str | None,
+) -> None:
     """Join member cluster NAME: store its kubeconfig in a Secret and create its MemberCluster."""
     try:
         raw = yaml.safe_load(member_kubeconfig.read_text())
         config = self_contained_kubeconfig(raw, context=member_context, base_dir=member_kubeconfig.parent)
     except (JoinError, yaml.YAMLError) as exc:
         raise click.ClickException(str(exc)) from None
-    spec = JoinSpec(name=name, region=region, namespace=namespace or settings.namespace, zones=zones,
-                    vpc_id=vpc_id, vswitch_ids=vswitch_ids, cen_id=cen_id)
+    spec = JoinSpec(
+        name=name,
+        region=region,
+        namespace=namespace or settings.namespace,
+        zones=zones,
+        vpc_id=vpc_id,
+        vswitch_ids=vswitch_ids,
+        cen_id=cen_id,
+    )
     outcome, version = asyncio.run(_join(settings, spec, config, verify, kubeconfig, host_context))
     seen = f" (Kubernetes {version})" if version else ""
-    click.echo(f"membercluster/{name} {outcome}: region {region}{seen}; kubeconfig in secret "
-               f"{spec.namespace}/{spec.secret_name}")
+    click.echo(
+        f"membercluster/{name} {outcome}: region {region}{seen}; kubeconfig in secret "
+        f"{spec.namespace}/{spec.secret_name}"
+    )
 
 
-async def _join(settings: Any, spec: JoinSpec, config: dict[str, Any], verify: bool,
-                kubeconfig: Path | None, host_context: str | None) -> tuple[str, str | None]:
+async def _join(
+    settings: Any,
+    spec: JoinSpec,
+    config: dict[str, Any],
+    verify: bool,
+    kubeconfig: Path | None,
+    host_context: str | None,
+) -> tuple[str, str | None]:
     from federation.controller.cli import host_client
 
     version = None
@@ -71,8 +111,9 @@ async def _join(settings: Any, spec: JoinSpec, config: dict[str, Any], verify: b
         try:
             version = (await member.version()).get("gitVersion")
         except KubeError as exc:
-            raise click.ClickException(f"member {spec.name} did not answer with these credentials: "
-                                       f"{exc.reason}") from None
+            raise click.ClickException(
+                f"member {spec.name} did not answer with these credentials: {exc.reason}"
+            ) from None
         finally:
             await member.close()
     host = await host_client(kubeconfig or settings.kubeconfig, host_context or settings.kube_context)
@@ -88,8 +129,9 @@ async def _join(settings: Any, spec: JoinSpec, config: dict[str, Any], verify: b
 @click.argument("name")
 @host_options
 @click.pass_obj
-def unjoin_cmd(settings: Any, name: str, kubeconfig: Path | None, host_context: str | None,
-               namespace: str | None) -> None:
+def unjoin_cmd(
+    settings: Any, name: str, kubeconfig: Path | None, host_context: str | None, namespace: str | None
+) -> None:
     """Remove member cluster NAME and its kubeconfig Secret (its apps' replicas move elsewhere)."""
 
     async def run() -> bool:

@@ -54,8 +54,9 @@ class JoinSpec:
         return f"{self.name}-kubeconfig"
 
 
-def self_contained_kubeconfig(config: dict[str, Any], *, context: str | None = None,
-                              base_dir: Path | None = None) -> dict[str, Any]:
+def self_contained_kubeconfig(
+    config: dict[str, Any], *, context: str | None = None, base_dir: Path | None = None
+) -> dict[str, Any]:
     """The one context ``context`` (default: current-context) of ``config``, with files inlined."""
     if not isinstance(config, dict) or not config.get("contexts"):
         raise JoinError("kubeconfig: no contexts")
@@ -75,11 +76,15 @@ def self_contained_kubeconfig(config: dict[str, Any], *, context: str | None = N
         user["token"] = _read(base, user.pop("tokenFile"), "user.tokenFile").decode().strip()
     if "exec" in user or "auth-provider" in user:
         # An exec plugin runs a binary on the operator's machine; the controller's pod won't have it.
-        raise JoinError(f"kubeconfig user {ctx.get('user')!r} authenticates with an exec/auth-provider "
-                        "plugin; join with a token or client certificate "
-                        "(see deploy/controller/member-rbac.yaml)")
+        raise JoinError(
+            f"kubeconfig user {ctx.get('user')!r} authenticates with an exec/auth-provider "
+            "plugin; join with a token or client certificate "
+            "(see deploy/controller/member-rbac.yaml)"
+        )
     return {
-        "apiVersion": "v1", "kind": "Config", "current-context": ctx_name,
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": ctx_name,
         "clusters": [{"name": ctx["cluster"], "cluster": cluster}],
         "users": [{"name": ctx["user"], "user": user}],
         "contexts": [{"name": ctx_name, "context": {"cluster": ctx["cluster"], "user": ctx["user"]}}],
@@ -107,15 +112,23 @@ def _read(base: Path, path: str, what: str) -> bytes:
 def member_objects(spec: JoinSpec, kubeconfig: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The Secret and the MemberCluster that register the member (pure)."""
     secret = {
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": spec.secret_name, "namespace": spec.namespace,
-                     "labels": {c.LABEL_MANAGED_BY: c.MANAGED_BY}},
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": spec.secret_name,
+            "namespace": spec.namespace,
+            "labels": {c.LABEL_MANAGED_BY: c.MANAGED_BY},
+        },
         "data": {c.DEFAULT_KUBECONFIG_KEY: base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()},
     }
     mc_spec: dict[str, Any] = {
         "region": spec.region,
-        "kubeconfigSecretRef": {"name": spec.secret_name, "namespace": spec.namespace,
-                                "key": c.DEFAULT_KUBECONFIG_KEY},
+        "kubeconfigSecretRef": {
+            "name": spec.secret_name,
+            "namespace": spec.namespace,
+            "key": c.DEFAULT_KUBECONFIG_KEY,
+        },
     }
     if spec.zones:
         mc_spec["zones"] = list(spec.zones)
@@ -127,8 +140,12 @@ def member_objects(spec: JoinSpec, kubeconfig: dict[str, Any]) -> tuple[dict[str
         mc_spec["cenId"] = spec.cen_id
     if spec.labels:
         mc_spec["labels"] = dict(spec.labels)
-    mc = {"apiVersion": c.API_VERSION, "kind": c.MEMBERCLUSTER_KIND, "metadata": {"name": spec.name},
-          "spec": mc_spec}
+    mc = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.MEMBERCLUSTER_KIND,
+        "metadata": {"name": spec.name},
+        "spec": mc_spec,
+    }
     return secret, mc
 
 
@@ -137,12 +154,15 @@ async def join(host: KubeApi, spec: JoinSpec, kubeconfig: dict[str, Any]) -> str
     secret, mc = member_objects(spec, kubeconfig)
     existing = await host.get(MEMBERCLUSTERS, spec.name)
     if existing is not None and existing.get("spec", {}).get("region") != spec.region:
-        raise JoinError(f"MemberCluster {spec.name} is in region {existing['spec'].get('region')}, not "
-                        f"{spec.region}: spec.region is immutable (unjoin it first)")
+        raise JoinError(
+            f"MemberCluster {spec.name} is in region {existing['spec'].get('region')}, not "
+            f"{spec.region}: spec.region is immutable (unjoin it first)"
+        )
     if await host.get(NAMESPACES, spec.namespace) is None:
         try:
-            await host.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                           "metadata": {"name": spec.namespace}})
+            await host.create(
+                NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}}
+            )
         except KubeError as exc:
             if not exc.conflict:
                 raise

@@ -103,8 +103,14 @@ def _always() -> bool:
 class KubeApi:
     """Requests against one cluster. ``write_gate`` returning False makes every write raise NotLeaderError."""
 
-    def __init__(self, api_client: ApiClient, *, name: str = "",
-                 write_gate: Callable[[], bool] = _always, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        *,
+        name: str = "",
+        write_gate: Callable[[], bool] = _always,
+        timeout: float = 10.0,
+    ) -> None:
         self.api_client = api_client
         self.name = name
         self.write_gate = write_gate
@@ -115,8 +121,9 @@ class KubeApi:
     # --- construction ---------------------------------------------------------------------------
 
     @classmethod
-    async def from_kubeconfig_dict(cls, config: dict[str, Any], *, context: str | None = None,
-                                   **kwargs: Any) -> KubeApi:
+    async def from_kubeconfig_dict(
+        cls, config: dict[str, Any], *, context: str | None = None, **kwargs: Any
+    ) -> KubeApi:
         conf = Configuration()
         await load_kube_config_from_dict(config, context=context, client_configuration=conf)
         return cls(ApiClient(conf), **kwargs)
@@ -129,8 +136,9 @@ class KubeApi:
         if not isinstance(config, dict):
             raise ValueError(f"kubeconfig {path}: not a kubeconfig (expected a mapping)")
         conf = Configuration()
-        loader = KubeConfigLoader(config_dict=config, config_base_path=str(path.parent.resolve()),
-                                  active_context=context)
+        loader = KubeConfigLoader(
+            config_dict=config, config_base_path=str(path.parent.resolve()), active_context=context
+        )
         await loader.load_and_set(conf)
         return cls(ApiClient(conf), **kwargs)
 
@@ -153,9 +161,17 @@ class KubeApi:
 
     # --- requests -------------------------------------------------------------------------------
 
-    async def request(self, verb: str, method: str, path: str, *, query: list[tuple[str, str]] | None = None,
-                      body: Any = None, content_type: str = "application/json",
-                      request_timeout: float | None = None) -> Any:
+    async def request(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        request_timeout: float | None = None,
+    ) -> Any:
         if verb in WRITE_VERBS and not self.write_gate():
             raise NotLeaderError()
         self.calls[verb] += 1
@@ -163,9 +179,15 @@ class KubeApi:
         started = time.monotonic()
         try:
             resp = await self.api_client.call_api(
-                path, method, query_params=query or [], header_params=headers, body=body,
-                auth_settings=["BearerToken"], _preload_content=False,
-                _request_timeout=request_timeout if request_timeout is not None else self.timeout)
+                path,
+                method,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=request_timeout if request_timeout is not None else self.timeout,
+            )
             try:
                 raw = await resp.read()
             finally:
@@ -188,41 +210,70 @@ class KubeApi:
             raise
         return obj
 
-    async def list(self, res: Resource, namespace: str | None = None, *,
-                   label_selector: str | None = None) -> tuple[Items, str]:
+    async def list(
+        self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None
+    ) -> tuple[Items, str]:
         """(items, resourceVersion of the list)."""
         query = [("labelSelector", label_selector)] if label_selector else []
         out = await self.request("list", "GET", res.path(namespace), query=query)
         return list(out.get("items") or []), str((out.get("metadata") or {}).get("resourceVersion", ""))
 
-    async def create(self, res: Resource, body: dict[str, Any],
-                     namespace: str | None = None) -> dict[str, Any]:
+    async def create(
+        self, res: Resource, body: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
         obj: dict[str, Any] = await self.request("create", "POST", res.path(namespace), body=body)
         return obj
 
-    async def replace(self, res: Resource, name: str, body: dict[str, Any],
-                      namespace: str | None = None, sub: str | None = None) -> dict[str, Any]:
+    async def replace(
+        self,
+        res: Resource,
+        name: str,
+        body: dict[str, Any],
+        namespace: str | None = None,
+        sub: str | None = None,
+    ) -> dict[str, Any]:
         obj: dict[str, Any] = await self.request("update", "PUT", res.path(namespace, name, sub), body=body)
         return obj
 
-    async def merge_patch(self, res: Resource, name: str, body: dict[str, Any],
-                          namespace: str | None = None, sub: str | None = None) -> dict[str, Any]:
-        obj: dict[str, Any] = await self.request("patch", "PATCH", res.path(namespace, name, sub), body=body,
-                                                 content_type="application/merge-patch+json")
+    async def merge_patch(
+        self,
+        res: Resource,
+        name: str,
+        body: dict[str, Any],
+        namespace: str | None = None,
+        sub: str | None = None,
+    ) -> dict[str, Any]:
+        obj: dict[str, Any] = await self.request(
+            "patch",
+            "PATCH",
+            res.path(namespace, name, sub),
+            body=body,
+            content_type="application/merge-patch+json",
+        )
         return obj
 
-    async def json_patch(self, res: Resource, name: str, ops: Items,
-                         namespace: str | None = None, sub: str | None = None) -> dict[str, Any]:
-        obj: dict[str, Any] = await self.request("patch", "PATCH", res.path(namespace, name, sub), body=ops,
-                                                 content_type="application/json-patch+json")
+    async def json_patch(
+        self, res: Resource, name: str, ops: Items, namespace: str | None = None, sub: str | None = None
+    ) -> dict[str, Any]:
+        obj: dict[str, Any] = await self.request(
+            "patch",
+            "PATCH",
+            res.path(namespace, name, sub),
+            body=ops,
+            content_type="application/json-patch+json",
+        )
         return obj
 
-    async def delete(self, res: Resource, name: str, namespace: str | None = None, *,
-                     uid: str | None = None) -> bool:
+    async def delete(
+        self, res: Resource, name: str, namespace: str | None = None, *, uid: str | None = None
+    ) -> bool:
         """Delete; False if it was already gone. ``uid`` makes it a precondition (never delete a
         namesake that replaced the object we meant)."""
-        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
-                                "propagationPolicy": "Background"}
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
         if uid:
             body["preconditions"] = {"uid": uid}
         try:
@@ -237,9 +288,15 @@ class KubeApi:
         out: dict[str, Any] = await self.request("get", "GET", "/version")
         return out
 
-    async def watch(self, res: Resource, resource_version: str, *, namespace: str | None = None,
-                    label_selector: str | None = None, timeout_seconds: int = 300,
-                    ) -> AsyncIterator[dict[str, Any]]:
+    async def watch(
+        self,
+        res: Resource,
+        resource_version: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yield watch events ({type, object}) until the server ends the watch. Raises KubeError on
         transport failure; an ``ERROR`` event is yielded as is (the caller checks for 410)."""
         query = [("watch", "1"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", str(timeout_seconds))]
@@ -253,8 +310,14 @@ class KubeApi:
         rt = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=timeout_seconds + 15)
         try:
             resp = await self.api_client.call_api(
-                res.path(namespace), "GET", query_params=query, header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"], _preload_content=False, _request_timeout=rt)
+                res.path(namespace),
+                "GET",
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=rt,
+            )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise KubeError(0, type(exc).__name__, str(exc) or "connection failed") from None
         try:

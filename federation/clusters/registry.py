@@ -28,8 +28,9 @@ class KubeconfigError(ValueError):
     """The referenced Secret does not hold a usable kubeconfig (the message never contains its data)."""
 
 
-def kubeconfig_from_secret(secret: dict[str, Any] | None, *, namespace: str, name: str,
-                           key: str) -> dict[str, Any]:
+def kubeconfig_from_secret(
+    secret: dict[str, Any] | None, *, namespace: str, name: str, key: str
+) -> dict[str, Any]:
     """Decode and sanity-check the kubeconfig in ``secret.data[key]``."""
     where = f"secret {namespace}/{name} key {key!r}"
     if secret is None:
@@ -84,9 +85,14 @@ class Member:
 class MemberRegistry:
     """The clients of the member clusters, created on demand and replaced when the kubeconfig changes."""
 
-    def __init__(self, write_gate: Callable[[], bool], *, timeout: float = 10.0,
-                 on_added: Callable[[Member], None] | None = None,
-                 on_removed: Callable[[Member], Any] | None = None) -> None:
+    def __init__(
+        self,
+        write_gate: Callable[[], bool],
+        *,
+        timeout: float = 10.0,
+        on_added: Callable[[Member], None] | None = None,
+        on_removed: Callable[[Member], Any] | None = None,
+    ) -> None:
         self.write_gate = write_gate
         self.timeout = timeout
         self.on_added = on_added
@@ -109,8 +115,9 @@ class MemberRegistry:
         if current is not None and current.fingerprint == fp:
             current.region = region
             return current
-        api = await KubeApi.from_kubeconfig_dict(config, name=name, write_gate=self.write_gate,
-                                                 timeout=self.timeout)
+        api = await KubeApi.from_kubeconfig_dict(
+            config, name=name, write_gate=self.write_gate, timeout=self.timeout
+        )
         if current is not None:
             log.info("member %s: kubeconfig changed, replacing its client", name)
             await self._drop(current)

@@ -35,8 +35,11 @@ def _pod_spec(app: FederatedApp, region: str) -> Obj:
     if ov is None:
         return pod
     containers: list[Obj] = pod["containers"]
-    target = next((ct for ct in containers if ct.get("name") == ov.container), None) if ov.container \
+    target = (
+        next((ct for ct in containers if ct.get("name") == ov.container), None)
+        if ov.container
         else containers[0]
+    )
     if target is None:
         return pod
     if ov.image:
@@ -57,14 +60,23 @@ def _pod_spec(app: FederatedApp, region: str) -> Obj:
 
 def render_namespace(app: FederatedApp) -> Obj:
     # Shared by every app of that host namespace, so it carries no single app's identity.
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": app.namespace,
-                         "labels": {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_APP_NAMESPACE: app.namespace}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": app.namespace,
+            "labels": {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_APP_NAMESPACE: app.namespace},
+        },
+    }
 
 
 def _meta(app: FederatedApp, region: str, spec: Obj) -> Obj:
-    return {"name": app.name, "namespace": app.namespace, "labels": app.ownership_labels(),
-            "annotations": {ANNOTATION_SPEC_HASH: spec_hash(spec), ANNOTATION_REGION: region}}
+    return {
+        "name": app.name,
+        "namespace": app.namespace,
+        "labels": app.ownership_labels(),
+        "annotations": {ANNOTATION_SPEC_HASH: spec_hash(spec), ANNOTATION_REGION: region},
+    }
 
 
 def render_deployment(app: FederatedApp, region: str, replicas: int) -> Obj:
@@ -72,14 +84,19 @@ def render_deployment(app: FederatedApp, region: str, replicas: int) -> Obj:
     if app.spec.template.metadata is not None and app.spec.template.metadata.annotations:
         tmpl_meta["annotations"] = dict(app.spec.template.metadata.annotations)
     selector = app.effective_selector().model_dump(by_alias=True, exclude_none=True)
-    spec: Obj = {"replicas": replicas, "selector": selector,
-                 "template": {"metadata": tmpl_meta, "spec": _pod_spec(app, region)}}
+    spec: Obj = {
+        "replicas": replicas,
+        "selector": selector,
+        "template": {"metadata": tmpl_meta, "spec": _pod_spec(app, region)},
+    }
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(app, region, spec), "spec": spec}
 
 
 def render_service(app: FederatedApp, region: str, service_type: str = "NodePort") -> Obj:
-    ports = [{"name": p.name, "port": p.port, "targetPort": p.target_port_or_port(),
-              "protocol": p.transport()} for p in app.spec.ports]
+    ports = [
+        {"name": p.name, "port": p.port, "targetPort": p.target_port_or_port(), "protocol": p.transport()}
+        for p in app.spec.ports
+    ]
     spec: Obj = {"type": service_type, "selector": {c.LABEL_APP: app.name}, "ports": ports}
     return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(app, region, spec), "spec": spec}
 
@@ -89,8 +106,11 @@ def ownership(obj: Obj | None, app: FederatedApp) -> Ownership:
     if obj is None:
         return "absent"
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    if (labels.get(c.LABEL_MANAGED_BY) == c.MANAGED_BY and labels.get(c.LABEL_APP) == app.name
-            and labels.get(c.LABEL_APP_NAMESPACE) == app.namespace):
+    if (
+        labels.get(c.LABEL_MANAGED_BY) == c.MANAGED_BY
+        and labels.get(c.LABEL_APP) == app.name
+        and labels.get(c.LABEL_APP_NAMESPACE) == app.namespace
+    ):
         return "ours"
     return "foreign"
 

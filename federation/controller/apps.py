@@ -98,7 +98,8 @@ class AppReconciler:
         ctrl = self.ctrl
         clusters = self._clusters()
         resolved: dict[str, tuple[MemberCluster | None, Schedulability, str]] = {
-            r.name: self._resolve(r, clusters) for r in app.spec.placement.regions}
+            r.name: self._resolve(r, clusters) for r in app.spec.placement.regions
+        }
         old_status = app.status
         generation = app.metadata.generation or 0
         inputs = []
@@ -108,22 +109,39 @@ class AppReconciler:
             if ov is not None and ov.replicas is not None:
                 lo = hi = ov.replicas  # a fixed count for this region
             _, sched, reason = resolved[r.name]
-            inputs.append(RegionInput(r.name, weight=r.weight, min_replicas=lo, max_replicas=hi,
-                                      schedulability=sched, reason=reason))
-        placement = place(PlacementInput(
-            replicas=app.spec.replicas, strategy=app.spec.placement.strategy, regions=inputs,
-            app_uid=app.metadata.uid or app.key, failover_order=app.spec.placement.failover_order or (),
-            previous=previous_from_status(old_status),
-            reschedule_on_failure=app.spec.placement.reschedule_on_failure,
-            rebalance_on_recovery=app.spec.placement.rebalance_on_recovery,
-            spec_changed=old_status is None or old_status.observed_generation != generation))
+            inputs.append(
+                RegionInput(
+                    r.name,
+                    weight=r.weight,
+                    min_replicas=lo,
+                    max_replicas=hi,
+                    schedulability=sched,
+                    reason=reason,
+                )
+            )
+        placement = place(
+            PlacementInput(
+                replicas=app.spec.replicas,
+                strategy=app.spec.placement.strategy,
+                regions=inputs,
+                app_uid=app.metadata.uid or app.key,
+                failover_order=app.spec.placement.failover_order or (),
+                previous=previous_from_status(old_status),
+                reschedule_on_failure=app.spec.placement.reschedule_on_failure,
+                rebalance_on_recovery=app.spec.placement.rebalance_on_recovery,
+                spec_changed=old_status is None or old_status.observed_generation != generation,
+            )
+        )
 
         report = AppReport(generation=generation, placement=placement, regions={})
         jobs = []
         for a in placement.regions:
             mc, sched, reason = resolved[a.name]
-            obs = RegionObservation(a.name, cluster=mc.name if mc else None,
-                                    health="Healthy" if sched is Schedulability.SCHEDULABLE else sched.value)
+            obs = RegionObservation(
+                a.name,
+                cluster=mc.name if mc else None,
+                health="Healthy" if sched is Schedulability.SCHEDULABLE else sched.value,
+            )
             report.regions[a.name] = obs
             view = ctrl.member_for(mc.name) if mc else None
             if mc is None:
@@ -169,16 +187,22 @@ class AppReconciler:
                 continue
         return out
 
-    def _resolve(self, region: PlacementRegion, clusters: list[MemberCluster],
-                 ) -> tuple[MemberCluster | None, Schedulability, str]:
+    def _resolve(
+        self,
+        region: PlacementRegion,
+        clusters: list[MemberCluster],
+    ) -> tuple[MemberCluster | None, Schedulability, str]:
         """The member cluster serving a region, and whether it can take replicas (with the reason)."""
         if region.cluster:
             mc = next((m for m in clusters if m.name == region.cluster), None)
             if mc is None:
                 return None, Schedulability.UNAVAILABLE, f"MemberCluster {region.cluster} does not exist"
             if mc.spec.region != region.name:
-                return None, Schedulability.UNAVAILABLE, (f"MemberCluster {mc.name} is in region "
-                                                          f"{mc.spec.region}, not {region.name}")
+                return (
+                    None,
+                    Schedulability.UNAVAILABLE,
+                    (f"MemberCluster {mc.name} is in region {mc.spec.region}, not {region.name}"),
+                )
         else:
             candidates = [m for m in clusters if m.spec.region == region.name]
             if not candidates:
@@ -192,8 +216,10 @@ class AppReconciler:
         if mc.metadata.deletion_timestamp is not None:
             return Schedulability.UNHEALTHY, f"MemberCluster {mc.name} is being deleted"
         if mc.drained():
-            return Schedulability.UNHEALTHY, (f"drained: {c.ANNOTATION_REGION_HEALTH}="
-                                              f"{c.HEALTH_OVERRIDE_UNHEALTHY} on MemberCluster {mc.name}")
+            return Schedulability.UNHEALTHY, (
+                f"drained: {c.ANNOTATION_REGION_HEALTH}="
+                f"{c.HEALTH_OVERRIDE_UNHEALTHY} on MemberCluster {mc.name}"
+            )
         view = self.ctrl.member_for(mc.name)
         if view is None:
             health = self.ctrl.cluster_reconciler._health.get(mc.name)
@@ -211,8 +237,15 @@ class AppReconciler:
 
     # --- propagation -----------------------------------------------------------------------------
 
-    async def _propagate(self, app: FederatedApp, a: RegionAssignment, mc: MemberCluster, view: MemberView,
-                         obs: RegionObservation, report: AppReport) -> None:
+    async def _propagate(
+        self,
+        app: FederatedApp,
+        a: RegionAssignment,
+        mc: MemberCluster,
+        view: MemberView,
+        obs: RegionObservation,
+        report: AppReport,
+    ) -> None:
         dep_desired = render_deployment(app, a.name, a.replicas)
         svc_desired = render_service(app, a.name, self.ctrl.config.service_type)
         key = f"{app.namespace}/{app.name}"
@@ -221,7 +254,8 @@ class AppReconciler:
                 await self._ensure_namespace(view, app)
             dep, _ = await asyncio.gather(
                 self._apply(view, view.deployments, DEPLOYMENTS, dep_desired, app, obs, report),
-                self._apply(view, view.services, SERVICES, svc_desired, app, obs, report))
+                self._apply(view, view.services, SERVICES, svc_desired, app, obs, report),
+            )
         except NotLeaderError:
             raise
         except KubeError as exc:
@@ -236,12 +270,22 @@ class AppReconciler:
             st = dep.get("status") or {}
             meta = dep.get("metadata") or {}
             obs.ready_replicas = int(st.get("readyReplicas") or 0)
-            obs.rolled_out = (int(st.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
-                              and int(st.get("updatedReplicas") or 0) >= a.replicas
-                              and obs.ready_replicas >= a.replicas)
+            obs.rolled_out = (
+                int(st.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+                and int(st.get("updatedReplicas") or 0) >= a.replicas
+                and obs.ready_replicas >= a.replicas
+            )
 
-    async def _apply(self, view: MemberView, inf: Informer, res: Resource, desired: Obj, app: FederatedApp,
-                     obs: RegionObservation, report: AppReport) -> Obj | None:
+    async def _apply(
+        self,
+        view: MemberView,
+        inf: Informer,
+        res: Resource,
+        desired: Obj,
+        app: FederatedApp,
+        obs: RegionObservation,
+        report: AppReport,
+    ) -> Obj | None:
         api = view.member.api
         ns, name = app.namespace, app.name
         key = f"{ns}/{name}"
@@ -297,8 +341,9 @@ class AppReconciler:
                 if ownership(obj, app) != "ours" or obj is None:
                     continue
                 try:
-                    await view.member.api.delete(res, app.name, app.namespace,
-                                                 uid=(obj.get("metadata") or {}).get("uid"))
+                    await view.member.api.delete(
+                        res, app.name, app.namespace, uid=(obj.get("metadata") or {}).get("uid")
+                    )
                     inf.forget(key)
                 except NotLeaderError:
                     raise
@@ -322,8 +367,9 @@ class AppReconciler:
             obs = RegionObservation(mc.spec.region, cluster=mc.name, health="Unknown")
             if view is None or view.reachable is False or not view.synced:
                 obs.reachable = False
-                obs.problem = (f"member {mc.name} unreachable: the app's objects there cannot be "
-                               "removed yet; retrying")
+                obs.problem = (
+                    f"member {mc.name} unreachable: the app's objects there cannot be removed yet; retrying"
+                )
                 observations[mc.spec.region] = obs
                 blocked.append(obs.problem)
         unreachable = {o.cluster for o in observations.values() if o.cluster}
@@ -338,8 +384,12 @@ class AppReconciler:
             except Exception as exc:
                 blocked.append(f"{step.name}: {exc}")
         if blocked:
-            report = AppReport(generation=app.metadata.generation or 0, placement=placement,
-                               regions=observations, deleting=True)
+            report = AppReport(
+                generation=app.metadata.generation or 0,
+                placement=placement,
+                regions=observations,
+                deleting=True,
+            )
             await self._write_status(app, raw, report, ctx, events=False)
             raise RetryLater("; ".join(blocked))
         await self._set_finalizers(raw, [f for f in app.metadata.finalizers or [] if f != c.FINALIZER])
@@ -348,16 +398,18 @@ class AppReconciler:
     async def _set_finalizers(self, raw: Obj, finalizers: list[str]) -> Obj:
         meta = raw.get("metadata") or {}
         body = {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}}
-        updated = await self.ctrl.host.merge_patch(FEDERATEDAPPS, str(meta.get("name")), body,
-                                                   str(meta.get("namespace")))
+        updated = await self.ctrl.host.merge_patch(
+            FEDERATEDAPPS, str(meta.get("name")), body, str(meta.get("namespace"))
+        )
         if self.ctrl.apps_informer is not None:
             self.ctrl.apps_informer.remember(updated)
         return updated
 
     # --- status and events -----------------------------------------------------------------------
 
-    async def _write_status(self, app: FederatedApp, raw: Obj, report: AppReport, ctx: StepContext,
-                            events: bool = True) -> None:
+    async def _write_status(
+        self, app: FederatedApp, raw: Obj, report: AppReport, ctx: StepContext, events: bool = True
+    ) -> None:
         ctrl = self.ctrl
         new = build_status(app.status, report, ctrl.now(), extra=ctx.status_fields or None)
         if ctx.region_fields:
@@ -382,8 +434,9 @@ class AppReconciler:
         if ctrl.apps_informer is not None:
             ctrl.apps_informer.remember(updated)
 
-    async def _events(self, raw: Obj, old: FederatedAppStatus | None, new: FederatedAppStatus,
-                      report: AppReport) -> None:
+    async def _events(
+        self, raw: Obj, old: FederatedAppStatus | None, new: FederatedAppStatus, report: AppReport
+    ) -> None:
         rec = self.ctrl.events
         before = {r.region: r for r in (old.regions if old else [])}
         moved = []
@@ -394,8 +447,12 @@ class AppReconciler:
             if prev is not None and prev.excluded_reason and not r.excluded_reason:
                 await rec.record(raw, "Normal", "RegionRecovered", f"{r.region} takes replicas again")
             if r.reachable is False and (prev is None or prev.reachable is not False):
-                await rec.record(raw, "Warning", "MemberUnreachable",
-                                 f"{r.region}: member {r.cluster or '?'} cannot be reached")
+                await rec.record(
+                    raw,
+                    "Warning",
+                    "MemberUnreachable",
+                    f"{r.region}: member {r.cluster or '?'} cannot be reached",
+                )
             if prev is not None and prev.desired_replicas != r.desired_replicas:
                 moved.append(f"{r.region} {prev.desired_replicas}->{r.desired_replicas}")
             elif prev is None and r.desired_replicas:
@@ -419,13 +476,25 @@ class AppReconciler:
             old = FederatedAppStatus.model_validate(raw.get("status") or {})
         except ValidationError:
             old = FederatedAppStatus()
-        conds = set_condition(old.conditions, c.COND_READY, False, "InvalidSpec", message,
-                              meta.get("generation"), self.ctrl.now())
+        conds = set_condition(
+            old.conditions,
+            c.COND_READY,
+            False,
+            "InvalidSpec",
+            message,
+            meta.get("generation"),
+            self.ctrl.now(),
+        )
         new = old.model_copy(update={"conditions": conds, "observed_generation": meta.get("generation")})
         new_dict = new.model_dump(mode="json", by_alias=True, exclude_none=True)
         if new_dict != _normalised_status(raw.get("status")):
-            await self.ctrl.host.merge_patch(FEDERATEDAPPS, str(meta.get("name")), {"status": new_dict},
-                                             str(meta.get("namespace")), sub="status")
+            await self.ctrl.host.merge_patch(
+                FEDERATEDAPPS,
+                str(meta.get("name")),
+                {"status": new_dict},
+                str(meta.get("namespace")),
+                sub="status",
+            )
             await self.ctrl.events.record(raw, "Warning", "InvalidSpec", message)
 
 

@@ -50,7 +50,7 @@ class AppReport:
 def previous_from_status(status: FederatedAppStatus | None) -> dict[str, PreviousRegion]:
     """Read back what the last placement decided, for :func:`federation.placement.place`."""
     out: dict[str, PreviousRegion] = {}
-    for r in (status.regions if status else []):
+    for r in status.regions if status else []:
         if r.desired_replicas is None:
             continue
         state: RegionState = "active"
@@ -62,8 +62,9 @@ def previous_from_status(status: FederatedAppStatus | None) -> dict[str, Previou
     return out
 
 
-def build_status(old: FederatedAppStatus | None, report: AppReport, now: datetime,
-                 extra: dict[str, Any] | None = None) -> FederatedAppStatus:
+def build_status(
+    old: FederatedAppStatus | None, report: AppReport, now: datetime, extra: dict[str, Any] | None = None
+) -> FederatedAppStatus:
     conds: list[Condition] = list(old.conditions) if old else []
     gen = report.generation
     regions: list[RegionStatus] = []
@@ -75,9 +76,15 @@ def build_status(old: FederatedAppStatus | None, report: AppReport, now: datetim
         obs = report.regions.get(a.name, RegionObservation(a.name))
         excluded = a.reason if a.state in ("excluded", "held") else None
         prev = old_by_region.get(a.name)
-        rs = RegionStatus(region=a.name, cluster=obs.cluster, desired_replicas=a.replicas,
-                          ready_replicas=obs.ready_replicas, reachable=obs.reachable, health=obs.health,
-                          excluded_reason=excluded or None)
+        rs = RegionStatus(
+            region=a.name,
+            cluster=obs.cluster,
+            desired_replicas=a.replicas,
+            ready_replicas=obs.ready_replicas,
+            reachable=obs.reachable,
+            health=obs.health,
+            excluded_reason=excluded or None,
+        )
         # keep what later steps (load balancer, DNS) wrote into the region's entry
         if prev is not None:
             rs.load_balancer_id, rs.address = prev.load_balancer_id, prev.address
@@ -95,31 +102,70 @@ def build_status(old: FederatedAppStatus | None, report: AppReport, now: datetim
     degraded.extend(report.placement.problems)
 
     if report.deleting:
-        conds = set_condition(conds, c.COND_READY, False, "Deleting",
-                              "removing the app from its member clusters", gen, now)
+        conds = set_condition(
+            conds, c.COND_READY, False, "Deleting", "removing the app from its member clusters", gen, now
+        )
         pending = [f"{o.region}: {o.problem}" for o in report.regions.values() if o.problem]
-        conds = set_condition(conds, c.COND_DEGRADED, bool(pending),
-                              "CleanupBlocked" if pending else "AsExpected", "; ".join(pending), gen, now)
+        conds = set_condition(
+            conds,
+            c.COND_DEGRADED,
+            bool(pending),
+            "CleanupBlocked" if pending else "AsExpected",
+            "; ".join(pending),
+            gen,
+            now,
+        )
     else:
-        ready = not progressing and not any(
-            o.problem for o in report.regions.values()) and ready_total >= report.placement.total
-        conds = set_condition(conds, c.COND_READY, ready, "AllRegionsReady" if ready else "NotReady",
-                              "" if ready else _not_ready_message(progressing, degraded), gen, now)
-        conds = set_condition(conds, c.COND_PROGRESSING, bool(progressing),
-                              "RollingOut" if progressing else "Complete",
-                              ("waiting for " + ", ".join(progressing)) if progressing else "", gen, now)
-        conds = set_condition(conds, c.COND_DEGRADED, bool(degraded), _degraded_reason(report, degraded),
-                              "; ".join(degraded), gen, now)
+        ready = (
+            not progressing
+            and not any(o.problem for o in report.regions.values())
+            and ready_total >= report.placement.total
+        )
+        conds = set_condition(
+            conds,
+            c.COND_READY,
+            ready,
+            "AllRegionsReady" if ready else "NotReady",
+            "" if ready else _not_ready_message(progressing, degraded),
+            gen,
+            now,
+        )
+        conds = set_condition(
+            conds,
+            c.COND_PROGRESSING,
+            bool(progressing),
+            "RollingOut" if progressing else "Complete",
+            ("waiting for " + ", ".join(progressing)) if progressing else "",
+            gen,
+            now,
+        )
+        conds = set_condition(
+            conds,
+            c.COND_DEGRADED,
+            bool(degraded),
+            _degraded_reason(report, degraded),
+            "; ".join(degraded),
+            gen,
+            now,
+        )
     for ctype, status, reason, message in report.extra_conditions:
         conds = set_condition(conds, ctype, status, reason, message, gen, now)
 
     placed = [a for a in report.placement.regions if a.state == "active" and a.replicas > 0]
-    placed_ready = [a for a in placed
-                    if (report.regions.get(a.name) or RegionObservation(a.name)).ready_replicas == a.replicas]
+    placed_ready = [
+        a
+        for a in placed
+        if (report.regions.get(a.name) or RegionObservation(a.name)).ready_replicas == a.replicas
+    ]
     result = FederatedAppStatus(
-        observed_generation=gen, conditions=conds, replicas=report.placement.total,
-        ready_replicas=ready_total, regions_ready=f"{len(placed_ready)}/{len(placed)}", regions=regions,
-        dns=old.dns if old else None)
+        observed_generation=gen,
+        conditions=conds,
+        replicas=report.placement.total,
+        ready_replicas=ready_total,
+        regions_ready=f"{len(placed_ready)}/{len(placed)}",
+        regions=regions,
+        dns=old.dns if old else None,
+    )
     if extra:
         result = result.model_copy(update=extra)
     return result

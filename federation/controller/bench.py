@@ -34,18 +34,33 @@ from federation.clusters.kubeapi import WRITE_VERBS, KubeApi
 from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
 
-REGION_POOL = ("cn-hangzhou", "cn-beijing", "eu-central-1", "cn-shanghai", "cn-shenzhen", "ap-southeast-1",
-               "us-west-1", "cn-qingdao", "cn-zhangjiakou", "ap-northeast-1", "eu-west-1", "us-east-1")
+REGION_POOL = (
+    "cn-hangzhou",
+    "cn-beijing",
+    "eu-central-1",
+    "cn-shanghai",
+    "cn-shenzhen",
+    "ap-southeast-1",
+    "us-west-1",
+    "cn-qingdao",
+    "cn-zhangjiakou",
+    "ap-northeast-1",
+    "eu-west-1",
+    "us-east-1",
+)
 
 
 def bench_app(name: str, regions: list[str], replicas: int) -> dict[str, Any]:
     return {
-        "apiVersion": c.API_VERSION, "kind": c.FEDERATEDAPP_KIND,
+        "apiVersion": c.API_VERSION,
+        "kind": c.FEDERATEDAPP_KIND,
         "metadata": {"name": name, "namespace": "bench"},
         "spec": {
             "replicas": replicas,
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+            },
             "placement": {"strategy": "Spread", "regions": [{"name": r} for r in regions]},
             "ports": [{"name": "http", "port": 80}],
             "dns": {"zone": "example.com", "hostname": f"{name}.example.com"},
@@ -62,15 +77,33 @@ def _ready(obj: dict[str, Any] | None) -> bool:
     return any(cd.get("type") == "Ready" and cd.get("status") == "True" for cd in st.get("conditions") or [])
 
 
-async def _start_simulator(workdir: Path, regions: list[str], rollout_delay: float,
-                           ) -> asyncio.subprocess.Process:
-    args = [sys.executable, "-m", "federation.cli", "--log-level", "warning", "sim", "kube",
-            "--out", str(workdir), "--rollout-delay", str(rollout_delay), "--nodes", "2",
-            "--cluster", f"host={regions[0]}"]
+async def _start_simulator(
+    workdir: Path,
+    regions: list[str],
+    rollout_delay: float,
+) -> asyncio.subprocess.Process:
+    args = [
+        sys.executable,
+        "-m",
+        "federation.cli",
+        "--log-level",
+        "warning",
+        "sim",
+        "kube",
+        "--out",
+        str(workdir),
+        "--rollout-delay",
+        str(rollout_delay),
+        "--nodes",
+        "2",
+        "--cluster",
+        f"host={regions[0]}",
+    ]
     for r in regions:
         args += ["--cluster", r]
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
     names = ["host", *regions]
     for _ in range(600):
         if all((workdir / f"{n}.kubeconfig").exists() for n in names) and (workdir / "sim.json").exists():
@@ -91,8 +124,9 @@ async def _wait(pred: Any, within: float, step: float = 0.05) -> float:
     return time.monotonic() - started
 
 
-async def run_round(n_regions: int, n_apps: int, rollout_delay: float, workers: int,
-                    limit: float) -> dict[str, Any]:
+async def run_round(
+    n_regions: int, n_apps: int, rollout_delay: float, workers: int, limit: float
+) -> dict[str, Any]:
     """One round (see the module docstring); ``limit`` bounds every wait, in seconds."""
     from federation.sandbox.wiring import SYSTEM_NAMESPACE, apply_crds, ensure_namespace, register_member
 
@@ -110,11 +144,21 @@ async def run_round(n_regions: int, n_apps: int, rollout_delay: float, workers: 
             for r in regions:
                 kubeconfig = yaml.safe_load((workdir / f"{r}.kubeconfig").read_text())
                 await register_member(host, r, r, kubeconfig)
-            ctrl = Controller(ctrl_host, ControllerConfig(
-                namespace=SYSTEM_NAMESPACE, identity="bench", workers=workers, probe_interval=5.0,
-                member_timeout=10.0, resync=3600.0,
-                # a simulator saturated by the load answers slowly: do not measure lease flapping
-                lease_duration=60.0, renew_deadline=40.0, retry_period=5.0))
+            ctrl = Controller(
+                ctrl_host,
+                ControllerConfig(
+                    namespace=SYSTEM_NAMESPACE,
+                    identity="bench",
+                    workers=workers,
+                    probe_interval=5.0,
+                    member_timeout=10.0,
+                    resync=3600.0,
+                    # a simulator saturated by the load answers slowly: do not measure lease flapping
+                    lease_duration=60.0,
+                    renew_deadline=40.0,
+                    retry_period=5.0,
+                ),
+            )
             task = asyncio.create_task(ctrl.run())
             await _wait(lambda: set(regions) <= ctrl.cluster_reconciler.probed(), 60)
 
@@ -147,11 +191,17 @@ async def run_round(n_regions: int, n_apps: int, rollout_delay: float, workers: 
             await ctrl.wait_idle(within=limit, settle=1.0)
             steady_time = time.monotonic() - steady_started - 1.0
             reconciled = ctrl.reconciles - rec_before
-            delta = {k: v - calls_before.get(k, 0) for k, v in ctrl.api_calls().items()
-                     if v - calls_before.get(k, 0)}
+            delta = {
+                k: v - calls_before.get(k, 0)
+                for k, v in ctrl.api_calls().items()
+                if v - calls_before.get(k, 0)
+            }
             per = {k: round(v / max(1, reconciled), 4) for k, v in delta.items()}
             return {
-                "regions": n_regions, "apps": n_apps, "rollout_delay_s": rollout_delay, "workers": workers,
+                "regions": n_regions,
+                "apps": n_apps,
+                "rollout_delay_s": rollout_delay,
+                "workers": workers,
                 "single_app_ready_s": round(single, 3),
                 "create_requests_s": round(created, 3),
                 "converge_s": round(converge, 3),
@@ -189,33 +239,57 @@ def _mean_latency(ctrl: Controller) -> dict[str, float]:
 
 
 def _print(r: dict[str, Any]) -> None:
-    click.echo(f"regions={r['regions']} apps={r['apps']} (simulated rollout {r['rollout_delay_s']}s, "
-               f"{r['workers']} workers)")
+    click.echo(
+        f"regions={r['regions']} apps={r['apps']} (simulated rollout {r['rollout_delay_s']}s, "
+        f"{r['workers']} workers)"
+    )
     click.echo(f"  one app, create -> Ready in all regions: {r['single_app_ready_s']:.3f} s")
-    click.echo(f"  {r['apps']} apps, first create -> all Ready:   {r['converge_s']:.3f} s "
-               f"({r['apps_per_s']} apps/s; creating them took {r['create_requests_s']:.3f} s; "
-               f"{r['reconciles_to_converge']} reconciles)")
+    click.echo(
+        f"  {r['apps']} apps, first create -> all Ready:   {r['converge_s']:.3f} s "
+        f"({r['apps_per_s']} apps/s; creating them took {r['create_requests_s']:.3f} s; "
+        f"{r['reconciles_to_converge']} reconciles)"
+    )
     per = ", ".join(f"{k}={v}" for k, v in sorted(r["steady_calls_per_app_reconcile"].items())) or "none"
-    click.echo(f"  steady state: {r['steady_reconciles']} reconciles in {r['steady_resync_s']:.3f} s; "
-               f"API calls per app per reconcile: {per}; writes: {r['steady_writes']}")
+    click.echo(
+        f"  steady state: {r['steady_reconciles']} reconciles in {r['steady_resync_s']:.3f} s; "
+        f"API calls per app per reconcile: {per}; writes: {r['steady_writes']}"
+    )
     click.echo(f"  controller process peak RSS: {r['peak_rss_mib']} MiB")
     lat = ", ".join(f"{k}={v}" for k, v in r.get("mean_request_ms", {}).items())
-    click.echo(f"  mean API request latency (ms) while converging: {lat}; "
-               f"leadership terms: {r.get('leadership_terms')}")
+    click.echo(
+        f"  mean API request latency (ms) while converging: {lat}; "
+        f"leadership terms: {r.get('leadership_terms')}"
+    )
 
 
 @click.command("controller")
-@click.option("--regions", "region_counts", default="3,10", show_default=True,
-              help="Comma-separated region counts, one round each.")
+@click.option(
+    "--regions",
+    "region_counts",
+    default="3,10",
+    show_default=True,
+    help="Comma-separated region counts, one round each.",
+)
 @click.option("--apps", type=click.IntRange(1), default=1000, show_default=True, help="Apps per round.")
-@click.option("--rollout-delay", type=click.FloatRange(0), default=0.2, show_default=True,
-              help="Seconds a simulated Deployment takes to become ready.")
+@click.option(
+    "--rollout-delay",
+    type=click.FloatRange(0),
+    default=0.2,
+    show_default=True,
+    help="Seconds a simulated Deployment takes to become ready.",
+)
 @click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
-@click.option("--timeout", type=click.FloatRange(1), default=900.0, show_default=True,
-              help="Give up a round after this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=900.0,
+    show_default=True,
+    help="Give up a round after this many seconds.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per round.")
-def bench_controller(region_counts: str, apps: int, rollout_delay: float, workers: int, timeout: float,
-                     as_json: bool) -> None:
+def bench_controller(
+    region_counts: str, apps: int, rollout_delay: float, workers: int, timeout: float, as_json: bool
+) -> None:
     """Time to Ready for one app and for many, steady-state API calls, and peak memory."""
     try:
         counts = [int(x) for x in region_counts.split(",") if x.strip()]
@@ -227,9 +301,25 @@ def bench_controller(region_counts: str, apps: int, rollout_delay: float, worker
     import subprocess
 
     for n in counts:
-        out = subprocess.run([sys.executable, "-m", "federation.controller.bench", json.dumps(
-            {"n_regions": n, "n_apps": apps, "rollout_delay": rollout_delay, "workers": workers,
-             "limit": timeout})], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "federation.controller.bench",
+                json.dumps(
+                    {
+                        "n_regions": n,
+                        "n_apps": apps,
+                        "rollout_delay": rollout_delay,
+                        "workers": workers,
+                        "limit": timeout,
+                    }
+                ),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if out.returncode != 0:
             raise click.ClickException(f"round with {n} regions failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])

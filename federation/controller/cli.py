@@ -42,8 +42,9 @@ async def host_client(kubeconfig: Path | None, context: str | None, name: str = 
     default = await asyncio.to_thread(_default_kubeconfig)
     if default is not None:
         return await KubeApi.from_kubeconfig_file(default, context=context, name=name)
-    raise click.UsageError("no host cluster: pass --kubeconfig, set FEDCTL_KUBECONFIG or KUBECONFIG, "
-                           "or run inside a cluster")
+    raise click.UsageError(
+        "no host cluster: pass --kubeconfig, set FEDCTL_KUBECONFIG or KUBECONFIG, or run inside a cluster"
+    )
 
 
 async def open_store(settings: Settings) -> Any:
@@ -84,13 +85,16 @@ async def start_dns_side(settings: Settings) -> tuple[Any, Any]:
     if rt.address is not None:
         log.info("dns: embedded server answering on %s:%d (udp+tcp)", *rt.address)
     else:
-        log.info("dns: publishing to alidns%s", f" at {settings.alibaba_endpoint}"
-                 if settings.alibaba_endpoint else "")
+        log.info(
+            "dns: publishing to alidns%s",
+            f" at {settings.alibaba_endpoint}" if settings.alibaba_endpoint else "",
+        )
     return db, rt
 
 
-async def _run(settings: Settings, kubeconfig: Path | None, context: str | None, config: ControllerConfig,
-               with_dns: bool) -> None:
+async def _run(
+    settings: Settings, kubeconfig: Path | None, context: str | None, config: ControllerConfig, with_dns: bool
+) -> None:
     db = rt = None
     if with_dns:
         db, rt = await start_dns_side(settings)
@@ -121,47 +125,106 @@ async def _run(settings: Settings, kubeconfig: Path | None, context: str | None,
 
 
 @click.command("run")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Host cluster kubeconfig (default: FEDCTL_KUBECONFIG, in-cluster config, ~/.kube/config).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Host cluster kubeconfig (default: FEDCTL_KUBECONFIG, in-cluster config, ~/.kube/config).",
+)
 @click.option("--context", default=None, help="kubeconfig context (default: the current one).")
 @click.option("--namespace", default=None, help="Namespace of the leader-election Lease (default: settings).")
-@click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Apps reconciled concurrently.")
-@click.option("--resync", type=click.FloatRange(1), default=300.0, show_default=True,
-              help="Seconds between full resyncs of every app.")
-@click.option("--probe-interval", type=click.FloatRange(0.1), default=10.0, show_default=True,
-              help="Seconds between probes of each member cluster.")
-@click.option("--lease-name", default="fedctl-controller", show_default=True,
-              help="Leader-election Lease name.")
-@click.option("--lease-duration", type=click.FloatRange(1), default=15.0, show_default=True,
-              help="Seconds a standby waits for a silent leader before taking over.")
-@click.option("--identity", default=None,
-              help="This replica's identity in the Lease, unique per replica (default: host-pid).")
-@click.option("--dns/--no-dns", "with_dns", default=True, show_default=True,
-              help="Publish each app's DNS through dns_provider (embedded: served on dns_listen; alidns), "
-                   "logging every change to the store (database_url).")
-@click.option("--service-type", type=click.Choice(["NodePort", "LoadBalancer"]), default=None,
-              help="Type of the Service created in each member. Default: LoadBalancer with --dns (its "
-                   "load-balancer address is the region's address in DNS until the regional SLB step "
-                   "lands), NodePort with --no-dns (what a regional SLB targets).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Apps reconciled concurrently.",
+)
+@click.option(
+    "--resync",
+    type=click.FloatRange(1),
+    default=300.0,
+    show_default=True,
+    help="Seconds between full resyncs of every app.",
+)
+@click.option(
+    "--probe-interval",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between probes of each member cluster.",
+)
+@click.option(
+    "--lease-name", default="fedctl-controller", show_default=True, help="Leader-election Lease name."
+)
+@click.option(
+    "--lease-duration",
+    type=click.FloatRange(1),
+    default=15.0,
+    show_default=True,
+    help="Seconds a standby waits for a silent leader before taking over.",
+)
+@click.option(
+    "--identity",
+    default=None,
+    help="This replica's identity in the Lease, unique per replica (default: host-pid).",
+)
+@click.option(
+    "--dns/--no-dns",
+    "with_dns",
+    default=True,
+    show_default=True,
+    help="Publish each app's DNS through dns_provider (embedded: served on dns_listen; alidns), "
+    "logging every change to the store (database_url).",
+)
+@click.option(
+    "--service-type",
+    type=click.Choice(["NodePort", "LoadBalancer"]),
+    default=None,
+    help="Type of the Service created in each member. Default: LoadBalancer with --dns (its "
+    "load-balancer address is the region's address in DNS until the regional SLB step "
+    "lands), NodePort with --no-dns (what a regional SLB targets).",
+)
 @click.pass_obj
-def run(settings: Settings, kubeconfig: Path | None, context: str | None, namespace: str | None, workers: int,
-        resync: float, probe_interval: float, lease_name: str, lease_duration: float,
-        identity: str | None, with_dns: bool, service_type: str | None) -> None:
+def run(
+    settings: Settings,
+    kubeconfig: Path | None,
+    context: str | None,
+    namespace: str | None,
+    workers: int,
+    resync: float,
+    probe_interval: float,
+    lease_name: str,
+    lease_duration: float,
+    identity: str | None,
+    with_dns: bool,
+    service_type: str | None,
+) -> None:
     """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
     if service_type is None:
         service_type = "LoadBalancer" if with_dns else "NodePort"
     elif with_dns and service_type != "LoadBalancer":
-        log.warning("--service-type %s: regions get no address for DNS until the regional SLB step "
-                    "exists; DNS stays unpublished", service_type)
+        log.warning(
+            "--service-type %s: regions get no address for DNS until the regional SLB step "
+            "exists; DNS stays unpublished",
+            service_type,
+        )
     config = ControllerConfig(
-        namespace=namespace or settings.namespace, lease_name=lease_name, lease_duration=lease_duration,
-        renew_deadline=lease_duration * 2 / 3, retry_period=min(2.0, lease_duration / 5), workers=workers,
-        resync=resync, probe_interval=probe_interval, service_type=service_type)
+        namespace=namespace or settings.namespace,
+        lease_name=lease_name,
+        lease_duration=lease_duration,
+        renew_deadline=lease_duration * 2 / 3,
+        retry_period=min(2.0, lease_duration / 5),
+        workers=workers,
+        resync=resync,
+        probe_interval=probe_interval,
+        service_type=service_type,
+    )
     if identity:
         config.identity = identity
-    asyncio.run(_run(settings, kubeconfig or settings.kubeconfig, context or settings.kube_context, config,
-                     with_dns))
+    asyncio.run(
+        _run(settings, kubeconfig or settings.kubeconfig, context or settings.kube_context, config, with_dns)
+    )
 
 
 # --- status --------------------------------------------------------------------------------------
@@ -178,8 +241,11 @@ def status_table(apps: list[dict[str, Any]]) -> str:
         st = app.get("status") or {}
         conds = {cd.get("type"): cd for cd in st.get("conditions") or []}
         ready = conds.get("Ready")
-        state = "Ready" if ready and ready.get("status") == "True" else (
-            f"NotReady ({ready.get('reason')})" if ready else "Pending")
+        state = (
+            "Ready"
+            if ready and ready.get("status") == "True"
+            else (f"NotReady ({ready.get('reason')})" if ready else "Pending")
+        )
         summary = f"{key}: {state}, {st.get('readyReplicas', 0)}/{st.get('replicas', '?')} replicas ready"
         degraded = conds.get("Degraded")
         if degraded and degraded.get("status") == "True":
@@ -190,23 +256,36 @@ def status_table(apps: list[dict[str, Any]]) -> str:
             rows.append((key, "-", "-", "-", "-", "-", "-", "-", "-", "not reconciled yet"))
         for r in regions:
             reach, serving = r.get("reachable"), r.get("servingDNS")
-            note = r.get("excludedReason") or (f"dns: {r.get('dnsReason')}" if serving is False
-                                               and r.get("dnsReason") else "")
-            rows.append((key, r.get("region", "?"), r.get("cluster") or "-",
-                         str(r.get("desiredReplicas", "-")), str(r.get("readyReplicas", "-")),
-                         "-" if reach is None else ("yes" if reach else "NO"), r.get("health") or "-",
-                         r.get("address") or "-", "-" if serving is None else ("yes" if serving else "no"),
-                         note))
+            note = r.get("excludedReason") or (
+                f"dns: {r.get('dnsReason')}" if serving is False and r.get("dnsReason") else ""
+            )
+            rows.append(
+                (
+                    key,
+                    r.get("region", "?"),
+                    r.get("cluster") or "-",
+                    str(r.get("desiredReplicas", "-")),
+                    str(r.get("readyReplicas", "-")),
+                    "-" if reach is None else ("yes" if reach else "NO"),
+                    r.get("health") or "-",
+                    r.get("address") or "-",
+                    "-" if serving is None else ("yes" if serving else "no"),
+                    note,
+                )
+            )
     if not rows:
         return "No FederatedApps found."
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     return "\n".join([*lines, "", *summaries])
 
 
-async def _status(kubeconfig: Path | None, context: str | None, app: str | None,
-                  namespace: str | None) -> str:
+async def _status(
+    kubeconfig: Path | None, context: str | None, app: str | None, namespace: str | None
+) -> str:
     host = await host_client(kubeconfig, context)
     try:
         if app:
@@ -226,12 +305,20 @@ async def _status(kubeconfig: Path | None, context: str | None, app: str | None,
 @click.command("status")
 @click.argument("app", required=False)
 @click.option("-n", "--namespace", default=None, help="Namespace (default: all; 'default' with APP).")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Host cluster kubeconfig.")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Host cluster kubeconfig.",
+)
 @click.option("--context", default=None, help="kubeconfig context.")
 @click.pass_obj
-def status(settings: Settings, app: str | None, namespace: str | None, kubeconfig: Path | None,
-           context: str | None) -> None:
+def status(
+    settings: Settings, app: str | None, namespace: str | None, kubeconfig: Path | None, context: str | None
+) -> None:
     """Show apps × regions: desired and ready replicas, reachability, why a region is excluded."""
-    click.echo(asyncio.run(_status(kubeconfig or settings.kubeconfig, context or settings.kube_context, app,
-                                   namespace)))
+    click.echo(
+        asyncio.run(
+            _status(kubeconfig or settings.kubeconfig, context or settings.kube_context, app, namespace)
+        )
+    )

@@ -80,8 +80,14 @@ class ClusterReconciler:
         health = (reachable, ready, mc.drained(), problem)
         if self._health.get(name) != health:
             if name in self._health:
-                log.info("member %s: reachable=%s ready=%s drained=%s%s", name, reachable, ready,
-                         mc.drained(), f" ({problem})" if problem else "")
+                log.info(
+                    "member %s: reachable=%s ready=%s drained=%s%s",
+                    name,
+                    reachable,
+                    ready,
+                    mc.drained(),
+                    f" ({problem})" if problem else "",
+                )
             self._health[name] = health
             ctrl.enqueue_all_apps()
         if latency_ms is not None:
@@ -91,8 +97,9 @@ class ClusterReconciler:
             self._latency[name] = latency_ms
         await self._write_status(mc, raw, reachable, ready, problem, latency_ms, version, nodes, ready_nodes)
 
-    async def _probe(self, mc: MemberCluster) -> tuple[MemberView | None, float | None, str | None, int, int,
-                                                       str | None]:
+    async def _probe(
+        self, mc: MemberCluster
+    ) -> tuple[MemberView | None, float | None, str | None, int, int, str | None]:
         ctrl = self.ctrl
         ref = mc.spec.kubeconfig_secret_ref
         secrets = ctrl.secret_informers.get(ref.namespace)
@@ -128,15 +135,31 @@ class ClusterReconciler:
         ready_nodes = sum(1 for n in nodes if _node_ready(n))
         return view, latency_ms, str(version.get("gitVersion") or ""), len(nodes), ready_nodes, None
 
-    async def _write_status(self, mc: MemberCluster, raw: dict[str, Any], reachable: bool, ready: bool,
-                            problem: str | None, latency_ms: float | None, version: str | None, nodes: int,
-                            ready_nodes: int) -> None:
+    async def _write_status(
+        self,
+        mc: MemberCluster,
+        raw: dict[str, Any],
+        reachable: bool,
+        ready: bool,
+        problem: str | None,
+        latency_ms: float | None,
+        version: str | None,
+        nodes: int,
+        ready_nodes: int,
+    ) -> None:
         ctrl = self.ctrl
         now = ctrl.now()
         old = mc.status or MemberClusterStatus()
         gen = mc.metadata.generation
-        conds = set_condition(old.conditions, c.COND_REACHABLE, reachable,
-                              "APIReachable" if reachable else "APIUnreachable", problem or "", gen, now)
+        conds = set_condition(
+            old.conditions,
+            c.COND_REACHABLE,
+            reachable,
+            "APIReachable" if reachable else "APIUnreachable",
+            problem or "",
+            gen,
+            now,
+        )
         if not reachable:
             ready_reason, ready_msg = "Unreachable", problem or ""
         elif mc.drained():
@@ -145,19 +168,23 @@ class ClusterReconciler:
             ready_reason, ready_msg = "NodesReady", f"{ready_nodes}/{nodes} nodes Ready"
         else:
             ready_reason, ready_msg = "NoReadyNodes", f"0/{nodes} nodes Ready"
-        conds = set_condition(conds, c.COND_READY, ready and not mc.drained(), ready_reason, ready_msg,
-                              gen, now)
+        conds = set_condition(
+            conds, c.COND_READY, ready and not mc.drained(), ready_reason, ready_msg, gen, now
+        )
         new = MemberClusterStatus(
             conditions=conds,
             kubernetes_version=version if reachable else old.kubernetes_version,
             node_count=nodes if reachable else old.node_count,
             api_latency_ms=latency_ms if reachable else old.api_latency_ms,
-            last_probe_time=now.replace(microsecond=0))
+            last_probe_time=now.replace(microsecond=0),
+        )
         important_same = (
             [(x.type, x.status, x.reason, x.message) for x in new.conditions]
             == [(x.type, x.status, x.reason, x.message) for x in old.conditions]
-            and new.kubernetes_version == old.kubernetes_version and new.node_count == old.node_count
-            and not _latency_moved(old.api_latency_ms, new.api_latency_ms))
+            and new.kubernetes_version == old.kubernetes_version
+            and new.node_count == old.node_count
+            and not _latency_moved(old.api_latency_ms, new.api_latency_ms)
+        )
         fresh = time.monotonic() - self._last_write.get(mc.name, -1e9) < ctrl.config.status_refresh
         if important_same and fresh and old.last_probe_time is not None:
             return

@@ -39,32 +39,50 @@ class DnsStep:
             # a step that looked and found none says None; a step that could not look says nothing
             address = fields.get("address", prev.address if prev else None)
             problem = obs.problem if obs else ""
-            healthy = a.state == "active" and a.replicas > 0 and not problem and (
-                obs is None or obs.reachable is not False)
+            healthy = (
+                a.state == "active"
+                and a.replicas > 0
+                and not problem
+                and (obs is None or obs.reachable is not False)
+            )
             reason = a.reason or problem or ("no replicas placed" if a.replicas == 0 else "")
             endpoints.append(RegionEndpoint(a.name, address, healthy, weight=a.replicas, reason=reason))
         result = await self.publisher.publish(
-            AppIdentity(app.namespace, app.name, app.metadata.uid), app.spec.dns, endpoints,
-            failover_order=app.spec.dns_failover_order())
+            AppIdentity(app.namespace, app.name, app.metadata.uid),
+            app.spec.dns,
+            endpoints,
+            failover_order=app.spec.dns_failover_order(),
+        )
         if result.ok and not result.records and not any(e.address for e in endpoints):
             # nothing to answer with yet (the regions' addresses are on their way): not published
-            ctx.conditions.append((c.COND_DNS_PUBLISHED, False, "WaitingForAddresses",
-                                   f"{result.hostname}: no region has an address yet"))
+            ctx.conditions.append(
+                (
+                    c.COND_DNS_PUBLISHED,
+                    False,
+                    "WaitingForAddresses",
+                    f"{result.hostname}: no region has an address yet",
+                )
+            )
         else:
             ctx.conditions.append((c.COND_DNS_PUBLISHED, result.ok, result.reason, result.message))
         for region, serving in result.serving.items():
             ctx.region_fields.setdefault(region, {}).update(
-                serving_dns=serving, dns_reason=result.reasons.get(region) or None)
+                serving_dns=serving, dns_reason=result.reasons.get(region) or None
+            )
         ctx.status_fields["dns"] = DnsStatus(
-            hostname=result.hostname, fail_open=result.fail_open,
-            records=[DnsRecordStatus(line=r["line"], values=list(r["values"]))
-                     for r in result.status_records()])
+            hostname=result.hostname,
+            fail_open=result.fail_open,
+            records=[
+                DnsRecordStatus(line=r["line"], values=list(r["values"])) for r in result.status_records()
+            ],
+        )
 
     async def cleanup(self, ctx: StepContext) -> None:
         from federation.dns.publisher import AppIdentity
 
         app = ctx.app
-        result = await self.publisher.delete(AppIdentity(app.namespace, app.name, app.metadata.uid),
-                                             app.spec.dns.zone, [app.spec.dns.hostname])
+        result = await self.publisher.delete(
+            AppIdentity(app.namespace, app.name, app.metadata.uid), app.spec.dns.zone, [app.spec.dns.hostname]
+        )
         if not result.ok:
             raise RuntimeError(result.error or "; ".join(result.conflicts) or "DNS records not released")

@@ -25,20 +25,31 @@ class EventRecorder:
         self.component = component
         self.recorded = 0
 
-    async def record(self, obj: dict[str, Any], type_: Literal["Normal", "Warning"], reason: str,
-                     message: str) -> None:
+    async def record(
+        self, obj: dict[str, Any], type_: Literal["Normal", "Warning"], reason: str, message: str
+    ) -> None:
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"generateName": f"{meta.get('name')}.", "namespace": namespace},
-            "involvedObject": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
-                               "name": meta.get("name"), "namespace": meta.get("namespace"),
-                               "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")},
-            "reason": reason, "message": redact(message)[:1024], "type": type_,
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": redact(message)[:1024],
+            "type": type_,
             "source": {"component": self.component},
-            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
             "reportingComponent": self.component,
         }
         log.info("event %s %s/%s %s: %s", type_, namespace, meta.get("name"), reason, body["message"])

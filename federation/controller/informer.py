@@ -33,10 +33,19 @@ def obj_key(obj: Obj) -> str:
 class Informer:
     """Keeps ``self.cache`` (key -> object) in step with the cluster and calls ``handler`` on changes."""
 
-    def __init__(self, api: KubeApi, resource: Resource, handler: Handler, *,
-                 label_selector: str | None = None, namespace: str | None = None,
-                 watch_timeout: int = 300, on_error: Callable[[KubeError], None] | None = None,
-                 on_recover: Callable[[], None] | None = None, max_backoff: float = 10.0) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        resource: Resource,
+        handler: Handler,
+        *,
+        label_selector: str | None = None,
+        namespace: str | None = None,
+        watch_timeout: int = 300,
+        on_error: Callable[[KubeError], None] | None = None,
+        on_recover: Callable[[], None] | None = None,
+        max_backoff: float = 10.0,
+    ) -> None:
         self.api = api
         self.resource = resource
         self.handler = handler
@@ -55,8 +64,9 @@ class Informer:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"informer {self.api.name} "
-                                                              f"{self.resource.plural}")
+            self._task = asyncio.create_task(
+                self._run(), name=f"informer {self.api.name} {self.resource.plural}"
+            )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -93,9 +103,13 @@ class Informer:
                     need_list = False
                     self._recovered()
                     backoff = 0.2
-                events = self.api.watch(self.resource, self.resource_version, namespace=self.namespace,
-                                        label_selector=self.label_selector,
-                                        timeout_seconds=self.watch_timeout)
+                events = self.api.watch(
+                    self.resource,
+                    self.resource_version,
+                    namespace=self.namespace,
+                    label_selector=self.label_selector,
+                    timeout_seconds=self.watch_timeout,
+                )
                 async for event in events:
                     if not self._apply(event):
                         need_list = True
@@ -153,8 +167,13 @@ class Informer:
         obj = event.get("object") or {}
         if etype == "ERROR":
             code = obj.get("code")
-            log.debug("informer %s/%s: watch error %s: %s", self.api.name, self.resource.plural, code,
-                      obj.get("message"))
+            log.debug(
+                "informer %s/%s: watch error %s: %s",
+                self.api.name,
+                self.resource.plural,
+                code,
+                obj.get("message"),
+            )
             return False
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if rv:

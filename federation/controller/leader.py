@@ -34,11 +34,20 @@ def _now_micro() -> str:
 class LeaderElector:
     """``api`` must be an ungated client: Lease writes are how the write gate is earned."""
 
-    def __init__(self, api: KubeApi, *, name: str, namespace: str, identity: str,
-                 lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
-                 on_started: Callable[[], Awaitable[None]] | None = None,
-                 on_stopped: Callable[[], Awaitable[None]] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        name: str,
+        namespace: str,
+        identity: str,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        on_started: Callable[[], Awaitable[None]] | None = None,
+        on_stopped: Callable[[], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not retry_period < renew_deadline < lease_duration:
             raise ValueError("lease timings: need retry_period < renew_deadline < lease_duration")
         self.api = api
@@ -60,8 +69,11 @@ class LeaderElector:
     # the write gate ------------------------------------------------------------------------------
 
     def may_write(self) -> bool:
-        return (self._leading and self._renewed_at is not None
-                and self.clock() - self._renewed_at < self.renew_deadline)
+        return (
+            self._leading
+            and self._renewed_at is not None
+            and self.clock() - self._renewed_at < self.renew_deadline
+        )
 
     @property
     def is_leader(self) -> bool:
@@ -77,8 +89,12 @@ class LeaderElector:
                 if ok and not self._leading:
                     self._leading = True
                     self.transitions += 1
-                    log.info("leader election: %s became the leader (lease %s/%s)", self.identity,
-                             self.namespace, self.name)
+                    log.info(
+                        "leader election: %s became the leader (lease %s/%s)",
+                        self.identity,
+                        self.namespace,
+                        self.name,
+                    )
                     if self.on_started is not None:
                         await self.on_started()
                 elif self._leading and not self.may_write():
@@ -119,12 +135,16 @@ class LeaderElector:
                 "leaseDurationSeconds": max(1, round(self.lease_duration)),
                 "renewTime": stamp,
                 "acquireTime": spec.get("acquireTime") if holder == self.identity else stamp,
-                "leaseTransitions": int(spec.get("leaseTransitions") or 0) + (0 if holder == self.identity
-                                                                              else 1),
+                "leaseTransitions": int(spec.get("leaseTransitions") or 0)
+                + (0 if holder == self.identity else 1),
             }
             if lease is None:
-                body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                        "metadata": {"name": self.name, "namespace": self.namespace}, "spec": new_spec}
+                body = {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": self.name, "namespace": self.namespace},
+                    "spec": new_spec,
+                }
                 async with asyncio.timeout(self.retry_period * 2):
                     await self.api.create(LEASES, body, self.namespace)
             else:

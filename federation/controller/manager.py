@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class ControllerConfig:
     namespace: str = "federation-system"  # where the Lease lives
@@ -79,8 +78,14 @@ class MemberView:
 
 
 class Controller:
-    def __init__(self, host: KubeApi, config: ControllerConfig | None = None, *,
-                 steps: Sequence[ReconcileStep] = (), dns: DnsPublisher | None = None) -> None:
+    def __init__(
+        self,
+        host: KubeApi,
+        config: ControllerConfig | None = None,
+        *,
+        steps: Sequence[ReconcileStep] = (),
+        dns: DnsPublisher | None = None,
+    ) -> None:
         """``steps`` run after propagation (the regional LB, later); ``dns``, when given, publishes
         each app's records as the last step. Without either the controller places, propagates and
         reports. With ``service_type`` LoadBalancer each region's address is its member Service's
@@ -89,16 +94,23 @@ class Controller:
         self.config = config or ControllerConfig()
         self.host_raw = host  # ungated: the Lease and reads
         self.elector = LeaderElector(
-            KubeApi(host.api_client, name="lease", timeout=host.timeout), name=self.config.lease_name,
-            namespace=self.config.namespace, identity=self.config.identity,
-            lease_duration=self.config.lease_duration, renew_deadline=self.config.renew_deadline,
-            retry_period=self.config.retry_period, on_started=self._start_active,
-            on_stopped=self._stop_active)
-        self.host = KubeApi(host.api_client, name="host", write_gate=self.elector.may_write,
-                            timeout=host.timeout)
+            KubeApi(host.api_client, name="lease", timeout=host.timeout),
+            name=self.config.lease_name,
+            namespace=self.config.namespace,
+            identity=self.config.identity,
+            lease_duration=self.config.lease_duration,
+            renew_deadline=self.config.renew_deadline,
+            retry_period=self.config.retry_period,
+            on_started=self._start_active,
+            on_stopped=self._stop_active,
+        )
+        self.host = KubeApi(
+            host.api_client, name="host", write_gate=self.elector.may_write, timeout=host.timeout
+        )
         # the cluster reconciler's own counters: probes and MemberCluster status are not app traffic
-        self.host_clusters = KubeApi(host.api_client, name="host-clusters", write_gate=self.elector.may_write,
-                                     timeout=host.timeout)
+        self.host_clusters = KubeApi(
+            host.api_client, name="host-clusters", write_gate=self.elector.may_write, timeout=host.timeout
+        )
         self.events = EventRecorder(self.host)
         self.steps = list(steps)
         if self.config.service_type == "LoadBalancer":
@@ -110,8 +122,12 @@ class Controller:
             from federation.controller.dnsstep import DnsStep
 
             self.steps.append(DnsStep(dns))
-        self.registry = MemberRegistry(self.elector.may_write, timeout=self.config.member_timeout,
-                                       on_added=self._member_added, on_removed=self._member_removed)
+        self.registry = MemberRegistry(
+            self.elector.may_write,
+            timeout=self.config.member_timeout,
+            on_added=self._member_added,
+            on_removed=self._member_removed,
+        )
         self.members: dict[str, MemberView] = {}
         self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
         self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
@@ -148,10 +164,12 @@ class Controller:
             self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
             # what the last term learnt about members is stale: probe everything afresh
             self.cluster_reconciler = ClusterReconciler(self)
-            self.apps_informer = Informer(self.host, FEDERATEDAPPS, self._on_app,
-                                          watch_timeout=self.config.watch_timeout)
-            self.clusters_informer = Informer(self.host, MEMBERCLUSTERS, self._on_cluster,
-                                              watch_timeout=self.config.watch_timeout)
+            self.apps_informer = Informer(
+                self.host, FEDERATEDAPPS, self._on_app, watch_timeout=self.config.watch_timeout
+            )
+            self.clusters_informer = Informer(
+                self.host, MEMBERCLUSTERS, self._on_cluster, watch_timeout=self.config.watch_timeout
+            )
             self.apps_informer.start()
             self.clusters_informer.start()
             self._active = [
@@ -165,13 +183,16 @@ class Controller:
         assert self.clusters_informer is not None
         await self.clusters_informer.synced.wait()
         # Members first: the app reconciler needs their clients and caches to place anything.
-        cluster_workers = asyncio.create_task(run_workers(
-            self.cluster_queue, self.cluster_reconciler.reconcile, self.config.cluster_workers, "cluster"))
+        cluster_workers = asyncio.create_task(
+            run_workers(
+                self.cluster_queue, self.cluster_reconciler.reconcile, self.config.cluster_workers, "cluster"
+            )
+        )
         await self._wait_members_synced(max(2.0, self.config.member_timeout))
         await self.apps_informer.synced.wait()
         await asyncio.gather(
-            cluster_workers,
-            run_workers(self.app_queue, self._reconcile_app, self.config.workers, "app"))
+            cluster_workers, run_workers(self.app_queue, self._reconcile_app, self.config.workers, "app")
+        )
 
     async def _wait_members_synced(self, within: float) -> None:
         deadline = time.monotonic() + within
@@ -219,8 +240,9 @@ class Controller:
             ref = (new.get("spec") or {}).get("kubeconfigSecretRef") or {}
             ns = ref.get("namespace")
             if ns and ns not in self.secret_informers:
-                inf = Informer(self.host, SECRETS, self._on_secret, namespace=ns,
-                               watch_timeout=self.config.watch_timeout)
+                inf = Informer(
+                    self.host, SECRETS, self._on_secret, namespace=ns, watch_timeout=self.config.watch_timeout
+                )
                 self.secret_informers[ns] = inf
                 inf.start()
 
@@ -228,7 +250,7 @@ class Controller:
         if old is not None and new is not None and old.get("data") == new.get("data"):
             return
         ns, _, name = key.partition("/")
-        for mc_name, mc in (self.clusters_informer.cache.items() if self.clusters_informer else []):
+        for mc_name, mc in self.clusters_informer.cache.items() if self.clusters_informer else []:
             ref = (mc.get("spec") or {}).get("kubeconfigSecretRef") or {}
             if ref.get("namespace") == ns and ref.get("name") == name:
                 self.cluster_queue.add(mc_name)
@@ -258,10 +280,27 @@ class Controller:
 
         view = MemberView(
             member,
-            Informer(member.api, DEPLOYMENTS, self._on_owned, label_selector=OWNED_SELECTOR,
-                     watch_timeout=self.config.watch_timeout, on_error=err, on_recover=ok, max_backoff=2.0),
-            Informer(member.api, SERVICES, self._on_owned, label_selector=OWNED_SELECTOR,
-                     watch_timeout=self.config.watch_timeout, on_error=err, on_recover=ok, max_backoff=2.0))
+            Informer(
+                member.api,
+                DEPLOYMENTS,
+                self._on_owned,
+                label_selector=OWNED_SELECTOR,
+                watch_timeout=self.config.watch_timeout,
+                on_error=err,
+                on_recover=ok,
+                max_backoff=2.0,
+            ),
+            Informer(
+                member.api,
+                SERVICES,
+                self._on_owned,
+                label_selector=OWNED_SELECTOR,
+                watch_timeout=self.config.watch_timeout,
+                on_error=err,
+                on_recover=ok,
+                max_backoff=2.0,
+            ),
+        )
         self.members[member.name] = view
         view.deployments.start()
         view.services.start()
@@ -306,7 +345,10 @@ class Controller:
 
 def _same_but_noise(old: Obj, new: Obj) -> bool:
     """Whether two versions of an owned object differ only in what no reconcile depends on."""
-    return bool(old.get("spec") == new.get("spec") and old.get("status") == new.get("status")
-                and (old.get("metadata") or {}).get("labels") == (new.get("metadata") or {}).get("labels")
-                and (old.get("metadata") or {}).get("deletionTimestamp")
-                == (new.get("metadata") or {}).get("deletionTimestamp"))
+    return bool(
+        old.get("spec") == new.get("spec")
+        and old.get("status") == new.get("status")
+        and (old.get("metadata") or {}).get("labels") == (new.get("metadata") or {}).get("labels")
+        and (old.get("metadata") or {}).get("deletionTimestamp")
+        == (new.get("metadata") or {}).get("deletionTimestamp")
+    )

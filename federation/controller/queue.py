@@ -78,7 +78,7 @@ class WorkQueue:
         """Requeue after a failure; returns the delay chosen."""
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
-        delay = min(self.max_delay, self.base_delay * (2 ** n)) * (0.75 + random.random() / 2)
+        delay = min(self.max_delay, self.base_delay * (2**n)) * (0.75 + random.random() / 2)
         self.add_after(key, delay)
         return delay
 
@@ -132,8 +132,9 @@ class WorkQueue:
                 fut.set_result(None)
 
 
-async def run_workers(queue: WorkQueue, handler: Callable[[str], Awaitable[None]], workers: int,
-                      name: str) -> None:
+async def run_workers(
+    queue: WorkQueue, handler: Callable[[str], Awaitable[None]], workers: int, name: str
+) -> None:
     """Process keys with ``workers`` concurrent workers until the queue shuts down (or cancellation).
 
     ``handler`` raising means "retry with backoff"; returning means success (the backoff is forgotten).

@@ -19,8 +19,9 @@ SHUTDOWN_GRACE = 10.0
 RECANCEL = 0.5  # seconds between repeated cancellations of a task that has not ended yet
 
 
-async def stop_task(task: asyncio.Task[object] | asyncio.Task[None], *, what: str,
-                    grace: float = SHUTDOWN_GRACE) -> bool:
+async def stop_task(
+    task: asyncio.Task[object] | asyncio.Task[None], *, what: str, grace: float = SHUTDOWN_GRACE
+) -> bool:
     """Cancel ``task`` and wait at most ``grace`` seconds; False (and an error log) if it did not end.
 
     The cancellation is repeated every ``RECANCEL`` seconds until the task ends: a cancellation can be
@@ -41,6 +42,7 @@ async def stop_task(task: asyncio.Task[object] | asyncio.Task[None], *, what: st
     for pending in asyncio.all_tasks():
         if pending is not asyncio.current_task() and not pending.done():
             pending.print_stack(limit=8, file=out)
-    log.error("%s did not stop within %.0fs; giving up on it. Pending tasks:\n%s", what, grace,
-              out.getvalue())
+    log.error(
+        "%s did not stop within %.0fs; giving up on it. Pending tasks:\n%s", what, grace, out.getvalue()
+    )
     return False

@@ -42,8 +42,18 @@ from federation.dns.records import Record
 from federation.dns.steering import DEFAULT_STEERING_LINES, RegionEndpoint
 
 ZONE = "bench.example"
-REGIONS = ["cn-hangzhou", "cn-beijing", "cn-shenzhen", "cn-chengdu", "cn-hongkong", "ap-southeast-1",
-           "ap-northeast-1", "us-west-1", "eu-central-1", "me-east-1"]
+REGIONS = [
+    "cn-hangzhou",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-chengdu",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "ap-northeast-1",
+    "us-west-1",
+    "eu-central-1",
+    "me-east-1",
+]
 
 
 @dataclass(frozen=True)
@@ -74,16 +84,26 @@ class CountingAlidns:
     def _view(self, rid: str) -> DomainRecord:
         r = self.records[rid]
         key = (r["rr"], r["type"], r["line"])
-        return DomainRecord(rid, r["domain"], r["rr"], r["type"], r["value"], r["ttl"], r["line"], "ENABLE",
-                            weight=r["weight"] or 1 if self.wrr.get(key) else None)
+        return DomainRecord(
+            rid,
+            r["domain"],
+            r["rr"],
+            r["type"],
+            r["value"],
+            r["ttl"],
+            r["line"],
+            "ENABLE",
+            weight=r["weight"] or 1 if self.wrr.get(key) else None,
+        )
 
     async def describe_domain_records(self, domain: str) -> list[DomainRecord]:
         ids = [rid for rid, r in self.records.items() if r["domain"] == domain]
         self.calls["DescribeDomainRecords"] += max(1, -(-len(ids) // self.PAGE_SIZE))
         return [self._view(rid) for rid in ids]
 
-    async def add_domain_record(self, domain: str, rr: str, type: str, value: str, *, ttl: int | None = None,
-                                line: str | None = None) -> str:
+    async def add_domain_record(
+        self, domain: str, rr: str, type: str, value: str, *, ttl: int | None = None, line: str | None = None
+    ) -> str:
         self.calls["AddDomainRecord"] += 1
         key = (domain, rr, type, line or "default", value)
         if key in self._keys:
@@ -91,12 +111,27 @@ class CountingAlidns:
         self._keys[key] = str(self._next + 1)
         self._next += 1
         rid = str(self._next)
-        self.records[rid] = {"domain": domain, "rr": rr, "type": type, "value": value, "ttl": ttl or 600,
-                             "line": line or "default", "weight": None}
+        self.records[rid] = {
+            "domain": domain,
+            "rr": rr,
+            "type": type,
+            "value": value,
+            "ttl": ttl or 600,
+            "line": line or "default",
+            "weight": None,
+        }
         return rid
 
-    async def update_domain_record(self, record_id: str, rr: str, type: str, value: str, *,
-                                   ttl: int | None = None, line: str | None = None) -> None:
+    async def update_domain_record(
+        self,
+        record_id: str,
+        rr: str,
+        type: str,
+        value: str,
+        *,
+        ttl: int | None = None,
+        line: str | None = None,
+    ) -> None:
         self.calls["UpdateDomainRecord"] += 1
         r = self.records[record_id]
         self._keys.pop((r["domain"], r["rr"], r["type"], r["line"], r["value"]), None)
@@ -116,8 +151,15 @@ class CountingAlidns:
     async def set_domain_record_status(self, record_id: str, enabled: bool) -> None:
         self.calls["SetDomainRecordStatus"] += 1
 
-    async def set_dnsslb_status(self, sub_domain: str, open: bool, *, domain: str | None = None,
-                                type: str | None = None, line: str | None = None) -> dict[str, Any]:
+    async def set_dnsslb_status(
+        self,
+        sub_domain: str,
+        open: bool,
+        *,
+        domain: str | None = None,
+        type: str | None = None,
+        line: str | None = None,
+    ) -> dict[str, Any]:
         self.calls["SetDNSSLBStatus"] += 1
         zone = domain or ZONE
         rr = "@" if sub_domain in (zone, "@." + zone) else sub_domain[: -len(zone) - 1]
@@ -130,8 +172,10 @@ class CountingAlidns:
 
 
 def _endpoints(i: int, regions: list[str], down: str | None = None) -> list[RegionEndpoint]:
-    return [RegionEndpoint(r, f"10.{i // 250}.{i % 250}.{k + 1}", r != down, 1 + (k % 3))
-            for k, r in enumerate(regions)]
+    return [
+        RegionEndpoint(r, f"10.{i // 250}.{i % 250}.{k + 1}", r != down, 1 + (k % 3))
+        for k, r in enumerate(regions)
+    ]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -156,18 +200,24 @@ async def plan_bench(apps: int, regions: list[str], lines: tuple[str, ...]) -> d
         changes = 0
         for i, spec in enumerate(specs):
             t0 = time.perf_counter()
-            result = await publisher.publish(AppIdentity("bench", f"app{i}"), spec,
-                                             _endpoints(i, regions, down))
+            result = await publisher.publish(
+                AppIdentity("bench", f"app{i}"), spec, _endpoints(i, regions, down)
+            )
             times.append(time.perf_counter() - t0)
             changes += len(result.changes)
             if not result.ok:
                 raise RuntimeError(f"app{i}: {result.message}")
         calls = api.calls - before
         writes = sum(n for a, n in calls.items() if not a.startswith("Describe"))
-        out[name] = {"changes": changes, "calls": dict(calls), "writes": writes,
-                     "calls_per_plan": sum(calls.values()) / len(specs),
-                     "plan_ms_avg": 1000 * statistics.mean(times), "plan_ms_p99": 1000 * _pct(times, 0.99),
-                     "plan_s_total": sum(times)}
+        out[name] = {
+            "changes": changes,
+            "calls": dict(calls),
+            "writes": writes,
+            "calls_per_plan": sum(calls.values()) / len(specs),
+            "plan_ms_avg": 1000 * statistics.mean(times),
+            "plan_ms_p99": 1000 * _pct(times, 0.99),
+            "plan_s_total": sum(times),
+        }
 
     await phase("first publish")
     managed = [r for r in await provider.records(ZONE) if r.rtype in MANAGED_TYPES]
@@ -188,20 +238,31 @@ async def emulator_bench(apps: int, regions: list[str], lines: tuple[str, ...]) 
 
     emu = AliyunEmulator(domains=[ZONE], edition="enterprise_standard")
     await emu.start("127.0.0.1", 0, dns_port=None)
-    client = AlibabaClient(emu.access_key_id, emu.access_key_secret, "cn-hangzhou", endpoint=emu.endpoint,
-                           rate_limits={"alidns": (100_000.0, 100_000)})
+    client = AlibabaClient(
+        emu.access_key_id,
+        emu.access_key_secret,
+        "cn-hangzhou",
+        endpoint=emu.endpoint,
+        rate_limits={"alidns": (100_000.0, 100_000)},
+    )
     provider = AlidnsProvider(AlidnsApi(client), zones=[ZONE], max_age=1e9)
     publisher = DnsPublisher(provider, steering_lines=lines)
     out: dict[str, dict[str, int]] = {}
     try:
-        for name, down, resync in (("first publish", None, False), ("steady state (resync)", None, True),
-                                   ("region cn-hangzhou fails", "cn-hangzhou", False)):
+        for name, down, resync in (
+            ("first publish", None, False),
+            ("steady state (resync)", None, True),
+            ("region cn-hangzhou fails", "cn-hangzhou", False),
+        ):
             if resync:
                 provider.invalidate()
             before = Counter(emu.call_counts())
             for i in range(apps):
-                result = await publisher.publish(AppIdentity("bench", f"app{i}"),
-                                                 _Spec(ZONE, f"app{i}.{ZONE}"), _endpoints(i, regions, down))
+                result = await publisher.publish(
+                    AppIdentity("bench", f"app{i}"),
+                    _Spec(ZONE, f"app{i}.{ZONE}"),
+                    _endpoints(i, regions, down),
+                )
                 if not result.ok:
                     raise RuntimeError(f"app{i}: {result.message}")
             out[name] = dict(Counter(emu.call_counts()) - before)
@@ -244,8 +305,9 @@ def _wait_ready(port: int, name: str, timeout: float = 15.0) -> None:
     raise TimeoutError(f"no DNS answer on port {port} after {timeout:.0f}s")
 
 
-def _dnsperf(port: int, queries: Path, seconds: float, *, rate: int | None = None,
-             ecs_hex: str | None = None) -> dict[str, float]:
+def _dnsperf(
+    port: int, queries: Path, seconds: float, *, rate: int | None = None, ecs_hex: str | None = None
+) -> dict[str, float]:
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", str(seconds), "-c", "4"]
     if rate:
         cmd += ["-Q", str(rate), "-v"]
@@ -255,8 +317,12 @@ def _dnsperf(port: int, queries: Path, seconds: float, *, rate: int | None = Non
     qps = re.search(r"Queries per second:\s+([\d.]+)", out)
     lost = re.search(r"Queries lost:\s+(\d+)", out)
     lat = [float(m) for m in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", out, re.M)]
-    return {"qps": float(qps.group(1)) if qps else 0.0, "lost": float(lost.group(1)) if lost else 0.0,
-            "p50_ms": 1000 * _pct(lat, 0.5), "p99_ms": 1000 * _pct(lat, 0.99)}
+    return {
+        "qps": float(qps.group(1)) if qps else 0.0,
+        "lost": float(lost.group(1)) if lost else 0.0,
+        "p50_ms": 1000 * _pct(lat, 0.5),
+        "p99_ms": 1000 * _pct(lat, 0.99),
+    }
 
 
 def _view_zones(records: list[Record], zone: str, lines: list[str]) -> dict[str, list[tuple[str, str, str]]]:
@@ -275,31 +341,41 @@ def _view_zones(records: list[Record], zone: str, lines: list[str]) -> dict[str,
 
 
 def _zone_text(zone: str, rows: list[tuple[str, str, str]]) -> str:
-    head = [f"$ORIGIN {zone}.", "$TTL 60",
-            f"@ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 60", f"@ IN NS ns1.{zone}."]
+    head = [
+        f"$ORIGIN {zone}.",
+        "$TTL 60",
+        f"@ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 60",
+        f"@ IN NS ns1.{zone}.",
+    ]
     body = [f"{name}. IN {rtype} {value}{'.' if rtype == 'CNAME' else ''}" for name, rtype, value in rows]
     return "\n".join(head + body) + "\n"
 
 
 @contextlib.contextmanager
-def _bind(records: list[Record], zone: str, classifier: LineClassifier, lines: list[str],
-          cidrs_per_line: int) -> Iterator[int]:
+def _bind(
+    records: list[Record], zone: str, classifier: LineClassifier, lines: list[str], cidrs_per_line: int
+) -> Iterator[int]:
     """BIND 9 with one view per line (match-clients: that line's subnets) plus the default view."""
     tmp = Path(tempfile.mkdtemp(prefix="fedctl-bind-"))
     port = _free_port()
     views = _view_zones(records, zone, [*lines, "default"])
     subnets = _line_subnets(classifier, set(lines), cidrs_per_line)
-    conf = [f'options {{ directory "{tmp}"; listen-on port {port} {{ 127.0.0.1; }};',
-            '  listen-on-v6 { none; };',
-            '  pid-file none; recursion no; notify no; dnssec-validation no;',
-            f'  session-keyfile "{tmp}/session.key"; }};', "controls { };"]
+    conf = [
+        f'options {{ directory "{tmp}"; listen-on port {port} {{ 127.0.0.1; }};',
+        "  listen-on-v6 { none; };",
+        "  pid-file none; recursion no; notify no; dnssec-validation no;",
+        f'  session-keyfile "{tmp}/session.key"; }};',
+        "controls { };",
+    ]
     for line in [*lines, "default"]:
         if line != "default" and not subnets.get(line):
             continue
         (tmp / f"{line}.zone").write_text(_zone_text(zone, views[line]))
         match = "any;" if line == "default" else " ".join(f"{n};" for n in subnets[line])
-        conf.append(f'view "{line}" {{ match-clients {{ {match} }}; '
-                    f'zone "{zone}" {{ type primary; file "{tmp}/{line}.zone"; }}; }};')
+        conf.append(
+            f'view "{line}" {{ match-clients {{ {match} }}; '
+            f'zone "{zone}" {{ type primary; file "{tmp}/{line}.zone"; }}; }};'
+        )
     (tmp / "named.conf").write_text("\n".join(conf) + "\n")
     cmd = ["named", "-g", "-c", str(tmp / "named.conf"), "-n", "2"]
     if os.geteuid() == 0:
@@ -340,8 +416,9 @@ def _line_subnets(classifier: LineClassifier, lines: set[str], per_line: int) ->
     for start, end, line in classifier.ipv4_intervals():
         for code in classifier.catalogue.chain(line):
             if code in lines and len(out.setdefault(code, [])) < per_line:
-                for net in ipaddress.summarize_address_range(ipaddress.IPv4Address(start),
-                                                             ipaddress.IPv4Address(end)):
+                for net in ipaddress.summarize_address_range(
+                    ipaddress.IPv4Address(start), ipaddress.IPv4Address(end)
+                ):
                     out[code].append(str(net))
                 break
     return out
@@ -350,15 +427,41 @@ def _line_subnets(classifier: LineClassifier, lines: set[str], per_line: int) ->
 @contextlib.contextmanager
 def _ours(records: list[Record], zone: str) -> Iterator[int]:
     tmp = Path(tempfile.mkdtemp(prefix="fedctl-dns-"))
-    doc = {"zone": zone, "records": [{"name": r.name, "type": r.rtype, "line": r.line, "value": r.value,
-                                      "ttl": r.ttl, "weight": r.weight} for r in records]}
+    doc = {
+        "zone": zone,
+        "records": [
+            {
+                "name": r.name,
+                "type": r.rtype,
+                "line": r.line,
+                "value": r.value,
+                "ttl": r.ttl,
+                "weight": r.weight,
+            }
+            for r in records
+        ],
+    }
     (tmp / "records.yaml").write_text(yaml.safe_dump(doc))
     ready = tmp / "ready"
     env = {**os.environ, "FEDCTL_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "dns", "serve",
-                             "--listen", "127.0.0.1:0", "--records", str(tmp / "records.yaml"),
-                             "--ready-file", str(ready)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "federation.cli",
+            "dns",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--records",
+            str(tmp / "records.yaml"),
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 30
         while not ready.exists() or not ready.read_text().strip():
@@ -380,42 +483,65 @@ def _unweighted(records: list[Record]) -> list[Record]:
 @click.command("dns")
 @click.option("--apps", default=1000, show_default=True, help="Apps in the plan benchmark.")
 @click.option("--regions", "n_regions", default=10, show_default=True, type=click.IntRange(1, len(REGIONS)))
-@click.option("--lines", "n_lines", default=20, show_default=True,
-              type=click.IntRange(1, len(DEFAULT_STEERING_LINES)))
+@click.option(
+    "--lines", "n_lines", default=20, show_default=True, type=click.IntRange(1, len(DEFAULT_STEERING_LINES))
+)
 @click.option("--server-apps", default=200, show_default=True, help="Hostnames in the served zone.")
 @click.option("--seconds", default=5.0, show_default=True, help="Length of each dnsperf run.")
 @click.option("--rate", default=5000, show_default=True, help="Fixed query rate of the latency runs.")
-@click.option("--emulator-apps", default=20, show_default=True,
-              help="Apps also published over HTTP to the Alibaba Cloud emulator (0: skip).")
+@click.option(
+    "--emulator-apps",
+    default=20,
+    show_default=True,
+    help="Apps also published over HTTP to the Alibaba Cloud emulator (0: skip).",
+)
 @click.option("--skip-server", is_flag=True, help="Only the plan benchmark.")
-def bench_dns(apps: int, n_regions: int, n_lines: int, server_apps: int, seconds: float, rate: int,
-              emulator_apps: int, skip_server: bool) -> None:
+def bench_dns(
+    apps: int,
+    n_regions: int,
+    n_lines: int,
+    server_apps: int,
+    seconds: float,
+    rate: int,
+    emulator_apps: int,
+    skip_server: bool,
+) -> None:
     """Records and API calls per plan at scale; embedded server vs BIND 9 under dnsperf."""
     regions = REGIONS[:n_regions]
     lines = DEFAULT_STEERING_LINES[:n_lines]
-    click.echo(f"== plans: {apps} apps x {n_regions} regions x {n_lines} lines "
-               "(Latency policy, alidns provider)")
+    click.echo(
+        f"== plans: {apps} apps x {n_regions} regions x {n_lines} lines (Latency policy, alidns provider)"
+    )
     res = asyncio.run(plan_bench(apps, regions, lines))
-    click.echo(f"records published: {res['records']} ({res['records'] / apps:.1f} per app, "
-               f"{res['lines_used']} distinct lines used after folding lines equal to their parent)")
+    click.echo(
+        f"records published: {res['records']} ({res['records'] / apps:.1f} per app, "
+        f"{res['lines_used']} distinct lines used after folding lines equal to their parent)"
+    )
     click.echo("(publish = steering + plan + apply per app; apply goes to an in-process call counter)")
-    click.echo(f"{'phase':<28} {'changes':>8} {'calls/plan':>11} {'writes':>7} {'publish ms':>11} "
-               f"{'p99 ms':>8} {'total s':>8}  calls")
+    click.echo(
+        f"{'phase':<28} {'changes':>8} {'calls/plan':>11} {'writes':>7} {'publish ms':>11} "
+        f"{'p99 ms':>8} {'total s':>8}  calls"
+    )
     phases = ("first publish", "steady state (resync)", "region cn-hangzhou fails", "cn-hangzhou recovers")
     for name in phases:
         p = res[name]
-        click.echo(f"{name:<28} {p['changes']:>8} {p['calls_per_plan']:>11.2f} {p['writes']:>7} "
-                   f"{p['plan_ms_avg']:>11.3f} {p['plan_ms_p99']:>8.3f} {p['plan_s_total']:>8.2f}  "
-                   f"{dict(sorted(p['calls'].items()))}")
+        click.echo(
+            f"{name:<28} {p['changes']:>8} {p['calls_per_plan']:>11.2f} {p['writes']:>7} "
+            f"{p['plan_ms_avg']:>11.3f} {p['plan_ms_p99']:>8.3f} {p['plan_s_total']:>8.2f}  "
+            f"{dict(sorted(p['calls'].items()))}"
+        )
     if emulator_apps:
-        click.echo(f"\n== the same phases for {emulator_apps} apps over HTTP to the Alibaba Cloud emulator "
-                   "(its own call counts)")
+        click.echo(
+            f"\n== the same phases for {emulator_apps} apps over HTTP to the Alibaba Cloud emulator "
+            "(its own call counts)"
+        )
         emu_res = asyncio.run(emulator_bench(emulator_apps, regions, lines))
         for name, calls in emu_res.items():
             per = sum(calls.values()) / emulator_apps
             writes = sum(n for a, n in calls.items() if not a.startswith("Alidns.Describe"))
-            click.echo(f"{name:<28} calls/plan {per:>7.2f}  writes {writes:>6}  "
-                       f"{dict(sorted(calls.items()))}")
+            click.echo(
+                f"{name:<28} calls/plan {per:>7.2f}  writes {writes:>6}  {dict(sorted(calls.items()))}"
+            )
     if skip_server:
         return
     missing = [tool for tool in ("dnsperf", "named") if shutil.which(tool) is None]
@@ -450,8 +576,10 @@ def bench_dns(apps: int, n_regions: int, n_lines: int, server_apps: int, seconds
     if theirs["qps"]:
         click.echo(f"throughput ratio embedded/BIND: {ours['qps'] / theirs['qps']:.2f}")
     if results["bind9@rate"]["p99_ms"]:
-        click.echo(f"p99 ratio at {rate} qps embedded/BIND: "
-                   f"{results['embedded@rate']['p99_ms'] / results['bind9@rate']['p99_ms']:.2f}")
+        click.echo(
+            f"p99 ratio at {rate} qps embedded/BIND: "
+            f"{results['embedded@rate']['p99_ms'] / results['bind9@rate']['p99_ms']:.2f}"
+        )
 
 
 async def _served_records(apps: int, regions: list[str], lines: tuple[str, ...]) -> list[Record]:
@@ -460,6 +588,7 @@ async def _served_records(apps: int, regions: list[str], lines: tuple[str, ...])
     provider = EmbeddedProvider(zones=[ZONE])
     publisher = DnsPublisher(provider, steering_lines=lines)
     for i in range(apps):
-        await publisher.publish(AppIdentity("bench", f"app{i}"), _Spec(ZONE, f"app{i}.{ZONE}"),
-                                _endpoints(i, regions))
+        await publisher.publish(
+            AppIdentity("bench", f"app{i}"), _Spec(ZONE, f"app{i}.{ZONE}"), _endpoints(i, regions)
+        )
     return [r for r in await provider.records(ZONE) if r.rtype in MANAGED_TYPES]

@@ -47,9 +47,13 @@ def dns() -> None:
 
 @dns.command("lines")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--check", "check_domain", metavar="DOMAIN",
-              help="Compare the catalogue with alidns DescribeSupportLines for DOMAIN "
-                   "(needs dns_provider=alidns and its credentials).")
+@click.option(
+    "--check",
+    "check_domain",
+    metavar="DOMAIN",
+    help="Compare the catalogue with alidns DescribeSupportLines for DOMAIN "
+    "(needs dns_provider=alidns and its credentials).",
+)
 @click.pass_context
 def lines_cmd(ctx: click.Context, as_json: bool, check_domain: str | None) -> None:
     """List the line catalogue: code, parent, vantage region, fallback chain."""
@@ -67,8 +71,15 @@ def lines_cmd(ctx: click.Context, as_json: bool, check_domain: str | None) -> No
         click.echo(f"line catalogue in sync with alidns ({len(cat)} lines)")
         return
     if as_json:
-        rows = [{"code": line.code, "parent": line.parent, "vantage": line.vantage,
-                 "chain": list(cat.chain(line.code))} for line in cat]
+        rows = [
+            {
+                "code": line.code,
+                "parent": line.parent,
+                "vantage": line.vantage,
+                "chain": list(cat.chain(line.code)),
+            }
+            for line in cat
+        ]
         click.echo(json.dumps(rows, indent=2))
         return
     for line in cat:
@@ -85,8 +96,11 @@ async def _check_lines(settings: Any, domain: str) -> tuple[list[str], list[str]
         await provider.api.client.close()
     cat = default_catalogue()
     ours = {line.code: line.parent for line in cat}
-    parents = [(code, str(ours[code]), str(theirs[code])) for code in sorted(set(ours) & set(theirs))
-               if (ours[code] or None) != (theirs[code] or None) and code != "default"]
+    parents = [
+        (code, str(ours[code]), str(theirs[code]))
+        for code in sorted(set(ours) & set(theirs))
+        if (ours[code] or None) != (theirs[code] or None) and code != "default"
+    ]
     return sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours)), parents
 
 
@@ -96,8 +110,9 @@ async def _check_lines(settings: Any, domain: str) -> tuple[list[str], list[str]
 @click.option("--zone", help="Zone to read (default: every zone in the store).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def show(ctx: click.Context, host: str | None, client_ip: str | None, zone: str | None,
-         as_json: bool) -> None:
+def show(
+    ctx: click.Context, host: str | None, client_ip: str | None, zone: str | None, as_json: bool
+) -> None:
     """Published records per line (from the store), and a client's answer."""
     settings = _settings(ctx)
     records = _published(settings, zone)
@@ -113,8 +128,13 @@ def show(ctx: click.Context, host: str | None, client_ip: str | None, zone: str 
     client: dict[str, Any] | None = None
     if client_ip:
         cls = _classify(settings, client_ip)
-        client = {"client": client_ip, "line": cls.line, "chain": list(cls.chain), "scope": cls.prefix_len,
-                  "answers": {name: _answer(records, name, cls.chain) for name in by_name}}
+        client = {
+            "client": client_ip,
+            "line": cls.line,
+            "chain": list(cls.chain),
+            "scope": cls.prefix_len,
+            "answers": {name: _answer(records, name, cls.chain) for name in by_name},
+        }
     if as_json:
         click.echo(json.dumps({"records": by_name, "client": client}, indent=2))
         return
@@ -125,8 +145,10 @@ def show(ctx: click.Context, host: str | None, client_ip: str | None, zone: str 
         for line, values in sorted(per.items(), key=lambda kv: (kv[0] != "default", kv[0])):
             click.echo(f"  {line:<24} {', '.join(values)}")
     if client is not None:
-        click.echo(f"client {client_ip}: line {client['line']} (scope /{client['scope']}), "
-                   f"chain {' > '.join(client['chain'])}")
+        click.echo(
+            f"client {client_ip}: line {client['line']} (scope /{client['scope']}), "
+            f"chain {' > '.join(client['chain'])}"
+        )
         for name, (line, values) in client["answers"].items():
             click.echo(f"  {name} -> {', '.join(values) or 'no answer'} (from line {line or '-'})")
 
@@ -186,29 +208,65 @@ def log_cmd(ctx: click.Context, host: str | None, app: str | None, limit: int, a
     finally:
         db.dispose()
     if as_json:
-        click.echo(json.dumps([{"at": r.at.isoformat(), "zone": r.zone, "name": r.name, "type": r.rtype,
-                                "line": r.line, "action": r.action, "reason": r.reason, "old": r.old,
-                                "new": r.new, "app": r.app} for r in rows], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "at": r.at.isoformat(),
+                        "zone": r.zone,
+                        "name": r.name,
+                        "type": r.rtype,
+                        "line": r.line,
+                        "action": r.action,
+                        "reason": r.reason,
+                        "old": r.old,
+                        "new": r.new,
+                        "app": r.app,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
         return
     if not rows:
         click.echo("no DNS changes logged")
     for r in rows:
         what = r.new if r.action != "delete" else r.old
-        click.echo(f"{r.at:%Y-%m-%d %H:%M:%S} {r.action:<6} {r.name} {r.rtype} {r.line:<20} {what or '-'}  "
-                   f"({r.reason})")
+        click.echo(
+            f"{r.at:%Y-%m-%d %H:%M:%S} {r.action:<6} {r.name} {r.rtype} {r.line:<20} {what or '-'}  "
+            f"({r.reason})"
+        )
 
 
 @dns.command("plan")
-@click.option("-f", "--file", "app_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="FederatedApp manifest (YAML).")
-@click.option("--region", "regions", multiple=True, metavar="REGION=ADDRESS[,unhealthy][,weight=N]",
-              help="A region's endpoint and state (repeat).")
-@click.option("--against", type=click.Choice(["store", "provider"]), default="store", show_default=True,
-              help="Compare with the records in the store, or read the configured provider (alidns).")
+@click.option(
+    "-f",
+    "--file",
+    "app_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="FederatedApp manifest (YAML).",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION=ADDRESS[,unhealthy][,weight=N]",
+    help="A region's endpoint and state (repeat).",
+)
+@click.option(
+    "--against",
+    type=click.Choice(["store", "provider"]),
+    default="store",
+    show_default=True,
+    help="Compare with the records in the store, or read the configured provider (alidns).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def plan_cmd(ctx: click.Context, app_file: Path, regions: tuple[str, ...], against: str,
-             as_json: bool) -> None:
+def plan_cmd(
+    ctx: click.Context, app_file: Path, regions: tuple[str, ...], against: str, as_json: bool
+) -> None:
     """What publishing this app would change now, and why (nothing is changed)."""
     from federation.api.federatedapp import FederatedApp
     from federation.dns.providers.embedded import EmbeddedProvider
@@ -235,17 +293,27 @@ def plan_cmd(ctx: click.Context, app_file: Path, regions: tuple[str, ...], again
             current = _published(settings, zone)
             await provider.apply(Plan(zone, tuple(Change("create", r) for r in current)))
         publisher = DnsPublisher(provider, latency=_latency(settings))
-        desired, plan, _current = await publisher.plan(ident, app.spec.dns, endpoints,
-                                                       failover_order=app.spec.dns_failover_order())
+        desired, plan, _current = await publisher.plan(
+            ident, app.spec.dns, endpoints, failover_order=app.spec.dns_failover_order()
+        )
         return desired, plan
 
     desired, plan = asyncio.run(run())
     if as_json:
-        click.echo(json.dumps({
-            "answers": {line: list(v) for line, v in desired.answers.items()},
-            "lineReasons": dict(desired.line_reasons), "serving": dict(desired.serving),
-            "reasons": dict(desired.reasons), "failOpen": desired.fail_open,
-            "changes": [c.describe() for c in plan.changes], "conflicts": list(plan.conflicts)}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "answers": {line: list(v) for line, v in desired.answers.items()},
+                    "lineReasons": dict(desired.line_reasons),
+                    "serving": dict(desired.serving),
+                    "reasons": dict(desired.reasons),
+                    "failOpen": desired.fail_open,
+                    "changes": [c.describe() for c in plan.changes],
+                    "conflicts": list(plan.conflicts),
+                },
+                indent=2,
+            )
+        )
         return
     click.echo(f"{desired.hostname} ({app.spec.dns.policy}){' FAIL-OPEN' if desired.fail_open else ''}")
     for line, regs in desired.answers.items():
@@ -265,8 +333,9 @@ def _endpoint(spec: str) -> Any:
 
     region, sep, rest = spec.partition("=")
     if not sep or not region:
-        raise click.BadParameter(f"expected REGION=ADDRESS[,unhealthy][,weight=N], got {spec!r}",
-                                 param_hint="--region")
+        raise click.BadParameter(
+            f"expected REGION=ADDRESS[,unhealthy][,weight=N], got {spec!r}", param_hint="--region"
+        )
     parts = rest.split(",")
     healthy, weight = True, 1
     for p in parts[1:]:
@@ -283,12 +352,22 @@ def _endpoint(spec: str) -> Any:
 @click.option("--line", "line_code", help="A line code (default: the line of --client-ip, else 'default').")
 @click.option("--client-ip", help="Show the latency of this client address's line.")
 @click.option("--region", "regions", multiple=True, help="Only these regions (repeatable).")
-@click.option("--samples/--no-samples", default=True, show_default=True,
-              help="Use the live samples of the last hour from the store, as the controller does.")
+@click.option(
+    "--samples/--no-samples",
+    default=True,
+    show_default=True,
+    help="Use the live samples of the last hour from the store, as the controller does.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def latency_cmd(ctx: click.Context, line_code: str | None, client_ip: str | None, regions: tuple[str, ...],
-                samples: bool, as_json: bool) -> None:
+def latency_cmd(
+    ctx: click.Context,
+    line_code: str | None,
+    client_ip: str | None,
+    regions: tuple[str, ...],
+    samples: bool,
+    as_json: bool,
+) -> None:
     """The RTT from a line to each region, nearest first, and where each number comes from
     (sample, config, published, model)."""
     settings = _settings(ctx)
@@ -356,8 +435,10 @@ def _latency(settings: Any) -> Any:
 
 async def _provider(settings: Any) -> Any:
     if settings.dns_provider != "alidns":
-        raise click.ClickException("--against provider needs dns_provider=alidns (the embedded "
-                                   "server's state lives in the controller)")
+        raise click.ClickException(
+            "--against provider needs dns_provider=alidns (the embedded "
+            "server's state lives in the controller)"
+        )
     from federation.cloud.alibaba.alidns import AlidnsApi
     from federation.cloud.alibaba.client import AlibabaClient
     from federation.dns.providers.alidns import AlidnsProvider
@@ -365,8 +446,9 @@ async def _provider(settings: Any) -> Any:
     if not settings.alibaba_access_key_id or settings.alibaba_access_key_secret is None:
         raise click.ClickException("alibaba_access_key_id / alibaba_access_key_secret are not configured")
     secret = settings.alibaba_access_key_secret.get_secret_value()
-    client = AlibabaClient(settings.alibaba_access_key_id, secret, "cn-hangzhou",
-                           endpoint=settings.alibaba_endpoint)
+    client = AlibabaClient(
+        settings.alibaba_access_key_id, secret, "cn-hangzhou", endpoint=settings.alibaba_endpoint
+    )
     return AlidnsProvider(AlidnsApi(client))
 
 
@@ -377,8 +459,9 @@ async def _provider(settings: Any) -> Any:
 @click.option("--server", "server_addr", help="HOST:PORT of the DNS server (default: dns_listen).")
 @click.option("--tcp", is_flag=True, help="Query over TCP.")
 @click.pass_context
-def query(ctx: click.Context, host: str, client_ip: str, rtype: str, server_addr: str | None,
-          tcp: bool) -> None:
+def query(
+    ctx: click.Context, host: str, client_ip: str, rtype: str, server_addr: str | None, tcp: bool
+) -> None:
     """Ask the (embedded) DNS server for HOST as a client in CLIENT_IP's subnet would."""
     import dns.asyncquery
     import dns.edns
@@ -418,11 +501,16 @@ def query(ctx: click.Context, host: str, client_ip: str, rtype: str, server_addr
 
 @dns.command("serve")
 @click.option("--listen", help="HOST:PORT (default: dns_listen; port 0 picks a free one).")
-@click.option("--records", "records_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True,
-              help="YAML/JSON: {zone: NAME, records: [{name, type, line, value, ttl, weight}]}.")
-@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write HOST:PORT here once serving.")
+@click.option(
+    "--records",
+    "records_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="YAML/JSON: {zone: NAME, records: [{name, type, line, value, ttl, weight}]}.",
+)
+@click.option(
+    "--ready-file", type=click.Path(dir_okay=False, path_type=Path), help="Write HOST:PORT here once serving."
+)
 @click.pass_context
 def serve(ctx: click.Context, listen: str | None, records_file: Path, ready_file: Path | None) -> None:
     """Serve a zone from a file with the embedded server until interrupted."""
@@ -459,9 +547,16 @@ def load_records(path: Path) -> tuple[str, list[Record]]:
     out: list[Record] = []
     for i, item in enumerate(doc.get("records") or []):
         try:
-            out.append(Record(str(item["name"]).lower().rstrip("."), str(item.get("type", "A")).upper(),
-                              str(item.get("line", "default")), str(item["value"]), int(item.get("ttl", 60)),
-                              int(item["weight"]) if item.get("weight") is not None else None))
+            out.append(
+                Record(
+                    str(item["name"]).lower().rstrip("."),
+                    str(item.get("type", "A")).upper(),
+                    str(item.get("line", "default")),
+                    str(item["value"]),
+                    int(item.get("ttl", 60)),
+                    int(item["weight"]) if item.get("weight") is not None else None,
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise click.ClickException(f"{path}: records[{i}]: {exc}") from None
     return str(doc["zone"]).lower().rstrip("."), out

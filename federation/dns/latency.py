@@ -75,8 +75,10 @@ class LatencyMatrix:
     def region_source(self, a: str, b: str) -> str:
         """Where ``region_rtt(a, b)`` comes from: config, published, model, or default (a pair of a
         ``regions`` table without provenance)."""
-        if self.configured_regions.get(a, {}).get(b) is not None or \
-                self.configured_regions.get(b, {}).get(a) is not None:
+        if (
+            self.configured_regions.get(a, {}).get(b) is not None
+            or self.configured_regions.get(b, {}).get(a) is not None
+        ):
             return "config"
         origin = self.provenance.get(a, {}).get(b) or self.provenance.get(b, {}).get(a)
         if origin is None:
@@ -104,8 +106,14 @@ class LatencyMatrix:
         return self.lookup(line, region)[0]
 
     def with_samples(self, samples: Mapping[tuple[str, str], float]) -> LatencyMatrix:
-        return LatencyMatrix(self.catalogue, self.regions, self.configured_lines, self.configured_regions,
-                             dict(samples), self.provenance)
+        return LatencyMatrix(
+            self.catalogue,
+            self.regions,
+            self.configured_lines,
+            self.configured_regions,
+            dict(samples),
+            self.provenance,
+        )
 
 
 def parse_config(doc: Mapping[str, Any], source: str = "latency config") -> tuple[LineTable, RegionTable]:
@@ -122,7 +130,8 @@ def parse_config(doc: Mapping[str, Any], source: str = "latency config") -> tupl
             for b, ms in row.items():
                 if isinstance(ms, bool) or not isinstance(ms, int | float) or ms < 0:
                     raise LatencyConfigError(
-                        f"{source}: {key}.{a}.{b}: expected a number of ms >= 0, got {ms!r}")
+                        f"{source}: {key}.{a}.{b}: expected a number of ms >= 0, got {ms!r}"
+                    )
                 table.setdefault(str(a), {})[str(b)] = float(ms)
         out.append(table)
     unknown = set(doc) - {"lines", "regions"}

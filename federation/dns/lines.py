@@ -104,9 +104,15 @@ class LineCatalogue:
         lines = []
         for i, item in enumerate(items):
             try:
-                lines.append(Line(code=str(item["code"]), name=str(item.get("name", item["code"])),
-                                  parent=item.get("parent"), vantage=item.get("vantage"),
-                                  geo=item.get("geo")))
+                lines.append(
+                    Line(
+                        code=str(item["code"]),
+                        name=str(item.get("name", item["code"])),
+                        parent=item.get("parent"),
+                        vantage=item.get("vantage"),
+                        geo=item.get("geo"),
+                    )
+                )
             except KeyError as exc:
                 raise LineError(f"lines[{i}]: field {exc.args[0]!r} is required") from None
         return cls(lines)
@@ -167,8 +173,14 @@ class _Family:
 
     __slots__ = ("bits", "ends", "lines", "names", "starts")
 
-    def __init__(self, bits: int, starts: Sequence[int], ends: Sequence[int], lines: Sequence[int],
-                 names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        bits: int,
+        starts: Sequence[int],
+        ends: Sequence[int],
+        lines: Sequence[int],
+        names: Sequence[str],
+    ) -> None:
         self.bits = bits
         self.starts = starts
         self.ends = ends
@@ -324,16 +336,21 @@ class TableFile:
 _MAGIC = b"FEDLINES1\n"
 
 
-def write_table_file(path: Path, header_lines: Sequence[str], v4: Sequence[Interval],
-                     v6: Sequence[Interval]) -> None:
+def write_table_file(
+    path: Path, header_lines: Sequence[str], v4: Sequence[Interval], v6: Sequence[Interval]
+) -> None:
     """Write the binary table: text header (``# key: value`` lines), then per family the sorted
     interval starts, ends (little-endian u32 for IPv4, u64 = top half of the address for IPv6) and
     line indexes (u16) into the space-separated line list."""
     f4, f6 = _Family.from_intervals(32, v4), _Family.from_intervals(64, v6)
     names = sorted(set(f4.names) | set(f6.names))
     index = {n: i for i, n in enumerate(names)}
-    parts = [_MAGIC, "".join(f"{h}\n" for h in header_lines).encode(), b"--\n",
-             (" ".join(names) + "\n").encode()]
+    parts = [
+        _MAGIC,
+        "".join(f"{h}\n" for h in header_lines).encode(),
+        b"--\n",
+        (" ".join(names) + "\n").encode(),
+    ]
     for fam in (f4, f6):
         starts, ends = array(fam.starts.typecode), array(fam.ends.typecode)  # type: ignore[attr-defined]
         starts.extend(fam.starts)
@@ -345,8 +362,10 @@ def write_table_file(path: Path, header_lines: Sequence[str], v4: Sequence[Inter
         parts += [f"{len(starts)}\n".encode(), starts.tobytes(), ends.tobytes(), lines.tobytes()]
     # No name and a zero mtime in the gzip header: the same inputs give the same bytes, so a
     # regenerated table shows no diff.
-    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9,
-                                                mtime=0) as fh:
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fh,
+    ):
         fh.write(b"".join(parts))
 
 
@@ -375,7 +394,7 @@ def read_table_file(path: Path) -> TableFile:
         arrs: list[array[int]] = []
         for typecode, size in ((code, width), (code, width), ("H", 2)):
             arr = array(typecode)
-            arr.frombytes(data[pos:pos + count * size])
+            arr.frombytes(data[pos : pos + count * size])
             if sys.byteorder == "big":  # pragma: no cover
                 arr.byteswap()
             pos += count * size
@@ -390,8 +409,14 @@ class LineClassifier:
     ``table`` is the shipped table (or None), ``entries`` further CIDRs of equal rank (tests, small
     tables) and ``overlay`` the user's CIDRs, which win over both wherever they overlap."""
 
-    def __init__(self, catalogue: LineCatalogue, entries: Iterable[tuple[IPNetwork, str]] = (),
-                 overlay: Iterable[tuple[IPNetwork, str]] = (), *, table: TableFile | None = None) -> None:
+    def __init__(
+        self,
+        catalogue: LineCatalogue,
+        entries: Iterable[tuple[IPNetwork, str]] = (),
+        overlay: Iterable[tuple[IPNetwork, str]] = (),
+        *,
+        table: TableFile | None = None,
+    ) -> None:
         self.catalogue = catalogue
         base = list(entries)
         extra = list(overlay)
@@ -418,8 +443,12 @@ class LineClassifier:
         self._v4, self._v6 = fams
 
     @classmethod
-    def default(cls, overlay_file: Path | None = None, catalogue: LineCatalogue | None = None,
-                table_file: Path | None = None) -> LineClassifier:
+    def default(
+        cls,
+        overlay_file: Path | None = None,
+        catalogue: LineCatalogue | None = None,
+        table_file: Path | None = None,
+    ) -> LineClassifier:
         """The shipped table overlaid by the user's CIDR file (YAML ``{line: [cidr]}`` or text)."""
         cat = catalogue or default_catalogue()
         table = _shipped_table(table_file or CIDR_FILE)

@@ -59,7 +59,7 @@ def ownership(records: Iterable[Record]) -> dict[str, str]:
         if r.rtype == "TXT" and r.name.startswith(prefix):
             owner = parse_owner(r.value)
             if owner is not None:
-                out[r.name[len(prefix):]] = owner
+                out[r.name[len(prefix) :]] = owner
     return out
 
 
@@ -76,8 +76,10 @@ class Change:
         what = f"{r.name} {r.rtype} [{r.line}] {r.value} ttl={r.ttl}{w}"
         if self.action == "update" and self.old is not None:
             ow = f" weight={self.old.weight}" if self.old.weight is not None else ""
-            what = f"{r.name} {r.rtype} [{r.line}] {self.old.value} ttl={self.old.ttl}{ow} -> " \
-                   f"{r.value} ttl={r.ttl}{w}"
+            what = (
+                f"{r.name} {r.rtype} [{r.line}] {self.old.value} ttl={self.old.ttl}{ow} -> "
+                f"{r.value} ttl={r.ttl}{w}"
+            )
         return f"{self.action} {what}" + (f" ({self.reason})" if self.reason else "")
 
 
@@ -105,8 +107,16 @@ class _NamePlan:
     release: list[Change] = field(default_factory=list)
 
 
-def make_plan(zone: str, owner: str, desired: Sequence[Record], current: Iterable[Record], *,
-              names: Iterable[str] = (), update_in_place: bool = True, marker_ttl: int = 600) -> Plan:
+def make_plan(
+    zone: str,
+    owner: str,
+    desired: Sequence[Record],
+    current: Iterable[Record],
+    *,
+    names: Iterable[str] = (),
+    update_in_place: bool = True,
+    marker_ttl: int = 600,
+) -> Plan:
     """Changes that make ``owner``'s names in ``zone`` answer ``desired``.
 
     ``names`` are further names the owner wants empty (e.g. an old hostname); names already owned
@@ -129,7 +139,7 @@ def make_plan(zone: str, owner: str, desired: Sequence[Record], current: Iterabl
         if r.rtype in MANAGED_TYPES:
             have.setdefault(r.name, []).append(r)
         elif r.rtype == "TXT" and r.name.startswith(OWNER_PREFIX + "."):
-            markers.setdefault(r.name[len(OWNER_PREFIX) + 1:], []).append(r)
+            markers.setdefault(r.name[len(OWNER_PREFIX) + 1 :], []).append(r)
 
     conflicts: list[str] = []
     plans: list[_NamePlan] = []
@@ -147,8 +157,9 @@ def make_plan(zone: str, owner: str, desired: Sequence[Record], current: Iterabl
         if want[name] and holder is None:
             np.marker.append(Change("create", owner_record(name, owner, marker_ttl)))
         if not want[name] and holder == owner:
-            np.release.extend(Change("delete", m) for m in markers.get(name, [])
-                              if parse_owner(m.value) == owner)
+            np.release.extend(
+                Change("delete", m) for m in markers.get(name, []) if parse_owner(m.value) == owner
+            )
         plans.append(np)
     ordered: list[Change] = []
     for step in ("marker", "switch_deletes", "creates", "updates", "deletes", "release"):
@@ -164,8 +175,9 @@ def _diff(np: _NamePlan, want: list[Record], have: list[Record], update_in_place
     for line in sorted(lines):
         w_types = {r.rtype for r in want if r.line == line}
         h_types = {r.rtype for r in have if r.line == line}
-        switching = ("CNAME" in w_types and bool(h_types - {"CNAME"})) or \
-                    ("CNAME" in h_types and bool(w_types - {"CNAME"}))
+        switching = ("CNAME" in w_types and bool(h_types - {"CNAME"})) or (
+            "CNAME" in h_types and bool(w_types - {"CNAME"})
+        )
         for rtype in ("A", "AAAA", "CNAME"):
             w = sorted(r for r in want if r.line == line and r.rtype == rtype)
             h = sorted(r for r in have if r.line == line and r.rtype == rtype)
@@ -204,8 +216,9 @@ def simulate(current: Iterable[Record], plan: Plan) -> Iterator[frozenset[Record
         yield frozenset(state)
 
 
-def answer(records: Iterable[Record], name: str, chain: Sequence[str],
-           types: Iterable[str] = ("A", "AAAA", "CNAME")) -> tuple[str, frozenset[str]]:
+def answer(
+    records: Iterable[Record], name: str, chain: Sequence[str], types: Iterable[str] = ("A", "AAAA", "CNAME")
+) -> tuple[str, frozenset[str]]:
     """(line, values) a client of ``chain`` gets for ``name``: the first line with any record."""
     wanted = set(types)
     by_line: dict[str, set[str]] = {}

@@ -111,10 +111,16 @@ ChangeLogger = Callable[[str, str, Sequence[Change], datetime], Any]
 class DnsPublisher:
     """Publishes apps' records through one provider."""
 
-    def __init__(self, provider: DnsProvider, *, catalogue: LineCatalogue | None = None,
-                 latency: LatencyMatrix | None = None, db: Any | None = None,
-                 steering_lines: Sequence[str] = DEFAULT_STEERING_LINES,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        provider: DnsProvider,
+        *,
+        catalogue: LineCatalogue | None = None,
+        latency: LatencyMatrix | None = None,
+        db: Any | None = None,
+        steering_lines: Sequence[str] = DEFAULT_STEERING_LINES,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.provider = provider
         self.catalogue = catalogue or default_catalogue()
         self.latency = latency or LatencyMatrix(self.catalogue)
@@ -152,17 +158,33 @@ class DnsPublisher:
     def _lock(self, hostname: str) -> asyncio.Lock:
         return self._locks.setdefault(hostname, asyncio.Lock())
 
-    def desired(self, spec: DnsSpecLike, regions: Sequence[RegionEndpoint], *,
-                failover_order: Sequence[str] | None = None,
-                latency_samples: Mapping[tuple[str, str], float] | None = None) -> DesiredRecords:
+    def desired(
+        self,
+        spec: DnsSpecLike,
+        regions: Sequence[RegionEndpoint],
+        *,
+        failover_order: Sequence[str] | None = None,
+        latency_samples: Mapping[tuple[str, str], float] | None = None,
+    ) -> DesiredRecords:
         matrix = self.latency.with_samples(latency_samples) if latency_samples else self.latency
-        return desired_records(spec, regions, matrix, self.catalogue, failover_order=failover_order,
-                               steering_lines=self.steering_lines)
+        return desired_records(
+            spec,
+            regions,
+            matrix,
+            self.catalogue,
+            failover_order=failover_order,
+            steering_lines=self.steering_lines,
+        )
 
-    async def plan(self, app: AppIdentity, spec: DnsSpecLike, regions: Sequence[RegionEndpoint], *,
-                   failover_order: Sequence[str] | None = None,
-                   latency_samples: Mapping[tuple[str, str], float] | None = None,
-                   ) -> tuple[DesiredRecords, Plan, list[Record]]:
+    async def plan(
+        self,
+        app: AppIdentity,
+        spec: DnsSpecLike,
+        regions: Sequence[RegionEndpoint],
+        *,
+        failover_order: Sequence[str] | None = None,
+        latency_samples: Mapping[tuple[str, str], float] | None = None,
+    ) -> tuple[DesiredRecords, Plan, list[Record]]:
         """What :meth:`publish` would do, without doing it: (desired, plan with reasons, current)."""
         zone = _zone_of(spec)
         hostname = spec.hostname.lower().rstrip(".")
@@ -175,33 +197,50 @@ class DnsPublisher:
         if not desired.records:
             # No region has an address yet: keep whatever answers now rather than empty the name.
             return desired, Plan(zone), current
-        plan = make_plan(zone, app.key, desired.records, current, names=old,
-                         update_in_place=self.provider.supports_update)
+        plan = make_plan(
+            zone, app.key, desired.records, current, names=old, update_in_place=self.provider.supports_update
+        )
         plan = replace(plan, changes=tuple(_with_reasons(plan.changes, current, desired, regions, spec)))
         return desired, plan, current
 
-    async def publish(self, app: AppIdentity, spec: DnsSpecLike, regions: Sequence[RegionEndpoint], *,
-                      failover_order: Sequence[str] | None = None,
-                      latency_samples: Mapping[tuple[str, str], float] | None = None) -> PublishResult:
+    async def publish(
+        self,
+        app: AppIdentity,
+        spec: DnsSpecLike,
+        regions: Sequence[RegionEndpoint],
+        *,
+        failover_order: Sequence[str] | None = None,
+        latency_samples: Mapping[tuple[str, str], float] | None = None,
+    ) -> PublishResult:
         zone, hostname = _zone_of(spec), spec.hostname.lower().rstrip(".")
-        if self.db is not None and (self._samples_at is None
-                                    or self._clock() - self._samples_at >= self.samples_refresh):
+        if self.db is not None and (
+            self._samples_at is None or self._clock() - self._samples_at >= self.samples_refresh
+        ):
             await self.refresh_latency()
         async with self._lock(hostname):
             try:
-                desired, plan, current = await self.plan(app, spec, regions, failover_order=failover_order,
-                                                         latency_samples=latency_samples)
+                desired, plan, current = await self.plan(
+                    app, spec, regions, failover_order=failover_order, latency_samples=latency_samples
+                )
             except DnsProviderError as err:
                 return PublishResult(zone, hostname, ok=False, error=f"reading {zone}: {err}")
             except Exception as exc:  # a bug or bad data must become a condition, not a crash loop
                 log.exception("dns: planning %s failed", hostname)
                 return PublishResult(zone, hostname, ok=False, error=f"planning {hostname}: {exc}")
-            result = PublishResult(zone, hostname, ok=True, fail_open=desired.fail_open,
-                                   serving=dict(desired.serving), reasons=dict(desired.reasons),
-                                   conflicts=list(plan.conflicts))
+            result = PublishResult(
+                zone,
+                hostname,
+                ok=True,
+                fail_open=desired.fail_open,
+                serving=dict(desired.serving),
+                reasons=dict(desired.reasons),
+                conflicts=list(plan.conflicts),
+            )
             if desired.unknown_lines:
-                result.warnings.append(f"dns.lines: unknown line(s) {', '.join(desired.unknown_lines)} "
-                                       "ignored (see fedctl dns lines)")
+                result.warnings.append(
+                    f"dns.lines: unknown line(s) {', '.join(desired.unknown_lines)} "
+                    "ignored (see fedctl dns lines)"
+                )
             applied: list[Change] = []
             if plan.conflicts:
                 result.ok = False
@@ -229,8 +268,11 @@ class DnsPublisher:
             state = _after(current, applied)
             result.records = dict(per_line(r for r in state if r.name == hostname))
             # What the app owns, its ownership marker included (a plan made from the store needs it).
-            mine = [r for r in state if (r.name == hostname and r.rtype in MANAGED_TYPES)
-                    or r == owner_record(hostname, app.key)]
+            mine = [
+                r
+                for r in state
+                if (r.name == hostname and r.rtype in MANAGED_TYPES) or r == owner_record(hostname, app.key)
+            ]
             await self._log(zone, app, applied, published=None if plan.conflicts else mine)
             return result
 
@@ -241,11 +283,13 @@ class DnsPublisher:
             current = await self.provider.records(zone)
         except DnsProviderError as err:
             return PublishResult(zone, hostnames[0] if hostnames else "", ok=False, error=str(err))
-        plan = make_plan(zone, app.key, [], current, names=hostnames,
-                         update_in_place=self.provider.supports_update)
+        plan = make_plan(
+            zone, app.key, [], current, names=hostnames, update_in_place=self.provider.supports_update
+        )
         plan = replace(plan, changes=tuple(replace(c, reason="released") for c in plan.changes))
-        result = PublishResult(zone, hostnames[0] if hostnames else "", ok=True,
-                               conflicts=list(plan.conflicts))
+        result = PublishResult(
+            zone, hostnames[0] if hostnames else "", ok=True, conflicts=list(plan.conflicts)
+        )
         if plan.changes:
             try:
                 outcome = await self.provider.apply(plan)
@@ -284,8 +328,9 @@ class DnsPublisher:
         current = await self.provider.records(zone)
         return sorted(n for n, owner in ownership(current).items() if owner == app.key)
 
-    async def _log(self, zone: str, app: AppIdentity, changes: Sequence[Change], *,
-                   published: Sequence[Record] | None) -> None:
+    async def _log(
+        self, zone: str, app: AppIdentity, changes: Sequence[Change], *, published: Sequence[Record] | None
+    ) -> None:
         """Append the changes to the store's change log and record what the app has published (what
         ``fedctl dns show`` reads)."""
         if self.db is None or (not changes and published is None):
@@ -306,12 +351,21 @@ class DnsPublisher:
             return
 
         at = self._clock()
-        rows = [DnsChangeData(zone=zone, name=c.record.name, rtype=c.record.rtype, line=c.record.line,
-                              action=c.action, reason=c.reason or "changed", at=at,
-                              old=describe(c.old if c.action == "update" else
-                                           (c.record if c.action == "delete" else None)),
-                              new=describe(c.record if c.action != "delete" else None), app=app.key)
-                for c in changes]
+        rows = [
+            DnsChangeData(
+                zone=zone,
+                name=c.record.name,
+                rtype=c.record.rtype,
+                line=c.record.line,
+                action=c.action,
+                reason=c.reason or "changed",
+                at=at,
+                old=describe(c.old if c.action == "update" else (c.record if c.action == "delete" else None)),
+                new=describe(c.record if c.action != "delete" else None),
+                app=app.key,
+            )
+            for c in changes
+        ]
         try:
             await self.db.run(append_dns_changes, rows)
         except Exception as exc:  # the log is history, not correctness: never fail a publish for it
@@ -334,13 +388,21 @@ def _after(current: Sequence[Record], applied: Sequence[Change]) -> set[Record]:
     return state
 
 
-def _with_reasons(changes: Sequence[Change], current: Sequence[Record], desired: DesiredRecords,
-                  regions: Sequence[RegionEndpoint], spec: DnsSpecLike) -> list[Change]:
+def _with_reasons(
+    changes: Sequence[Change],
+    current: Sequence[Record],
+    desired: DesiredRecords,
+    regions: Sequence[RegionEndpoint],
+    spec: DnsSpecLike,
+) -> list[Change]:
     """Each change with why it is made (the change log's reason)."""
     region_of = {e.address.lower().rstrip("."): e for e in regions if e.address}
     had_name = {r.name for r in current if r.rtype in MANAGED_TYPES}
-    served_before = {region_of[r.value.lower().rstrip(".")].region for r in current
-                     if r.rtype in MANAGED_TYPES and r.value.lower().rstrip(".") in region_of}
+    served_before = {
+        region_of[r.value.lower().rstrip(".")].region
+        for r in current
+        if r.rtype in MANAGED_TYPES and r.value.lower().rstrip(".") in region_of
+    }
     out: list[Change] = []
     for c in changes:
         r = c.record

@@ -57,11 +57,17 @@ async def start_dns(settings: Any, db: Any | None = None, *, zones: tuple[str, .
         from federation.dns.providers.alidns import AlidnsProvider
 
         if not settings.alibaba_access_key_id or settings.alibaba_access_key_secret is None:
-            raise ValueError("dns_provider alidns: alibaba_access_key_id and alibaba_access_key_secret "
-                             "are required")
+            raise ValueError(
+                "dns_provider alidns: alibaba_access_key_id and alibaba_access_key_secret are required"
+            )
         secret = settings.alibaba_access_key_secret.get_secret_value()
-        client = AlibabaClient(settings.alibaba_access_key_id, secret, "cn-hangzhou",
-                               endpoint=settings.alibaba_endpoint, max_workers=settings.alibaba_max_workers)
+        client = AlibabaClient(
+            settings.alibaba_access_key_id,
+            secret,
+            "cn-hangzhou",
+            endpoint=settings.alibaba_endpoint,
+            max_workers=settings.alibaba_max_workers,
+        )
         provider = AlidnsProvider(AlidnsApi(client), zones=list(zones))
         return DnsRuntime(DnsPublisher(provider, latency=latency, db=db), _closers=[client.close])
     from federation.dns.providers.embedded import EmbeddedProvider

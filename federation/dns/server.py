@@ -105,8 +105,9 @@ def _answer_for(name: str, rtype: str, line: str, recs: list[Record]) -> _Answer
     except dns.exception.DNSException as exc:
         raise ValueError(f"record {name} {rtype} line {line}: bad value: {exc}") from None
     if any(r.weight is not None for r in recs) and len(recs) > 1:
-        singles = tuple(dns.rrset.from_text(dname, ttl, "IN", rtype, _rdata_text(rtype, r.value))
-                        for r in recs)
+        singles = tuple(
+            dns.rrset.from_text(dname, ttl, "IN", rtype, _rdata_text(rtype, r.value)) for r in recs
+        )
         cum: list[int] = []
         total = 0
         for r in recs:
@@ -127,8 +128,15 @@ def _with_ancestors(names: set[str], name: str, origin: str) -> None:
         n = n.split(".", 1)[1]
 
 
-def _build_zone(zone: str, records: Iterable[Record], serial: int, soa_ttl: int, *,
-                base: _Zone | None = None, replaced: Iterable[str] = ()) -> _Zone:
+def _build_zone(
+    zone: str,
+    records: Iterable[Record],
+    serial: int,
+    soa_ttl: int,
+    *,
+    base: _Zone | None = None,
+    replaced: Iterable[str] = (),
+) -> _Zone:
     """A zone from ``records``; with ``base``, the base zone whose ``replaced`` names get ``records``."""
     origin = _norm(zone)
     z = _Zone(origin=origin, serial=serial)
@@ -145,8 +153,9 @@ def _build_zone(zone: str, records: Iterable[Record], serial: int, soa_ttl: int,
             raise ValueError(f"record {rec.name} {rec.rtype}: name is not among the replaced names")
         rtype = rec.rtype.upper()
         if rtype not in SUPPORTED_TYPES:
-            raise ValueError(f"record {rec.name} {rec.rtype}: type not served "
-                             f"(one of {sorted(SUPPORTED_TYPES)})")
+            raise ValueError(
+                f"record {rec.name} {rec.rtype}: type not served (one of {sorted(SUPPORTED_TYPES)})"
+            )
         grouped.setdefault((name, rtype, rec.line), []).append(rec)
     for (name, rtype, line), recs in grouped.items():
         z.answers.setdefault((name, rtype), {})[line] = _answer_for(name, rtype, line, recs)
@@ -154,11 +163,17 @@ def _build_zone(zone: str, records: Iterable[Record], serial: int, soa_ttl: int,
         z.synthetic = True
     if (origin, "SOA") not in z.answers:
         soa_value = f"ns1.{origin}. hostmaster.{origin}. {serial} 3600 600 86400 {soa_ttl}"
-        z.answers[(origin, "SOA")] = {"default": _answer_for(
-            origin, "SOA", "default", [Record(origin, "SOA", "default", soa_value, soa_ttl)])}
+        z.answers[(origin, "SOA")] = {
+            "default": _answer_for(
+                origin, "SOA", "default", [Record(origin, "SOA", "default", soa_value, soa_ttl)]
+            )
+        }
     if (origin, "NS") not in z.answers:
-        z.answers[(origin, "NS")] = {"default": _answer_for(
-            origin, "NS", "default", [Record(origin, "NS", "default", f"ns1.{origin}", 3600)])}
+        z.answers[(origin, "NS")] = {
+            "default": _answer_for(
+                origin, "NS", "default", [Record(origin, "NS", "default", f"ns1.{origin}", 3600)]
+            )
+        }
     kept = {k[0] for k in grouped}
     if base is not None and all(n in kept or n not in base.names for n in gone):
         z.names = set(base.names)  # no name disappeared: only add the new ones
@@ -176,8 +191,9 @@ def _build_zone(zone: str, records: Iterable[Record], serial: int, soa_ttl: int,
 class DnsServer:
     """Authoritative server for the zones given to :meth:`set_zone`."""
 
-    def __init__(self, classifier: LineClassifier, *, rng: random.Random | None = None,
-                 negative_ttl: int = 60) -> None:
+    def __init__(
+        self, classifier: LineClassifier, *, rng: random.Random | None = None, negative_ttl: int = 60
+    ) -> None:
         self.classifier = classifier
         self._rng = rng or random.Random()
         self._negative_ttl = negative_ttl
@@ -256,8 +272,9 @@ class DnsServer:
                 return "CNAME", cname_by_line[line]
         return None
 
-    def resolve(self, qname: str, rtype: str, cls: Classification) -> tuple[int, list[dns.rrset.RRset],
-                                                                           list[dns.rrset.RRset]]:
+    def resolve(
+        self, qname: str, rtype: str, cls: Classification
+    ) -> tuple[int, list[dns.rrset.RRset], list[dns.rrset.RRset]]:
         """(rcode, answer, authority) for one question from a client of class ``cls``."""
         name = _norm(qname)
         z = self._find_zone(name)
@@ -365,8 +382,9 @@ class DnsServer:
                 cls = Classification(cls.line, cls.chain, 0)
             else:
                 cls = self.classifier.classify(ecs.address, ecs.srclen)
-            response.use_edns(0, 0, OUR_PAYLOAD,
-                              options=[dns.edns.ECSOption(ecs.address, ecs.srclen, cls.prefix_len)])
+            response.use_edns(
+                0, 0, OUR_PAYLOAD, options=[dns.edns.ECSOption(ecs.address, ecs.srclen, cls.prefix_len)]
+            )
         else:
             cls = self._peer_class(peer)
         if question.rdclass != dns.rdataclass.IN:
@@ -400,8 +418,9 @@ class DnsServer:
         loop = asyncio.get_running_loop()
         last_error: OSError | None = None
         for _ in range(20):
-            udp, _proto = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self),
-                                                              local_addr=(host, port))
+            udp, _proto = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), local_addr=(host, port)
+            )
             bound = udp.get_extra_info("sockname")[1]
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, host, bound, reuse_address=True)

@@ -37,10 +37,26 @@ Policy = Literal["Latency", "Geo", "Weighted", "Failover"]
 # The lines the Latency policy steers when the caller does not choose: the level-1 carriers and
 # geographic lines, the mainland areas and the overseas continents (20 with default).
 DEFAULT_STEERING_LINES: tuple[str, ...] = (
-    DEFAULT_LINE, "telecom", "unicom", "mobile", "edu", "internal", "oversea",
-    "cn_region_huabei", "cn_region_dongbei", "cn_region_huadong", "cn_region_huazhong",
-    "cn_region_huanan", "cn_region_xinan", "cn_region_xibei",
-    "os_asia", "os_euro", "os_namerica", "os_samerica", "os_africa", "os_oceania",
+    DEFAULT_LINE,
+    "telecom",
+    "unicom",
+    "mobile",
+    "edu",
+    "internal",
+    "oversea",
+    "cn_region_huabei",
+    "cn_region_dongbei",
+    "cn_region_huadong",
+    "cn_region_huazhong",
+    "cn_region_huanan",
+    "cn_region_xinan",
+    "cn_region_xibei",
+    "os_asia",
+    "os_euro",
+    "os_namerica",
+    "os_samerica",
+    "os_africa",
+    "os_oceania",
 )
 
 
@@ -111,9 +127,15 @@ def dns_weights(weights: Sequence[int]) -> list[int | None]:
     return [max(1, min(100, round(w * 100 / top))) for w in weights]
 
 
-def desired_records(spec: DnsSpecLike, endpoints: Sequence[RegionEndpoint], latency: LatencyMatrix,
-                    catalogue: LineCatalogue, *, failover_order: Sequence[str] | None = None,
-                    steering_lines: Sequence[str] = DEFAULT_STEERING_LINES) -> DesiredRecords:
+def desired_records(
+    spec: DnsSpecLike,
+    endpoints: Sequence[RegionEndpoint],
+    latency: LatencyMatrix,
+    catalogue: LineCatalogue,
+    *,
+    failover_order: Sequence[str] | None = None,
+    steering_lines: Sequence[str] = DEFAULT_STEERING_LINES,
+) -> DesiredRecords:
     """The records the app should publish now, with the reasons."""
     hostname = spec.hostname.lower().rstrip(".")
     by_region = {e.region: e for e in endpoints}
@@ -223,8 +245,9 @@ def _same(a: Answer, b: Answer) -> bool:
     return dns_weights([wa[r] for r in regions]) == dns_weights([wb[r] for r in regions])
 
 
-def _line_records(hostname: str, line: str, answer: Answer, by_region: Mapping[str, RegionEndpoint],
-                  ttl: int) -> list[Record]:
+def _line_records(
+    hostname: str, line: str, answer: Answer, by_region: Mapping[str, RegionEndpoint], ttl: int
+) -> list[Record]:
     entries = [(by_region[r].address or "", w) for r, w in answer]
     typed = [(addr, record_type(addr), w) for addr, w in entries]
     if any(t != "CNAME" for _, t, _ in typed):

@@ -7,9 +7,12 @@ import click
 from federation.cli import LazyGroup
 
 
-@click.group(cls=LazyGroup, lazy={
-    "kube": "federation.sandbox.kube.cli:kube",
-    "aliyun": "federation.sandbox.aliyun.cli:aliyun",
-})
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "kube": "federation.sandbox.kube.cli:kube",
+        "aliyun": "federation.sandbox.aliyun.cli:aliyun",
+    },
+)
 def sim() -> None:
     """Run a local stand-in: simulated Kubernetes clusters or the Alibaba Cloud API emulator."""

@@ -70,12 +70,15 @@ def _load_yaml_docs(path: Path) -> list[dict[str, Any]]:
 def fallback_app(regions: Sequence[str]) -> dict[str, Any]:
     """A minimal FederatedApp over ``regions``, for when no example manifest is at hand."""
     return {
-        "apiVersion": c.API_VERSION, "kind": c.FEDERATEDAPP_KIND,
+        "apiVersion": c.API_VERSION,
+        "kind": c.FEDERATEDAPP_KIND,
         "metadata": {"name": "web", "namespace": "default"},
         "spec": {
             "replicas": 3 * len(regions),
-            "template": {"metadata": {"labels": {"app": "web"}},
-                         "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
             "placement": {"strategy": "Spread", "regions": [{"name": r} for r in regions]},
             "ports": [{"name": "http", "port": 80}],
             "dns": {"zone": "example.com", "hostname": "www.example.com"},
@@ -227,30 +230,47 @@ class Sandbox:
             raise ValueError(f"dns_provider: {self.dns_provider!r} is not one of alidns, embedded")
         emu = AliyunEmulator(domains=[DNS_ZONE], edition="enterprise_standard")
         # the emulator's DNS port answers only when alidns is where the records go: one answering server
-        await emu.start("127.0.0.1", 0, dns_host="127.0.0.1",
-                        dns_port=0 if self.dns_provider == "alidns" else None)
+        await emu.start(
+            "127.0.0.1", 0, dns_host="127.0.0.1", dns_port=0 if self.dns_provider == "alidns" else None
+        )
         self.emulator = emu
-        aliyun_file = await asyncio.to_thread(_write_config, self.workdir, {
-            "endpoint": emu.endpoint, "access_key_id": emu.access_key_id,
-            "access_key_secret": emu.access_key_secret,
-            "dns": f"{emu.dns_address[0]}:{emu.dns_address[1]}" if emu.dns_address else None,
-            "domains": [DNS_ZONE], "edition": emu.edition, "admin_url": emu.admin_url,
-            "admin_token": emu.admin_token, "pid": os.getpid()})
+        aliyun_file = await asyncio.to_thread(
+            _write_config,
+            self.workdir,
+            {
+                "endpoint": emu.endpoint,
+                "access_key_id": emu.access_key_id,
+                "access_key_secret": emu.access_key_secret,
+                "dns": f"{emu.dns_address[0]}:{emu.dns_address[1]}" if emu.dns_address else None,
+                "domains": [DNS_ZONE],
+                "edition": emu.edition,
+                "admin_url": emu.admin_url,
+                "admin_token": emu.admin_token,
+                "pid": os.getpid(),
+            },
+        )
         assert aliyun_file.name == CONFIG_NAME
         self.database_url = f"sqlite:///{self.workdir / 'federation.db'}"
         base = self.settings if self.settings is not None else Settings()
-        settings = base.model_copy(update={
-            "database_url": self.database_url, "dns_provider": self.dns_provider, "dns_listen": "127.0.0.1:0",
-            "alibaba_access_key_id": emu.access_key_id,
-            "alibaba_access_key_secret": SecretStr(emu.access_key_secret), "alibaba_endpoint": emu.endpoint})
+        settings = base.model_copy(
+            update={
+                "database_url": self.database_url,
+                "dns_provider": self.dns_provider,
+                "dns_listen": "127.0.0.1:0",
+                "alibaba_access_key_id": emu.access_key_id,
+                "alibaba_access_key_secret": SecretStr(emu.access_key_secret),
+                "alibaba_endpoint": emu.endpoint,
+            }
+        )
         self.db = await open_store(settings)
         self.dns_runtime = await start_dns(settings, self.db, zones=(DNS_ZONE,))
         self.dns_address = self.dns_runtime.address or emu.dns_address
         assert self.dns_address is not None
         self.add_service("aliyun", emu.endpoint, config=str(aliyun_file), domains=[DNS_ZONE])
         self.add_service("database", self.database_url)
-        self.add_service("dns", f"{self.dns_address[0]}:{self.dns_address[1]}", provider=self.dns_provider,
-                         zone=DNS_ZONE)
+        self.add_service(
+            "dns", f"{self.dns_address[0]}:{self.dns_address[1]}", provider=self.dns_provider, zone=DNS_ZONE
+        )
 
     async def start_controller(self, config: ControllerConfig | None = None) -> Controller:
         """Start one controller against the host (a test may start more, e.g. a standby)."""
@@ -259,12 +279,17 @@ class Sandbox:
         if self.dns_runtime is not None and config.service_type != "LoadBalancer":
             # the Service's load-balancer address is each region's address in DNS (for now)
             config = dataclasses.replace(config, service_type="LoadBalancer")
-        ctrl = Controller(host, config, steps=self.steps,
-                          dns=self.dns_runtime.publisher if self.dns_runtime is not None else None)
+        ctrl = Controller(
+            host,
+            config,
+            steps=self.steps,
+            dns=self.dns_runtime.publisher if self.dns_runtime is not None else None,
+        )
         if self.controller is None:
             self.controller = ctrl
-        self._controllers[ctrl] = asyncio.create_task(self._run_controller(ctrl),
-                                                      name=f"controller {config.identity}")
+        self._controllers[ctrl] = asyncio.create_task(
+            self._run_controller(ctrl), name=f"controller {config.identity}"
+        )
         return ctrl
 
     @staticmethod
@@ -330,9 +355,14 @@ class Sandbox:
 
     def manifest(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "clusters": {n: {"kubeconfig": str(p), "region": self.cluster_regions[n] or None,
-                             "role": "host" if n == "host" else "member"}
-                         for n, p in self.kubeconfigs.items()},
+            "clusters": {
+                n: {
+                    "kubeconfig": str(p),
+                    "region": self.cluster_regions[n] or None,
+                    "role": "host" if n == "host" else "member",
+                }
+                for n, p in self.kubeconfigs.items()
+            },
             "services": self.services,
         }
         for name in ("dns", "aliyun", "database"):  # the ones a user reaches for, at the top level
@@ -347,8 +377,9 @@ class Sandbox:
         tmp.replace(path)
         return path
 
-    async def wait_dns_published(self, name: str = "web", namespace: str = "default",
-                                 within: float = 30.0) -> dict[str, str]:
+    async def wait_dns_published(
+        self, name: str = "web", namespace: str = "default", within: float = 30.0
+    ) -> dict[str, str]:
         """Wait until the app's DNS is published; returns each region's address (empty on timeout)."""
         assert self.host is not None
         deadline = asyncio.get_running_loop().time() + within
@@ -370,40 +401,54 @@ class Sandbox:
         host = self.kubeconfigs["host"]
         fed = f"fedctl --database-url {self.database_url}"
         hostname = f"www.{DNS_ZONE}"
-        lines = [f"DNS: {hostname} is answered on {h}:{p} ({self.dns_provider}); each client population "
-                 "gets its nearest healthy region:"]
+        lines = [
+            f"DNS: {hostname} is answered on {h}:{p} ({self.dns_provider}); each client population "
+            "gets its nearest healthy region:"
+        ]
         if addresses:
             lines.append("  region addresses: " + ", ".join(f"{r} {a}" for r, a in addresses.items()))
         for cidr, who, line in DNS_CLIENTS:
             lines.append(f"  dig @{h} -p {p} {hostname} +subnet={cidr} +short   # {who} (line {line})")
         lines.append(f"  dig @{h} -p {p} {hostname} +short   # no client subnet: line default, every region")
-        lines += [f"  {fed} dns show {hostname} --client-ip {DNS_CLIENTS[0][0]}",
-                  f"  fedctl dns query {hostname} --client-ip {DNS_CLIENTS[1][0]} --server {h}:{p}",
-                  f"  {fed} dns log {hostname}   # every change with its reason"]
+        lines += [
+            f"  {fed} dns show {hostname} --client-ip {DNS_CLIENTS[0][0]}",
+            f"  fedctl dns query {hostname} --client-ip {DNS_CLIENTS[1][0]} --server {h}:{p}",
+            f"  {fed} dns log {hostname}   # every change with its reason",
+        ]
         if addresses and set(addresses) == set(self.regions):
-            regs = " ".join(f"--region {r}={a}{',unhealthy' if r == self.regions[0] else ''}"
-                            for r, a in addresses.items())
-            lines.append(f"  {fed} dns plan -f {self.workdir / 'app.yaml'} {regs}   "
-                         f"# what losing {self.regions[0]} would change")
+            regs = " ".join(
+                f"--region {r}={a}{',unhealthy' if r == self.regions[0] else ''}"
+                for r, a in addresses.items()
+            )
+            lines.append(
+                f"  {fed} dns plan -f {self.workdir / 'app.yaml'} {regs}   "
+                f"# what losing {self.regions[0]} would change"
+            )
         first = self.regions[0]
-        lines += [f"Drain {first} (its clients move within seconds; re-run the digs), then bring it back:",
-                  f"  kubectl --kubeconfig {host} annotate mc {first} "
-                  f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}",
-                  f"  kubectl --kubeconfig {host} annotate mc {first} {c.ANNOTATION_REGION_HEALTH}-"]
+        lines += [
+            f"Drain {first} (its clients move within seconds; re-run the digs), then bring it back:",
+            f"  kubectl --kubeconfig {host} annotate mc {first} "
+            f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}",
+            f"  kubectl --kubeconfig {host} annotate mc {first} {c.ANNOTATION_REGION_HEALTH}-",
+        ]
         return lines
 
     def hints(self, addresses: dict[str, str] | None = None) -> str:
         host = self.kubeconfigs["host"]
-        lines = ["The sandbox is up. Try:",
-                 f"  kubectl --kubeconfig {host} get fapp -A",
-                 f"  kubectl --kubeconfig {host} get mc",
-                 f"  kubectl --kubeconfig {host} describe fapp web",
-                 f"  fedctl status --kubeconfig {host}"]
+        lines = [
+            "The sandbox is up. Try:",
+            f"  kubectl --kubeconfig {host} get fapp -A",
+            f"  kubectl --kubeconfig {host} get mc",
+            f"  kubectl --kubeconfig {host} describe fapp web",
+            f"  fedctl status --kubeconfig {host}",
+        ]
         for region in self.regions:
             lines.append(f"  kubectl --kubeconfig {self.kubeconfigs[region]} get deploy,svc -A   # {region}")
         if self.dns_address is None:
-            lines.append(f"  kubectl --kubeconfig {host} annotate mc {self.regions[0]} "
-                         f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}   # drain a region")
+            lines.append(
+                f"  kubectl --kubeconfig {host} annotate mc {self.regions[0]} "
+                f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}   # drain a region"
+            )
         lines += self.dns_hints(addresses)
         lines.append(f"Everything is listed in {self.workdir / 'sandbox.json'}. Ctrl-C stops it all.")
         return "\n".join(lines)
@@ -415,8 +460,13 @@ async def _serve(workdir: Path, rollout_delay: float, dns_provider: str | None, 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    sandbox = Sandbox(workdir, rollout_delay=rollout_delay, dns_provider=dns_provider, settings=settings,
-                      controller_config=ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="sandbox"))
+    sandbox = Sandbox(
+        workdir,
+        rollout_delay=rollout_delay,
+        dns_provider=dns_provider,
+        settings=settings,
+        controller_config=ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="sandbox"),
+    )
     try:
         await sandbox.start()
         addresses: dict[str, str] = {}
@@ -437,14 +487,27 @@ async def _serve(workdir: Path, rollout_delay: float, dns_provider: str | None, 
 
 
 @click.command("sandbox")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory for kubeconfigs and sandbox.json (default: a new temporary directory).")
-@click.option("--rollout-delay", type=float, default=0.5, show_default=True,
-              help="Seconds a simulated Deployment takes to become ready.")
-@click.option("--dns-provider", type=click.Choice(["alidns", "embedded", "none"]), default="alidns",
-              show_default=True,
-              help="Where the controller publishes DNS: the emulated alidns (its DNS port answers), the "
-                   "embedded authoritative server, or nowhere.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for kubeconfigs and sandbox.json (default: a new temporary directory).",
+)
+@click.option(
+    "--rollout-delay",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Seconds a simulated Deployment takes to become ready.",
+)
+@click.option(
+    "--dns-provider",
+    type=click.Choice(["alidns", "embedded", "none"]),
+    default="alidns",
+    show_default=True,
+    help="Where the controller publishes DNS: the emulated alidns (its DNS port answers), the "
+    "embedded authoritative server, or nowhere.",
+)
 @click.pass_context
 def sandbox(ctx: click.Context, workdir: Path | None, rollout_delay: float, dns_provider: str) -> None:
     """Run a host and three regional member clusters on the simulator, the Alibaba Cloud emulator and

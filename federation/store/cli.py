@@ -106,13 +106,18 @@ def check(ctx: click.Context) -> None:
             click.echo(f"  {d}", err=True)
         raise click.ClickException(
             f"{mask_url(url)}: the models differ from the migrated schema ({len(diffs)} difference(s)); "
-            "a migration is missing")
+            "a migration is missing"
+        )
     click.echo(f"{mask_url(url)}: models and migrations agree at {migrate.head()}")
 
 
 @db.command()
-@click.option("--retention-days", type=click.IntRange(min=1), default=None,
-              help="Keep samples this many days (default: the sample_retention_days setting).")
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep samples this many days (default: the sample_retention_days setting).",
+)
 @click.pass_context
 def prune(ctx: click.Context, retention_days: int | None) -> None:
     """Delete health and latency samples older than the retention period."""
@@ -121,12 +126,15 @@ def prune(ctx: click.Context, retention_days: int | None) -> None:
     with _errors():
         if migrate.current(settings.database_url) != migrate.head():
             raise migrate.NotAtHeadError(
-                f"{mask_url(settings.database_url)} is not at the newest revision: run `fedctl db upgrade`")
+                f"{mask_url(settings.database_url)} is not at the newest revision: run `fedctl db upgrade`"
+            )
         store = Database(settings.database_url)
         try:
             result = store.call(prune_samples, retention_days=days)
         finally:
             store.dispose()
-    click.echo(f"{store.display_url}: deleted {result.health_samples} health and "
-               f"{result.latency_samples} latency samples taken before {result.cutoff.isoformat()} "
-               f"(retention {days} days)")
+    click.echo(
+        f"{store.display_url}: deleted {result.health_samples} health and "
+        f"{result.latency_samples} latency samples taken before {result.cutoff.isoformat()} "
+        f"(retention {days} days)"
+    )

@@ -35,9 +35,15 @@ class MemberClusterData:
 def ensure_region(session: Session, name: str, *, at: datetime | None = None) -> RegionData:
     """Record that ``name`` exists (seen ``at``); idempotent."""
     when = aware("at", at) if at is not None else utcnow()
-    upsert(session, Region, {"name": name, "first_seen": when, "last_seen": when}, key=["name"],
-           update=lambda new: {"last_seen": case((new.last_seen > Region.last_seen, new.last_seen),
-                                                 else_=Region.last_seen)})
+    upsert(
+        session,
+        Region,
+        {"name": name, "first_seen": when, "last_seen": when},
+        key=["name"],
+        update=lambda new: {
+            "last_seen": case((new.last_seen > Region.last_seen, new.last_seen), else_=Region.last_seen)
+        },
+    )
     row = session.get_one(Region, name, populate_existing=True)
     return RegionData(row.name, row.first_seen, row.last_seen)
 
@@ -51,12 +57,21 @@ def upsert_member_cluster(session: Session, cluster: MemberClusterData) -> None:
     """Store what we observed of a member cluster (its region is recorded too)."""
     c = cluster
     ensure_region(session, c.region, at=c.last_seen)
-    upsert(session, MemberClusterSeen, {
-        "name": c.name, "region": c.region, "reachable": c.reachable,
-        "last_seen": aware("last_seen", c.last_seen), "kubernetes_version": c.kubernetes_version,
-        "node_count": c.node_count, "ready_node_count": c.ready_node_count,
-        "api_latency_ms": c.api_latency_ms,
-    }, key=["name"])
+    upsert(
+        session,
+        MemberClusterSeen,
+        {
+            "name": c.name,
+            "region": c.region,
+            "reachable": c.reachable,
+            "last_seen": aware("last_seen", c.last_seen),
+            "kubernetes_version": c.kubernetes_version,
+            "node_count": c.node_count,
+            "ready_node_count": c.ready_node_count,
+            "api_latency_ms": c.api_latency_ms,
+        },
+        key=["name"],
+    )
 
 
 def list_member_clusters(session: Session, *, region: str | None = None) -> list[MemberClusterData]:
@@ -79,6 +94,12 @@ def delete_member_cluster(session: Session, name: str) -> bool:
 
 def _cluster(r: MemberClusterSeen) -> MemberClusterData:
     return MemberClusterData(
-        name=r.name, region=r.region, reachable=r.reachable, last_seen=r.last_seen,
-        kubernetes_version=r.kubernetes_version, node_count=r.node_count,
-        ready_node_count=r.ready_node_count, api_latency_ms=r.api_latency_ms)
+        name=r.name,
+        region=r.region,
+        reachable=r.reachable,
+        last_seen=r.last_seen,
+        kubernetes_version=r.kubernetes_version,
+        node_count=r.node_count,
+        ready_node_count=r.ready_node_count,
+        api_latency_ms=r.api_latency_ms,
+    )

@@ -69,7 +69,8 @@ def parse_url(url: str) -> URL:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise DatabaseURLError(
             f"database_url: unsupported backend {parsed.get_backend_name()!r} in {mask_url(parsed)!r}; "
-            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        )
     return parsed
 
 

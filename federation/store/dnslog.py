@@ -65,10 +65,15 @@ def _record(r: PublishedRecord) -> Record:
     return Record(name=r.name, rtype=r.rtype, line=r.line, value=r.value, ttl=r.ttl, weight=r.weight)
 
 
-def replace_published_records(session: Session, zone: str, records: Iterable[Record], *,
-                              owner_app: str | None = None,
-                              provider_ids: Mapping[RecordKey, str] | None = None,
-                              at: datetime | None = None) -> ReplaceResult:
+def replace_published_records(
+    session: Session,
+    zone: str,
+    records: Iterable[Record],
+    *,
+    owner_app: str | None = None,
+    provider_ids: Mapping[RecordKey, str] | None = None,
+    at: datetime | None = None,
+) -> ReplaceResult:
     """Make the stored records of ``zone`` (only those of ``owner_app`` when given) equal ``records``.
 
     Records of other owners in the zone are left alone; a new record whose key another owner holds
@@ -87,7 +92,8 @@ def replace_published_records(session: Session, zone: str, records: Iterable[Rec
             if other is not None and other.owner_app != owner_app:
                 raise RecordOwnershipError(
                     f"record {rec.name} {rec.rtype} line={rec.line} value={rec.value} in zone {zone} "
-                    f"is owned by {other.owner_app or 'nobody we know'}, not {owner_app}")
+                    f"is owned by {other.owner_app or 'nobody we know'}, not {owner_app}"
+                )
     added = removed = updated = unchanged = 0
     for key, old in existing.items():
         if (owner_app is None or old.owner_app == owner_app) and key not in wanted:
@@ -97,9 +103,20 @@ def replace_published_records(session: Session, zone: str, records: Iterable[Rec
         row = existing.get(key)
         pid = ids.get(key)
         if row is None:
-            session.add(PublishedRecord(zone=zone, name=rec.name, rtype=rec.rtype, line=rec.line,
-                                        value=rec.value, ttl=rec.ttl, weight=rec.weight,
-                                        provider_record_id=pid, owner_app=owner_app, published_at=when))
+            session.add(
+                PublishedRecord(
+                    zone=zone,
+                    name=rec.name,
+                    rtype=rec.rtype,
+                    line=rec.line,
+                    value=rec.value,
+                    ttl=rec.ttl,
+                    weight=rec.weight,
+                    provider_record_id=pid,
+                    owner_app=owner_app,
+                    published_at=when,
+                )
+            )
             added += 1
         elif (row.ttl, row.weight) != (rec.ttl, rec.weight) or pid not in (None, row.provider_record_id):
             row.ttl, row.weight, row.published_at = rec.ttl, rec.weight, when
@@ -112,8 +129,9 @@ def replace_published_records(session: Session, zone: str, records: Iterable[Rec
     return ReplaceResult(added=added, removed=removed, updated=updated, unchanged=unchanged)
 
 
-def list_published_records(session: Session, zone: str, *, owner_app: str | None = None,
-                           name: str | None = None) -> list[PublishedRecordData]:
+def list_published_records(
+    session: Session, zone: str, *, owner_app: str | None = None, name: str | None = None
+) -> list[PublishedRecordData]:
     """Records of a zone as last published, ordered by name, type, line and value."""
     p = PublishedRecord
     stmt = select(p).where(p.zone == zone).order_by(p.name, p.rtype, p.line, p.value)
@@ -121,25 +139,49 @@ def list_published_records(session: Session, zone: str, *, owner_app: str | None
         stmt = stmt.where(PublishedRecord.owner_app == owner_app)
     if name is not None:
         stmt = stmt.where(PublishedRecord.name == name)
-    return [PublishedRecordData(zone=r.zone, record=_record(r), published_at=r.published_at,
-                                owner_app=r.owner_app, provider_record_id=r.provider_record_id)
-            for r in session.scalars(stmt)]
+    return [
+        PublishedRecordData(
+            zone=r.zone,
+            record=_record(r),
+            published_at=r.published_at,
+            owner_app=r.owner_app,
+            provider_record_id=r.provider_record_id,
+        )
+        for r in session.scalars(stmt)
+    ]
 
 
 def append_dns_changes(session: Session, changes: Iterable[DnsChangeData]) -> int:
     """Append changes to the log (one publish = one call); returns how many."""
-    rows = [DnsChange(zone=c.zone, name=c.name, rtype=c.rtype, line=c.line,
-                      action=one_of("action", c.action, DnsAction).value,
-                      old=clip(c.old, DETAIL_LEN), new=clip(c.new, DETAIL_LEN),
-                      reason=clip(c.reason, 64) or "", app=c.app, at=aware("at", c.at))
-            for c in changes]
+    rows = [
+        DnsChange(
+            zone=c.zone,
+            name=c.name,
+            rtype=c.rtype,
+            line=c.line,
+            action=one_of("action", c.action, DnsAction).value,
+            old=clip(c.old, DETAIL_LEN),
+            new=clip(c.new, DETAIL_LEN),
+            reason=clip(c.reason, 64) or "",
+            app=c.app,
+            at=aware("at", c.at),
+        )
+        for c in changes
+    ]
     session.add_all(rows)
     return len(rows)
 
 
-def list_dns_changes(session: Session, *, app: str | None = None, zone: str | None = None,
-                     name: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                     limit: int = 200) -> list[DnsChangeData]:
+def list_dns_changes(
+    session: Session,
+    *,
+    app: str | None = None,
+    zone: str | None = None,
+    name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 200,
+) -> list[DnsChangeData]:
     """The change log matching the filters, newest first."""
     stmt = select(DnsChange).order_by(DnsChange.at.desc(), DnsChange.id.desc())
     if app is not None:
@@ -152,6 +194,18 @@ def list_dns_changes(session: Session, *, app: str | None = None, zone: str | No
         stmt = stmt.where(DnsChange.at >= aware("since", since))
     if until is not None:
         stmt = stmt.where(DnsChange.at < aware("until", until))
-    return [DnsChangeData(zone=r.zone, name=r.name, rtype=r.rtype, line=r.line, action=r.action,
-                          reason=r.reason, at=r.at, old=r.old, new=r.new, app=r.app)
-            for r in session.scalars(stmt.limit(limit))]
+    return [
+        DnsChangeData(
+            zone=r.zone,
+            name=r.name,
+            rtype=r.rtype,
+            line=r.line,
+            action=r.action,
+            reason=r.reason,
+            at=r.at,
+            old=r.old,
+            new=r.new,
+            app=r.app,
+        )
+        for r in session.scalars(stmt.limit(limit))
+    ]

@@ -67,8 +67,14 @@ class TransitionData:
 def _sample_row(s: HealthSampleData) -> HealthSample:
     return HealthSample(
         target_kind=one_of("target_kind", s.target_kind, TargetKind).value,
-        target_id=s.target_id, region=s.region, app=s.app, ok=s.ok, latency_ms=s.latency_ms,
-        detail=clip(s.detail, DETAIL_LEN), at=aware("at", s.at))
+        target_id=s.target_id,
+        region=s.region,
+        app=s.app,
+        ok=s.ok,
+        latency_ms=s.latency_ms,
+        detail=clip(s.detail, DETAIL_LEN),
+        at=aware("at", s.at),
+    )
 
 
 def record_health_sample(session: Session, sample: HealthSampleData) -> None:
@@ -83,12 +89,26 @@ def record_health_samples(session: Session, samples: Iterable[HealthSampleData])
 
 
 def _sample(r: HealthSample) -> HealthSampleData:
-    return HealthSampleData(target_kind=r.target_kind, target_id=r.target_id, region=r.region, ok=r.ok,
-                            at=r.at, app=r.app, latency_ms=r.latency_ms, detail=r.detail)
+    return HealthSampleData(
+        target_kind=r.target_kind,
+        target_id=r.target_id,
+        region=r.region,
+        ok=r.ok,
+        at=r.at,
+        app=r.app,
+        latency_ms=r.latency_ms,
+        detail=r.detail,
+    )
 
 
-def latest_samples(session: Session, *, target_kind: str | None = None, region: str | None = None,
-                   app: str | None = None, since: datetime | None = None) -> list[HealthSampleData]:
+def latest_samples(
+    session: Session,
+    *,
+    target_kind: str | None = None,
+    region: str | None = None,
+    app: str | None = None,
+    since: datetime | None = None,
+) -> list[HealthSampleData]:
     """The most recent sample of every target (matching the filters), ordered by kind and id.
 
     ``since`` bounds the scan (targets with no sample since then are left out): the dashboard passes
@@ -96,10 +116,12 @@ def latest_samples(session: Session, *, target_kind: str | None = None, region: 
     """
     ranked = select(
         HealthSample.id,
-        func.row_number().over(
+        func.row_number()
+        .over(
             partition_by=(HealthSample.target_kind, HealthSample.target_id),
             order_by=(HealthSample.at.desc(), HealthSample.id.desc()),
-        ).label("rank"),
+        )
+        .label("rank"),
     )
     if target_kind is not None:
         kind = one_of("target_kind", target_kind, TargetKind).value
@@ -111,17 +133,25 @@ def latest_samples(session: Session, *, target_kind: str | None = None, region: 
     if since is not None:
         ranked = ranked.where(HealthSample.at >= aware("since", since))
     sub = ranked.subquery()
-    stmt = (select(HealthSample).join(sub, sub.c.id == HealthSample.id).where(sub.c.rank == 1)
-            .order_by(HealthSample.target_kind, HealthSample.target_id))
+    stmt = (
+        select(HealthSample)
+        .join(sub, sub.c.id == HealthSample.id)
+        .where(sub.c.rank == 1)
+        .order_by(HealthSample.target_kind, HealthSample.target_id)
+    )
     return [_sample(r) for r in session.scalars(stmt)]
 
 
-def sample_history(session: Session, target_kind: str, target_id: str, *, since: datetime | None = None,
-                   limit: int = 500) -> list[HealthSampleData]:
+def sample_history(
+    session: Session, target_kind: str, target_id: str, *, since: datetime | None = None, limit: int = 500
+) -> list[HealthSampleData]:
     """One target's samples, newest first."""
-    stmt = (select(HealthSample)
-            .where(HealthSample.target_kind == target_kind, HealthSample.target_id == target_id)
-            .order_by(HealthSample.at.desc(), HealthSample.id.desc()).limit(limit))
+    stmt = (
+        select(HealthSample)
+        .where(HealthSample.target_kind == target_kind, HealthSample.target_id == target_id)
+        .order_by(HealthSample.at.desc(), HealthSample.id.desc())
+        .limit(limit)
+    )
     if since is not None:
         stmt = stmt.where(HealthSample.at >= aware("since", since))
     return [_sample(r) for r in session.scalars(stmt)]
@@ -134,21 +164,40 @@ def upsert_health_state(session: Session, state: HealthStateData, *, now: dateti
     for field in ("consecutive_failures", "consecutive_successes"):
         if getattr(state, field) < 0:
             raise ValueError(f"{field}: must be >= 0, got {getattr(state, field)}")
-    upsert(session, HealthState, {
-        "target_kind": kind, "target_id": state.target_id, "region": state.region, "app": state.app,
-        "state": name, "consecutive_failures": state.consecutive_failures,
-        "consecutive_successes": state.consecutive_successes, "since": aware("since", state.since),
-        "last_sample_at": aware("last_sample_at", state.last_sample_at) if state.last_sample_at else None,
-        "reason": clip(state.reason, DETAIL_LEN),
-        "updated_at": aware("now", now) if now is not None else utcnow(),
-    }, key=["target_kind", "target_id"])
+    upsert(
+        session,
+        HealthState,
+        {
+            "target_kind": kind,
+            "target_id": state.target_id,
+            "region": state.region,
+            "app": state.app,
+            "state": name,
+            "consecutive_failures": state.consecutive_failures,
+            "consecutive_successes": state.consecutive_successes,
+            "since": aware("since", state.since),
+            "last_sample_at": aware("last_sample_at", state.last_sample_at) if state.last_sample_at else None,
+            "reason": clip(state.reason, DETAIL_LEN),
+            "updated_at": aware("now", now) if now is not None else utcnow(),
+        },
+        key=["target_kind", "target_id"],
+    )
 
 
 def _state(r: HealthState) -> HealthStateData:
     return HealthStateData(
-        target_kind=r.target_kind, target_id=r.target_id, region=r.region, state=r.state,
-        consecutive_failures=r.consecutive_failures, consecutive_successes=r.consecutive_successes,
-        since=r.since, app=r.app, last_sample_at=r.last_sample_at, reason=r.reason, updated_at=r.updated_at)
+        target_kind=r.target_kind,
+        target_id=r.target_id,
+        region=r.region,
+        state=r.state,
+        consecutive_failures=r.consecutive_failures,
+        consecutive_successes=r.consecutive_successes,
+        since=r.since,
+        app=r.app,
+        last_sample_at=r.last_sample_at,
+        reason=r.reason,
+        updated_at=r.updated_at,
+    )
 
 
 def get_health_state(session: Session, target_kind: str, target_id: str) -> HealthStateData | None:
@@ -156,11 +205,15 @@ def get_health_state(session: Session, target_kind: str, target_id: str) -> Heal
     return _state(row) if row is not None else None
 
 
-def latest_health(session: Session, *, region: str | None = None, app: str | None = None,
-                  target_kind: str | None = None) -> list[HealthStateData]:
+def latest_health(
+    session: Session, *, region: str | None = None, app: str | None = None, target_kind: str | None = None
+) -> list[HealthStateData]:
     """Current state of every target matching the filters, ordered by region, kind and id."""
-    stmt = (select(HealthState).execution_options(populate_existing=True)
-            .order_by(HealthState.region, HealthState.target_kind, HealthState.target_id))
+    stmt = (
+        select(HealthState)
+        .execution_options(populate_existing=True)
+        .order_by(HealthState.region, HealthState.target_kind, HealthState.target_id)
+    )
     if region is not None:
         stmt = stmt.where(HealthState.region == region)
     if app is not None:
@@ -182,17 +235,31 @@ def delete_health_state(session: Session, target_kind: str, target_id: str) -> b
 
 def record_transition(session: Session, transition: TransitionData) -> None:
     t = transition
-    session.add(HealthTransition(
-        target_kind=one_of("target_kind", t.target_kind, TargetKind).value,
-        target_id=t.target_id, region=t.region, app=t.app,
-        from_state=one_of("from_state", t.from_state, HealthStateName).value,
-        to_state=one_of("to_state", t.to_state, HealthStateName).value,
-        reason=clip(t.reason, DETAIL_LEN) or "", at=aware("at", t.at)))
+    session.add(
+        HealthTransition(
+            target_kind=one_of("target_kind", t.target_kind, TargetKind).value,
+            target_id=t.target_id,
+            region=t.region,
+            app=t.app,
+            from_state=one_of("from_state", t.from_state, HealthStateName).value,
+            to_state=one_of("to_state", t.to_state, HealthStateName).value,
+            reason=clip(t.reason, DETAIL_LEN) or "",
+            at=aware("at", t.at),
+        )
+    )
 
 
-def list_transitions(session: Session, *, since: datetime | None = None, until: datetime | None = None,
-                     region: str | None = None, app: str | None = None, target_kind: str | None = None,
-                     target_id: str | None = None, limit: int = 200) -> list[TransitionData]:
+def list_transitions(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    region: str | None = None,
+    app: str | None = None,
+    target_kind: str | None = None,
+    target_id: str | None = None,
+    limit: int = 200,
+) -> list[TransitionData]:
     """Transitions matching the filters, newest first."""
     stmt = select(HealthTransition).order_by(HealthTransition.at.desc(), HealthTransition.id.desc())
     if since is not None:
@@ -207,6 +274,16 @@ def list_transitions(session: Session, *, since: datetime | None = None, until: 
         stmt = stmt.where(HealthTransition.target_kind == target_kind)
     if target_id is not None:
         stmt = stmt.where(HealthTransition.target_id == target_id)
-    return [TransitionData(target_kind=r.target_kind, target_id=r.target_id, region=r.region,
-                           from_state=r.from_state, to_state=r.to_state, reason=r.reason, at=r.at, app=r.app)
-            for r in session.scalars(stmt.limit(limit))]
+    return [
+        TransitionData(
+            target_kind=r.target_kind,
+            target_id=r.target_id,
+            region=r.region,
+            from_state=r.from_state,
+            to_state=r.to_state,
+            reason=r.reason,
+            at=r.at,
+            app=r.app,
+        )
+        for r in session.scalars(stmt.limit(limit))
+    ]

@@ -28,15 +28,29 @@ class ResourceData:
 
 
 def _find(session: Session, provider: str, kind: str, region: str, resource_id: str) -> CloudResource | None:
-    return session.scalars(select(CloudResource).where(
-        CloudResource.provider == provider, CloudResource.kind == kind,
-        CloudResource.region == region, CloudResource.resource_id == resource_id)).one_or_none()
+    return session.scalars(
+        select(CloudResource).where(
+            CloudResource.provider == provider,
+            CloudResource.kind == kind,
+            CloudResource.region == region,
+            CloudResource.resource_id == resource_id,
+        )
+    ).one_or_none()
 
 
 def _data(r: CloudResource) -> ResourceData:
-    return ResourceData(provider=r.provider, kind=r.kind, resource_id=r.resource_id, region=r.region,
-                        owner_namespace=r.owner_namespace, owner_name=r.owner_name, owner_uid=r.owner_uid,
-                        created_at=r.created_at, attributes=dict(r.attributes), deleted_at=r.deleted_at)
+    return ResourceData(
+        provider=r.provider,
+        kind=r.kind,
+        resource_id=r.resource_id,
+        region=r.region,
+        owner_namespace=r.owner_namespace,
+        owner_name=r.owner_name,
+        owner_uid=r.owner_uid,
+        created_at=r.created_at,
+        attributes=dict(r.attributes),
+        deleted_at=r.deleted_at,
+    )
 
 
 def inventory_add(session: Session, resource: ResourceData) -> ResourceData:
@@ -47,8 +61,13 @@ def inventory_add(session: Session, resource: ResourceData) -> ResourceData:
     r = resource
     row = _find(session, r.provider, r.kind, r.region, r.resource_id)
     if row is None:
-        row = CloudResource(provider=r.provider, kind=r.kind, region=r.region, resource_id=r.resource_id,
-                            created_at=aware("created_at", r.created_at))
+        row = CloudResource(
+            provider=r.provider,
+            kind=r.kind,
+            region=r.region,
+            resource_id=r.resource_id,
+            created_at=aware("created_at", r.created_at),
+        )
         session.add(row)
     row.owner_namespace = r.owner_namespace
     row.owner_name = r.owner_name
@@ -59,8 +78,9 @@ def inventory_add(session: Session, resource: ResourceData) -> ResourceData:
     return _data(row)
 
 
-def inventory_mark_deleted(session: Session, *, provider: str, kind: str, region: str, resource_id: str,
-                           at: datetime | None = None) -> bool:
+def inventory_mark_deleted(
+    session: Session, *, provider: str, kind: str, region: str, resource_id: str, at: datetime | None = None
+) -> bool:
     """Mark a resource deleted (kept for history); False if it was never recorded."""
     row = _find(session, provider, kind, region, resource_id)
     if row is None:
@@ -70,9 +90,17 @@ def inventory_mark_deleted(session: Session, *, provider: str, kind: str, region
     return True
 
 
-def inventory_list(session: Session, *, owner_uid: str | None = None, owner_namespace: str | None = None,
-                   owner_name: str | None = None, kind: str | None = None, region: str | None = None,
-                   provider: str | None = None, include_deleted: bool = False) -> list[ResourceData]:
+def inventory_list(
+    session: Session,
+    *,
+    owner_uid: str | None = None,
+    owner_namespace: str | None = None,
+    owner_name: str | None = None,
+    kind: str | None = None,
+    region: str | None = None,
+    provider: str | None = None,
+    include_deleted: bool = False,
+) -> list[ResourceData]:
     """Resources matching the filters, oldest first; live ones only unless ``include_deleted``."""
     stmt = select(CloudResource).order_by(CloudResource.created_at, CloudResource.id)
     if owner_uid is not None:

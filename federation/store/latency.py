@@ -54,8 +54,9 @@ def latency_matrix_samples(session: Session, since: datetime) -> list[LatencyMed
     The median is computed here rather than in SQL: SQLite has no percentile function, and one
     portable path keeps both engines' answers identical. Ordered by source, then region.
     """
-    stmt = (select(LatencySample.source, LatencySample.region, LatencySample.rtt_ms, LatencySample.at)
-            .where(LatencySample.at >= aware("since", since)))
+    stmt = select(LatencySample.source, LatencySample.region, LatencySample.rtt_ms, LatencySample.at).where(
+        LatencySample.at >= aware("since", since)
+    )
     rtts: dict[tuple[str, str], list[float]] = defaultdict(list)
     latest: dict[tuple[str, str], datetime] = {}
     for source, region, rtt, at in session.execute(stmt):
@@ -63,6 +64,13 @@ def latency_matrix_samples(session: Session, since: datetime) -> list[LatencyMed
         rtts[key].append(rtt)
         if key not in latest or at > latest[key]:
             latest[key] = at
-    return [LatencyMedian(source=k[0], region=k[1], median_ms=float(statistics.median(v)), samples=len(v),
-                          latest_at=latest[k])
-            for k, v in sorted(rtts.items())]
+    return [
+        LatencyMedian(
+            source=k[0],
+            region=k[1],
+            median_ms=float(statistics.median(v)),
+            samples=len(v),
+            latest_at=latest[k],
+        )
+        for k, v in sorted(rtts.items())
+    ]

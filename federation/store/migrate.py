@@ -57,7 +57,8 @@ def migrations_dir() -> Path:
     tried = ", ".join(str(c) for c in candidates)
     raise MigrationsNotFoundError(
         f"Alembic migrations not found (tried {tried}); install from a checkout with `pip install -e .` "
-        f"or set {MIGRATIONS_ENV} to the repository's migrations/ directory")
+        f"or set {MIGRATIONS_ENV} to the repository's migrations/ directory"
+    )
 
 
 def alembic_config(url: str | URL | None = None, *, connection: Connection | None = None) -> Config:
@@ -120,8 +121,10 @@ def ensure_current(url: str | URL, *, upgrade_if_behind: bool = True) -> str:
     if at == want:
         return at
     if not upgrade_if_behind:
-        raise NotAtHeadError(f"the database is at {at or 'no revision'}, the migrations' head is {want}: "
-                             "run `fedctl db upgrade`")
+        raise NotAtHeadError(
+            f"the database is at {at or 'no revision'}, the migrations' head is {want}: "
+            "run `fedctl db upgrade`"
+        )
     upgrade(url, want)
     return want
 
@@ -161,8 +164,9 @@ def check(url: str | URL) -> list[str]:
         heads = ctx.get_current_heads()
         if heads != (want,):
             at = f"at {', '.join(heads)}" if heads else "empty (no revision)"
-            raise NotAtHeadError(f"the database is {at}, the migrations' head is {want}: "
-                                 "run `fedctl db upgrade`")
+            raise NotAtHeadError(
+                f"the database is {at}, the migrations' head is {want}: run `fedctl db upgrade`"
+            )
         return [_describe(d) for d in compare_metadata(ctx, Base.metadata)]
 
 
@@ -172,4 +176,3 @@ def _describe(diff: Any) -> str:
     op, *args = diff
     names = [getattr(a, "name", None) or str(a) for a in args if a is not None][:3]
     return f"{op} {' '.join(str(n) for n in names)}"
-

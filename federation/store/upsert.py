@@ -16,8 +16,13 @@ from sqlalchemy.orm import Session
 from federation.store.models import Base
 
 
-def upsert(session: Session, model: type[Base], values: Mapping[str, Any], key: Sequence[str],
-           update: Callable[[Any], Mapping[str, Any]] | None = None) -> None:
+def upsert(
+    session: Session,
+    model: type[Base],
+    values: Mapping[str, Any],
+    key: Sequence[str],
+    update: Callable[[Any], Mapping[str, Any]] | None = None,
+) -> None:
     """Insert ``values``, or update the row with the same ``key`` columns.
 
     The update sets every non-key column of ``values`` unless ``update`` is given: it receives the
@@ -26,6 +31,7 @@ def upsert(session: Session, model: type[Base], values: Mapping[str, Any], key: 
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(model).values(**values)
-    changes = (update(stmt.excluded) if update is not None
-               else {k: stmt.excluded[k] for k in values if k not in key})
+    changes = (
+        update(stmt.excluded) if update is not None else {k: stmt.excluded[k] for k in values if k not in key}
+    )
     session.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=changes))

@@ -29,9 +29,12 @@ class Kubectl:
 
     async def __call__(self, *args: str, stdin: str | None = None, check: bool = True) -> Result:
         proc = await asyncio.create_subprocess_exec(
-            *self.base, *args,
+            *self.base,
+            *args,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), 60)
         result = Result(proc.returncode or 0, out.decode(), err.decode())
         if check and result.rc != 0:

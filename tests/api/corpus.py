@@ -57,8 +57,9 @@ def load_manifest(path: Path) -> Manifest:
             headers[m.group(1)] = m.group(2)
     obj = yaml.safe_load(text)
     assert isinstance(obj, dict), f"{path}: not a single YAML mapping"
-    return Manifest(path, obj, headers.get("expect"), headers.get("layer"), headers.get("reason"),
-                    headers.get("mistake"))
+    return Manifest(
+        path, obj, headers.get("expect"), headers.get("layer"), headers.get("reason"), headers.get("mistake")
+    )
 
 
 def corpus(kind: str) -> list[Manifest]:

@@ -68,8 +68,11 @@ def test_crds_are_well_formed_for_the_api_server() -> None:
         assert spec["names"]["shortNames"] in (["fapp"], ["mc"])
         assert check_schema(version["schema"]["openAPIV3Schema"]) == []
         columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
-        expected = (["Strategy", "Replicas", "Ready", "Regions", "DNS", "Age"] if spec["names"]["kind"] ==
-                    "FederatedApp" else ["Region", "Ready", "Reachable", "Nodes", "Version", "Age"])
+        expected = (
+            ["Strategy", "Replicas", "Ready", "Regions", "DNS", "Age"]
+            if spec["names"]["kind"] == "FederatedApp"
+            else ["Region", "Ready", "Reachable", "Nodes", "Version", "Age"]
+        )
         assert columns == expected
         _assert_structural(version["schema"]["openAPIV3Schema"], "")
 
@@ -174,8 +177,15 @@ def test_markdown_reference_lists_every_field() -> None:
 
 # --- generated apps ---------------------------------------------------------------------------------
 
-REGIONS = ["cn-hangzhou", "cn-beijing", "cn-shanghai", "cn-shenzhen", "eu-central-1", "ap-southeast-1",
-           "us-west-1"]
+REGIONS = [
+    "cn-hangzhou",
+    "cn-beijing",
+    "cn-shanghai",
+    "cn-shenzhen",
+    "eu-central-1",
+    "ap-southeast-1",
+    "us-west-1",
+]
 LINES = ["default", "telecom", "unicom", "oversea", "cn_region_huadong", "os_euro"]
 
 
@@ -203,14 +213,18 @@ def federated_apps(draw: st.DrawFn) -> dict[str, Any]:
     ports = [{"name": f"p{i}", "port": 1000 + i, "protocol": proto} for i, proto in enumerate(protocols)]
     spec = {
         "replicas": draw(st.integers(0, 500)),
-        "template": {"metadata": {"labels": {"app": "gen"}},
-                     "spec": {"containers": [{"name": "main", "image": "example/app:1"}]}},
+        "template": {
+            "metadata": {"labels": {"app": "gen"}},
+            "spec": {"containers": [{"name": "main", "image": "example/app:1"}]},
+        },
         "placement": placement,
         "ports": ports,
-        "dns": {"zone": "example.com",
-                "hostname": draw(st.sampled_from(["example.com", "www.example.com", "a.b.example.com"])),
-                "ttl": draw(st.integers(1, 86400)),
-                "policy": draw(st.sampled_from(["Latency", "Weighted"]))},
+        "dns": {
+            "zone": "example.com",
+            "hostname": draw(st.sampled_from(["example.com", "www.example.com", "a.b.example.com"])),
+            "ttl": draw(st.integers(1, 86400)),
+            "policy": draw(st.sampled_from(["Latency", "Weighted"])),
+        },
     }
     if "HTTPS" in protocols:
         spec["loadBalancer"] = {"certificateId": "123-cn-hangzhou"}
@@ -223,8 +237,12 @@ def federated_apps(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         ov_regions = draw(st.lists(st.sampled_from(regions), max_size=2, unique=True))
         spec["overrides"] = [{"region": r, "replicas": draw(st.integers(0, 9))} for r in ov_regions]
-    return {"apiVersion": "federation.io/v1alpha1", "kind": "FederatedApp",
-            "metadata": {"name": "gen", "namespace": "default"}, "spec": spec}
+    return {
+        "apiVersion": "federation.io/v1alpha1",
+        "kind": "FederatedApp",
+        "metadata": {"name": "gen", "namespace": "default"},
+        "spec": spec,
+    }
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -286,25 +304,46 @@ def test_crd_yaml_loads_as_plain_yaml() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.lists(st.sampled_from(["Ready", "Progressing", "Degraded", "LoadBalancersReady", "DNSPublished"]),
-             unique=True),
+    st.lists(
+        st.sampled_from(["Ready", "Progressing", "Degraded", "LoadBalancersReady", "DNSPublished"]),
+        unique=True,
+    ),
     st.lists(st.sampled_from(REGIONS), unique=True, max_size=4),
     st.booleans(),
 )
-def test_status_models_dump_to_schema_valid_status(cond_types: list[str], regions: list[str],
-                                                   fail_open: bool) -> None:
+def test_status_models_dump_to_schema_valid_status(
+    cond_types: list[str], regions: list[str], fail_open: bool
+) -> None:
     now = datetime(2024, 5, 1, 10, 0, 0, 999, tzinfo=UTC)
     conditions: list[Any] = []
     for i, type_ in enumerate(cond_types):
         conditions = set_condition(conditions, type_, i % 2 == 0, "Reason", "message", 7, now)
     status = FederatedAppStatus(
-        observed_generation=7, conditions=conditions, replicas=len(regions), ready_replicas=0,
+        observed_generation=7,
+        conditions=conditions,
+        replicas=len(regions),
+        ready_replicas=0,
         regions_ready=f"0/{len(regions)}",
-        regions=[RegionStatus(region=r, cluster=f"{r}-a", desired_replicas=1, ready_replicas=0,
-                              reachable=True, health="Unhealthy", load_balancer_id="lb-1", address="10.0.0.1",
-                              serving_dns=False, dns_reason="region unhealthy") for r in regions],
-        dns=DnsStatus(hostname="www.example.com", fail_open=fail_open,
-                      records=[DnsRecordStatus(line="default", values=["10.0.0.1"])]),
+        regions=[
+            RegionStatus(
+                region=r,
+                cluster=f"{r}-a",
+                desired_replicas=1,
+                ready_replicas=0,
+                reachable=True,
+                health="Unhealthy",
+                load_balancer_id="lb-1",
+                address="10.0.0.1",
+                serving_dns=False,
+                dns_reason="region unhealthy",
+            )
+            for r in regions
+        ],
+        dns=DnsStatus(
+            hostname="www.example.com",
+            fail_open=fail_open,
+            records=[DnsRecordStatus(line="default", values=["10.0.0.1"])],
+        ),
     )
     app = yaml.safe_load((REPO / "tests/api/manifests/valid/minimal.yaml").read_text())
     app["status"] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -320,19 +359,24 @@ def test_status_models_dump_to_schema_valid_status(cond_types: list[str], region
     st.booleans(),
     st.integers(0, 10_000) | st.none(),
 )
-def test_generated_memberclusters_pass_both(region: str, zone_suffixes: list[str], networked: bool,
-                                            capacity: int | None) -> None:
-    spec: dict[str, Any] = {"region": region,
-                            "zones": [f"{region}-{s}" if region.startswith("cn-") else f"{region}{s}"
-                                      for s in zone_suffixes],
-                            "kubeconfigSecretRef": {"name": f"{region}-kubeconfig",
-                                                    "namespace": "federation-system"}}
+def test_generated_memberclusters_pass_both(
+    region: str, zone_suffixes: list[str], networked: bool, capacity: int | None
+) -> None:
+    spec: dict[str, Any] = {
+        "region": region,
+        "zones": [f"{region}-{s}" if region.startswith("cn-") else f"{region}{s}" for s in zone_suffixes],
+        "kubeconfigSecretRef": {"name": f"{region}-kubeconfig", "namespace": "federation-system"},
+    }
     if networked:
         spec.update(vpcId="vpc-abc", vSwitchIds=["vsw-a", "vsw-b"], cenId="cen-xyz")
     if capacity is not None:
         spec["capacity"] = {"maxReplicas": capacity}
-    mc = {"apiVersion": "federation.io/v1alpha1", "kind": "MemberCluster", "metadata": {"name": "m"},
-          "spec": spec}
+    mc = {
+        "apiVersion": "federation.io/v1alpha1",
+        "kind": "MemberCluster",
+        "metadata": {"name": "m"},
+        "spec": spec,
+    }
     schema = membercluster_schema()
     defaulted = apply_defaults(schema, mc)
     assert validate(schema, defaulted, reject_unknown=True) == []

@@ -37,11 +37,17 @@ def test_validate_accepts_the_examples() -> None:
 
 def test_validate_reports_apiserver_messages_and_fails(tmp_path: Path) -> None:
     bad = MANIFESTS / "invalid" / "hostname-outside-zone.yaml"
-    proc = subprocess.run([sys.executable, "-m", "federation.cli", "validate", str(bad)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "federation.cli", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 1
-    assert ('FederatedApp.federation.io "shop" is invalid: spec.dns.hostname: Invalid value: "object": '
-            "hostname shop.example.org is not inside zone example.com") in proc.stderr
+    assert (
+        'FederatedApp.federation.io "shop" is invalid: spec.dns.hostname: Invalid value: "object": '
+        "hostname shop.example.org is not inside zone example.com"
+    ) in proc.stderr
     broken = tmp_path / "broken.yaml"
     broken.write_text("kind: [unclosed\n")
     result = CliRunner().invoke(main, ["validate", str(broken)])

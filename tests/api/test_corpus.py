@@ -53,9 +53,7 @@ def test_invalid_rejected_by_pydantic(manifest: Manifest) -> None:
     model = MODELS[manifest.kind]
     with pytest.raises(ValidationError) as info:
         model.model_validate(manifest.obj)
-    text = "\n".join(
-        ".".join(str(p) for p in err["loc"]) + ": " + err["msg"] for err in info.value.errors()
-    )
+    text = "\n".join(".".join(str(p) for p in err["loc"]) + ": " + err["msg"] for err in info.value.errors())
     leaf = [t for t in path_tokens(manifest.expect or "") if not t.isdigit()][-1]
     assert leaf in text, f"{manifest.id}: pydantic error does not mention {leaf!r}:\n{text}"
 

@@ -35,8 +35,9 @@ def test_example_is_valid_and_documented(path: Path) -> None:
         MODELS[doc["kind"]].model_validate(doc)
 
 
-@pytest.mark.parametrize("path", [p for p in FILES if p.name.startswith("membercluster-")],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in FILES if p.name.startswith("membercluster-")], ids=lambda p: p.name
+)
 def test_membercluster_examples_reference_their_secret_template(path: Path) -> None:
     by_kind = {d["kind"]: d for d in docs(path)}
     secret, member = by_kind["Secret"], by_kind["MemberCluster"]

@@ -29,10 +29,21 @@ async def test_examples_apply_and_print_useful_columns(kubectl: Kubectl) -> None
     lines = r.out.splitlines()
     assert lines[0].split() == ["NAME", "REGION", "READY", "REACHABLE", "NODES", "VERSION", "AGE"]
     assert sorted(line.split()[:2] for line in lines[1:]) == [
-        ["beijing", "cn-beijing"], ["frankfurt", "eu-central-1"], ["hangzhou", "cn-hangzhou"]]
+        ["beijing", "cn-beijing"],
+        ["frankfurt", "eu-central-1"],
+        ["hangzhou", "cn-hangzhou"],
+    ]
     r = await kubectl("get", "fapp", "-A")
     assert r.out.splitlines()[0].split() == [
-        "NAMESPACE", "NAME", "STRATEGY", "REPLICAS", "READY", "REGIONS", "DNS", "AGE"]
+        "NAMESPACE",
+        "NAME",
+        "STRATEGY",
+        "REPLICAS",
+        "READY",
+        "REGIONS",
+        "DNS",
+        "AGE",
+    ]
     r = await kubectl("get", "federation", "-A", "-o", "name")  # the category finds both kinds
     assert len(r.out.split()) == 6
     r = await kubectl("get", "fapp", "web", "-o", "jsonpath={.spec.dns.ttl} {.spec.loadBalancer.spec}")
@@ -60,7 +71,8 @@ async def test_invalid_corpus_is_rejected_field_by_field(kubectl: Kubectl) -> No
     for manifest in invalid:
         assert manifest.expect is not None
         assert re.search(rf"(^|[\s\[\"]){re.escape(manifest.expect)}[:\"]", errors[manifest.id]), (
-            f"{manifest.id}: {errors[manifest.id]}")
+            f"{manifest.id}: {errors[manifest.id]}"
+        )
 
 
 async def test_member_region_cannot_change(kubectl: Kubectl) -> None:
@@ -69,4 +81,4 @@ async def test_member_region_cannot_change(kubectl: Kubectl) -> None:
     await kubectl("apply", "-f", "-", stdin=mc)
     r = await kubectl("apply", "-f", "-", stdin=mc.replace("eu-central-1", "eu-west-1"), check=False)
     assert r.rc != 0
-    assert "spec.region: Invalid value: \"string\": region is immutable" in r.err
+    assert 'spec.region: Invalid value: "string": region is immutable' in r.err

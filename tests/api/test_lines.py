@@ -24,7 +24,7 @@ def test_every_catalogue_line_is_accepted_by_the_schema() -> None:
         assert re.match(c.LINE_CODE, code), code
         assert len(code) <= c.LINE_CODE_MAX, code
     for start in range(0, len(codes), 64):  # dns.lines holds at most 64 entries
-        chunk = codes[start:start + 64]
+        chunk = codes[start : start + 64]
         base["spec"]["dns"]["lines"] = [{"line": code, "regions": ["cn-hangzhou"]} for code in chunk]
         assert validate(schema, apply_defaults(schema, base)) == [], chunk
 

@@ -19,16 +19,21 @@ from federation.api.meta import wire_dump
 
 def app_dict(**spec: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "template": {"metadata": {"labels": {"app": "web"}},
-                     "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+        },
         "placement": {"regions": [{"name": "cn-hangzhou"}, {"name": "cn-beijing"}, {"name": "eu-central-1"}]},
         "ports": [{"name": "http", "port": 80}],
         "dns": {"zone": "example.com", "hostname": "www.example.com"},
     }
     base.update(spec)
-    return {"apiVersion": c.API_VERSION, "kind": "FederatedApp",
-            "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "managedFields": [{"x": 1}]},
-            "spec": base}
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": "FederatedApp",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "managedFields": [{"x": 1}]},
+        "spec": base,
+    }
 
 
 def test_selector_and_labels() -> None:
@@ -36,17 +41,27 @@ def test_selector_and_labels() -> None:
     assert app.effective_selector() == LabelSelector(match_labels={c.LABEL_APP: "web"})
     assert app.pod_labels() == {"app": "web", c.LABEL_APP: "web"}
     assert app.effective_selector().matches(app.pod_labels())
-    assert app.ownership_labels() == {c.LABEL_APP: "web", c.LABEL_APP_NAMESPACE: "shop",
-                                      c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_APP_UID: "u-1"}
+    assert app.ownership_labels() == {
+        c.LABEL_APP: "web",
+        c.LABEL_APP_NAMESPACE: "shop",
+        c.LABEL_MANAGED_BY: c.MANAGED_BY,
+        c.LABEL_APP_UID: "u-1",
+    }
     assert app.key == "shop/web"
     custom = FederatedApp.model_validate(app_dict(selector={"matchLabels": {"app": "web"}}))
     assert custom.effective_selector().match_labels == {"app": "web"}
 
 
 def test_label_selector_semantics() -> None:
-    sel = LabelSelector.model_validate({"matchLabels": {"a": "1"}, "matchExpressions": [
-        {"key": "tier", "operator": "In", "values": ["web", "api"]},
-        {"key": "canary", "operator": "DoesNotExist"}]})
+    sel = LabelSelector.model_validate(
+        {
+            "matchLabels": {"a": "1"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["web", "api"]},
+                {"key": "canary", "operator": "DoesNotExist"},
+            ],
+        }
+    )
     assert sel.matches({"a": "1", "tier": "api"})
     assert not sel.matches({"a": "1", "tier": "db"})
     assert not sel.matches({"a": "1", "tier": "web", "canary": "true"})
@@ -56,11 +71,15 @@ def test_label_selector_semantics() -> None:
 
 
 def test_ports_probe_and_dns_helpers() -> None:
-    app = FederatedApp.model_validate(app_dict(
-        ports=[{"name": "http", "port": 80, "targetPort": 8080, "protocol": "HTTP"},
-               {"name": "dns", "port": 53, "protocol": "UDP"}],
-        healthProbe={"type": "HTTP"},
-    ))
+    app = FederatedApp.model_validate(
+        app_dict(
+            ports=[
+                {"name": "http", "port": 80, "targetPort": 8080, "protocol": "HTTP"},
+                {"name": "dns", "port": 53, "protocol": "UDP"},
+            ],
+            healthProbe={"type": "HTTP"},
+        )
+    )
     http, dns = app.spec.ports
     assert (http.target_port_or_port(), http.transport()) == (8080, "TCP")
     assert (dns.target_port_or_port(), dns.transport()) == (53, "UDP")
@@ -72,12 +91,16 @@ def test_ports_probe_and_dns_helpers() -> None:
 
 
 def test_failover_order_and_overrides() -> None:
-    app = FederatedApp.model_validate(app_dict(
-        placement={"strategy": "Failover", "regions": [{"name": "cn-hangzhou"}, {"name": "cn-beijing"},
-                                                       {"name": "eu-central-1"}],
-                   "failoverOrder": ["eu-central-1"]},
-        overrides=[{"region": "cn-beijing", "image": "nginx:cn", "replicas": 2}],
-    ))
+    app = FederatedApp.model_validate(
+        app_dict(
+            placement={
+                "strategy": "Failover",
+                "regions": [{"name": "cn-hangzhou"}, {"name": "cn-beijing"}, {"name": "eu-central-1"}],
+                "failoverOrder": ["eu-central-1"],
+            },
+            overrides=[{"region": "cn-beijing", "image": "nginx:cn", "replicas": 2}],
+        )
+    )
     assert app.spec.dns_failover_order() == ["eu-central-1", "cn-hangzhou", "cn-beijing"]
     override = app.spec.override_for("cn-beijing")
     assert override is not None
@@ -103,10 +126,18 @@ def test_wire_dump_is_json_with_camel_case_and_metadata_kept() -> None:
     assert wire["spec"]["placement"]["rescheduleOnFailure"] is True
     assert "load_balancer" not in wire["spec"]
     assert wire["spec"]["loadBalancer"]["healthCheck"]["intervalSeconds"] == 2
-    status = {"observedGeneration": 3, "regions": [{"region": "cn-hangzhou", "servingDNS": False,
-                                                    "dnsReason": "Unhealthy"}],
-              "conditions": [{"type": "Ready", "status": "True", "reason": "AllRegionsReady",
-                              "lastTransitionTime": "2024-05-01T10:00:00Z"}]}
+    status = {
+        "observedGeneration": 3,
+        "regions": [{"region": "cn-hangzhou", "servingDNS": False, "dnsReason": "Unhealthy"}],
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "AllRegionsReady",
+                "lastTransitionTime": "2024-05-01T10:00:00Z",
+            }
+        ],
+    }
     with_status = FederatedApp.model_validate({**app_dict(), "status": status})
     dumped = wire_dump(with_status)["status"]
     assert dumped["regions"][0]["servingDNS"] is False
@@ -114,10 +145,16 @@ def test_wire_dump_is_json_with_camel_case_and_metadata_kept() -> None:
 
 
 def test_membercluster_drain_annotation() -> None:
-    mc = MemberCluster.model_validate({
-        "metadata": {"name": "m", "annotations": {c.ANNOTATION_REGION_HEALTH: "Unhealthy"}},
-        "spec": {"region": "cn-hangzhou", "zones": ["cn-hangzhou-h"],
-                 "kubeconfigSecretRef": {"name": "s", "namespace": "federation-system"}}})
+    mc = MemberCluster.model_validate(
+        {
+            "metadata": {"name": "m", "annotations": {c.ANNOTATION_REGION_HEALTH: "Unhealthy"}},
+            "spec": {
+                "region": "cn-hangzhou",
+                "zones": ["cn-hangzhou-h"],
+                "kubeconfigSecretRef": {"name": "s", "namespace": "federation-system"},
+            },
+        }
+    )
     assert mc.drained()
     assert mc.spec.kubeconfig_secret_ref.key == "kubeconfig"
 
@@ -144,8 +181,9 @@ def test_set_condition_keeps_transition_time_unless_status_changes() -> None:
     assert conds[0].status == "False"  # the input list was not modified
 
 
-@given(st.lists(st.tuples(st.sampled_from(["Ready", "Degraded", "DNSPublished"]), st.booleans()),
-                max_size=20))
+@given(
+    st.lists(st.tuples(st.sampled_from(["Ready", "Degraded", "DNSPublished"]), st.booleans()), max_size=20)
+)
 def test_set_condition_properties(updates: list[tuple[str, bool]]) -> None:
     conds: list[Condition] = []
     now = T0

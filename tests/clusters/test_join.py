@@ -21,8 +21,13 @@ from federation.sandbox.wiring import apply_crds
 
 async def fedctl(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "federation.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "federation.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -45,16 +50,34 @@ async def world(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     api = await KubeApi.from_kubeconfig_file(host_kc)
     await apply_crds(api)
     try:
-        yield {"sim": sim, "host": api, "host_kc": host_kc, "member_kc": member_kc, "member": member,
-               "ca": ca}
+        yield {
+            "sim": sim,
+            "host": api,
+            "host_kc": host_kc,
+            "member_kc": member_kc,
+            "member": member,
+            "ca": ca,
+        }
     finally:
         await api.close()
         await sim.stop()
 
 
 async def test_join_stores_a_self_contained_kubeconfig_and_is_idempotent(world: dict[str, Any]) -> None:
-    args = ["join", "bj", "--member-kubeconfig", str(world["member_kc"]), "--region", "cn-beijing",
-            "--zone", "cn-beijing-a", "--vpc-id", "vpc-bj1", "--kubeconfig", str(world["host_kc"])]
+    args = [
+        "join",
+        "bj",
+        "--member-kubeconfig",
+        str(world["member_kc"]),
+        "--region",
+        "cn-beijing",
+        "--zone",
+        "cn-beijing-a",
+        "--vpc-id",
+        "vpc-bj1",
+        "--kubeconfig",
+        str(world["host_kc"]),
+    ]
     code, out, err = await fedctl(*args)
     assert code == 0, err
     assert "membercluster/bj joined" in out
@@ -104,8 +127,11 @@ async def test_join_refuses_a_region_change_and_an_unreachable_member(world: dic
 
 async def test_unjoin_removes_the_member_and_its_secret(world: dict[str, Any]) -> None:
     base = ["--kubeconfig", str(world["host_kc"])]
-    assert (await fedctl("join", "bj", "--region", "cn-beijing", "--member-kubeconfig",
-                         str(world["member_kc"]), *base))[0] == 0
+    assert (
+        await fedctl(
+            "join", "bj", "--region", "cn-beijing", "--member-kubeconfig", str(world["member_kc"]), *base
+        )
+    )[0] == 0
     code, out, err = await fedctl("unjoin", "bj", *base)
     assert code == 0, err
     assert "removed" in out
@@ -117,9 +143,12 @@ async def test_unjoin_removes_the_member_and_its_secret(world: dict[str, Any]) -
 
 
 def test_exec_plugins_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
-    cfg = {"current-context": "x", "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-           "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-           "users": [{"name": "u", "user": {"exec": {"command": "aliyun-auth"}}}]}
+    cfg = {
+        "current-context": "x",
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"exec": {"command": "aliyun-auth"}}}],
+    }
     with pytest.raises(JoinError, match="exec/auth-provider"):
         self_contained_kubeconfig(cfg)
     cfg["users"] = [{"name": "u", "user": {"tokenFile": "nope.token"}}]

@@ -23,28 +23,42 @@ REGIONS = ("cn-hangzhou", "cn-beijing", "eu-central-1")
 def fast_config(identity: str = "ctrl-a", **kw: Any) -> ControllerConfig:
     """Short leases and probe periods so the tests finish in seconds."""
     base: dict[str, Any] = {
-        "namespace": SYSTEM_NAMESPACE, "identity": identity, "lease_duration": 2.0, "renew_deadline": 1.5,
-        "retry_period": 0.25, "probe_interval": 0.5, "member_timeout": 1.0, "resync": 30.0,
-        "status_refresh": 60.0}
+        "namespace": SYSTEM_NAMESPACE,
+        "identity": identity,
+        "lease_duration": 2.0,
+        "renew_deadline": 1.5,
+        "retry_period": 0.25,
+        "probe_interval": 0.5,
+        "member_timeout": 1.0,
+        "resync": 30.0,
+        "status_refresh": 60.0,
+    }
     base.update(kw)
     return ControllerConfig(**base)
 
 
-def make_app(name: str = "web", replicas: int = 6, strategy: str = "Spread",
-             regions: tuple[str, ...] = REGIONS, **placement: Any) -> dict[str, Any]:
+def make_app(
+    name: str = "web",
+    replicas: int = 6,
+    strategy: str = "Spread",
+    regions: tuple[str, ...] = REGIONS,
+    **placement: Any,
+) -> dict[str, Any]:
     return {
-        "apiVersion": c.API_VERSION, "kind": c.FEDERATEDAPP_KIND,
+        "apiVersion": c.API_VERSION,
+        "kind": c.FEDERATEDAPP_KIND,
         "metadata": {"name": name, "namespace": "shop"},
         "spec": {
             "replicas": replicas,
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
             "placement": {"strategy": strategy, "regions": [{"name": r} for r in regions], **placement},
             "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
             "dns": {"zone": "example.com", "hostname": f"{name}.example.com"},
         },
     }
-
 
 
 class World:
@@ -97,13 +111,17 @@ class World:
         app = await self.app(name)
         st = (app or {}).get("status") or {}
         gen = (app or {}).get("metadata", {}).get("generation")
-        return st.get("observedGeneration") == gen and (await self.condition("Ready", name)) == ("True",
-                                                                                                 "AllRegionsReady")
+        return st.get("observedGeneration") == gen and (await self.condition("Ready", name)) == (
+            "True",
+            "AllRegionsReady",
+        )
 
-    async def wait_replicas(self, expected: dict[str, int | str | None], name: str = "web",
-                            within: float = 15.0) -> None:
+    async def wait_replicas(
+        self, expected: dict[str, int | str | None], name: str = "web", within: float = 15.0
+    ) -> None:
         async def check() -> bool:
             return await self.replicas(name) == expected
+
         await wait_for(check, within, f"replicas {expected}")
 
     async def wait_ready(self, name: str = "web", within: float = 15.0) -> None:
@@ -111,9 +129,11 @@ class World:
             await wait_for(lambda: self.ready(name), within, f"app {name} Ready")
         except AssertionError as exc:  # say what the app looked like, not just "False"
             app = await self.app(name)
-            raise AssertionError(f"{exc}; metadata.generation "
-                                 f"{(app or {}).get('metadata', {}).get('generation')}, "
-                                 f"status {(app or {}).get('status')}") from None
+            raise AssertionError(
+                f"{exc}; metadata.generation "
+                f"{(app or {}).get('metadata', {}).get('generation')}, "
+                f"status {(app or {}).get('status')}"
+            ) from None
 
     async def events(self, reason: str) -> list[dict[str, Any]]:
         from federation.clusters.kubeapi import EVENTS
@@ -146,5 +166,6 @@ async def stop_or_explain(sb: Sandbox, within: float = 30.0) -> None:
         for task in asyncio.all_tasks():
             if task is not asyncio.current_task():
                 task.print_stack(file=out)
-        raise AssertionError(f"sandbox did not stop within {within}s; pending tasks:\n"
-                             f"{out.getvalue()}") from None
+        raise AssertionError(
+            f"sandbox did not stop within {within}s; pending tasks:\n{out.getvalue()}"
+        ) from None

@@ -11,9 +11,28 @@ import pytest
 
 @pytest.mark.slow
 def test_bench_controller_prints_one_round_per_region_count() -> None:
-    out = subprocess.run([sys.executable, "-m", "federation.cli", "bench", "controller", "--regions", "1,2",
-                          "--apps", "4", "--rollout-delay", "0.05", "--timeout", "60", "--json"],
-                         capture_output=True, text=True, timeout=150, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "federation.cli",
+            "bench",
+            "controller",
+            "--regions",
+            "1,2",
+            "--apps",
+            "4",
+            "--rollout-delay",
+            "0.05",
+            "--timeout",
+            "60",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     rounds = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["regions"] for r in rounds] == [1, 2]

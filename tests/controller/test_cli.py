@@ -25,12 +25,31 @@ FEDCTL = [sys.executable, "-m", "federation.cli"]
 
 async def test_fedctl_run_reconciles_and_stops_cleanly_on_sigterm(world: World, tmp_path: Path) -> None:
     await world.create_app(make_app(replicas=3))
-    env = {**os.environ, "FEDCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
-           "FEDCTL_DNS_LISTEN": "127.0.0.1:0", "FEDCTL_DNS_PROVIDER": "embedded"}
+    env = {
+        **os.environ,
+        "FEDCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "FEDCTL_DNS_LISTEN": "127.0.0.1:0",
+        "FEDCTL_DNS_PROVIDER": "embedded",
+    }
     proc = await asyncio.create_subprocess_exec(
-        *FEDCTL, "run", "--kubeconfig", str(world.sb.kubeconfigs["host"]), "--namespace", SYSTEM_NAMESPACE,
-        "--identity", "cli-test", "--lease-duration", "3", "--probe-interval", "1", "--workers", "2",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+        *FEDCTL,
+        "run",
+        "--kubeconfig",
+        str(world.sb.kubeconfigs["host"]),
+        "--namespace",
+        SYSTEM_NAMESPACE,
+        "--identity",
+        "cli-test",
+        "--lease-duration",
+        "3",
+        "--probe-interval",
+        "1",
+        "--workers",
+        "2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
     try:
         await world.wait_ready(within=30)
         lease = await world.host.get(LEASES, "fedctl-controller", SYSTEM_NAMESPACE)
@@ -53,12 +72,24 @@ async def test_fedctl_status_prints_apps_by_region(world: World) -> None:
     await world.create_app(make_app(replicas=5))
     await world.wait_ready()
     result = await asyncio.to_thread(
-        CliRunner().invoke, main,
-        ["status", "web", "-n", "shop", "--kubeconfig", str(world.sb.kubeconfigs["host"])])
+        CliRunner().invoke,
+        main,
+        ["status", "web", "-n", "shop", "--kubeconfig", str(world.sb.kubeconfigs["host"])],
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["APP", "REGION", "CLUSTER", "DESIRED", "READY", "REACHABLE", "HEALTH",
-                                "ADDRESS", "DNS", "NOTE"]
+    assert lines[0].split() == [
+        "APP",
+        "REGION",
+        "CLUSTER",
+        "DESIRED",
+        "READY",
+        "REACHABLE",
+        "HEALTH",
+        "ADDRESS",
+        "DNS",
+        "NOTE",
+    ]
     rows = [ln.split() for ln in lines[1:4]]
     assert {r[1] for r in rows} == {"cn-hangzhou", "cn-beijing", "eu-central-1"}
     assert sum(int(r[3]) for r in rows) == 5
@@ -66,28 +97,71 @@ async def test_fedctl_status_prints_apps_by_region(world: World) -> None:
     assert "shop/web: Ready, 5/5 replicas ready" in result.output
 
     missing = await asyncio.to_thread(
-        CliRunner().invoke, main, ["status", "nope", "--kubeconfig", str(world.sb.kubeconfigs["host"])])
+        CliRunner().invoke, main, ["status", "nope", "--kubeconfig", str(world.sb.kubeconfigs["host"])]
+    )
     assert missing.exit_code != 0
     assert "FederatedApp default/nope not found" in missing.output
 
 
 def test_status_table_shows_why_a_region_is_excluded() -> None:
-    app = {"metadata": {"name": "web", "namespace": "shop"}, "status": {
-        "replicas": 4, "readyReplicas": 4,
-        "conditions": [{"type": "Ready", "status": "False", "reason": "NotReady"},
-                       {"type": "Degraded", "status": "True", "message": "cn-beijing: member unreachable"}],
-        "regions": [{"region": "cn-hangzhou", "cluster": "hz", "desiredReplicas": 4, "readyReplicas": 4,
-                     "reachable": True, "health": "Healthy"},
-                    {"region": "cn-beijing", "cluster": "bj", "desiredReplicas": 0, "reachable": False,
-                     "health": "Unhealthy", "excludedReason": "member bj unreachable"}]}}
+    app = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "status": {
+            "replicas": 4,
+            "readyReplicas": 4,
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": "NotReady"},
+                {"type": "Degraded", "status": "True", "message": "cn-beijing: member unreachable"},
+            ],
+            "regions": [
+                {
+                    "region": "cn-hangzhou",
+                    "cluster": "hz",
+                    "desiredReplicas": 4,
+                    "readyReplicas": 4,
+                    "reachable": True,
+                    "health": "Healthy",
+                },
+                {
+                    "region": "cn-beijing",
+                    "cluster": "bj",
+                    "desiredReplicas": 0,
+                    "reachable": False,
+                    "health": "Unhealthy",
+                    "excludedReason": "member bj unreachable",
+                },
+            ],
+        },
+    }
     text = status_table([app])
     rows = [line.split() for line in text.splitlines()]
-    assert ["shop/web", "cn-beijing", "bj", "0", "-", "NO", "Unhealthy", "-", "-", "member", "bj",
-            "unreachable"] in rows
-    assert len({line.index("HEALTH") if "HEALTH" in line else line.find("Unhealthy")
-                for line in text.splitlines()[:3] if "Unhealthy" in line or "HEALTH" in line}) == 1  # aligned
-    assert ("shop/web: NotReady (NotReady), 4/4 replicas ready; degraded: cn-beijing: member unreachable"
-            in text)
+    assert [
+        "shop/web",
+        "cn-beijing",
+        "bj",
+        "0",
+        "-",
+        "NO",
+        "Unhealthy",
+        "-",
+        "-",
+        "member",
+        "bj",
+        "unreachable",
+    ] in rows
+    assert (
+        len(
+            {
+                line.index("HEALTH") if "HEALTH" in line else line.find("Unhealthy")
+                for line in text.splitlines()[:3]
+                if "Unhealthy" in line or "HEALTH" in line
+            }
+        )
+        == 1
+    )  # aligned
+    assert (
+        "shop/web: NotReady (NotReady), 4/4 replicas ready; degraded: cn-beijing: member unreachable" in text
+    )
     assert status_table([]) == "No FederatedApps found."
 
 
@@ -96,8 +170,13 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
 def test_fedctl_sandbox_writes_its_manifest_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     workdir = tmp_path / "sb"
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
-    proc = subprocess.Popen([*FEDCTL, "sandbox", "--workdir", str(workdir), "--rollout-delay", "0.1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [*FEDCTL, "sandbox", "--workdir", str(workdir), "--rollout-delay", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         manifest = workdir / "sandbox.json"
         asyncio.run(wait_for(lambda: _exists(manifest), 30, "sandbox.json"))
@@ -108,20 +187,55 @@ def test_fedctl_sandbox_writes_its_manifest_and_stops_on_ctrl_c(tmp_path: Path) 
         host_kc = data["clusters"]["host"]["kubeconfig"]
 
         def app_ready() -> bool:
-            out = subprocess.run(["kubectl", "--kubeconfig", host_kc, "get", "fapp", "web", "-n", "default",
-                                  "-o", "jsonpath={.status.regionsReady}"],
-                                 capture_output=True, text=True, timeout=20, env=env)
+            out = subprocess.run(
+                [
+                    "kubectl",
+                    "--kubeconfig",
+                    host_kc,
+                    "get",
+                    "fapp",
+                    "web",
+                    "-n",
+                    "default",
+                    "-o",
+                    "jsonpath={.status.regionsReady}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                env=env,
+            )
             return out.stdout.strip() == "3/3"
 
         asyncio.run(wait_for(lambda: _call(app_ready), 30, "example app ready"))
         eu_kc = data["clusters"]["eu-central-1"]["kubeconfig"]
-        out = subprocess.run(["kubectl", "--kubeconfig", eu_kc, "get", "deploy", "web", "-n", "default", "-o",
-                              "jsonpath={.spec.template.spec.containers[0].image}"],
-                             capture_output=True, text=True, timeout=20, env=env)
+        out = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                eu_kc,
+                "get",
+                "deploy",
+                "web",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=env,
+        )
         example = example_app(DEFAULT_REGIONS)
-        expected = next((o["image"] for o in example["spec"].get("overrides") or []
-                         if o["region"] == "eu-central-1" and o.get("image")),
-                        example["spec"]["template"]["spec"]["containers"][0]["image"])
+        expected = next(
+            (
+                o["image"]
+                for o in example["spec"].get("overrides") or []
+                if o["region"] == "eu-central-1" and o.get("image")
+            ),
+            example["spec"]["template"]["spec"]["containers"][0]["image"],
+        )
         assert out.stdout == expected  # the example app, with its eu-central-1 override if it has one
     finally:
         proc.send_signal(signal.SIGINT)

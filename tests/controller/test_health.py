@@ -33,6 +33,7 @@ async def test_member_down_moves_replicas_out_and_back(world: World) -> None:
     async def moved() -> bool:
         r = await world.replicas()
         return r["cn-hangzhou"] == 3 and r["eu-central-1"] == 3
+
     await wait_for(moved, 10, "replicas moved off cn-beijing")
     bj = await _region(world, "cn-beijing")
     assert bj["desiredReplicas"] == 0
@@ -54,7 +55,10 @@ async def test_member_down_moves_replicas_out_and_back(world: World) -> None:
         mc = await world.host.get(MEMBERCLUSTERS, "cn-beijing")
         st = (mc or {}).get("status") or {}
         return {cd["type"]: cd["status"] for cd in st.get("conditions") or []} == {
-            "Reachable": "True", "Ready": "True"}
+            "Reachable": "True",
+            "Ready": "True",
+        }
+
     await wait_for(reachable_again, 10, "MemberCluster status Reachable and Ready again")
     st = (await world.host.get(MEMBERCLUSTERS, "cn-beijing"))["status"]  # type: ignore[index]
     assert st["kubernetesVersion"].startswith("v1.")
@@ -68,8 +72,10 @@ async def test_a_hanging_member_is_cut_off_by_timeouts(world: World) -> None:
     await world.wait_replicas({"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2})
     world.sb.sim.cluster("eu-central-1").faults.set("hang")
     try:
+
         async def moved() -> bool:
             return "unreachable" in ((await _region(world, "eu-central-1")).get("excludedReason") or "")
+
         await wait_for(moved, 10, "eu-central-1 excluded")
         for region in ("cn-hangzhou", "cn-beijing"):
             dep = await world.deployment(region)
@@ -85,18 +91,23 @@ async def test_recovery_without_rebalance_holds_the_region_until_the_spec_change
     await world.create_app(make_app(replicas=6, rebalanceOnRecovery=False))
     await world.wait_replicas({"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2})
 
-    await world.host.merge_patch(MEMBERCLUSTERS, "cn-hangzhou", {"metadata": {"annotations": {
-        c.ANNOTATION_REGION_HEALTH: c.HEALTH_OVERRIDE_UNHEALTHY}}})
+    await world.host.merge_patch(
+        MEMBERCLUSTERS,
+        "cn-hangzhou",
+        {"metadata": {"annotations": {c.ANNOTATION_REGION_HEALTH: c.HEALTH_OVERRIDE_UNHEALTHY}}},
+    )
     await world.wait_replicas({"cn-hangzhou": 0, "cn-beijing": 3, "eu-central-1": 3})
     hz = await _region(world, "cn-hangzhou")
     assert "drained" in hz["excludedReason"]
 
-    await world.host.merge_patch(MEMBERCLUSTERS, "cn-hangzhou", {"metadata": {"annotations": {
-        c.ANNOTATION_REGION_HEALTH: None}}})
+    await world.host.merge_patch(
+        MEMBERCLUSTERS, "cn-hangzhou", {"metadata": {"annotations": {c.ANNOTATION_REGION_HEALTH: None}}}
+    )
 
     async def held() -> bool:
         reason = (await _region(world, "cn-hangzhou")).get("excludedReason") or ""
         return "rebalanceOnRecovery=false" in reason
+
     await wait_for(held, 10, "cn-hangzhou held")
     assert await world.replicas() == {"cn-hangzhou": 0, "cn-beijing": 3, "eu-central-1": 3}
 
@@ -107,8 +118,9 @@ async def test_recovery_without_rebalance_holds_the_region_until_the_spec_change
 
 async def test_failover_strategy_follows_the_order(world: World) -> None:
     await world.sb.start_controller(fast_config())
-    await world.create_app(make_app(replicas=4, strategy="Failover",
-                                    failoverOrder=["eu-central-1", "cn-hangzhou", "cn-beijing"]))
+    await world.create_app(
+        make_app(replicas=4, strategy="Failover", failoverOrder=["eu-central-1", "cn-hangzhou", "cn-beijing"])
+    )
     await world.wait_replicas({"cn-hangzhou": 0, "cn-beijing": 0, "eu-central-1": 4})
     world.sb.sim.cluster("eu-central-1").faults.set("down")
     await world.wait_replicas({"cn-hangzhou": 4, "cn-beijing": 0, "eu-central-1": "unreachable"})
@@ -127,6 +139,7 @@ async def test_unreachable_member_blocks_deletion_and_is_shown(world: World) -> 
 
     async def blocked() -> bool:
         return await world.condition("Degraded") == ("True", "CleanupBlocked")
+
     await wait_for(blocked, 10, "deletion blocked")
     app = await world.app()
     assert app is not None
@@ -139,6 +152,7 @@ async def test_unreachable_member_blocks_deletion_and_is_shown(world: World) -> 
 
     async def gone() -> bool:
         return await world.app() is None
+
     await wait_for(gone, 15, "deletion finished")
     assert await world.deployment("eu-central-1") is None
 
@@ -148,7 +162,8 @@ async def _unreachable(world: World) -> bool:
 
 
 async def test_a_broken_kubeconfig_secret_degrades_only_that_member_and_never_leaks(
-        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     await world.sb.start_controller(fast_config())
     await world.create_app(make_app(replicas=6))
@@ -160,6 +175,7 @@ async def test_a_broken_kubeconfig_secret_degrades_only_that_member_and_never_le
 
     async def excluded() -> bool:
         return "kubeconfig" in ((await _region(world, "cn-beijing")).get("excludedReason") or "")
+
     await wait_for(excluded, 10, "cn-beijing excluded for its kubeconfig")
     r = await world.replicas()
     assert r["cn-hangzhou"] == 3

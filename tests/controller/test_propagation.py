@@ -51,31 +51,57 @@ async def test_updates_image_replicas_overrides_and_regions(world: World) -> Non
     await world.create_app(make_app(replicas=6))
     await world.wait_replicas({"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2})
 
-    await world.patch_spec("web", {
-        "replicas": 9,
-        "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}},
-        "overrides": [{"region": "eu-central-1", "image": "registry.eu.example.com/nginx:1.28"}]})
+    await world.patch_spec(
+        "web",
+        {
+            "replicas": 9,
+            "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}},
+            "overrides": [{"region": "eu-central-1", "image": "registry.eu.example.com/nginx:1.28"}],
+        },
+    )
     await world.wait_replicas({"cn-hangzhou": 3, "cn-beijing": 3, "eu-central-1": 3})
     await world.wait_ready()
-    images = {r: (await world.deployment(r))["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
-              for r in REGIONS}
-    assert images == {"cn-hangzhou": "nginx:1.28", "cn-beijing": "nginx:1.28",
-                      "eu-central-1": "registry.eu.example.com/nginx:1.28"}
+    images = {
+        r: (await world.deployment(r))["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
+        for r in REGIONS
+    }
+    assert images == {
+        "cn-hangzhou": "nginx:1.28",
+        "cn-beijing": "nginx:1.28",
+        "eu-central-1": "registry.eu.example.com/nginx:1.28",
+    }
 
     # drop a region: its objects go, the others take its replicas
-    await world.patch_spec("web", {"overrides": None, "placement": {
-        "strategy": "Spread", "regions": [{"name": "cn-hangzhou"}, {"name": "cn-beijing"}]}})
+    await world.patch_spec(
+        "web",
+        {
+            "overrides": None,
+            "placement": {"strategy": "Spread", "regions": [{"name": "cn-hangzhou"}, {"name": "cn-beijing"}]},
+        },
+    )
+
     async def two_regions() -> bool:
         got = await world.replicas()
         return got["eu-central-1"] is None and {got["cn-hangzhou"], got["cn-beijing"]} == {4, 5}
+
     await wait_for(two_regions, 10, "9 replicas over two regions")
     assert await world.service("eu-central-1") is None
     await world.wait_ready()
 
     # add it back, weighted this time
-    await world.patch_spec("web", {"placement": {"strategy": "Weighted", "regions": [
-        {"name": "cn-hangzhou", "weight": 1}, {"name": "cn-beijing", "weight": 1},
-        {"name": "eu-central-1", "weight": 7}]}})
+    await world.patch_spec(
+        "web",
+        {
+            "placement": {
+                "strategy": "Weighted",
+                "regions": [
+                    {"name": "cn-hangzhou", "weight": 1},
+                    {"name": "cn-beijing", "weight": 1},
+                    {"name": "eu-central-1", "weight": 7},
+                ],
+            }
+        },
+    )
     await world.wait_replicas({"cn-hangzhou": 1, "cn-beijing": 1, "eu-central-1": 7})
     await world.wait_ready()
 
@@ -99,11 +125,19 @@ async def _gone(world: World) -> bool:
 
 async def test_a_name_clash_is_reported_and_the_foreign_object_untouched(world: World) -> None:
     await world.sb.ensure_namespace("shop", world.members["cn-beijing"])
-    foreign = {"apiVersion": "apps/v1", "kind": "Deployment",
-               "metadata": {"name": "web", "namespace": "shop", "labels": {"team": "other"}},
-               "spec": {"replicas": 1, "selector": {"matchLabels": {"x": "y"}},
-                        "template": {"metadata": {"labels": {"x": "y"}},
-                                     "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"team": "other"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"x": "y"}},
+            "template": {
+                "metadata": {"labels": {"x": "y"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            },
+        },
+    }
     created = await world.members["cn-beijing"].create(DEPLOYMENTS, foreign, "shop")
     await world.sb.start_controller(fast_config())
     await world.create_app(make_app())

@@ -18,16 +18,22 @@ from tests.controller.conftest import make_app
 def _app() -> FederatedApp:
     body = make_app()
     body["metadata"]["uid"] = "uid-1"
-    body["spec"]["overrides"] = [{"region": "cn-beijing", "image": "mirror/nginx:1.27",
-                                  "env": [{"name": "REGION", "value": "bj"}],
-                                  "resources": {"limits": {"cpu": "500m"}}}]
+    body["spec"]["overrides"] = [
+        {
+            "region": "cn-beijing",
+            "image": "mirror/nginx:1.27",
+            "env": [{"name": "REGION", "value": "bj"}],
+            "resources": {"limits": {"cpu": "500m"}},
+        }
+    ]
     return FederatedApp.model_validate(body)
 
 
 def _server_filled(obj: dict) -> dict:
     live = copy.deepcopy(obj)
-    live["metadata"].update(uid="x", resourceVersion="7", generation=2,
-                            creationTimestamp="2026-01-01T00:00:00Z")
+    live["metadata"].update(
+        uid="x", resourceVersion="7", generation=2, creationTimestamp="2026-01-01T00:00:00Z"
+    )
     live["spec"]["progressDeadlineSeconds"] = 600
     ct = live["spec"]["template"]["spec"]["containers"][0]
     ct["imagePullPolicy"] = "IfNotPresent"

@@ -83,7 +83,8 @@ async def test_restart_mid_reconcile_converges_without_duplicates(world: World) 
     await world.wait_ready(within=20)
     replicas = await world.replicas()
     assert replicas == {"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2}, (await world.app() or {}).get(
-        "status")
+        "status"
+    )
     for region in REGIONS:
         for res in (DEPLOYMENTS, SERVICES):
             items, _ = await world.members[region].list(res, "shop", label_selector=f"{c.LABEL_APP}=web")
@@ -118,8 +119,15 @@ async def _is(value: bool) -> bool:
 
 async def test_a_leader_cut_off_from_the_api_stops_writing_within_the_renew_deadline(world: World) -> None:
     lease_api = await KubeApi.from_kubeconfig_file(world.sb.kubeconfigs["host"], name="lease")
-    elector = LeaderElector(lease_api, name="cut-off", namespace="federation-system", identity="x",
-                            lease_duration=2.0, renew_deadline=1.0, retry_period=0.2)
+    elector = LeaderElector(
+        lease_api,
+        name="cut-off",
+        namespace="federation-system",
+        identity="x",
+        lease_duration=2.0,
+        renew_deadline=1.0,
+        retry_period=0.2,
+    )
     gated = KubeApi(lease_api.api_client, name="gated", write_gate=elector.may_write)
     task = asyncio.create_task(elector.run())
     try:
@@ -131,8 +139,9 @@ async def test_a_leader_cut_off_from_the_api_stops_writing_within_the_renew_dead
         await wait_for(lambda: _is(not elector.may_write()), 3, "write gate closed")
         assert loop.time() - cut <= 1.0 + 0.5  # the renew deadline, plus polling slack
         try:
-            await gated.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                            "metadata": {"name": "no"}})
+            await gated.create(
+                NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "no"}}
+            )
         except NotLeaderError:
             pass
         else:
@@ -149,16 +158,18 @@ async def test_informer_relists_after_410_and_misses_nothing(tmp_path: Any) -> N
     cluster = await sim.add_cluster("one", region="cn-hangzhou", nodes=1)
     api = await KubeApi.from_kubeconfig_file(cluster.kubeconfig_path(tmp_path), name="one")
     changes: list[tuple[str, bool]] = []
-    inf = Informer(api, NAMESPACES, lambda key, old, new: changes.append((key, new is not None)),
-                   watch_timeout=5)
+    inf = Informer(
+        api, NAMESPACES, lambda key, old, new: changes.append((key, new is not None)), watch_timeout=5
+    )
     try:
         inf.start()
         await asyncio.wait_for(inf.synced.wait(), 5)
         await inf.stop()
         stale = inf.resource_version
         for i in range(40):  # far more changes than the server keeps
-            await api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": f"n{i}"}})
+            await api.create(
+                NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"n{i}"}}
+            )
         inf.resource_version = stale
         inf.start()
         await wait_for(lambda: _is(len(inf.cache) >= 40 + 1 and inf.relists >= 2), 10, "relist")
@@ -179,9 +190,24 @@ async def test_the_app_status_is_what_kubectl_shows(world: World) -> None:
     await world.create_app(make_app(replicas=4))
     await world.wait_ready()
     out = await asyncio.to_thread(
-        subprocess.run, ["kubectl", "--kubeconfig", str(world.sb.kubeconfigs["host"]), "get",
-                         "federatedapp", "web", "-n", "shop", "-o", "json"],
-        capture_output=True, text=True, timeout=20, check=True)
+        subprocess.run,
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(world.sb.kubeconfigs["host"]),
+            "get",
+            "federatedapp",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
     app = json.loads(out.stdout)
     assert app["status"]["regionsReady"] == "3/3"
     assert {cd["type"]: cd["status"] for cd in app["status"]["conditions"]}["Ready"] == "True"

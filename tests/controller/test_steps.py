@@ -22,16 +22,18 @@ class FixedAddresses:
 
     async def apply(self, ctx: StepContext) -> None:
         for a in ctx.placement.regions:
-            ctx.region_fields.setdefault(a.name, {}).update(address=ADDRESSES[a.name],
-                                                            load_balancer_id=f"lb-{a.name}")
+            ctx.region_fields.setdefault(a.name, {}).update(
+                address=ADDRESSES[a.name], load_balancer_id=f"lb-{a.name}"
+            )
 
     async def cleanup(self, ctx: StepContext) -> None:
         return None
 
 
 def _published(provider: EmbeddedProvider) -> set[str]:
-    return {r.value for r in provider.snapshot("example.com")
-            if r.name == "web.example.com" and r.rtype == "A"}
+    return {
+        r.value for r in provider.snapshot("example.com") if r.name == "web.example.com" and r.rtype == "A"
+    }
 
 
 async def test_dns_is_published_follows_health_and_is_released_on_delete(world: World) -> None:
@@ -43,6 +45,7 @@ async def test_dns_is_published_follows_health_and_is_released_on_delete(world: 
 
     async def all_published() -> bool:
         return _published(provider) == set(ADDRESSES.values())
+
     await wait_for(all_published, 10, "every region in DNS")
     app = await world.app()
     assert app is not None
@@ -55,16 +58,21 @@ async def test_dns_is_published_follows_health_and_is_released_on_delete(world: 
     conds = {cd["type"]: cd["status"] for cd in st["conditions"]}
     assert conds[c.COND_DNS_PUBLISHED] == "True"
 
-    await world.host.merge_patch(MEMBERCLUSTERS, "cn-beijing", {"metadata": {"annotations": {
-        c.ANNOTATION_REGION_HEALTH: c.HEALTH_OVERRIDE_UNHEALTHY}}})
+    await world.host.merge_patch(
+        MEMBERCLUSTERS,
+        "cn-beijing",
+        {"metadata": {"annotations": {c.ANNOTATION_REGION_HEALTH: c.HEALTH_OVERRIDE_UNHEALTHY}}},
+    )
 
     async def beijing_out() -> bool:
         return _published(provider) == {ADDRESSES["cn-hangzhou"], ADDRESSES["eu-central-1"]}
+
     await wait_for(beijing_out, 10, "cn-beijing out of DNS")
 
     await world.host.delete(FEDERATEDAPPS, "web", "shop")
 
     async def gone() -> bool:
         return await world.app() is None
+
     await wait_for(gone, 10, "app deleted")
     assert _published(provider) == set()

@@ -27,8 +27,9 @@ def test_help_lists_every_command() -> None:
 
 
 def test_version_from_a_real_process() -> None:
-    out = subprocess.run([sys.executable, "-m", "federation.cli", "version"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "federation.cli", "version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == f"fedctl {__version__}"
 
 
@@ -81,8 +82,9 @@ def test_registered_and_pattern_secrets_are_redacted() -> None:
 
 def test_json_log_lines_are_redacted_and_parseable() -> None:
     register_secret("kubeconfig-token-0123456789")
-    rec = logging.LogRecord("t", logging.INFO, __file__, 1, "token is %s",
-                            ("kubeconfig-token-0123456789",), None)
+    rec = logging.LogRecord(
+        "t", logging.INFO, __file__, 1, "token is %s", ("kubeconfig-token-0123456789",), None
+    )
     rec.app = "default/web"
     assert RedactingFilter().filter(rec)
     doc = json.loads(JsonFormatter().format(rec))
@@ -92,8 +94,12 @@ def test_json_log_lines_are_redacted_and_parseable() -> None:
 
 
 def test_log_flags_apply_to_every_command(capfd: pytest.CaptureFixture[str]) -> None:
-    result = subprocess.run([sys.executable, "-m", "federation.cli", "--log-format", "json", "--log-level",
-                             "debug", "version"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "federation.cli", "--log-format", "json", "--log-level", "debug", "version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.returncode == 0
     setup_logging("debug", "json")
     logging.getLogger("federation.test").debug("hello %s", "world")

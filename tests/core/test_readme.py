@@ -20,7 +20,8 @@ def test_crd_reference_matches_the_generator() -> None:
     assert m, "README lost its CRD reference markers"
     assert m.group(1).strip() == markdown_reference().strip(), (
         "README's CRD reference is stale: paste `python -m federation.api.crdgen --markdown` "
-        "between the markers")
+        "between the markers"
+    )
 
 
 def test_quick_start_is_two_commands_that_exist() -> None:

@@ -31,8 +31,9 @@ def classifier(catalogue: LineCatalogue) -> LineClassifier:
 
 
 def spec(policy: str = "Latency", **kw: object) -> DnsSpec:
-    return DnsSpec.model_validate({"zone": "example.com", "hostname": "www.example.com", "ttl": 60,
-                                   "policy": policy, **kw})
+    return DnsSpec.model_validate(
+        {"zone": "example.com", "hostname": "www.example.com", "ttl": 60, "policy": policy, **kw}
+    )
 
 
 @pytest.fixture

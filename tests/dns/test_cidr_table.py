@@ -39,8 +39,12 @@ def test_header_names_each_source_with_version_date_licence_and_digest() -> None
     assert header["date"] == gen.ASN.date
     for licence in ("CC BY 4.0", "CC BY-SA 4.0", "MaxMind", "db-ip.com"):
         assert licence in header["license"]
-    for key, pkg in (("input-asn", gen.ASN), ("input-country", gen.COUNTRY), ("input-city", gen.CITY),
-                     ("input-city-fallback", gen.DBIP_CITY)):
+    for key, pkg in (
+        ("input-asn", gen.ASN),
+        ("input-country", gen.COUNTRY),
+        ("input-city", gen.CITY),
+        ("input-city-fallback", gen.DBIP_CITY),
+    ):
         assert f"sha256 {pkg.sha256}" in header[key]
     assert "bugs" in header["caution"]
     counts = re.match(r"ipv4 (\d+), ipv6 (\d+)", header["intervals"])
@@ -50,21 +54,24 @@ def test_header_names_each_source_with_version_date_licence_and_digest() -> None
     assert (len(table.v4), len(table.v6)) == (v4, v6)
 
 
-@pytest.mark.parametrize(("address", "line"), [
-    ("202.112.0.36", "edu"),  # CERNET backbone, AS4538
-    ("223.5.5.5", "aliyun"),  # AliDNS, AS45102 (pinned to the aliyun line)
-    ("8.8.8.8", "os_namerica_us"),
-    ("85.214.0.1", "os_euro_de"),  # Strato, Berlin
-    ("168.95.1.1", "os_asia_tw"),  # Chunghwa Telecom: outside mainland China's lines
-    ("202.175.3.3", "os_asia_mo"),  # CTM Macau
-    ("203.198.0.1", "os_asia_hk"),  # PCCW/HKT
-    ("159.226.1.1", "cstnet"),  # CSTNET, AS7497
-    ("10.1.2.3", "default"),  # private space has no entry
-    ("192.168.1.1", "default"),  # the country data says AU here: reserved space is cut out
-    ("172.20.0.1", "default"),
-    ("2001:4860:4860::8888", "os_namerica_us"),
-    ("2001:da8::1", "edu"),  # CERNET2: the country data says AU, the domestic carrier AS wins
-])
+@pytest.mark.parametrize(
+    ("address", "line"),
+    [
+        ("202.112.0.36", "edu"),  # CERNET backbone, AS4538
+        ("223.5.5.5", "aliyun"),  # AliDNS, AS45102 (pinned to the aliyun line)
+        ("8.8.8.8", "os_namerica_us"),
+        ("85.214.0.1", "os_euro_de"),  # Strato, Berlin
+        ("168.95.1.1", "os_asia_tw"),  # Chunghwa Telecom: outside mainland China's lines
+        ("202.175.3.3", "os_asia_mo"),  # CTM Macau
+        ("203.198.0.1", "os_asia_hk"),  # PCCW/HKT
+        ("159.226.1.1", "cstnet"),  # CSTNET, AS7497
+        ("10.1.2.3", "default"),  # private space has no entry
+        ("192.168.1.1", "default"),  # the country data says AU here: reserved space is cut out
+        ("172.20.0.1", "default"),
+        ("2001:4860:4860::8888", "os_namerica_us"),
+        ("2001:da8::1", "edu"),  # CERNET2: the country data says AU, the domestic carrier AS wins
+    ],
+)
 def test_well_known_networks_classify_to_their_line(shipped: LineClassifier, address: str, line: str) -> None:
     assert shipped.classify(address).line == line
 
@@ -112,7 +119,8 @@ def test_every_line_of_the_shipped_table_is_in_the_catalogue(catalogue: LineCata
 
 
 def test_carrier_as_table_puts_each_as_under_one_carrier_of_the_catalogue(
-        asn_table: dict[str, list[dict[str, object]]], catalogue: LineCatalogue) -> None:
+    asn_table: dict[str, list[dict[str, object]]], catalogue: LineCatalogue
+) -> None:
     counts = Counter(int(str(row["asn"])) for rows in asn_table.values() for row in rows)
     assert [a for a, n in counts.items() if n > 1] == []
     by_asn = gen.carriers_by_asn(asn_table)
@@ -196,7 +204,8 @@ def test_line_for_blocks() -> None:
 
 
 def test_domestic_carrier_ases_are_the_ones_almost_all_in_china(
-        asn_table: dict[str, list[dict[str, object]]]) -> None:
+    asn_table: dict[str, list[dict[str, object]]],
+) -> None:
     rows = {r["asn"]: r for rs in asn_table.values() for r in rs}
     assert gen.domestic_asns(asn_table) == {n for n, r in rows.items() if r["domestic"]}
     for number in (4134, 4837, 9808, 4538):
@@ -241,12 +250,27 @@ def test_reserved_space_is_cut_out_of_the_country_layer() -> None:
 
 def test_intervals_join_neighbours_and_key_ipv6_by_its_top_64_bits() -> None:
     carriers = {4134: ("telecom", None)}
-    v4 = gen.intervals([(0, 9, ["CN", (4134, "x"), None]), (10, 19, ["CN", (4134, "x"), None]),
-                        (20, 29, ["DE", None, None]), (30, 39, ["ZZ", None, None])], carriers, v6=False)
+    v4 = gen.intervals(
+        [
+            (0, 9, ["CN", (4134, "x"), None]),
+            (10, 19, ["CN", (4134, "x"), None]),
+            (20, 29, ["DE", None, None]),
+            (30, 39, ["ZZ", None, None]),
+        ],
+        carriers,
+        v6=False,
+    )
     assert v4 == [(0, 19, "telecom"), (20, 29, "os_euro_de")]
     p = 1 << 64
-    v6 = gen.intervals([(p, 2 * p - 1, ["DE", None, None]), (2 * p, 2 * p + 5, ["FR", None, None]),
-                        (2 * p + 6, 3 * p - 1, ["US", None, None])], carriers, v6=True)
+    v6 = gen.intervals(
+        [
+            (p, 2 * p - 1, ["DE", None, None]),
+            (2 * p, 2 * p + 5, ["FR", None, None]),
+            (2 * p + 6, 3 * p - 1, ["US", None, None]),
+        ],
+        carriers,
+        v6=True,
+    )
     assert v6 == [(1, 1, "os_euro_de"), (2, 2, "os_euro_fr")]  # a sub-/64 block keeps the first line
 
 
@@ -261,10 +285,15 @@ def _tarball(path: Path, files: dict[str, str]) -> None:
 
 def test_reads_the_packages_csv_and_refuses_a_tarball_that_is_not_the_pinned_one(tmp_path: Path) -> None:
     tgz = tmp_path / gen.ASN.tarball
-    _tarball(tgz, {"package/asn-ipv4.csv": '1.0.0.0,1.0.0.255,13335,"Cloudflare, Inc."\n'
-                                           "1.0.0.128,1.0.0.200,1,overlapping row of a buggy build\n"
-                                           "1.0.4.0,1.0.7.255,38803,Gtelecom Pty Ltd\n",
-                   "package/geo.csv": "2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,jp\n"})
+    _tarball(
+        tgz,
+        {
+            "package/asn-ipv4.csv": '1.0.0.0,1.0.0.255,13335,"Cloudflare, Inc."\n'
+            "1.0.0.128,1.0.0.200,1,overlapping row of a buggy build\n"
+            "1.0.4.0,1.0.7.255,38803,Gtelecom Pty Ltd\n",
+            "package/geo.csv": "2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,jp\n",
+        },
+    )
     with tarfile.open(tgz) as tar:
         assert gen.read_asn(tar, "package/asn-ipv4.csv") == [
             (0x01000000, 0x010000FF, (13335, "Cloudflare, Inc.")),

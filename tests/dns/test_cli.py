@@ -32,17 +32,35 @@ EDU_IP, US_IP = "202.112.0.36", "8.8.8.8"
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     """`fedctl dns serve` in its own process, on an ephemeral port."""
-    records = {"zone": "example.com", "records": [
-        {"name": "www.example.com", "type": "A", "line": "default", "value": "10.0.0.1"},
-        {"name": "www.example.com", "type": "A", "line": "edu", "value": "10.0.0.2"},
-        {"name": "www.example.com", "type": "A", "line": "os_namerica", "value": "10.0.0.3"}]}
+    records = {
+        "zone": "example.com",
+        "records": [
+            {"name": "www.example.com", "type": "A", "line": "default", "value": "10.0.0.1"},
+            {"name": "www.example.com", "type": "A", "line": "edu", "value": "10.0.0.2"},
+            {"name": "www.example.com", "type": "A", "line": "os_namerica", "value": "10.0.0.3"},
+        ],
+    }
     (tmp_path / "records.yaml").write_text(yaml.safe_dump(records))
     ready = tmp_path / "ready"
-    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "dns", "serve",
-                             "--listen", "127.0.0.1:0", "--records", str(tmp_path / "records.yaml"),
-                             "--ready-file", str(ready)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
-                            env={**os.environ, "FEDCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "federation.cli",
+            "dns",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--records",
+            str(tmp_path / "records.yaml"),
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "FEDCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+    )
     try:
         deadline = time.monotonic() + 20
         while not (ready.exists() and ready.read_text().strip()):
@@ -61,8 +79,9 @@ def test_query_sends_the_client_subnet_and_prints_the_lines_answer(served: str) 
     assert edu.exit_code == 0, edu.output
     assert "10.0.0.2" in edu.output
     assert "scope /" in edu.output
-    us = runner.invoke(main, ["dns", "query", "www.example.com", "--client-ip", US_IP, "--server", served,
-                              "--tcp"])
+    us = runner.invoke(
+        main, ["dns", "query", "www.example.com", "--client-ip", US_IP, "--server", served, "--tcp"]
+    )
     assert "10.0.0.3" in us.output
     bad = runner.invoke(main, ["dns", "query", "www.example.com", "--client-ip", "nope", "--server", served])
     assert bad.exit_code != 0
@@ -79,9 +98,13 @@ def test_show_and_plan_read_what_the_controller_published(tmp_path: Path) -> Non
         runtime = await start_dns(settings, db, zones=("example.com",))
         try:
             result = await runtime.publisher.publish(
-                AppIdentity("default", "web"), spec("Latency"),
-                [RegionEndpoint("cn-beijing", "10.0.0.1", True),
-                 RegionEndpoint("us-west-1", "10.0.0.2", True)])
+                AppIdentity("default", "web"),
+                spec("Latency"),
+                [
+                    RegionEndpoint("cn-beijing", "10.0.0.1", True),
+                    RegionEndpoint("us-west-1", "10.0.0.2", True),
+                ],
+            )
             assert result.ok
         finally:
             await runtime.close()
@@ -89,24 +112,42 @@ def test_show_and_plan_read_what_the_controller_published(tmp_path: Path) -> Non
     asyncio.run(publish())
     db.dispose()
     runner = CliRunner()
-    shown = runner.invoke(main, ["--database-url", url, "dns", "show", "www.example.com",
-                                 "--client-ip", US_IP])
+    shown = runner.invoke(
+        main, ["--database-url", url, "dns", "show", "www.example.com", "--client-ip", US_IP]
+    )
     assert shown.exit_code == 0, shown.output
     assert "default" in shown.output
     assert "www.example.com -> 10.0.0.2" in shown.output  # the US client gets the US region
-    planned = runner.invoke(main, ["--database-url", url, "dns", "plan", "-f", str(EXAMPLE),
-                                   "--region", "cn-hangzhou=10.0.0.9", "--region", "cn-beijing=10.0.0.1",
-                                   "--region", "eu-central-1=10.0.0.3,unhealthy"])
+    planned = runner.invoke(
+        main,
+        [
+            "--database-url",
+            url,
+            "dns",
+            "plan",
+            "-f",
+            str(EXAMPLE),
+            "--region",
+            "cn-hangzhou=10.0.0.9",
+            "--region",
+            "cn-beijing=10.0.0.1",
+            "--region",
+            "eu-central-1=10.0.0.3,unhealthy",
+        ],
+    )
     assert planned.exit_code == 0, planned.output
     assert "region eu-central-1: unhealthy" in planned.output
     # cn-hangzhou joins (its address appears), us-west-1 is no longer in the app: its records go
     assert "10.0.0.9" in planned.output
-    assert "delete www.example.com A [default] 10.0.0.2" in planned.output or \
-        "[default] 10.0.0.2 ttl=60 -> " in planned.output
+    assert (
+        "delete www.example.com A [default] 10.0.0.2" in planned.output
+        or "[default] 10.0.0.2 ttl=60 -> " in planned.output
+    )
 
 
 def test_lines_check_compares_the_catalogue_with_describe_support_lines(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from federation.sandbox.aliyun import AliyunEmulator
 
     async def with_emulator() -> tuple[AliyunEmulator, str]:
@@ -146,13 +187,21 @@ def test_latency_shows_each_regions_rtt_and_which_layer_it_came_from(tmp_path: P
     migrate.upgrade(url)
     db = Database(url)
     with db.session() as session:  # two probes from Zhejiang telecom clients to Beijing: 30 and 34 ms
-        record_latency_samples(session, [
-            LatencySampleData("cn_telecom_zhejiang", "cn-beijing", ms, datetime.now(UTC)) for ms in (30, 34)])
+        record_latency_samples(
+            session,
+            [
+                LatencySampleData("cn_telecom_zhejiang", "cn-beijing", ms, datetime.now(UTC))
+                for ms in (30, 34)
+            ],
+        )
     db.dispose()
     (tmp_path / "latency.yaml").write_text("regions: {cn-hangzhou: {eu-central-1: 150}}\n")
     runner = CliRunner()
-    got = runner.invoke(main, ["--database-url", url, "dns", "latency", "--client-ip", "36.21.0.1", "--json"],
-                        env={"FEDCTL_DNS_LATENCY": str(tmp_path / "latency.yaml")})
+    got = runner.invoke(
+        main,
+        ["--database-url", url, "dns", "latency", "--client-ip", "36.21.0.1", "--json"],
+        env={"FEDCTL_DNS_LATENCY": str(tmp_path / "latency.yaml")},
+    )
     assert got.exit_code == 0, got.output
     doc = json.loads(got.output)
     assert (doc["line"], doc["vantage"]) == ("cn_telecom_zhejiang", "cn-hangzhou")
@@ -162,8 +211,20 @@ def test_latency_shows_each_regions_rtt_and_which_layer_it_came_from(tmp_path: P
     assert rows["cn-hangzhou"][1] == "model"  # then the shipped table: mainland pairs are modelled
     assert [r["rtt_ms"] for r in doc["regions"]] == sorted(r["rtt_ms"] for r in doc["regions"])
     # A pair the shipped table has from a published measurement (Frankfurt-London, for German clients).
-    de = runner.invoke(main, ["--database-url", url, "dns", "latency", "--line", "os_euro_de",
-                              "--region", "eu-west-1", "--no-samples"])
+    de = runner.invoke(
+        main,
+        [
+            "--database-url",
+            url,
+            "dns",
+            "latency",
+            "--line",
+            "os_euro_de",
+            "--region",
+            "eu-west-1",
+            "--no-samples",
+        ],
+    )
     assert de.exit_code == 0, de.output
     assert "published" in de.output.splitlines()[1]
     bad = runner.invoke(main, ["dns", "latency", "--line", "nope"])

@@ -21,7 +21,7 @@ from federation.dns.lines import default_catalogue
 
 DOC = json.loads(LATENCY_FILE.read_text())
 REGIONS = list(DOC["regions"])
-PAIRS = [(a, b) for i, a in enumerate(REGIONS) for b in REGIONS[i + 1:]]
+PAIRS = [(a, b) for i, a in enumerate(REGIONS) for b in REGIONS[i + 1 :]]
 
 
 def figures_by_pair() -> dict[tuple[str, str], dict[str, list[float]]]:
@@ -125,10 +125,15 @@ def test_the_fit_is_a_least_squares_minimum_on_the_published_pairs() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(stretch=st.floats(1.0, 3.0), overhead=st.floats(0.0, 40.0), penalty=st.floats(0.0, 80.0),
-       picks=st.sets(st.sampled_from(PAIRS), min_size=6, max_size=40))
+@given(
+    stretch=st.floats(1.0, 3.0),
+    overhead=st.floats(0.0, 40.0),
+    penalty=st.floats(0.0, 80.0),
+    picks=st.sets(st.sampled_from(PAIRS), min_size=6, max_size=40),
+)
 def test_fit_recovers_the_parameters_of_exact_synthetic_figures(
-        stretch: float, overhead: float, penalty: float, picks: set[tuple[str, str]]) -> None:
+    stretch: float, overhead: float, penalty: float, picks: set[tuple[str, str]]
+) -> None:
     truth = ml.Model(stretch, overhead, penalty, True)
     data = {p: truth.rtt(*p) for p in picks}
     same = {ml.fibre_rtt_ms(a, b) for a, b in picks if ml.REGIONS[a][3] == ml.REGIONS[b][3]}
@@ -145,24 +150,33 @@ def test_fit_recovers_the_parameters_of_exact_synthetic_figures(
 
 
 def test_regenerating_reproduces_the_committed_file() -> None:
-    out = subprocess.run([sys.executable, "-m", "federation.dns.data.make_latency", "--check"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "federation.dns.data.make_latency", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "up to date" in out.stdout
     assert "RMSE" in out.stdout  # the fit and its residuals are reported
 
 
-@pytest.mark.parametrize(("row", "field"), [
-    ("Atlantis,Tokyo,50,cloudping-aws-p50-1y,x,y", "city_a"),
-    ("Tokyo,Tokyo,50,cloudping-aws-p50-1y,x,y", "city_b"),
-    ("Tokyo,Seoul,fast,cloudping-aws-p50-1y,x,y", "rtt_ms"),
-    ("Tokyo,Seoul,-3,cloudping-aws-p50-1y,x,y", "rtt_ms"),
-    ("Tokyo,Seoul,30,somebody,x,y", "source_id"),
-])
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ("Atlantis,Tokyo,50,cloudping-aws-p50-1y,x,y", "city_a"),
+        ("Tokyo,Tokyo,50,cloudping-aws-p50-1y,x,y", "city_b"),
+        ("Tokyo,Seoul,fast,cloudping-aws-p50-1y,x,y", "rtt_ms"),
+        ("Tokyo,Seoul,-3,cloudping-aws-p50-1y,x,y", "rtt_ms"),
+        ("Tokyo,Seoul,30,somebody,x,y", "source_id"),
+    ],
+)
 def test_a_bad_published_row_is_refused_naming_line_and_field(tmp_path: Path, row: str, field: str) -> None:
     path = tmp_path / "rtt.csv"
-    path.write_text("city_a,city_b,rtt_ms,source_id,measured_from,measured_to\n"
-                    "Tokyo,Seoul,36.3,cloudping-aws-p50-1y,x,y\n" + row + "\n")
+    path.write_text(
+        "city_a,city_b,rtt_ms,source_id,measured_from,measured_to\n"
+        "Tokyo,Seoul,36.3,cloudping-aws-p50-1y,x,y\n" + row + "\n"
+    )
     with pytest.raises(ml.PublishedDataError, match=f"rtt.csv:3: {field}"):
         ml.load_figures(path)
 

@@ -22,10 +22,17 @@ from federation.dns.lines import (
 
 
 def test_catalogue_chains_end_at_default_and_carriers_fall_back_through_geography(
-        catalogue: LineCatalogue) -> None:
+    catalogue: LineCatalogue,
+) -> None:
     assert catalogue.chain("cn_telecom_zhejiang") == (
-        "cn_telecom_zhejiang", "cn_telecom_huadong", "telecom", "cn_region_zhejiang", "cn_region_huadong",
-        "internal", "default")
+        "cn_telecom_zhejiang",
+        "cn_telecom_huadong",
+        "telecom",
+        "cn_region_zhejiang",
+        "cn_region_huadong",
+        "internal",
+        "default",
+    )
     assert catalogue.chain("os_asia_jp") == ("os_asia_jp", "os_asia", "oversea", "default")
     for line in catalogue:
         assert catalogue.chain(line.code)[-1] == "default"
@@ -35,15 +42,34 @@ def test_catalogue_chains_end_at_default_and_carriers_fall_back_through_geograph
 def test_catalogue_follows_the_published_line_lists(catalogue: LineCatalogue) -> None:
     # Level-1 lines as Alibaba Cloud DNS enumerates them.
     level1 = {line.code for line in catalogue if line.parent == "default"}
-    assert level1 == {"telecom", "unicom", "mobile", "edu", "drpeng", "btvn", "cstnet", "wexchange",
-                      "founder", "topway_video", "wasu", "ocn", "cnix", "bgctv", "aliyun", "search",
-                      "oversea", "internal"}
+    assert level1 == {
+        "telecom",
+        "unicom",
+        "mobile",
+        "edu",
+        "drpeng",
+        "btvn",
+        "cstnet",
+        "wexchange",
+        "founder",
+        "topway_video",
+        "wasu",
+        "ocn",
+        "cnix",
+        "bgctv",
+        "aliyun",
+        "search",
+        "oversea",
+        "internal",
+    }
     assert set(catalogue.children("search")) == {"google", "baidu", "biying", "youdao", "yahoo"}
     # Three levels for the big carriers: carrier, area, province.
     for carrier in ("telecom", "unicom", "mobile"):
         areas = set(catalogue.children(carrier))
-        assert areas == {f"cn_{carrier}_{a}" for a in
-                         ("dongbei", "huabei", "huadong", "huanan", "huazhong", "xibei", "xinan")}
+        assert areas == {
+            f"cn_{carrier}_{a}"
+            for a in ("dongbei", "huabei", "huadong", "huanan", "huazhong", "xibei", "xinan")
+        }
     assert catalogue.get("cn_unicom_guangdong").parent == "cn_unicom_huanan"
     assert catalogue.get("cn_region_xinjiang").parent == "cn_region_xibei"
     # Every country line sits under its continent; Africa as the published list spells it.
@@ -63,8 +89,9 @@ def test_catalogue_rejects_unknown_parents_and_cycles() -> None:
     with pytest.raises(LineError, match="'x': parent 'nope' is not a known line"):
         LineCatalogue([Line("default", "d", None, None), Line("x", "x", "nope", None)])
     with pytest.raises(LineError, match="cycle"):
-        LineCatalogue([Line("default", "d", None, None), Line("a", "a", "b", None),
-                       Line("b", "b", "a", None)])
+        LineCatalogue(
+            [Line("default", "d", None, None), Line("a", "a", "b", None), Line("b", "b", "a", None)]
+        )
 
 
 def test_shipped_table_names_its_source_and_date_and_classifies_known_networks() -> None:
@@ -131,8 +158,11 @@ def tables(draw: st.DrawFn) -> list[tuple[ipaddress.IPv4Network, str]]:
     return list(out.items())
 
 
-def naive(ip: ipaddress.IPv4Address, base: list[tuple[ipaddress.IPv4Network, str]],
-          overlay: list[tuple[ipaddress.IPv4Network, str]]) -> str:
+def naive(
+    ip: ipaddress.IPv4Address,
+    base: list[tuple[ipaddress.IPv4Network, str]],
+    overlay: list[tuple[ipaddress.IPv4Network, str]],
+) -> str:
     """The overlay wins wherever it covers; inside each table the longest prefix wins."""
     for table in (overlay, base):
         hits = [(n.prefixlen, line) for n, line in table if ip in n]
@@ -144,11 +174,14 @@ def naive(ip: ipaddress.IPv4Address, base: list[tuple[ipaddress.IPv4Network, str
 @settings(max_examples=150, deadline=None)
 @given(base=tables(), overlay=tables(), probes=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=20))
 def test_longest_prefix_match_with_overlay_and_a_scope_that_holds(
-        base: list[tuple[ipaddress.IPv4Network, str]], overlay: list[tuple[ipaddress.IPv4Network, str]],
-        probes: list[int]) -> None:
+    base: list[tuple[ipaddress.IPv4Network, str]],
+    overlay: list[tuple[ipaddress.IPv4Network, str]],
+    probes: list[int],
+) -> None:
     c = LineClassifier(default_catalogue(), base, overlay)
-    edges = [int(n.network_address) for n, _ in base + overlay] + \
-            [int(n.broadcast_address) for n, _ in base + overlay]
+    edges = [int(n.network_address) for n, _ in base + overlay] + [
+        int(n.broadcast_address) for n, _ in base + overlay
+    ]
     for ip in [*probes, *edges]:
         addr = ipaddress.IPv4Address(ip)
         got = c.classify(addr)

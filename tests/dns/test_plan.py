@@ -29,9 +29,11 @@ ME = "default/shop"
 
 def foreign() -> list[Record]:
     """Someone else's records: a name without a marker, and a name with another app's marker."""
-    return [Record("legacy.example.com", "A", DEFAULT_LINE, "192.0.2.1", 600),
-            Record("blog.example.com", "A", DEFAULT_LINE, "192.0.2.2", 600),
-            owner_record("blog.example.com", "default/blog")]
+    return [
+        Record("legacy.example.com", "A", DEFAULT_LINE, "192.0.2.1", 600),
+        Record("blog.example.com", "A", DEFAULT_LINE, "192.0.2.2", 600),
+        owner_record("blog.example.com", "default/blog"),
+    ]
 
 
 @st.composite
@@ -67,7 +69,8 @@ def managed(state: frozenset[Record] | set[Record] | list[Record], name: str) ->
 @settings(max_examples=150, deadline=None)
 @given(before=desired_sets(), after=desired_sets())
 def test_applying_step_by_step_never_empties_a_name_and_never_touches_foreign(
-        before: list[Record], after: list[Record]) -> None:
+    before: list[Record], after: list[Record]
+) -> None:
     current = published(before) + foreign()
     plan = make_plan(ZONE, ME, after, current)
     assert not plan.conflicts
@@ -110,13 +113,16 @@ def test_plans_respect_the_provider_rules(before: list[Record], after: list[Reco
 
 
 def test_names_without_our_marker_or_with_anothers_are_conflicts_and_left_alone() -> None:
-    desired = [Record("legacy.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60),
-               Record("blog.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60)]
+    desired = [
+        Record("legacy.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60),
+        Record("blog.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60),
+    ]
     plan = make_plan(ZONE, ME, desired, foreign())
     assert plan.empty
     assert sorted(plan.conflicts) == [
         "blog.example.com: owned by default/blog",
-        "legacy.example.com: has records without an ownership marker (not ours)"]
+        "legacy.example.com: has records without an ownership marker (not ours)",
+    ]
 
 
 def test_a_fresh_name_gets_its_marker_first_and_a_released_name_loses_it_last() -> None:
@@ -128,23 +134,33 @@ def test_a_fresh_name_gets_its_marker_first_and_a_released_name_loses_it_last() 
 
 
 def test_value_changes_are_updates_in_place_and_weight_only_changes_too() -> None:
-    old = [Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60, 3),
-           Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.2", 60, 1)]
-    new = [Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60, 1),
-           Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.3", 60, 1)]
+    old = [
+        Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60, 3),
+        Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.2", 60, 1),
+    ]
+    new = [
+        Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60, 1),
+        Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.3", 60, 1),
+    ]
     plan = make_plan(ZONE, ME, new, published(old))
     assert sorted((c.action, c.record.value, c.old.value if c.old else None) for c in plan.changes) == [
-        ("update", "10.0.0.1", "10.0.0.1"), ("update", "10.0.0.3", "10.0.0.2")]
+        ("update", "10.0.0.1", "10.0.0.1"),
+        ("update", "10.0.0.3", "10.0.0.2"),
+    ]
     creates_deletes = make_plan(ZONE, ME, new, published(old), update_in_place=False)
     actions = [c.action for c in creates_deletes.changes if c.record.value != "10.0.0.1"]
     assert actions == ["create", "delete"]
 
 
 def test_type_switch_on_a_line_answers_from_the_parent_meanwhile() -> None:
-    old = [Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60),
-           Record("www.example.com", "A", "telecom", "10.0.0.2", 60)]
-    new = [Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60),
-           Record("www.example.com", "CNAME", "telecom", "lb.cn-hangzhou.example.net", 60)]
+    old = [
+        Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60),
+        Record("www.example.com", "A", "telecom", "10.0.0.2", 60),
+    ]
+    new = [
+        Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60),
+        Record("www.example.com", "CNAME", "telecom", "lb.cn-hangzhou.example.net", 60),
+    ]
     current = published(old)
     plan = make_plan(ZONE, ME, new, current)
     provider = EmbeddedProvider(zones=[ZONE])
@@ -154,4 +170,6 @@ def test_type_switch_on_a_line_answers_from_the_parent_meanwhile() -> None:
         assert answer(state, "www.example.com", CAT.chain("cn_telecom_zhejiang"))[1]
     final = asyncio.run(provider.records(ZONE))
     assert answer(final, "www.example.com", CAT.chain("telecom")) == (
-        "telecom", frozenset({"lb.cn-hangzhou.example.net"}))
+        "telecom",
+        frozenset({"lb.cn-hangzhou.example.net"}),
+    )

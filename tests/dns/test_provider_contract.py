@@ -76,8 +76,13 @@ def www(line: str, value: str, weight: int | None = None, ttl: int = 60) -> Reco
     return Record("www.example.com", "A", line, value, ttl, weight)
 
 
-DESIRED = [www(DEFAULT_LINE, "10.0.0.1"), www(DEFAULT_LINE, "10.0.0.2"),
-           www("edu", "10.0.1.1", 3), www("edu", "10.0.1.2", 1), www("unicom", "10.0.2.1")]
+DESIRED = [
+    www(DEFAULT_LINE, "10.0.0.1"),
+    www(DEFAULT_LINE, "10.0.0.2"),
+    www("edu", "10.0.1.1", 3),
+    www("edu", "10.0.1.2", 1),
+    www("unicom", "10.0.2.1"),
+]
 
 
 async def publish(t: Target, desired: list[Record]) -> Plan:
@@ -109,8 +114,13 @@ async def test_steady_state_makes_no_writes_and_at_most_one_read(target: Target)
 
 async def test_changes_values_weights_and_lines_in_place(target: Target) -> None:
     await publish(target, DESIRED)
-    changed = [www(DEFAULT_LINE, "10.0.0.1"), www(DEFAULT_LINE, "10.0.0.3"),
-               www("edu", "10.0.1.1", 1), www("edu", "10.0.1.2", 4), www("os_namerica", "10.0.3.1")]
+    changed = [
+        www(DEFAULT_LINE, "10.0.0.1"),
+        www(DEFAULT_LINE, "10.0.0.3"),
+        www("edu", "10.0.1.1", 1),
+        www("edu", "10.0.1.2", 4),
+        www("os_namerica", "10.0.3.1"),
+    ]
     plan = await publish(target, changed)
     assert {c.action for c in plan.changes} >= {"update", "create", "delete"}
     got = {r for r in await target.provider.records(ZONE) if r.name == "www.example.com"}
@@ -127,8 +137,12 @@ async def test_foreign_records_are_never_touched_and_release_removes_only_ours(t
     foreign = Record("legacy.example.com", "A", DEFAULT_LINE, "192.0.2.7", 600)
     await target.provider.apply(Plan(ZONE, (Change("create", foreign),)))
     await publish(target, DESIRED)
-    plan = make_plan(ZONE, ME, [Record("legacy.example.com", "A", DEFAULT_LINE, "10.9.9.9", 60)],
-                     await target.provider.records(ZONE))
+    plan = make_plan(
+        ZONE,
+        ME,
+        [Record("legacy.example.com", "A", DEFAULT_LINE, "10.9.9.9", 60)],
+        await target.provider.records(ZONE),
+    )
     assert plan.conflicts
     assert all(c.record.name != "legacy.example.com" for c in plan.changes)
     release = make_plan(ZONE, ME, [], await target.provider.records(ZONE))
@@ -141,8 +155,9 @@ async def test_foreign_records_are_never_touched_and_release_removes_only_ours(t
 
 async def test_a_refused_change_reports_how_far_it_got(target: Target) -> None:
     await publish(target, DESIRED)
-    dup = Plan(ZONE, (Change("create", www("unicom", "10.0.2.2")),
-                      Change("create", www("unicom", "10.0.2.1"))))
+    dup = Plan(
+        ZONE, (Change("create", www("unicom", "10.0.2.2")), Change("create", www("unicom", "10.0.2.1")))
+    )
     with pytest.raises(DnsProviderError) as info:
         await target.provider.apply(dup)
     assert info.value.applied == 1

@@ -25,9 +25,16 @@ ADDR = {"cn-hangzhou": "10.0.0.1", "us-west-1": "10.0.0.2", "eu-central-1": "10.
 
 
 def regions(**health: bool) -> list[RegionEndpoint]:
-    return [RegionEndpoint(r, a, health.get(r.replace("-", "_"), True), 1,
-                           "" if health.get(r.replace("-", "_"), True) else "probe failed")
-            for r, a in ADDR.items()]
+    return [
+        RegionEndpoint(
+            r,
+            a,
+            health.get(r.replace("-", "_"), True),
+            1,
+            "" if health.get(r.replace("-", "_"), True) else "probe failed",
+        )
+        for r, a in ADDR.items()
+    ]
 
 
 @pytest.fixture
@@ -48,15 +55,17 @@ async def setup(classifier: LineClassifier, db: Database) -> AsyncIterator[tuple
 
 
 async def resolve(server: DnsServer, line: str) -> set[str]:
-    q = dns.message.make_query("www.example.com", "A", use_edns=0,
-                               options=[dns.edns.ECSOption.from_text(SUBNETS[line])])
+    q = dns.message.make_query(
+        "www.example.com", "A", use_edns=0, options=[dns.edns.ECSOption.from_text(SUBNETS[line])]
+    )
     assert server.address is not None
     msg = await dns.asyncquery.udp(q, server.address[0], port=server.address[1], timeout=2)
     return {rd.to_text() for rrset in msg.answer for rd in rrset}
 
 
 async def test_publish_steer_fail_over_fail_open_and_log_every_change(
-        setup: tuple[DnsPublisher, DnsServer], db: Database) -> None:
+    setup: tuple[DnsPublisher, DnsServer], db: Database
+) -> None:
     publisher, server = setup
     first = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regions())
     assert first.ok
@@ -99,7 +108,8 @@ async def test_a_hostname_owned_by_another_app_is_a_conflict(setup: tuple[DnsPub
 
 
 async def test_delete_releases_the_names_and_logs_it(
-        setup: tuple[DnsPublisher, DnsServer], db: Database) -> None:
+    setup: tuple[DnsPublisher, DnsServer], db: Database
+) -> None:
     publisher, server = setup
     await publisher.publish(APP, spec("Failover", failoverOrder=["us-west-1", "cn-hangzhou"]), regions())
     assert await resolve(server, "cn_telecom_zhejiang") == {"10.0.0.2"}
@@ -112,7 +122,8 @@ async def test_delete_releases_the_names_and_logs_it(
 
 
 async def test_live_latency_samples_from_the_store_move_a_line(
-        setup: tuple[DnsPublisher, DnsServer], db: Database) -> None:
+    setup: tuple[DnsPublisher, DnsServer], db: Database
+) -> None:
     from datetime import UTC, datetime
 
     from federation.store.latency import LatencySampleData, record_latency_samples
@@ -123,10 +134,14 @@ async def test_live_latency_samples_from_the_store_move_a_line(
     assert await resolve(server, "os_namerica_us") == {"10.0.0.2"}
     now = datetime.now(UTC)
     # Probes say the US clients are now far closer to Frankfurt than to Silicon Valley.
-    db.call(record_latency_samples, [
-        LatencySampleData("os_namerica", "eu-central-1", 3.0, now),
-        LatencySampleData("os_namerica", "us-west-1", 90.0, now),
-        LatencySampleData("os_namerica", "cn-hangzhou", 200.0, now)])
+    db.call(
+        record_latency_samples,
+        [
+            LatencySampleData("os_namerica", "eu-central-1", 3.0, now),
+            LatencySampleData("os_namerica", "us-west-1", 90.0, now),
+            LatencySampleData("os_namerica", "cn-hangzhou", 200.0, now),
+        ],
+    )
     assert await publisher.refresh_latency() == 3
     moved = await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regions())
     assert {c.reason for c in moved.changes} == {"latency-shift"}
@@ -151,8 +166,9 @@ async def test_publish_through_alidns_and_answer_from_its_dns(db: Database) -> N
         assert (await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regs)).ok
 
         async def ask(subnet: str) -> set[str]:
-            q = dns.message.make_query("www.example.com", "A", use_edns=0,
-                                       options=[dns.edns.ECSOption.from_text(subnet)])
+            q = dns.message.make_query(
+                "www.example.com", "A", use_edns=0, options=[dns.edns.ECSOption.from_text(subnet)]
+            )
             msg = await dns.asyncquery.udp(q, host, port=port, timeout=2)
             return {rd.to_text() for rrset in msg.answer for rd in rrset}
 

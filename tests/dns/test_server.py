@@ -37,10 +37,23 @@ ZONE_RECORDS = [
 ]
 
 
-async def ask(server: DnsServer, name: str, rtype: str = "A", *, subnet: str | None = None,
-              tcp: bool = False, edns: bool = True, payload: int = 1232) -> dns.message.Message:
-    q = dns.message.make_query(name, rtype, use_edns=0 if edns else False, payload=payload,
-                               options=[dns.edns.ECSOption.from_text(subnet)] if subnet else None)
+async def ask(
+    server: DnsServer,
+    name: str,
+    rtype: str = "A",
+    *,
+    subnet: str | None = None,
+    tcp: bool = False,
+    edns: bool = True,
+    payload: int = 1232,
+) -> dns.message.Message:
+    q = dns.message.make_query(
+        name,
+        rtype,
+        use_edns=0 if edns else False,
+        payload=payload,
+        options=[dns.edns.ECSOption.from_text(subnet)] if subnet else None,
+    )
     assert server.address is not None
     host, port = server.address
     if tcp:
@@ -112,8 +125,13 @@ async def test_large_answers_truncate_over_udp_and_come_whole_over_tcp(server: D
 
 async def test_weighted_sets_answer_one_record_drawn_by_weight(classifier: LineClassifier) -> None:
     server = DnsServer(classifier, rng=random.Random(7))
-    server.set_zone("example.com", [R("w.example.com", "A", "default", "10.0.0.1", 60, 3),
-                                    R("w.example.com", "A", "default", "10.0.0.2", 60, 1)])
+    server.set_zone(
+        "example.com",
+        [
+            R("w.example.com", "A", "default", "10.0.0.1", 60, 3),
+            R("w.example.com", "A", "default", "10.0.0.2", 60, 1),
+        ],
+    )
     await server.start()
     try:
         seen: Counter[str] = Counter()
@@ -203,8 +221,17 @@ async def test_dig_from_different_subnets_gets_different_regions(server: DnsServ
 
     async def dig(*args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
-            "dig", f"@{host}", "-p", str(port), "+short", "+time=2", "+tries=1", *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            "dig",
+            f"@{host}",
+            "-p",
+            str(port),
+            "+short",
+            "+time=2",
+            "+tries=1",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await proc.communicate()
         assert proc.returncode == 0, err
         return out.decode().strip()

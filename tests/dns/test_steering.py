@@ -66,8 +66,10 @@ def test_live_samples_beat_the_default_table() -> None:
 
 
 def test_geo_map_with_parent_fallback() -> None:
-    lines = [{"line": "os_asia", "regions": ["ap-southeast-1"]},
-             {"line": "internal", "regions": ["cn-beijing"]}]
+    lines = [
+        {"line": "os_asia", "regions": ["ap-southeast-1"]},
+        {"line": "internal", "regions": ["cn-beijing"]},
+    ]
     regions = [ep("cn-beijing"), ep("ap-southeast-1"), ep("us-west-1")]
     d = desired_records(spec("Geo", lines=lines), regions, MATRIX, CAT)
     assert served(d, "os_asia_jp") == {"ap-southeast-1"}  # country falls back to its continent
@@ -88,10 +90,10 @@ def test_weighted_publishes_default_only_by_replica_weight() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(health=st.lists(st.booleans(), min_size=3, max_size=6),
-       order=st.permutations(REGIONS))
+@given(health=st.lists(st.booleans(), min_size=3, max_size=6), order=st.permutations(REGIONS))
 def test_failover_answers_the_first_healthy_region_of_any_length_order(
-        health: list[bool], order: list[str]) -> None:
+    health: list[bool], order: list[str]
+) -> None:
     regions = [ep(r, healthy=h) for r, h in zip(REGIONS, health, strict=False)]
     names = [e.region for e in regions]
     order = [r for r in order if r in names]
@@ -104,12 +106,15 @@ def test_failover_answers_the_first_healthy_region_of_any_length_order(
 
 
 @settings(max_examples=300, deadline=None)
-@given(policy=st.sampled_from(["Latency", "Geo", "Weighted", "Failover"]),
-       health=st.lists(st.booleans(), min_size=1, max_size=6),
-       weights=st.lists(st.integers(0, 300), min_size=6, max_size=6),
-       tolerance=st.integers(0, 200))
+@given(
+    policy=st.sampled_from(["Latency", "Geo", "Weighted", "Failover"]),
+    health=st.lists(st.booleans(), min_size=1, max_size=6),
+    weights=st.lists(st.integers(0, 300), min_size=6, max_size=6),
+    tolerance=st.integers(0, 200),
+)
 def test_default_line_always_answers_and_fail_open_when_none_healthy(
-        policy: str, health: list[bool], weights: list[int], tolerance: int) -> None:
+    policy: str, health: list[bool], weights: list[int], tolerance: int
+) -> None:
     regions = [ep(r, healthy=h, weight=w) for r, h, w in zip(REGIONS, health, weights, strict=False)]
     lines = [{"line": "os_asia", "regions": [regions[0].region]}]
     d = desired_records(spec(policy, latencyToleranceMs=tolerance, lines=lines), regions, MATRIX, CAT)
@@ -147,8 +152,10 @@ def test_dns_weights_keep_order_and_range(ws: list[int]) -> None:
 
 def test_per_line_overrides_pin_a_line_under_latency_and_unknown_lines_are_reported() -> None:
     regions = [ep("cn-hangzhou"), ep("us-west-1")]
-    lines = [{"line": "os_namerica", "regions": ["cn-hangzhou"]},
-             {"line": "os_mars", "regions": ["us-west-1"]}]
+    lines = [
+        {"line": "os_namerica", "regions": ["cn-hangzhou"]},
+        {"line": "os_mars", "regions": ["us-west-1"]},
+    ]
     d = desired_records(spec("Latency", lines=lines), regions, MATRIX, CAT)
     assert served(d, "os_namerica_us") == {"cn-hangzhou"}  # pinned, though us-west-1 is nearer
     assert d.unknown_lines == ("os_mars",)

@@ -26,9 +26,16 @@ APP, NAMESPACE, HOSTNAME = "web", "default", "www.example.com"
 
 def fast_config() -> ControllerConfig:
     """Short leases and probe periods; the resync is forced by the tests that need one."""
-    return ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="it", lease_duration=2.0, renew_deadline=1.5,
-                            retry_period=0.25, probe_interval=0.5, member_timeout=1.0, resync=30.0)
-
+    return ControllerConfig(
+        namespace=SYSTEM_NAMESPACE,
+        identity="it",
+        lease_duration=2.0,
+        renew_deadline=1.5,
+        retry_period=0.25,
+        probe_interval=0.5,
+        member_timeout=1.0,
+        resync=30.0,
+    )
 
 
 class Running:
@@ -63,13 +70,19 @@ class Running:
     async def published(self) -> bool:
         """Ready, DNSPublished True, and every region has an address and is served."""
         regions = await self.regions()
-        return (await self.condition(c.COND_READY) == "True"
-                and await self.condition(c.COND_DNS_PUBLISHED) == "True"
-                and len(regions) == len(self.sb.regions)
-                and all(r.get("address") and r.get("servingDNS") for r in regions.values()))
+        return (
+            await self.condition(c.COND_READY) == "True"
+            and await self.condition(c.COND_DNS_PUBLISHED) == "True"
+            and len(regions) == len(self.sb.regions)
+            and all(r.get("address") and r.get("servingDNS") for r in regions.values())
+        )
 
-    async def query(self, subnet: str | None, name: str = HOSTNAME, rtype: str = "A",
-                    ) -> tuple[str, set[str]]:
+    async def query(
+        self,
+        subnet: str | None,
+        name: str = HOSTNAME,
+        rtype: str = "A",
+    ) -> tuple[str, set[str]]:
         """dnspython over UDP with EDNS Client Subnet: (rcode, answer values)."""
         options = [dns.edns.ECSOption.from_text(subnet)] if subnet else []
         q = dns.message.make_query(name, rtype, use_edns=0, options=options)
@@ -82,8 +95,19 @@ class Running:
         """The real dig with +subnet (what the sandbox's hints print)."""
         host, port = self.dns_address
         proc = await asyncio.create_subprocess_exec(
-            "dig", f"@{host}", "-p", str(port), HOSTNAME, "A", f"+subnet={subnet}", "+short", "+time=3",
-            "+tries=1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            "dig",
+            f"@{host}",
+            "-p",
+            str(port),
+            HOSTNAME,
+            "A",
+            f"+subnet={subnet}",
+            "+short",
+            "+time=3",
+            "+tries=1",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
         return {line.strip() for line in out.decode().splitlines() if line.strip()}
@@ -91,8 +115,9 @@ class Running:
     async def set_drained(self, cluster: str, drained: bool) -> None:
         assert self.sb.host is not None
         value = c.HEALTH_OVERRIDE_UNHEALTHY if drained else None
-        await self.sb.host.merge_patch(MEMBERCLUSTERS, cluster,
-                                       {"metadata": {"annotations": {c.ANNOTATION_REGION_HEALTH: value}}})
+        await self.sb.host.merge_patch(
+            MEMBERCLUSTERS, cluster, {"metadata": {"annotations": {c.ANNOTATION_REGION_HEALTH: value}}}
+        )
 
     async def change_reasons(self) -> list[str]:
         from federation.store.dnslog import list_dns_changes

@@ -13,17 +13,26 @@ from tests.waiting import wait_for
 
 
 def test_ingress_address_takes_the_first_ip_or_hostname() -> None:
-    assert ingress_address({"status": {"loadBalancer": {"ingress": [{"ip": "47.1.2.3"}, {"ip": "x"}]}}}) == \
-        "47.1.2.3"
-    assert ingress_address({"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.net"}]}}}) == \
-        "lb.example.net"
+    assert (
+        ingress_address({"status": {"loadBalancer": {"ingress": [{"ip": "47.1.2.3"}, {"ip": "x"}]}}})
+        == "47.1.2.3"
+    )
+    assert (
+        ingress_address({"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.net"}]}}})
+        == "lb.example.net"
+    )
     assert ingress_address({"status": {"loadBalancer": {}}}) is None
     assert ingress_address(None) is None
 
 
 async def test_a_region_without_an_address_is_not_served_until_it_gets_one(tmp_path: Path) -> None:
-    sb = Sandbox(tmp_path, rollout_delay=0.1, dns_provider="embedded", run_controller=False,
-                 controller_config=fast_config())
+    sb = Sandbox(
+        tmp_path,
+        rollout_delay=0.1,
+        dns_provider="embedded",
+        run_controller=False,
+        controller_config=fast_config(),
+    )
     await sb.start()
     run = Running(sb, "embedded")
     try:
@@ -32,8 +41,11 @@ async def test_a_region_without_an_address_is_not_served_until_it_gets_one(tmp_p
         await sb.start_controller()
 
         async def waiting() -> bool:
-            return await run.condition(c.COND_DNS_PUBLISHED) == "False" and await run.condition(
-                c.COND_READY) == "True"
+            return (
+                await run.condition(c.COND_DNS_PUBLISHED) == "False"
+                and await run.condition(c.COND_READY) == "True"
+            )
+
         await wait_for(waiting, 15, "DNSPublished False while no region has an address")
         conds = {cd["type"]: cd for cd in (await run.status())["conditions"]}
         assert conds[c.COND_DNS_PUBLISHED]["reason"] == "WaitingForAddresses"
@@ -47,6 +59,7 @@ async def test_a_region_without_an_address_is_not_served_until_it_gets_one(tmp_p
             served = {r for r, st in regions.items() if st.get("servingDNS")}
             published = await run.condition(c.COND_DNS_PUBLISHED) == "True"
             return regions if published and served == {"cn-hangzhou", "cn-beijing"} else None
+
         regions = await wait_for(two_served, 10, "the two regions with an address served")
         eu = regions["eu-central-1"]
         assert eu.get("address") is None

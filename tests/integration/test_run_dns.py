@@ -25,12 +25,29 @@ async def test_fedctl_run_serves_the_apps_dns_and_logs_it(tmp_path: Path) -> Non
     sb = Sandbox(tmp_path / "sb", rollout_delay=0.1, run_controller=False)
     await sb.start()
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    env = {**os.environ, "FEDCTL_DATABASE_URL": url, "FEDCTL_DNS_PROVIDER": "embedded",
-           "FEDCTL_DNS_LISTEN": "127.0.0.1:0"}
+    env = {
+        **os.environ,
+        "FEDCTL_DATABASE_URL": url,
+        "FEDCTL_DNS_PROVIDER": "embedded",
+        "FEDCTL_DNS_LISTEN": "127.0.0.1:0",
+    }
     proc = await asyncio.create_subprocess_exec(
-        *FEDCTL, "run", "--kubeconfig", str(sb.kubeconfigs["host"]), "--namespace", SYSTEM_NAMESPACE,
-        "--identity", "run-dns", "--lease-duration", "3", "--probe-interval", "1",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env)
+        *FEDCTL,
+        "run",
+        "--kubeconfig",
+        str(sb.kubeconfigs["host"]),
+        "--namespace",
+        SYSTEM_NAMESPACE,
+        "--identity",
+        "run-dns",
+        "--lease-duration",
+        "3",
+        "--probe-interval",
+        "1",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
     assert proc.stderr is not None
     seen: list[str] = []
     try:
@@ -68,6 +85,8 @@ def test_fedctl_run_with_alidns_but_no_credentials_is_a_one_line_error(tmp_path:
     out = subprocess.run([*FEDCTL, "run"], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 1
     errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
-    assert errors == ["Error: dns (alidns): dns_provider alidns: alibaba_access_key_id and "
-                      "alibaba_access_key_secret are required"], out.stderr
+    assert errors == [
+        "Error: dns (alidns): dns_provider alidns: alibaba_access_key_id and "
+        "alibaba_access_key_secret are required"
+    ], out.stderr
     assert "Traceback" not in out.stderr

@@ -53,19 +53,24 @@ async def test_clients_get_their_nearest_region_and_a_drained_region_leaves_dns(
     await _printed_commands_work(run, addresses)
 
     await run.set_drained("cn-hangzhou", True)
-    await wait_for(lambda: _answers(run, addresses, NEAREST_WITHOUT_HANGZHOU), 10,
-                   "cn-hangzhou's clients answered by cn-beijing")
+    await wait_for(
+        lambda: _answers(run, addresses, NEAREST_WITHOUT_HANGZHOU),
+        10,
+        "cn-hangzhou's clients answered by cn-beijing",
+    )
     assert await run.dig("36.21.0.0/24") == {addresses["cn-beijing"]}
 
     async def hangzhou_not_served() -> dict[str, object] | None:
         hz = (await run.regions())["cn-hangzhou"]
         return hz if hz.get("servingDNS") is False else None
+
     hz = await wait_for(hangzhou_not_served, 5, "status: cn-hangzhou not serving DNS")  # written after DNS
     assert "drained" in str(hz["dnsReason"])
     assert (await run.regions())["cn-beijing"]["servingDNS"] is True
     assert "region-unhealthy" in await run.change_reasons()
-    status = await asyncio.to_thread(CliRunner().invoke, main,
-                                     ["status", "web", "--kubeconfig", str(run.sb.kubeconfigs["host"])])
+    status = await asyncio.to_thread(
+        CliRunner().invoke, main, ["status", "web", "--kubeconfig", str(run.sb.kubeconfigs["host"])]
+    )
     rows = {ln.split()[1]: ln.split() for ln in status.output.splitlines()[1:4]}
     assert rows["cn-hangzhou"][7:9] == [addresses["cn-hangzhou"], "no"], status.output  # ADDRESS, DNS
     assert rows["cn-beijing"][7:9] == [addresses["cn-beijing"], "yes"], status.output
@@ -86,8 +91,11 @@ async def test_steady_state_writes_nothing_and_deleting_the_app_releases_its_nam
     ctrl.enqueue_all_apps()  # a forced resync: every app reconciled again
     await _settled(run)
     calls_after = emu.call_counts()
-    writes = {k: calls_after.get(k, 0) - calls_before.get(k, 0) for k in calls_after
-              if k.startswith("Alidns.") and not k.startswith("Alidns.Describe")}
+    writes = {
+        k: calls_after.get(k, 0) - calls_before.get(k, 0)
+        for k in calls_after
+        if k.startswith("Alidns.") and not k.startswith("Alidns.Describe")
+    }
     assert not any(writes.values()), writes
     assert await run.change_reasons() == log_before
     if run.provider == "alidns":
@@ -101,6 +109,7 @@ async def test_steady_state_writes_nothing_and_deleting_the_app_releases_its_nam
     async def gone() -> bool:
         assert run.sb.host is not None
         return await run.sb.host.get(FEDERATEDAPPS, "web", "default") is None
+
     await wait_for(gone, 15, "the app's finalizer to release it")
     assert (await run.query("36.21.0.0/24"))[0] == "NXDOMAIN"
     assert (await run.query(None, owner_name(HOSTNAME), "TXT"))[0] == "NXDOMAIN"
@@ -123,12 +132,15 @@ async def _settled(run: Running) -> None:
 async def _printed_commands_work(run: Running, addresses: dict[str, str]) -> None:
     """The dig and fedctl commands of the sandbox's hints, pasted as printed, give the nearest region."""
     hints = run.sb.hints(addresses)
-    commands = [shlex.split(line.split("   #", 1)[0]) for line in hints.splitlines()
-                if line.strip().startswith(("dig ", "fedctl ")) and "--kubeconfig" not in line]
+    commands = [
+        shlex.split(line.split("   #", 1)[0])
+        for line in hints.splitlines()
+        if line.strip().startswith(("dig ", "fedctl ")) and "--kubeconfig" not in line
+    ]
     digs = [cmd for cmd in commands if cmd[0] == "dig" and any(a.startswith("+subnet=") for a in cmd)]
     assert len(digs) == len(NEAREST)
     for cmd in digs:
-        subnet = next(a for a in cmd if a.startswith("+subnet="))[len("+subnet="):]
+        subnet = next(a for a in cmd if a.startswith("+subnet="))[len("+subnet=") :]
         proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
         out, _ = await proc.communicate()
         assert set(out.decode().split()) == {addresses[NEAREST[subnet]]}, cmd

@@ -37,19 +37,35 @@ def previous_of(result: PlacementResult) -> dict[str, PreviousRegion]:
 
 
 def with_health(regs: list[RegionInput], sick: set[str]) -> list[RegionInput]:
-    return [dataclasses.replace(r, schedulability=Schedulability.UNHEALTHY, reason="member unreachable")
-            if r.name in sick else r for r in regs]
+    return [
+        dataclasses.replace(r, schedulability=Schedulability.UNHEALTHY, reason="member unreachable")
+        if r.name in sick
+        else r
+        for r in regs
+    ]
 
 
 strategies = st.sampled_from(["Spread", "Weighted", "Failover"])
 uids = st.uuids().map(str)
 
 
-@given(regs=regions(), total=st.integers(0, 200), strategy=strategies, uid=uids,
-       sick=st.sets(st.sampled_from(NAMES)), reschedule=st.booleans())
+@given(
+    regs=regions(),
+    total=st.integers(0, 200),
+    strategy=strategies,
+    uid=uids,
+    sick=st.sets(st.sampled_from(NAMES)),
+    reschedule=st.booleans(),
+)
 def test_sum_exact_and_bounds_hold(regs, total, strategy, uid, sick, reschedule):
-    inp = PlacementInput(total, strategy, with_health(regs, sick), uid, failover_order=NAMES[::-1],
-                         reschedule_on_failure=reschedule)
+    inp = PlacementInput(
+        total,
+        strategy,
+        with_health(regs, sick),
+        uid,
+        failover_order=NAMES[::-1],
+        reschedule_on_failure=reschedule,
+    )
     res = place(inp)
     assert [r.name for r in res.regions] == [r.name for r in regs]
     placed = [r for r in regs if r.name not in sick or not reschedule]
@@ -85,8 +101,13 @@ def test_deterministic_and_independent_of_listing_order(regs, total, strategy, u
     assert place(dataclasses.replace(inp, regions=shuffled)).replicas == first.replicas
 
 
-@given(regs=regions(), total=st.integers(0, 200), strategy=st.sampled_from(["Spread", "Weighted"]),
-       uid=uids, extra=st.integers(1, 20))
+@given(
+    regs=regions(),
+    total=st.integers(0, 200),
+    strategy=st.sampled_from(["Spread", "Weighted"]),
+    uid=uids,
+    extra=st.integers(1, 20),
+)
 def test_scaling_up_never_takes_replicas_from_a_region(regs, total, strategy, uid, extra):
     before = place(PlacementInput(total, strategy, regs, uid))
     after = place(PlacementInput(total + extra, strategy, regs, uid, previous=previous_of(before)))
@@ -96,14 +117,21 @@ def test_scaling_up_never_takes_replicas_from_a_region(regs, total, strategy, ui
     assert sum(diff.values()) == extra  # minimal: only the new replicas are placed
 
 
-@given(regs=regions(min_size=2), total=st.integers(0, 200), strategy=strategies, uid=uids,
-       data=st.data())
+@given(regs=regions(min_size=2), total=st.integers(0, 200), strategy=strategies, uid=uids, data=st.data())
 def test_failure_moves_only_the_failed_regions_replicas(regs, total, strategy, uid, data):
     sick = data.draw(st.sampled_from([r.name for r in regs]))
     order = data.draw(st.permutations([r.name for r in regs]))
     healthy = place(PlacementInput(total, strategy, regs, uid, failover_order=order))
-    failed = place(PlacementInput(total, strategy, with_health(regs, {sick}), uid, failover_order=order,
-                                  previous=previous_of(healthy)))
+    failed = place(
+        PlacementInput(
+            total,
+            strategy,
+            with_health(regs, {sick}),
+            uid,
+            failover_order=order,
+            previous=previous_of(healthy),
+        )
+    )
     assume(healthy.feasible and failed.feasible)
     assert failed.replicas[sick] == 0
     for n, before in healthy.replicas.items():
@@ -113,15 +141,15 @@ def test_failure_moves_only_the_failed_regions_replicas(regs, total, strategy, u
     assert moved == 2 * healthy.replicas[sick]
 
 
-@given(regs=regions(min_size=2), total=st.integers(0, 200), strategy=strategies, uid=uids,
-       data=st.data())
+@given(regs=regions(min_size=2), total=st.integers(0, 200), strategy=strategies, uid=uids, data=st.data())
 def test_recovery_with_rebalance_restores_the_weighted_assignment(regs, total, strategy, uid, data):
     sick = data.draw(st.sampled_from([r.name for r in regs]))
     order = data.draw(st.permutations([r.name for r in regs]))
     base = PlacementInput(total, strategy, regs, uid, failover_order=order)
     healthy = place(base)
-    failed = place(dataclasses.replace(base, regions=with_health(regs, {sick}),
-                                       previous=previous_of(healthy)))
+    failed = place(
+        dataclasses.replace(base, regions=with_health(regs, {sick}), previous=previous_of(healthy))
+    )
     recovered = place(dataclasses.replace(base, previous=previous_of(failed)))
     assume(healthy.feasible and failed.feasible)
     assert recovered.replicas == healthy.replicas
@@ -132,15 +160,16 @@ def test_recovery_with_rebalance_restores_the_weighted_assignment(regs, total, s
             assert failed.replicas[n] - recovered.replicas[n] <= failed.replicas[n] - healthy.replicas[n]
 
 
-@given(regs=regions(min_size=2), total=st.integers(0, 200), strategy=strategies, uid=uids,
-       data=st.data())
+@given(regs=regions(min_size=2), total=st.integers(0, 200), strategy=strategies, uid=uids, data=st.data())
 def test_recovery_without_rebalance_holds_the_region(regs, total, strategy, uid, data):
     sick = data.draw(st.sampled_from([r.name for r in regs]))
-    base = PlacementInput(total, strategy, regs, uid, failover_order=[r.name for r in regs],
-                          rebalance_on_recovery=False)
+    base = PlacementInput(
+        total, strategy, regs, uid, failover_order=[r.name for r in regs], rebalance_on_recovery=False
+    )
     healthy = place(base)
-    failed = place(dataclasses.replace(base, regions=with_health(regs, {sick}),
-                                       previous=previous_of(healthy)))
+    failed = place(
+        dataclasses.replace(base, regions=with_health(regs, {sick}), previous=previous_of(healthy))
+    )
     assume(failed.feasible)
     recovered = place(dataclasses.replace(base, previous=previous_of(failed)))
     others_cap = [r.max_replicas for r in regs if r.name != sick]
@@ -186,20 +215,26 @@ def test_spread_is_even_and_the_odd_replica_is_a_stable_per_app_choice():
     assert sorted(res.replicas.values()) == [2, 2, 3]
     assert place(PlacementInput(7, "Spread", regs, "uid-1")) == res
     # different apps do not all put their extra replica in the same region
-    winners = {max(place(PlacementInput(7, "Spread", regs, f"uid-{i}")).replicas.items(),
-                   key=lambda kv: kv[1])[0] for i in range(30)}
+    winners = {
+        max(place(PlacementInput(7, "Spread", regs, f"uid-{i}")).replicas.items(), key=lambda kv: kv[1])[0]
+        for i in range(30)
+    }
     assert len(winners) == 3
 
 
 def test_weighted_follows_weights_and_reports_infeasible_bounds():
-    regs = [RegionInput("a", weight=3), RegionInput("b", weight=1),
-            RegionInput("c", weight=0, min_replicas=1)]
+    regs = [
+        RegionInput("a", weight=3),
+        RegionInput("b", weight=1),
+        RegionInput("c", weight=0, min_replicas=1),
+    ]
     assert place(PlacementInput(9, "Weighted", regs, "u")).replicas == {"a": 6, "b": 2, "c": 1}
     capped = [RegionInput("a", max_replicas=2), RegionInput("b", max_replicas=3)]
     res = place(PlacementInput(10, "Weighted", capped, "u"))
     assert res.replicas == {"a": 2, "b": 3}
     assert res.problems == (
-        "the maxReplicas of the placed regions allow only 5 of the 10 replicas asked for",)
+        "the maxReplicas of the placed regions allow only 5 of the 10 replicas asked for",
+    )
     mins = [RegionInput("a", min_replicas=4), RegionInput("b", min_replicas=4)]
     res = place(PlacementInput(5, "Spread", mins, "u"))
     assert res.replicas == {"a": 4, "b": 4}
@@ -207,8 +242,10 @@ def test_weighted_follows_weights_and_reports_infeasible_bounds():
 
 
 def test_unavailable_region_is_excluded_even_without_rescheduling():
-    regs = [RegionInput("a"), RegionInput("b", schedulability=Schedulability.UNAVAILABLE,
-                                          reason="no MemberCluster for region b")]
+    regs = [
+        RegionInput("a"),
+        RegionInput("b", schedulability=Schedulability.UNAVAILABLE, reason="no MemberCluster for region b"),
+    ]
     res = place(PlacementInput(4, "Spread", regs, "u", reschedule_on_failure=False))
     assert res.replicas == {"a": 4, "b": 0}
     assert res.excluded == {"b": "no MemberCluster for region b"}

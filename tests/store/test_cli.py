@@ -42,21 +42,26 @@ def _fedctl(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     cmd = [str(exe)] if exe.exists() else [shutil.which("fedctl") or "fedctl"]
     full_env = {**os.environ, **(env or {})}
     full_env.pop("FEDCTL_CONFIG", None)
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=full_env, timeout=60,
-                          check=False)
+    return subprocess.run(
+        [*cmd, *args], capture_output=True, text=True, env=full_env, timeout=60, check=False
+    )
 
 
 def _seed_samples(url: str, now: datetime) -> None:
     store = Database(url)
     try:
         with store.session() as s:
-            record_health_samples(s, [
-                HealthSampleData("endpoint", "vip", "cn-hangzhou", ok=True, at=now - timedelta(days=40)),
-                HealthSampleData("endpoint", "vip", "cn-hangzhou", ok=True, at=now - timedelta(days=10)),
-                HealthSampleData("endpoint", "vip", "cn-hangzhou", ok=True, at=now - timedelta(hours=1)),
-            ])
-            record_latency_samples(s, [
-                LatencySampleData("telecom", "cn-hangzhou", 3.0, now - timedelta(days=9))])
+            record_health_samples(
+                s,
+                [
+                    HealthSampleData("endpoint", "vip", "cn-hangzhou", ok=True, at=now - timedelta(days=40)),
+                    HealthSampleData("endpoint", "vip", "cn-hangzhou", ok=True, at=now - timedelta(days=10)),
+                    HealthSampleData("endpoint", "vip", "cn-hangzhou", ok=True, at=now - timedelta(hours=1)),
+                ],
+            )
+            record_latency_samples(
+                s, [LatencySampleData("telecom", "cn-hangzhou", 3.0, now - timedelta(days=9))]
+            )
     finally:
         store.dispose()
 
@@ -191,8 +196,13 @@ def test_plain_alembic_command_takes_the_url_from_the_settings(tmp_path: Path) -
     ini = Path(migrate.migrations_dir()) / "alembic.ini"
     alembic = Path(sys.executable).parent / "alembic"
     exe = str(alembic) if alembic.exists() else "alembic"
-    proc = subprocess.run([exe, "-c", str(ini), "upgrade", "head"],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "FEDCTL_DATABASE_URL": url})
+    proc = subprocess.run(
+        [exe, "-c", str(ini), "upgrade", "head"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "FEDCTL_DATABASE_URL": url},
+    )
     assert proc.returncode == 0, proc.stderr
     assert migrate.current(url) == "0001"

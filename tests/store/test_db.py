@@ -22,8 +22,15 @@ T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 
 def _sample(i: int) -> HealthSampleData:
-    return HealthSampleData(target_kind="endpoint", target_id=f"vip-{i}", region="cn-hangzhou", ok=True,
-                            at=T0 + timedelta(seconds=i), app="shop/web", latency_ms=1.5)
+    return HealthSampleData(
+        target_kind="endpoint",
+        target_id=f"vip-{i}",
+        region="cn-hangzhou",
+        ok=True,
+        at=T0 + timedelta(seconds=i),
+        app="shop/web",
+        latency_ms=1.5,
+    )
 
 
 def _count(s: Session) -> int:
@@ -43,8 +50,9 @@ def test_sqlite_file_directory_created_with_wal_and_foreign_keys(tmp_path: Path)
         store.dispose()
 
 
-def test_default_url_is_a_sqlite_file_under_the_user_data_dir(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_url_is_a_sqlite_file_under_the_user_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("FEDCTL_DATABASE_URL", raising=False)
     settings = load_settings()
@@ -56,6 +64,7 @@ def test_default_url_is_a_sqlite_file_under_the_user_data_dir(tmp_path: Path,
 def test_unit_of_work_commits_on_success_and_rolls_back_on_error(db: Database) -> None:
     with db.session() as s:
         record_health_samples(s, [_sample(1)])
+
     def failing_unit_of_work() -> None:
         with db.session() as s:
             record_health_samples(s, [_sample(2), _sample(3)])

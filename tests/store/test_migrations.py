@@ -43,8 +43,10 @@ def test_indexes_the_reads_need_exist_after_migration(empty_url: str) -> None:
     try:
         with engine.connect() as conn:
             insp = inspect(conn)
+
             def cols(table: str) -> set[tuple[str, ...]]:
                 return {tuple(str(c) for c in ix["column_names"]) for ix in insp.get_indexes(table)}
+
             assert ("target_kind", "target_id", "at") in cols("health_samples")  # latest per target
             assert ("at",) in cols("health_samples")  # retention
             assert ("at",) in cols("health_transitions")  # transitions by time

@@ -15,8 +15,12 @@ SECRETISH = re.compile(r"secret|token|passw|kubeconfig|credential|private|access
 
 
 def test_no_model_column_is_named_like_a_secret() -> None:
-    offenders = [f"{t.name}.{c.name}" for t in Base.metadata.sorted_tables for c in t.columns
-                 if SECRETISH.search(c.name) or SECRETISH.search(t.name)]
+    offenders = [
+        f"{t.name}.{c.name}"
+        for t in Base.metadata.sorted_tables
+        for c in t.columns
+        if SECRETISH.search(c.name) or SECRETISH.search(t.name)
+    ]
     assert offenders == []
 
 

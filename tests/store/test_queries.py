@@ -62,8 +62,19 @@ def s(i: int) -> datetime:
 def test_health_samples_round_trip_with_aware_utc_datetimes(db: Database) -> None:
     local = s(5).astimezone(CST)
     with db.session() as sess:
-        record_health_sample(sess, HealthSampleData("endpoint", "vip-hz", "cn-hangzhou", ok=False, at=local,
-                                                    app=APP, latency_ms=None, detail="connect: refused"))
+        record_health_sample(
+            sess,
+            HealthSampleData(
+                "endpoint",
+                "vip-hz",
+                "cn-hangzhou",
+                ok=False,
+                at=local,
+                app=APP,
+                latency_ms=None,
+                detail="connect: refused",
+            ),
+        )
     with db.session() as sess:
         [got] = sample_history(sess, "endpoint", "vip-hz")
     assert got.at == local == s(5)
@@ -89,7 +100,10 @@ def test_latest_samples_gives_the_newest_per_target_with_filters(db: Database) -
         history = sample_history(sess, "cluster", "hz-1", since=s(15))
         recent = latest_samples(sess, since=s(15))
     assert [(x.target_kind, x.target_id, x.at) for x in latest] == [
-        ("cluster", "hz-1", s(30)), ("cluster", "sh-1", s(10)), ("rollout", "shop/web@cn-hangzhou", s(40))]
+        ("cluster", "hz-1", s(30)),
+        ("cluster", "sh-1", s(10)),
+        ("rollout", "shop/web@cn-hangzhou", s(40)),
+    ]
     assert latest[0].ok is False
     assert latest[0].detail == "timeout"
     assert [x.target_id for x in by_region] == ["hz-1"]
@@ -108,8 +122,9 @@ def test_bad_sample_input_is_refused_naming_the_field(db: Database) -> None:
 
 def test_long_detail_is_clipped_not_rejected(db: Database) -> None:
     with db.session() as sess:
-        record_health_sample(sess, HealthSampleData("slb", "lb-1", "cn-hangzhou", ok=False, at=T0,
-                                                    detail="x" * 5000))
+        record_health_sample(
+            sess, HealthSampleData("slb", "lb-1", "cn-hangzhou", ok=False, at=T0, detail="x" * 5000)
+        )
     with db.session() as sess:
         [got] = sample_history(sess, "slb", "lb-1")
     assert got.detail is not None
@@ -118,16 +133,44 @@ def test_long_detail_is_clipped_not_rejected(db: Database) -> None:
 
 
 def test_health_state_upsert_keeps_one_row_per_target_with_counters(db: Database) -> None:
-    first = HealthStateData("endpoint", "vip-hz", "cn-hangzhou", state="healthy", consecutive_failures=1,
-                            consecutive_successes=0, since=s(0), app=APP, last_sample_at=s(10))
+    first = HealthStateData(
+        "endpoint",
+        "vip-hz",
+        "cn-hangzhou",
+        state="healthy",
+        consecutive_failures=1,
+        consecutive_successes=0,
+        since=s(0),
+        app=APP,
+        last_sample_at=s(10),
+    )
     with db.session() as sess:
         upsert_health_state(sess, first, now=s(10))
-        upsert_health_state(sess, HealthStateData("cluster", "sh-1", "cn-shanghai", state="unknown",
-                                                  consecutive_failures=0, consecutive_successes=0,
-                                                  since=s(0)), now=s(10))
-    second = HealthStateData("endpoint", "vip-hz", "cn-hangzhou", state="unhealthy", consecutive_failures=3,
-                             consecutive_successes=0, since=s(30).astimezone(CST), app=APP,
-                             last_sample_at=s(30), reason="3 consecutive probe failures")
+        upsert_health_state(
+            sess,
+            HealthStateData(
+                "cluster",
+                "sh-1",
+                "cn-shanghai",
+                state="unknown",
+                consecutive_failures=0,
+                consecutive_successes=0,
+                since=s(0),
+            ),
+            now=s(10),
+        )
+    second = HealthStateData(
+        "endpoint",
+        "vip-hz",
+        "cn-hangzhou",
+        state="unhealthy",
+        consecutive_failures=3,
+        consecutive_successes=0,
+        since=s(30).astimezone(CST),
+        app=APP,
+        last_sample_at=s(30),
+        reason="3 consecutive probe failures",
+    )
     with db.session() as sess:
         upsert_health_state(sess, second, now=s(31))
     with db.session() as sess:
@@ -138,19 +181,32 @@ def test_health_state_upsert_keeps_one_row_per_target_with_counters(db: Database
         missing = get_health_state(sess, "endpoint", "nope")
     assert got is not None
     assert (got.state, got.consecutive_failures, got.since, got.reason) == (
-        "unhealthy", 3, s(30), "3 consecutive probe failures")
+        "unhealthy",
+        3,
+        s(30),
+        "3 consecutive probe failures",
+    )
     assert got.updated_at == s(31)
     assert got.since.tzinfo is UTC
     assert [x.target_id for x in hz] == ["vip-hz"] == [x.target_id for x in by_app]
     assert [(x.region, x.target_id) for x in everything] == [
-        ("cn-hangzhou", "vip-hz"), ("cn-shanghai", "sh-1")]
+        ("cn-hangzhou", "vip-hz"),
+        ("cn-shanghai", "sh-1"),
+    ]
     assert missing is None
 
 
 async def test_concurrent_upserts_of_one_target_neither_fail_nor_duplicate(db: Database) -> None:
     def state(n: int) -> HealthStateData:
-        return HealthStateData("cluster", "hz-1", "cn-hangzhou", state="unhealthy", consecutive_failures=n,
-                               consecutive_successes=0, since=T0)
+        return HealthStateData(
+            "cluster",
+            "hz-1",
+            "cn-hangzhou",
+            state="unhealthy",
+            consecutive_failures=n,
+            consecutive_successes=0,
+            since=T0,
+        )
 
     await asyncio.gather(*(db.run(upsert_health_state, state(n)) for n in range(1, 25)))
     rows = await db.run(latest_health)
@@ -159,12 +215,26 @@ async def test_concurrent_upserts_of_one_target_neither_fail_nor_duplicate(db: D
 
 
 def test_health_state_rejects_bad_state_and_negative_counters(db: Database) -> None:
-    bad = HealthStateData("slb", "lb-1", "cn-hangzhou", state="degraded", consecutive_failures=0,
-                          consecutive_successes=0, since=T0)
+    bad = HealthStateData(
+        "slb",
+        "lb-1",
+        "cn-hangzhou",
+        state="degraded",
+        consecutive_failures=0,
+        consecutive_successes=0,
+        since=T0,
+    )
     with db.session() as sess, pytest.raises(ValueError, match="state: 'degraded'"):
         upsert_health_state(sess, bad)
-    neg = HealthStateData("slb", "lb-1", "cn-hangzhou", state="healthy", consecutive_failures=-1,
-                          consecutive_successes=0, since=T0)
+    neg = HealthStateData(
+        "slb",
+        "lb-1",
+        "cn-hangzhou",
+        state="healthy",
+        consecutive_failures=-1,
+        consecutive_successes=0,
+        since=T0,
+    )
     with db.session() as sess, pytest.raises(ValueError, match="consecutive_failures"):
         upsert_health_state(sess, neg)
 
@@ -176,12 +246,38 @@ def test_database_check_constraint_backs_the_python_checks(db: Database) -> None
 
 def test_transitions_listed_newest_first_and_filtered(db: Database) -> None:
     with db.session() as sess:
-        record_transition(sess, TransitionData("endpoint", "vip-hz", "cn-hangzhou", "unknown", "healthy",
-                                               "2 consecutive successes", at=s(0), app=APP))
-        record_transition(sess, TransitionData("endpoint", "vip-hz", "cn-hangzhou", "healthy", "unhealthy",
-                                               "3 consecutive failures", at=s(60), app=APP))
-        record_transition(sess, TransitionData("cluster", "sh-1", "cn-shanghai", "healthy", "unhealthy",
-                                               "API unreachable", at=s(30)))
+        record_transition(
+            sess,
+            TransitionData(
+                "endpoint",
+                "vip-hz",
+                "cn-hangzhou",
+                "unknown",
+                "healthy",
+                "2 consecutive successes",
+                at=s(0),
+                app=APP,
+            ),
+        )
+        record_transition(
+            sess,
+            TransitionData(
+                "endpoint",
+                "vip-hz",
+                "cn-hangzhou",
+                "healthy",
+                "unhealthy",
+                "3 consecutive failures",
+                at=s(60),
+                app=APP,
+            ),
+        )
+        record_transition(
+            sess,
+            TransitionData(
+                "cluster", "sh-1", "cn-shanghai", "healthy", "unhealthy", "API unreachable", at=s(30)
+            ),
+        )
     with db.session() as sess:
         all_ = list_transitions(sess)
         recent = list_transitions(sess, since=s(30))
@@ -197,8 +293,9 @@ def test_transitions_listed_newest_first_and_filtered(db: Database) -> None:
 
 
 def test_latency_matrix_is_the_median_per_line_and_region_since(db: Database) -> None:
-    rows = [LatencySampleData("telecom", "cn-hangzhou", rtt, s(i)) for i, rtt in enumerate([30.0, 10.0, 20.0])
-            ] + [LatencySampleData("telecom", "cn-shanghai", rtt, s(i)) for i, rtt in enumerate([5.0, 7.0])]
+    rows = [
+        LatencySampleData("telecom", "cn-hangzhou", rtt, s(i)) for i, rtt in enumerate([30.0, 10.0, 20.0])
+    ] + [LatencySampleData("telecom", "cn-shanghai", rtt, s(i)) for i, rtt in enumerate([5.0, 7.0])]
     rows += [LatencySampleData("unicom", "cn-hangzhou", 500.0, s(-3600))]  # before the window
     with db.session() as sess:
         assert record_latency_samples(sess, rows) == 6
@@ -213,9 +310,17 @@ def test_latency_matrix_is_the_median_per_line_and_region_since(db: Database) ->
 
 
 def _slb(resource_id: str, region: str, owner: str = "web", uid: str = "uid-web") -> ResourceData:
-    return ResourceData(provider="alibaba", kind="slb", resource_id=resource_id, region=region,
-                        owner_namespace="shop", owner_name=owner, owner_uid=uid, created_at=s(0),
-                        attributes={"address": "10.0.0.1", "spec": "slb.s1.small", "ports": [80, 443]})
+    return ResourceData(
+        provider="alibaba",
+        kind="slb",
+        resource_id=resource_id,
+        region=region,
+        owner_namespace="shop",
+        owner_name=owner,
+        owner_uid=uid,
+        created_at=s(0),
+        attributes={"address": "10.0.0.1", "spec": "slb.s1.small", "ports": [80, 443]},
+    )
 
 
 def test_inventory_add_is_idempotent_mark_deleted_and_list_by_owner(db: Database) -> None:
@@ -225,10 +330,17 @@ def test_inventory_add_is_idempotent_mark_deleted_and_list_by_owner(db: Database
         inventory_add(sess, _slb("lb-sh", "cn-shanghai"))
         inventory_add(sess, _slb("lb-other", "cn-hangzhou", owner="api", uid="uid-api"))
     with db.session() as sess:
-        assert inventory_mark_deleted(sess, provider="alibaba", kind="slb", region="cn-shanghai",
-                                      resource_id="lb-sh", at=s(100).astimezone(CST))
-        assert not inventory_mark_deleted(sess, provider="alibaba", kind="slb", region="cn-beijing",
-                                          resource_id="lb-unknown")
+        assert inventory_mark_deleted(
+            sess,
+            provider="alibaba",
+            kind="slb",
+            region="cn-shanghai",
+            resource_id="lb-sh",
+            at=s(100).astimezone(CST),
+        )
+        assert not inventory_mark_deleted(
+            sess, provider="alibaba", kind="slb", region="cn-beijing", resource_id="lb-unknown"
+        )
     with db.session() as sess:
         live = inventory_list(sess, owner_uid="uid-web")
         everything = inventory_list(sess, owner_namespace="shop", owner_name="web", include_deleted=True)
@@ -252,8 +364,9 @@ def _rec(value: str, line: str = "default", ttl: int = 60, weight: int | None = 
 def test_published_records_replace_and_list_by_zone(db: Database) -> None:
     first = [_rec("1.1.1.1"), _rec("2.2.2.2"), _rec("1.1.1.1", line="telecom")]
     with db.session() as sess:
-        r1 = replace_published_records(sess, "example.com", first, owner_app=APP,
-                                       provider_ids={_rec("1.1.1.1").key: "rid-1"}, at=s(0))
+        r1 = replace_published_records(
+            sess, "example.com", first, owner_app=APP, provider_ids={_rec("1.1.1.1").key: "rid-1"}, at=s(0)
+        )
     assert (r1.added, r1.removed, r1.updated, r1.unchanged) == (3, 0, 0, 0)
 
     second = [_rec("1.1.1.1", ttl=30), _rec("3.3.3.3", line="telecom", weight=50), _rec("2.2.2.2")]
@@ -267,9 +380,14 @@ def test_published_records_replace_and_list_by_zone(db: Database) -> None:
         other_zone = list_published_records(sess, "example.org")
     assert [p.record for p in got] == sorted(second, key=lambda r: (r.name, r.rtype, r.line, r.value))
     assert {p.record.value: p.provider_record_id for p in got if p.record.line == "default"} == {
-        "1.1.1.1": "rid-1", "2.2.2.2": None}
-    assert {p.record.value: p.published_at for p in got} == {"1.1.1.1": s(10), "2.2.2.2": s(0),
-                                                            "3.3.3.3": s(10)}
+        "1.1.1.1": "rid-1",
+        "2.2.2.2": None,
+    }
+    assert {p.record.value: p.published_at for p in got} == {
+        "1.1.1.1": s(10),
+        "2.2.2.2": s(0),
+        "3.3.3.3": s(10),
+    }
     assert len(by_app) == 3
     assert other_zone == []
 
@@ -292,12 +410,40 @@ def test_replacing_one_apps_records_leaves_other_owners_alone(db: Database) -> N
 def test_dns_change_log_by_app_and_time_newest_first(db: Database) -> None:
     old, new = _rec("1.1.1.1"), _rec("2.2.2.2", weight=50)
     changes = [
-        DnsChangeData("example.com", "www.example.com", "A", "default", "create", "created", s(0),
-                      new=describe(old), app=APP),
-        DnsChangeData("example.com", "www.example.com", "A", "telecom", "update", "region-unhealthy",
-                      s(60).astimezone(CST), old=describe(old), new=describe(new), app=APP),
-        DnsChangeData("example.com", "api.example.com", "A", "default", "delete", "removed", s(30),
-                      old="9.9.9.9 ttl=60", app=app_key("shop", "api")),
+        DnsChangeData(
+            "example.com",
+            "www.example.com",
+            "A",
+            "default",
+            "create",
+            "created",
+            s(0),
+            new=describe(old),
+            app=APP,
+        ),
+        DnsChangeData(
+            "example.com",
+            "www.example.com",
+            "A",
+            "telecom",
+            "update",
+            "region-unhealthy",
+            s(60).astimezone(CST),
+            old=describe(old),
+            new=describe(new),
+            app=APP,
+        ),
+        DnsChangeData(
+            "example.com",
+            "api.example.com",
+            "A",
+            "default",
+            "delete",
+            "removed",
+            s(30),
+            old="9.9.9.9 ttl=60",
+            app=app_key("shop", "api"),
+        ),
     ]
     with db.session() as sess:
         assert append_dns_changes(sess, changes) == 3
@@ -306,8 +452,10 @@ def test_dns_change_log_by_app_and_time_newest_first(db: Database) -> None:
         recent = list_dns_changes(sess, since=s(30))
         by_name = list_dns_changes(sess, zone="example.com", name="api.example.com")
         window = list_dns_changes(sess, since=s(0), until=s(60), limit=1)
-    assert [(c.action, c.reason, c.at) for c in web] == [("update", "region-unhealthy", s(60)),
-                                                         ("create", "created", s(0))]
+    assert [(c.action, c.reason, c.at) for c in web] == [
+        ("update", "region-unhealthy", s(60)),
+        ("create", "created", s(0)),
+    ]
     assert web[0].old == "1.1.1.1 ttl=60"
     assert web[0].new == "2.2.2.2 ttl=60 weight=50"
     assert [c.name for c in recent] == ["www.example.com", "api.example.com"]
@@ -318,22 +466,43 @@ def test_dns_change_log_by_app_and_time_newest_first(db: Database) -> None:
 
 
 def test_member_clusters_and_their_regions(db: Database) -> None:
-    hz = MemberClusterData("hz-1", "cn-hangzhou", reachable=True, last_seen=s(0),
-                           kubernetes_version="v1.30.2", node_count=3, ready_node_count=3, api_latency_ms=4.2)
+    hz = MemberClusterData(
+        "hz-1",
+        "cn-hangzhou",
+        reachable=True,
+        last_seen=s(0),
+        kubernetes_version="v1.30.2",
+        node_count=3,
+        ready_node_count=3,
+        api_latency_ms=4.2,
+    )
     with db.session() as sess:
         upsert_member_cluster(sess, hz)
         upsert_member_cluster(sess, MemberClusterData("sh-1", "cn-shanghai", reachable=False, last_seen=s(5)))
-        upsert_member_cluster(sess, MemberClusterData("hz-1", "cn-hangzhou", reachable=False, last_seen=s(60),
-                                                      kubernetes_version="v1.30.2", node_count=3,
-                                                      ready_node_count=1))
+        upsert_member_cluster(
+            sess,
+            MemberClusterData(
+                "hz-1",
+                "cn-hangzhou",
+                reachable=False,
+                last_seen=s(60),
+                kubernetes_version="v1.30.2",
+                node_count=3,
+                ready_node_count=1,
+            ),
+        )
     with db.session() as sess:
         clusters = list_member_clusters(sess)
         regions = list_regions(sess)
         only_hz = list_member_clusters(sess, region="cn-hangzhou")
     assert [(c.name, c.reachable, c.ready_node_count, c.last_seen) for c in clusters] == [
-        ("hz-1", False, 1, s(60)), ("sh-1", False, None, s(5))]
+        ("hz-1", False, 1, s(60)),
+        ("sh-1", False, None, s(5)),
+    ]
     assert [(r.name, r.first_seen, r.last_seen) for r in regions] == [
-        ("cn-hangzhou", s(0), s(60)), ("cn-shanghai", s(5), s(5))]
+        ("cn-hangzhou", s(0), s(60)),
+        ("cn-shanghai", s(5), s(5)),
+    ]
     assert [c.name for c in only_hz] == ["hz-1"]
     with db.session() as sess:  # a late, older observation does not move the region's last_seen back
         upsert_member_cluster(sess, MemberClusterData("hz-2", "cn-hangzhou", reachable=True, last_seen=s(1)))
@@ -349,16 +518,26 @@ def test_member_clusters_and_their_regions(db: Database) -> None:
 def test_prune_deletes_only_samples_older_than_retention(db: Database) -> None:
     now = T0 + timedelta(days=30)
     with db.session() as sess:
-        record_health_samples(sess, [
-            HealthSampleData("slb", "lb-1", "cn-hangzhou", ok=True, at=now - timedelta(days=15)),
-            HealthSampleData("slb", "lb-1", "cn-hangzhou", ok=True, at=now - timedelta(days=13)),
-        ])
-        record_latency_samples(sess, [
-            LatencySampleData("telecom", "cn-hangzhou", 9.0, now - timedelta(days=20)),
-            LatencySampleData("telecom", "cn-hangzhou", 9.0, now - timedelta(hours=1)),
-        ])
-        record_transition(sess, TransitionData("slb", "lb-1", "cn-hangzhou", "healthy", "unhealthy", "r",
-                                               at=now - timedelta(days=29)))
+        record_health_samples(
+            sess,
+            [
+                HealthSampleData("slb", "lb-1", "cn-hangzhou", ok=True, at=now - timedelta(days=15)),
+                HealthSampleData("slb", "lb-1", "cn-hangzhou", ok=True, at=now - timedelta(days=13)),
+            ],
+        )
+        record_latency_samples(
+            sess,
+            [
+                LatencySampleData("telecom", "cn-hangzhou", 9.0, now - timedelta(days=20)),
+                LatencySampleData("telecom", "cn-hangzhou", 9.0, now - timedelta(hours=1)),
+            ],
+        )
+        record_transition(
+            sess,
+            TransitionData(
+                "slb", "lb-1", "cn-hangzhou", "healthy", "unhealthy", "r", at=now - timedelta(days=29)
+            ),
+        )
     with db.session() as sess:
         result = prune(sess, retention_days=14, now=now)
     assert (result.health_samples, result.latency_samples) == (1, 1)
@@ -372,7 +551,8 @@ def test_prune_deletes_only_samples_older_than_retention(db: Database) -> None:
 
 
 _offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(
-    lambda m: timezone(timedelta(minutes=m)))
+    lambda m: timezone(timedelta(minutes=m))
+)
 _moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=_offsets)
 
 

@@ -45,12 +45,20 @@ class DomainRecord:
 
     @classmethod
     def from_api(cls, d: dict[str, Any]) -> DomainRecord:
-        return cls(record_id=str(d["RecordId"]), domain_name=str(d.get("DomainName", "")), rr=str(d["RR"]),
-                   type=str(d["Type"]), value=str(d["Value"]), ttl=int(d.get("TTL", 600)),
-                   line=str(d.get("Line", "default")), status=str(d.get("Status", "ENABLE")).upper(),
-                   priority=int(d["Priority"]) if d.get("Priority") not in (None, "") else None,
-                   weight=int(d["Weight"]) if d.get("Weight") not in (None, "") else None,
-                   locked=bool(d.get("Locked", False)), remark=d.get("Remark") or None)
+        return cls(
+            record_id=str(d["RecordId"]),
+            domain_name=str(d.get("DomainName", "")),
+            rr=str(d["RR"]),
+            type=str(d["Type"]),
+            value=str(d["Value"]),
+            ttl=int(d.get("TTL", 600)),
+            line=str(d.get("Line", "default")),
+            status=str(d.get("Status", "ENABLE")).upper(),
+            priority=int(d["Priority"]) if d.get("Priority") not in (None, "") else None,
+            weight=int(d["Weight"]) if d.get("Weight") not in (None, "") else None,
+            locked=bool(d.get("Locked", False)),
+            remark=d.get("Remark") or None,
+        )
 
     @property
     def fqdn(self) -> str:
@@ -91,8 +99,17 @@ class AlidnsApi:
     def __init__(self, client: AlibabaClient) -> None:
         self.client = client
 
-    async def add_domain_record(self, domain: str, rr: str, type: str, value: str, *, ttl: int | None = None,
-                                line: str | None = None, priority: int | None = None) -> str:
+    async def add_domain_record(
+        self,
+        domain: str,
+        rr: str,
+        type: str,
+        value: str,
+        *,
+        ttl: int | None = None,
+        line: str | None = None,
+        priority: int | None = None,
+    ) -> str:
         req = AddDomainRecordRequest()
         req.set_DomainName(domain)
         req.set_RR(rr)
@@ -102,9 +119,17 @@ class AlidnsApi:
         resp = await self.client.call(req, idempotent=False)
         return str(resp["RecordId"])
 
-    async def update_domain_record(self, record_id: str, rr: str, type: str, value: str, *,
-                                   ttl: int | None = None, line: str | None = None,
-                                   priority: int | None = None) -> None:
+    async def update_domain_record(
+        self,
+        record_id: str,
+        rr: str,
+        type: str,
+        value: str,
+        *,
+        ttl: int | None = None,
+        line: str | None = None,
+        priority: int | None = None,
+    ) -> None:
         req = UpdateDomainRecordRequest()
         req.set_RecordId(record_id)
         req.set_RR(rr)
@@ -126,8 +151,9 @@ class AlidnsApi:
             raise
         return True
 
-    async def describe_domain_records_page(self, domain: str, *, page_number: int = 1, page_size: int = 20,
-                                           **filters: Any) -> tuple[int, list[DomainRecord]]:
+    async def describe_domain_records_page(
+        self, domain: str, *, page_number: int = 1, page_size: int = 20, **filters: Any
+    ) -> tuple[int, list[DomainRecord]]:
         """One page: (TotalCount, records). Filters: KeyWord, RRKeyWord, TypeKeyWord, ValueKeyWord, Type,
         Line, Status, SearchMode, OrderBy, Direction (the SDK's setter names)."""
         req = DescribeDomainRecordsRequest()
@@ -141,6 +167,7 @@ class AlidnsApi:
 
     async def describe_domain_records(self, domain: str, **filters: Any) -> list[DomainRecord]:
         """Every record of ``domain`` matching the filters, all pages."""
+
         def make() -> DescribeDomainRecordsRequest:
             req = DescribeDomainRecordsRequest()
             req.set_DomainName(domain)
@@ -155,17 +182,18 @@ class AlidnsApi:
         req.set_RecordId(record_id)
         return DomainRecord.from_api(await self.client.call(req, idempotent=True))
 
-    async def describe_sub_domain_records(self, sub_domain: str, *, type: str | None = None,
-                                          line: str | None = None,
-                                          domain: str | None = None) -> list[DomainRecord]:
+    async def describe_sub_domain_records(
+        self, sub_domain: str, *, type: str | None = None, line: str | None = None, domain: str | None = None
+    ) -> list[DomainRecord]:
         def make() -> DescribeSubDomainRecordsRequest:
             req = DescribeSubDomainRecordsRequest()
             req.set_SubDomain(sub_domain)
             _set_opt(req, Type=type, Line=line, DomainName=domain)
             return req
 
-        items = await self.client.all_pages(make, "DomainRecords", "Record",
-                                            page_size=self.SUBDOMAIN_PAGE_SIZE)
+        items = await self.client.all_pages(
+            make, "DomainRecords", "Record", page_size=self.SUBDOMAIN_PAGE_SIZE
+        )
         return [DomainRecord.from_api(r) for r in items]
 
     async def set_domain_record_status(self, record_id: str, enabled: bool) -> None:
@@ -185,9 +213,12 @@ class AlidnsApi:
         req = DescribeSupportLinesRequest()
         _set_opt(req, DomainName=domain)
         resp = await self.client.call(req, idempotent=True)
-        return [SupportLine(str(x["LineCode"]), str(x.get("LineName", x["LineCode"])),
-                            x.get("FatherCode") or None)
-                for x in resp.get("RecordLines", {}).get("RecordLine", [])]
+        return [
+            SupportLine(
+                str(x["LineCode"]), str(x.get("LineName", x["LineCode"])), x.get("FatherCode") or None
+            )
+            for x in resp.get("RecordLines", {}).get("RecordLine", [])
+        ]
 
     async def describe_domain_info(self, domain: str) -> dict[str, Any]:
         """The domain's attributes; ``MinTtl`` is the smallest TTL its edition allows."""
@@ -195,8 +226,15 @@ class AlidnsApi:
         req.set_DomainName(domain)
         return await self.client.call(req, idempotent=True)
 
-    async def set_dnsslb_status(self, sub_domain: str, open: bool, *, domain: str | None = None,
-                                type: str | None = None, line: str | None = None) -> dict[str, Any]:
+    async def set_dnsslb_status(
+        self,
+        sub_domain: str,
+        open: bool,
+        *,
+        domain: str | None = None,
+        type: str | None = None,
+        line: str | None = None,
+    ) -> dict[str, Any]:
         """Turn weighted round robin on/off for ``sub_domain`` (``@.example.com`` for the apex)."""
         req = SetDNSSLBStatusRequest()
         req.set_SubDomain(sub_domain)
@@ -218,10 +256,19 @@ class AlidnsApi:
             _set_opt(req, Rr=rr)
             return req
 
-        items = await self.client.all_pages(make, "SlbSubDomains", "SlbSubDomain",
-                                            page_size=self.SUBDOMAIN_PAGE_SIZE)
-        return [SlbSubDomain(str(it["SubDomain"]), str(it.get("Type", "A")), int(it.get("RecordCount", 0)),
-                             bool(it.get("Open", False)),
-                             {str(a["Line"]): bool(a.get("Open", False))
-                              for a in it.get("LineAlgorithms", {}).get("LineAlgorithm", [])})
-                for it in items]
+        items = await self.client.all_pages(
+            make, "SlbSubDomains", "SlbSubDomain", page_size=self.SUBDOMAIN_PAGE_SIZE
+        )
+        return [
+            SlbSubDomain(
+                str(it["SubDomain"]),
+                str(it.get("Type", "A")),
+                int(it.get("RecordCount", 0)),
+                bool(it.get("Open", False)),
+                {
+                    str(a["Line"]): bool(a.get("Open", False))
+                    for a in it.get("LineAlgorithms", {}).get("LineAlgorithm", [])
+                },
+            )
+            for it in items
+        ]

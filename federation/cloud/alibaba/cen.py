@@ -55,8 +55,9 @@ class CenApi:
     async def _pages(self, make: Any, key: str, item: str) -> list[dict[str, Any]]:
         return await self.client.all_pages(make, key, item, page_size=self.PAGE_SIZE)
 
-    async def describe_cens(self, *, cen_ids: list[str] | None = None,
-                            name: str | None = None) -> list[dict[str, Any]]:
+    async def describe_cens(
+        self, *, cen_ids: list[str] | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
         filters: list[dict[str, Any]] = []
         if cen_ids:
             filters.append({"Key": "CenId", "Value": list(cen_ids)})
@@ -71,8 +72,9 @@ class CenApi:
 
         return await self._pages(make, "Cens", "Cen")
 
-    async def attach_child_instance(self, cen_id: str, child_id: str, child_region: str,
-                                    child_type: str = "VPC") -> None:
+    async def attach_child_instance(
+        self, cen_id: str, child_id: str, child_region: str, child_type: str = "VPC"
+    ) -> None:
         req = AttachCenChildInstanceRequest()
         req.set_CenId(cen_id)
         req.set_ChildInstanceId(child_id)
@@ -80,8 +82,9 @@ class CenApi:
         req.set_ChildInstanceType(child_type)
         await self.client.call(req, idempotent=False)
 
-    async def detach_child_instance(self, cen_id: str, child_id: str, child_region: str,
-                                    child_type: str = "VPC") -> None:
+    async def detach_child_instance(
+        self, cen_id: str, child_id: str, child_region: str, child_type: str = "VPC"
+    ) -> None:
         req = DetachCenChildInstanceRequest()
         req.set_CenId(cen_id)
         req.set_ChildInstanceId(child_id)
@@ -89,8 +92,9 @@ class CenApi:
         req.set_ChildInstanceType(child_type)
         await self.client.call(req, idempotent=False)
 
-    async def describe_attached_child_instances(self, cen_id: str, *, region: str | None = None,
-                                                child_type: str | None = None) -> list[dict[str, Any]]:
+    async def describe_attached_child_instances(
+        self, cen_id: str, *, region: str | None = None, child_type: str | None = None
+    ) -> list[dict[str, Any]]:
         def make() -> DescribeCenAttachedChildInstancesRequest:
             req = DescribeCenAttachedChildInstancesRequest()
             req.set_CenId(cen_id)
@@ -102,8 +106,9 @@ class CenApi:
 
         return await self._pages(make, "ChildInstances", "ChildInstance")
 
-    async def create_bandwidth_package(self, bandwidth: int, region_a: str, region_b: str, *,
-                                       client_token: str, name: str | None = None) -> str:
+    async def create_bandwidth_package(
+        self, bandwidth: int, region_a: str, region_b: str, *, client_token: str, name: str | None = None
+    ) -> str:
         """``region_a``/``region_b`` are geographic areas: China, North-America, Asia-Pacific, Europe, ..."""
         if not client_token:
             raise ValueError("client_token: required so that a retried create cannot buy two packages")
@@ -124,11 +129,13 @@ class CenApi:
         await self.client.call(req, idempotent=False)
 
     async def describe_bandwidth_packages(self) -> list[dict[str, Any]]:
-        return await self._pages(DescribeCenBandwidthPackagesRequest, "CenBandwidthPackages",
-                                 "CenBandwidthPackage")
+        return await self._pages(
+            DescribeCenBandwidthPackagesRequest, "CenBandwidthPackages", "CenBandwidthPackage"
+        )
 
-    async def set_inter_region_bandwidth_limit(self, cen_id: str, local_region: str, opposite_region: str,
-                                               limit_mbps: int) -> None:
+    async def set_inter_region_bandwidth_limit(
+        self, cen_id: str, local_region: str, opposite_region: str, limit_mbps: int
+    ) -> None:
         req = SetCenInterRegionBandwidthLimitRequest()
         req.set_CenId(cen_id)
         req.set_LocalRegionId(local_region)

@@ -40,19 +40,29 @@ PRODUCTS = ("Alidns", "Slb", "Cbn")
 # these defaults stay well inside the tightest documented one (90 / 60 s for SLB listener creates is per
 # API, the aggregate is higher).
 DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
-    "alidns": (20.0, 20), "slb": (20.0, 20), "cbn": (10.0, 10),
+    "alidns": (20.0, 20),
+    "slb": (20.0, 20),
+    "cbn": (10.0, 10),
 }
 
 
 class AlibabaClient:
     """Async front of ``aliyunsdkcore.client.AcsClient`` shared by the alidns, SLB and CEN adapters."""
 
-    def __init__(self, access_key_id: str, access_key_secret: str, region_id: str,
-                 endpoint: str | None = None, max_workers: int = 8, *,
-                 retry: RetryPolicy | None = None,
-                 rate_limits: dict[str, tuple[float, int]] | None = None,
-                 connect_timeout: float = 5.0, read_timeout: float = 10.0,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        region_id: str,
+        endpoint: str | None = None,
+        max_workers: int = 8,
+        *,
+        retry: RetryPolicy | None = None,
+        rate_limits: dict[str, tuple[float, int]] | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
         if not access_key_id:
             raise ValueError("access_key_id: must not be empty")
         if not access_key_secret:
@@ -90,12 +100,19 @@ class AlibabaClient:
         if secret is None:
             raise ValueError("alibaba_access_key_secret: required (env FEDCTL_ALIBABA_ACCESS_KEY_SECRET)")
         raw = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
-        return cls(key_id, raw, region_id, endpoint=getattr(settings, "alibaba_endpoint", None),
-                   max_workers=int(getattr(settings, "alibaba_max_workers", 8)))
+        return cls(
+            key_id,
+            raw,
+            region_id,
+            endpoint=getattr(settings, "alibaba_endpoint", None),
+            max_workers=int(getattr(settings, "alibaba_max_workers", 8)),
+        )
 
     def __repr__(self) -> str:  # never show the secret
-        return (f"AlibabaClient(access_key_id={self._ak!r}, region_id={self.region_id!r}, "
-                f"endpoint={self.endpoint!r})")
+        return (
+            f"AlibabaClient(access_key_id={self._ak!r}, region_id={self.region_id!r}, "
+            f"endpoint={self.endpoint!r})"
+        )
 
     def acs(self, region_id: str | None = None) -> AcsClient:
         """The SDK client for ``region_id`` (default: the client's region), created once."""
@@ -103,9 +120,15 @@ class AlibabaClient:
         with self._clients_lock:
             client = self._clients.get(region)
             if client is None:
-                client = AcsClient(self._ak, self._secret, region, auto_retry=False,
-                                   connect_timeout=self._connect_timeout, timeout=self._read_timeout,
-                                   pool_size=self._max_workers)
+                client = AcsClient(
+                    self._ak,
+                    self._secret,
+                    region,
+                    auto_retry=False,
+                    connect_timeout=self._connect_timeout,
+                    timeout=self._read_timeout,
+                    pool_size=self._max_workers,
+                )
                 if self.endpoint:
                     for product in PRODUCTS:
                         client.add_endpoint(region, product, self.endpoint)
@@ -119,8 +142,9 @@ class AlibabaClient:
         except (ServerException, ClientException) as exc:
             raise from_sdk_exception(exc) from None
 
-    async def call(self, request: AcsRequest, *, idempotent: bool,
-                   region_id: str | None = None) -> dict[str, Any]:
+    async def call(
+        self, request: AcsRequest, *, idempotent: bool, region_id: str | None = None
+    ) -> dict[str, Any]:
         """Send ``request`` and return the decoded JSON answer; raise :class:`AlibabaError` on failure."""
         product = str(request.get_product() or "").lower()
         action = request.get_action_name()
@@ -151,8 +175,15 @@ class AlibabaClient:
                 raise AlibabaError("SDK.InvalidResponse", f"{action}: answer is not JSON") from None
             return decoded
 
-    async def all_pages(self, make: Callable[[], AcsRequest], key: str, item: str, *, page_size: int,
-                        region_id: str | None = None) -> list[dict[str, Any]]:
+    async def all_pages(
+        self,
+        make: Callable[[], AcsRequest],
+        key: str,
+        item: str,
+        *,
+        page_size: int,
+        region_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Every item of a paged Describe* action: ``make()`` builds one request with its filters, this
         sets PageNumber/PageSize and reads ``answer[key][item]`` until TotalCount items are in."""
         out: list[dict[str, Any]] = []

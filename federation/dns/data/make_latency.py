@@ -86,11 +86,11 @@ SOURCES: dict[str, dict[str, str]] = {
         "title": "AWS Region Latency Matrix, p50 over the last year",
         "url": "https://www.cloudping.co/api/latencies?percentile=p_50&timeframe=1Y",
         "retrieved_via": "snapshot embedded in github.com/commonwarexyz/monorepo "
-                         "examples/estimator/src/p50.json, commit 4622dfb1b602c30c5371c27f981384274d987d0f",
+        "examples/estimator/src/p50.json, commit 4622dfb1b602c30c5371c27f981384274d987d0f",
         "period": "the year before the snapshot; the snapshot lists ap-east-2 (Taipei, opened 2025-06), "
-                  "so it covers mid-2024 to at least mid-2025; the file records no fetch date",
+        "so it covers mid-2024 to at least mid-2025; the file records no fetch date",
         "measured": "median TCP connect round trip from a Lambda function in each AWS region to the "
-                    "public DynamoDB endpoint of every other region, every 6 hours",
+        "public DynamoDB endpoint of every other region, every 6 hours",
         "terms": "figures cited as facts with attribution; no licence is stated for the data",
     },
     "ibm-vpc-2026-01-18": {
@@ -98,7 +98,7 @@ SOURCES: dict[str, dict[str, str]] = {
         "title": "VPC network latency dashboard, inter-region latency (table '20 Dec 2025-18 Jan 2026')",
         "url": "https://cloud.ibm.com/docs/vpc?topic=vpc-network-latency-dashboard",
         "retrieved_via": "github.com/ibm-cloud-docs/vpc _include-segments/network-latency.md, "
-                         "commit be2d5d2e3ea9d9e1a2fa358c91aa78a7dc5a5b59",
+        "commit be2d5d2e3ea9d9e1a2fa358c91aa78a7dc5a5b59",
         "period": "2025-12-20 to 2026-01-18",
         "measured": "average round-trip latency between IBM Cloud VPC multi-zone regions",
         "terms": "IBM Cloud documentation (Apache-2.0 repository); figures cited with attribution",
@@ -109,7 +109,7 @@ SOURCES: dict[str, dict[str, str]] = {
         "url": "",
         "period": "",
         "measured": "not measured: stretch x 2 x great-circle km / 200 km/ms + overhead "
-                    "(+ cross-border penalty); fitted parameters under 'model'",
+        "(+ cross-border penalty); fitted parameters under 'model'",
         "terms": "",
     },
 }
@@ -190,8 +190,16 @@ def load_figures(path: Path = PUBLISHED_FILE) -> list[Figure]:
                 raise PublishedDataError(f"{where}: rtt_ms: not a number: {row.get('rtt_ms')!r}") from None
             if not 0 < rtt < 1000:
                 raise PublishedDataError(f"{where}: rtt_ms: {rtt} is outside (0, 1000)")
-            out.append(Figure(row["city_a"], row["city_b"], rtt, row["source_id"],
-                              row.get("measured_from", ""), row.get("measured_to", "")))
+            out.append(
+                Figure(
+                    row["city_a"],
+                    row["city_b"],
+                    rtt,
+                    row["source_id"],
+                    row.get("measured_from", ""),
+                    row.get("measured_to", ""),
+                )
+            )
     return out
 
 
@@ -228,8 +236,11 @@ def fit(published: Mapping[tuple[str, str], float]) -> Model:
         raise PublishedDataError("the published pairs all have the same distance: nothing to fit")
     slope = sum(wi * (x - mx) * (y - my) for wi, (x, y) in zip(w, same, strict=True)) / sxx
     intercept = my - slope * mx
-    crossing = [(v, v - (slope * fibre_rtt_ms(a, b) + intercept))
-                for (a, b), v in published.items() if REGIONS[a][3] != REGIONS[b][3]]
+    crossing = [
+        (v, v - (slope * fibre_rtt_ms(a, b) + intercept))
+        for (a, b), v in published.items()
+        if REGIONS[a][3] != REGIONS[b][3]
+    ]
     if crossing:
         cw = [1 / (y * y) for y, _r in crossing]
         penalty = sum(wi * r for wi, (_y, r) in zip(cw, crossing, strict=True)) / sum(cw)
@@ -264,7 +275,8 @@ def build(figures: Sequence[Figure]) -> tuple[dict[str, Any], Model, dict[tuple[
             f"the other pairs from a great-circle fibre model calibrated on them (stretch "
             f"{model.stretch:.3f}, overhead {model.overhead_ms:.1f} ms, "
             f"+{model.cross_border_ms:.0f} ms across the mainland China border); per-pair origin in "
-            f"'provenance', sources in 'sources'; see make_latency.py"),
+            f"'provenance', sources in 'sources'; see make_latency.py"
+        ),
         "sources": SOURCES,
         "model": {
             "stretch": round(model.stretch, 4),
@@ -274,8 +286,9 @@ def build(figures: Sequence[Figure]) -> tuple[dict[str, Any], Model, dict[tuple[
             "fibre_km_per_ms": FIBRE_KM_PER_MS,
             "fitted_on_pairs": n_published,
         },
-        "regions": {r: {"city": c[0], "lat": c[1], "lon": c[2], "mainland": c[3]}
-                    for r, c in REGIONS.items()},
+        "regions": {
+            r: {"city": c[0], "lat": c[1], "lon": c[2], "mainland": c[3]} for r, c in REGIONS.items()
+        },
         "rtt_ms": rtt,
         "provenance": provenance,
     }
@@ -287,7 +300,7 @@ def concordance(a: Mapping[tuple[str, str], float], b: Mapping[tuple[str, str], 
     keys = sorted(a)
     same = total = 0
     for i, p in enumerate(keys):
-        for q in keys[i + 1:]:
+        for q in keys[i + 1 :]:
             if a[p] == a[q]:
                 continue
             total += 1
@@ -299,21 +312,28 @@ def render(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=1) + "\n"
 
 
-def report(model: Model, res: Mapping[tuple[str, str], float],
-           published: Mapping[tuple[str, str], float]) -> str:
+def report(
+    model: Model, res: Mapping[tuple[str, str], float], published: Mapping[tuple[str, str], float]
+) -> str:
     how = "fitted" if model.cross_border_fitted else "not fitted: no published pair crosses the border"
-    lines = [f"fit on {len(res)} published pairs: RTT = {model.stretch:.3f} x fibre great-circle RTT "
-             f"+ {model.overhead_ms:.2f} ms; cross-border {model.cross_border_ms:.1f} ms ({how})"]
+    lines = [
+        f"fit on {len(res)} published pairs: RTT = {model.stretch:.3f} x fibre great-circle RTT "
+        f"+ {model.overhead_ms:.2f} ms; cross-border {model.cross_border_ms:.1f} ms ({how})"
+    ]
     errs = list(res.values())
     rmse = math.sqrt(statistics.fmean(e * e for e in errs))
     rel = [abs(e) / published[k] for k, e in res.items()]
-    lines.append(f"residuals (model - published): RMSE {rmse:.1f} ms, "
-                 f"mean |err| {statistics.fmean(abs(e) for e in errs):.1f} ms, "
-                 f"max |err| {max(abs(e) for e in errs):.1f} ms, "
-                 f"median relative {statistics.median(rel) * 100:.0f}%, max relative {max(rel) * 100:.0f}%")
+    lines.append(
+        f"residuals (model - published): RMSE {rmse:.1f} ms, "
+        f"mean |err| {statistics.fmean(abs(e) for e in errs):.1f} ms, "
+        f"max |err| {max(abs(e) for e in errs):.1f} ms, "
+        f"median relative {statistics.median(rel) * 100:.0f}%, max relative {max(rel) * 100:.0f}%"
+    )
     modelled = {k: published[k] + e for k, e in res.items()}
-    lines.append(f"order: the model orders {concordance(published, modelled) * 100:.1f}% of the pairs of "
-                 f"published pairs as the figures do")
+    lines.append(
+        f"order: the model orders {concordance(published, modelled) * 100:.1f}% of the pairs of "
+        f"published pairs as the figures do"
+    )
     for (a, b), e in sorted(res.items(), key=lambda kv: -abs(kv[1]))[:10]:
         v = published[(a, b)]
         lines.append(f"  {a:>15} - {b:<15} published {v:6.1f}  model {v + e:6.1f}  ({e:+.1f})")
@@ -331,8 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = render(doc)
     if args.check:
         if LATENCY_FILE.read_text() != text:
-            print(f"{LATENCY_FILE.name} is out of date: run python -m federation.dns.data.make_latency",
-                  file=sys.stderr)
+            print(
+                f"{LATENCY_FILE.name} is out of date: run python -m federation.dns.data.make_latency",
+                file=sys.stderr,
+            )
             return 1
         print(f"{LATENCY_FILE.name} is up to date")
         return 0

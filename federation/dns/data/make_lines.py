@@ -127,13 +127,13 @@ CONTINENTS: dict[str, tuple[str, str]] = {
 # Central Asia in Asia, as Alibaba's lists do). Mainland China (CN) has its own lines.
 CONTINENT_CODES: dict[str, str] = {
     "africa": "AO BF BI BJ BW CD CF CG CI CM CV DJ DZ EG EH ER ET GA GH GM GN GQ GW KE KM LR LS LY MA MG "
-              "ML MR MU MW MZ NA NE NG RE RW SC SD SH SL SN SO SS ST SZ TD TG TN TZ UG YT ZA ZM ZW",
+    "ML MR MU MW MZ NA NE NG RE RW SC SD SH SL SN SO SS ST SZ TD TG TN TZ UG YT ZA ZM ZW",
     "asia": "AE AF AM AZ BD BH BN BT CC CX CY GE HK ID IL IN IO IQ IR JO JP KG KH KP KR KW KZ LA LB LK "
-            "MM MN MO MV MY NP OM PH PK PS QA SA SG SY TH TJ TL TM TR TW UZ VN YE",
+    "MM MN MO MV MY NP OM PH PK PS QA SA SG SY TH TJ TL TM TR TW UZ VN YE",
     "euro": "AD AL AT AX BA BE BG BY CH CZ DE DK EE ES FI FO FR GB GG GI GR HR HU IE IM IS IT JE LI LT LU "
-            "LV MC MD ME MK MT NL NO PL PT RO RS RU SE SI SJ SK SM UA VA XK",
+    "LV MC MD ME MK MT NL NO PL PT RO RS RU SE SI SJ SK SM UA VA XK",
     "namerica": "AG AI AW BB BL BM BQ BS BZ CA CR CU CW DM DO GD GL GP GT HN HT JM KN KY LC MF MQ MS MX NI "
-                "PA PM PR SV SX TC TT US VC VG VI UM",
+    "PA PM PR SV SX TC TT US VC VG VI UM",
     "samerica": "AR BO BR CL CO EC FK GF GY PE PY SR UY VE GS",
     "oceania": "AS AU CK FJ FM GU KI MH MP NC NF NR NU NZ PF PG PN PW SB TK TO TV VU WF WS",
 }
@@ -153,10 +153,31 @@ COUNTRY_VANTAGE: dict[str, str] = {
     **dict.fromkeys(["SA", "JO", "SY", "LB", "IL", "PS"], "me-central-1"),
     **dict.fromkeys(["KZ", "KG", "TJ", "TM", "UZ", "AM", "AZ", "GE", "TR", "CY"], "eu-central-1"),
     **dict.fromkeys(["GB", "IE", "IM", "JE", "GG", "IS", "FO", "PT", "ES", "GI"], "eu-west-1"),
-    **dict.fromkeys(["CA", "PR", "VI", "VG", "BS", "BM", "CU", "DO", "HT", "JM", "KY", "TC", "PM"],
-                    "us-east-1"),
-    **dict.fromkeys(["KE", "TZ", "UG", "ET", "SO", "DJ", "ER", "SD", "SS", "RW", "BI", "SC", "MU", "MG",
-                     "KM", "RE", "YT"], "me-east-1"),
+    **dict.fromkeys(
+        ["CA", "PR", "VI", "VG", "BS", "BM", "CU", "DO", "HT", "JM", "KY", "TC", "PM"], "us-east-1"
+    ),
+    **dict.fromkeys(
+        [
+            "KE",
+            "TZ",
+            "UG",
+            "ET",
+            "SO",
+            "DJ",
+            "ER",
+            "SD",
+            "SS",
+            "RW",
+            "BI",
+            "SC",
+            "MU",
+            "MG",
+            "KM",
+            "RE",
+            "YT",
+        ],
+        "me-east-1",
+    ),
     **dict.fromkeys(["GU", "MP", "PW", "FM", "MH"], "ap-northeast-1"),
 }
 
@@ -201,22 +222,31 @@ def build() -> list[dict[str, Any]]:
         for area, (aname, vantage) in AREAS.items():
             add(f"cn_{carrier}_{area}", f"{cname} {aname}", carrier, vantage, f"cn_region_{area}")
         for prov, (name, area, vantage) in PROVINCES.items():
-            add(f"cn_{carrier}_{prov}", f"{cname} {name}", f"cn_{carrier}_{area}", vantage,
-                f"cn_region_{prov}")
+            add(
+                f"cn_{carrier}_{prov}",
+                f"{cname} {name}",
+                f"cn_{carrier}_{area}",
+                vantage,
+                f"cn_region_{prov}",
+            )
     add("oversea", "Outside mainland China", "default", "ap-southeast-1")
     names = country_names()
     for cont, (name, vantage) in CONTINENTS.items():
         add(f"os_{cont}", name, "oversea", vantage)
         for iso in CONTINENT_CODES[cont].split():
-            add(f"os_{cont}_{iso.lower()}", f"{name} {names.get(iso, iso)}", f"os_{cont}",
-                COUNTRY_VANTAGE.get(iso, vantage))
+            add(
+                f"os_{cont}_{iso.lower()}",
+                f"{name} {names.get(iso, iso)}",
+                f"os_{cont}",
+                COUNTRY_VANTAGE.get(iso, vantage),
+            )
     return out
 
 
 def render() -> str:
     doc = {
         "source": "Alibaba Cloud DNS line lists (resolution line enumeration, ISP lines, lines for regions "
-                  "in and outside the Chinese mainland; see make_lines.py); country names from iso3166.tab",
+        "in and outside the Chinese mainland; see make_lines.py); country names from iso3166.tab",
         "lines": build(),
     }
     return json.dumps(doc, indent=1) + "\n"

@@ -19,8 +19,9 @@ from federation.dns.records import Record
 class DnsProviderError(Exception):
     """A change the provider could not make; ``applied`` changes before it went through."""
 
-    def __init__(self, message: str, *, change: Change | None = None, applied: int = 0,
-                 code: str = "ProviderError") -> None:
+    def __init__(
+        self, message: str, *, change: Change | None = None, applied: int = 0, code: str = "ProviderError"
+    ) -> None:
         super().__init__(message)
         self.change = change
         self.applied = applied

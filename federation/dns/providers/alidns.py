@@ -64,8 +64,14 @@ class AlidnsProvider:
     name = "alidns"
     supports_update = True
 
-    def __init__(self, api: AlidnsApi, *, zones: Sequence[str] = (), max_age: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        api: AlidnsApi,
+        *,
+        zones: Sequence[str] = (),
+        max_age: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.api = api
         self.max_age = max_age
         self._clock = clock
@@ -132,8 +138,9 @@ class AlidnsProvider:
         except AlibabaError as err:
             self.invalidate(zone)  # our picture of the zone may be wrong now: read it again next time
             result.api_calls = sum(self.calls.values()) - before
-            raise DnsProviderError(f"alidns: {err.code}: {err}", applied=len(result.applied),
-                                   code=err.code) from err
+            raise DnsProviderError(
+                f"alidns: {err.code}: {err}", applied=len(result.applied), code=err.code
+            ) from err
         result.api_calls = sum(self.calls.values()) - before
         return result
 
@@ -148,20 +155,23 @@ class AlidnsProvider:
                 record_id = twin[0]
                 if twin[1].ttl != r.ttl:
                     self.calls["UpdateDomainRecord"] += 1
-                    await self.api.update_domain_record(record_id, rr, r.rtype, r.value, ttl=r.ttl,
-                                                        line=r.line)
+                    await self.api.update_domain_record(
+                        record_id, rr, r.rtype, r.value, ttl=r.ttl, line=r.line
+                    )
             else:
                 self.calls["AddDomainRecord"] += 1
-                record_id = await self.api.add_domain_record(zone, rr, r.rtype, r.value, ttl=r.ttl,
-                                                             line=r.line)
+                record_id = await self.api.add_domain_record(
+                    zone, rr, r.rtype, r.value, ttl=r.ttl, line=r.line
+                )
             opened = cache.wrr.get((r.name, r.rtype, r.line), False)
             cache.put(record_id, Record(r.name, r.rtype, r.line, r.value, r.ttl, 1 if opened else None), True)
         elif change.action == "update":
             old = change.old or r
             entry = cache.entries.get(old.key)
             if entry is None:
-                raise AlibabaError("DomainRecordNotBelongToUser",
-                                   f"{old.name} {old.rtype} {old.value}: not in the zone")
+                raise AlibabaError(
+                    "DomainRecordNotBelongToUser", f"{old.name} {old.rtype} {old.value}: not in the zone"
+                )
             record_id, published, _enabled = entry
             if published.value != r.value or published.ttl != r.ttl:
                 self.calls["UpdateDomainRecord"] += 1
@@ -176,11 +186,15 @@ class AlidnsProvider:
             await self.api.delete_domain_record(entry[0])
             cache.drop(r.key)
 
-    async def _sync_weights(self, zone: str, cache: _ZoneCache, group: GroupKey,
-                            wanted: dict[tuple[str, str, str, str], int | None]) -> None:
+    async def _sync_weights(
+        self,
+        zone: str,
+        cache: _ZoneCache,
+        group: GroupKey,
+        wanted: dict[tuple[str, str, str, str], int | None],
+    ) -> None:
         name, rtype, line = group
-        members = [(k, cache.entries[k]) for k in sorted(cache.groups.get(group, ()))
-                   if cache.entries[k][2]]
+        members = [(k, cache.entries[k]) for k in sorted(cache.groups.get(group, ())) if cache.entries[k][2]]
         if not members:
             return
         target = {k: wanted.get(k, v[1].weight) for k, v in members}

@@ -92,18 +92,31 @@ def _check(state: set[Record], change: Change, zone: str) -> None:
         raise DnsProviderError(f"{r.name}: outside zone {zone}", change=change, code="InvalidName")
     if change.action == "delete":
         if r not in state:
-            raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}] {r.value}: no such record",
-                                   change=change, code="RecordNotFound")
+            raise DnsProviderError(
+                f"{r.name} {r.rtype} [{r.line}] {r.value}: no such record",
+                change=change,
+                code="RecordNotFound",
+            )
         return
     if change.action == "update" and (change.old is None or change.old not in state):
-        raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}]: record to update does not exist",
-                               change=change, code="RecordNotFound")
+        raise DnsProviderError(
+            f"{r.name} {r.rtype} [{r.line}]: record to update does not exist",
+            change=change,
+            code="RecordNotFound",
+        )
     others = state - {change.old} if change.action == "update" and change.old is not None else state
     if any(o.key == r.key for o in others):
-        raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}] {r.value}: the record already exists",
-                               change=change, code="DomainRecordDuplicate")
+        raise DnsProviderError(
+            f"{r.name} {r.rtype} [{r.line}] {r.value}: the record already exists",
+            change=change,
+            code="DomainRecordDuplicate",
+        )
     same_line = {o.rtype for o in others if o.line == r.line}
     addresses = {"A", "AAAA"}
     if (r.rtype == "CNAME" and same_line & addresses) or (r.rtype in addresses and "CNAME" in same_line):
-        raise DnsProviderError(f"{r.name} {r.rtype} [{r.line}]: conflicts with the {sorted(same_line)} "
-                               "records of that name and line", change=change, code="DomainRecordConflict")
+        raise DnsProviderError(
+            f"{r.name} {r.rtype} [{r.line}]: conflicts with the {sorted(same_line)} "
+            "records of that name and line",
+            change=change,
+            code="DomainRecordConflict",
+        )

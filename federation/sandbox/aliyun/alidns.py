@@ -372,8 +372,9 @@ class AlidnsService:
     def DescribeDomainRecords(self, p: Params) -> dict[str, Any]:
         dom = self._domain(p.req("DomainName"))
         recs = self._filter(p, (r for r in self.records.values() if r.domain == dom.name))
-        return p.page([self._view(r) for r in recs], key="DomainRecords", item="Record",
-                      default_size=20, max_size=500)
+        return p.page(
+            [self._view(r) for r in recs], key="DomainRecords", item="Record", default_size=20, max_size=500
+        )
 
     def DescribeSubDomainRecords(self, p: Params) -> dict[str, Any]:
         sub = p.req("SubDomain").lower().rstrip(".")
@@ -388,8 +389,9 @@ class AlidnsService:
             and (not p.get("Line") or r.line == p.get("Line"))
         ]
         recs.sort(key=lambda r: r.seq, reverse=True)
-        return p.page([self._view(r) for r in recs], key="DomainRecords", item="Record",
-                      default_size=20, max_size=500)
+        return p.page(
+            [self._view(r) for r in recs], key="DomainRecords", item="Record", default_size=20, max_size=500
+        )
 
     def _domain_of(self, sub: str, domain_name: str | None) -> Domain:
         if domain_name:

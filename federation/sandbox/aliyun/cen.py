@@ -299,8 +299,9 @@ class CenService:
                     "BandwidthPackageChargeType": "POSTPAY",
                 }
             )
-        return p.page(items, key="CenBandwidthPackages", item="CenBandwidthPackage",
-                      default_size=10, max_size=50)
+        return p.page(
+            items, key="CenBandwidthPackages", item="CenBandwidthPackage", default_size=10, max_size=50
+        )
 
     def _span_package(self, cen: Cen, a: str, b: str) -> BandwidthPackage | None:
         for pid in cen.packages:
@@ -351,8 +352,13 @@ class CenService:
             }
             for k, v in sorted(cen.limits.items())
         ]
-        return p.page(items, key="CenInterRegionBandwidthLimits", item="CenInterRegionBandwidthLimit",
-                      default_size=10, max_size=100)
+        return p.page(
+            items,
+            key="CenInterRegionBandwidthLimits",
+            item="CenInterRegionBandwidthLimit",
+            default_size=10,
+            max_size=100,
+        )
 
     def DescribeCenGeographicSpanRemainingBandwidth(self, p: Params) -> dict[str, Any]:
         cen = self._cen(p)

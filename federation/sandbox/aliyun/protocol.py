@@ -112,8 +112,12 @@ class Params:
         assert number is not None
         assert size is not None
         start = (number - 1) * size
-        return {"TotalCount": len(items), "PageNumber": number, "PageSize": size,
-                key: {item: items[start : start + size]}}
+        return {
+            "TotalCount": len(items),
+            "PageNumber": number,
+            "PageSize": size,
+            key: {item: items[start : start + size]},
+        }
 
     def req_int(self, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
         if self.get(name) is None:

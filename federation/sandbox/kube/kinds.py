@@ -167,8 +167,12 @@ def _labels_repr(labels: dict[str, Any]) -> str:
 
 
 def _bad_node_port(name: str, index: int, message: str) -> ApiError:
-    return invalid("Service", "", name, [{"reason": "FieldValueInvalid",
-                                          "field": f"spec.ports[{index}].nodePort", "message": message}])
+    return invalid(
+        "Service",
+        "",
+        name,
+        [{"reason": "FieldValueInvalid", "field": f"spec.ports[{index}].nodePort", "message": message}],
+    )
 
 
 def admit_service(obj: dict[str, Any], old: dict[str, Any] | None, ips: IpAllocator) -> None:
@@ -236,8 +240,12 @@ def admit_service(obj: dict[str, Any], old: dict[str, Any] | None, ips: IpAlloca
                 p["nodePort"] = kept if kept else ips.alloc_port()
             elif np != kept:
                 if not NODE_PORT_RANGE[0] <= np <= NODE_PORT_RANGE[1]:
-                    raise _bad_node_port(name, i, f"Invalid value: {np}: provided port is not in the valid "
-                                         "range. The range of valid ports is 30000-32767")
+                    raise _bad_node_port(
+                        name,
+                        i,
+                        f"Invalid value: {np}: provided port is not in the valid "
+                        "range. The range of valid ports is 30000-32767",
+                    )
                 if np in ips.used_ports:
                     raise _bad_node_port(name, i, f"Invalid value: {np}: provided port is already allocated")
                 ips.used_ports.add(np)
