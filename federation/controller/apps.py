@@ -1,25 +1,27 @@
 """The FederatedApp reconciler: placement -> propagate -> optional steps (LB, DNS) -> status and Events.
 
-One reconcile reads the app from the host cache, the members' health from the cluster reconciler and
-the objects we own from the member caches, and writes only what differs:
+One reconcile reads the app from the host cache, each member cluster's health from a
+:class:`~federation.health.source.RegionHealthSource` and the objects we own from the member caches,
+and writes only what differs:
 
 * the finalizer, once;
-* per chosen member: the Namespace (only when creating the app there), the Deployment with that
-  region's override and replica count, and the Service; all labelled with the app's identity. A live
-  object with our name but without our labels is never modified: it is a name clash, reported;
-* in members the app no longer uses: our Deployment and Service are deleted (uid precondition);
+* per chosen member: propagation (:mod:`federation.clusters.propagate`) of the Namespace, the
+  Deployment with that region's override and replica count, and the Service;
+* in members the app no longer uses: our Deployment and Service are removed;
 * the status, when it changed; Events, when a decision changed.
 
 On deletion every member that may hold our objects must be reachable and cleaned (and every step
 cleaned up) before the finalizer goes; until then the reconcile fails (retried with backoff) and the
 status says which member blocks it. Namespaces are left in place: other workloads may live there.
+
+Everything it touches comes in as :class:`~federation.controller.collaborators.AppCollaborators`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -27,24 +29,18 @@ from federation.api import constants as c
 from federation.api.conditions import set_condition
 from federation.api.federatedapp import FederatedApp, FederatedAppStatus, PlacementRegion
 from federation.api.membercluster import MemberCluster
-from federation.clusters.kubeapi import DEPLOYMENTS, NAMESPACES, SERVICES, KubeError, NotLeaderError, Resource
-from federation.clusters.render import (
-    merge_for_update,
-    needs_update,
-    ownership,
-    render_deployment,
-    render_namespace,
-    render_service,
-)
+from federation.clusters.kubeapi import KubeError, NotLeaderError
+from federation.clusters.resources import FEDERATEDAPPS
 from federation.controller.appstatus import (
     AppReport,
     RegionObservation,
     build_status,
     previous_from_status,
 )
-from federation.controller.informer import Informer, Obj
-from federation.controller.resources import FEDERATEDAPPS
+from federation.controller.collaborators import AppCollaborators, MemberHandle
+from federation.controller.informer import Obj
 from federation.controller.steps import StepContext
+from federation.health.source import MemberHealth
 from federation.placement import (
     PlacementInput,
     PlacementResult,
@@ -54,29 +50,24 @@ from federation.placement import (
     place,
 )
 
-if TYPE_CHECKING:
-    from federation.controller.manager import Controller, MemberView
-
 log = logging.getLogger(__name__)
-
-
-WAITING_FOR_PROBE = "waiting for the first probe"
 
 
 class RetryLater(Exception):
     """The reconcile did what it could; something remains (unreachable member, pending cleanup)."""
 
 
+Resolved = tuple[MemberCluster | None, MemberHealth]
+
+
 class AppReconciler:
-    def __init__(self, ctrl: Controller) -> None:
-        self.ctrl = ctrl
+    def __init__(self, deps: AppCollaborators) -> None:
+        self.deps = deps
 
     # --- entry -----------------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> None:
-        ctrl = self.ctrl
-        assert ctrl.apps_informer is not None
-        raw = ctrl.apps_informer.get(key)
+        raw = self.deps.apps.get(key)
         if raw is None:
             return
         try:
@@ -95,9 +86,9 @@ class AppReconciler:
     # --- the normal path -------------------------------------------------------------------------
 
     async def _sync(self, app: FederatedApp, raw: Obj) -> None:
-        ctrl = self.ctrl
-        clusters = self._clusters()
-        resolved: dict[str, tuple[MemberCluster | None, Schedulability, str]] = {
+        deps = self.deps
+        clusters = deps.clusters.member_clusters()
+        resolved: dict[str, Resolved] = {
             r.name: self._resolve(r, clusters) for r in app.spec.placement.regions
         }
         old_status = app.status
@@ -108,15 +99,15 @@ class AppReconciler:
             lo, hi = r.min_replicas, r.max_replicas
             if ov is not None and ov.replicas is not None:
                 lo = hi = ov.replicas  # a fixed count for this region
-            _, sched, reason = resolved[r.name]
+            health = resolved[r.name][1]
             inputs.append(
                 RegionInput(
                     r.name,
                     weight=r.weight,
                     min_replicas=lo,
                     max_replicas=hi,
-                    schedulability=sched,
-                    reason=reason,
+                    schedulability=health.schedulability,
+                    reason=health.reason,
                 )
             )
         placement = place(
@@ -136,31 +127,31 @@ class AppReconciler:
         report = AppReport(generation=generation, placement=placement, regions={})
         jobs = []
         for a in placement.regions:
-            mc, sched, reason = resolved[a.name]
+            mc, health = resolved[a.name]
             obs = RegionObservation(
                 a.name,
                 cluster=mc.name if mc else None,
-                health="Healthy" if sched is Schedulability.SCHEDULABLE else sched.value,
+                health="Healthy" if health.schedulable else health.schedulability.value,
             )
             report.regions[a.name] = obs
-            view = ctrl.member_for(mc.name) if mc else None
+            view = deps.members.view(mc.name) if mc else None
             if mc is None:
                 continue
             if view is None or view.reachable is False or not view.synced:
                 obs.reachable = False if view is None or view.reachable is False else None
                 if a.state != "excluded":
-                    obs.problem = reason or f"member {mc.name} is not reachable"
+                    obs.problem = health.reason or f"member {mc.name} is not reachable"
                 continue
             obs.reachable = True
-            jobs.append(self._propagate(app, a, mc, view, obs, report))
+            jobs.append(self._propagate(app, a, view, obs, report))
         await asyncio.gather(*jobs)
 
-        chosen = {mc.name for mc, _, _ in resolved.values() if mc is not None}
+        chosen = {mc.name for mc, _ in resolved.values() if mc is not None}
         report.cleanup_pending.extend(await self._remove_from(app, exclude=chosen))
 
         ctx = StepContext(app=app, placement=placement, regions=report.regions, previous_status=old_status)
         retry = [o for o in report.regions.values() if o.problem and o.reachable is True]
-        for step in ctrl.steps:
+        for step in deps.steps:
             try:
                 await step.apply(ctx)
             except NotLeaderError:
@@ -171,69 +162,30 @@ class AppReconciler:
                 retry.append(RegionObservation(step.name, problem=str(exc)))
         report.extra_conditions = ctx.conditions
         await self._write_status(app, raw, report, ctx)
-        if any(WAITING_FOR_PROBE in reason for _, _, reason in resolved.values()):
+        if any(h.pending for _, h in resolved.values()):
             # a member this controller has not probed yet: look again shortly, not at the next resync
-            ctrl.app_queue.add_after(app.key, max(0.5, ctrl.config.probe_interval / 2))
+            deps.requeue_after(app.key, deps.pending_recheck)
         if retry or report.cleanup_pending:
             raise RetryLater("; ".join(o.problem for o in retry) or "; ".join(report.cleanup_pending))
 
-    def _clusters(self) -> list[MemberCluster]:
-        assert self.ctrl.clusters_informer is not None
-        out = []
-        for obj in self.ctrl.clusters_informer.cache.values():
-            try:
-                out.append(MemberCluster.model_validate(obj))
-            except ValidationError:
-                continue
-        return out
-
-    def _resolve(
-        self,
-        region: PlacementRegion,
-        clusters: list[MemberCluster],
-    ) -> tuple[MemberCluster | None, Schedulability, str]:
+    def _resolve(self, region: PlacementRegion, clusters: list[MemberCluster]) -> Resolved:
         """The member cluster serving a region, and whether it can take replicas (with the reason)."""
+        unavailable = Schedulability.UNAVAILABLE
+        health = self.deps.health
         if region.cluster:
             mc = next((m for m in clusters if m.name == region.cluster), None)
             if mc is None:
-                return None, Schedulability.UNAVAILABLE, f"MemberCluster {region.cluster} does not exist"
+                return None, MemberHealth(unavailable, f"MemberCluster {region.cluster} does not exist")
             if mc.spec.region != region.name:
-                return (
-                    None,
-                    Schedulability.UNAVAILABLE,
-                    (f"MemberCluster {mc.name} is in region {mc.spec.region}, not {region.name}"),
+                return None, MemberHealth(
+                    unavailable, f"MemberCluster {mc.name} is in region {mc.spec.region}, not {region.name}"
                 )
-        else:
-            candidates = [m for m in clusters if m.spec.region == region.name]
-            if not candidates:
-                return None, Schedulability.UNAVAILABLE, f"no MemberCluster in region {region.name}"
-            candidates.sort(key=lambda m: (self._health(m)[0] is not Schedulability.SCHEDULABLE, m.name))
-            mc = candidates[0]
-        sched, reason = self._health(mc)
-        return mc, sched, reason
-
-    def _health(self, mc: MemberCluster) -> tuple[Schedulability, str]:
-        if mc.metadata.deletion_timestamp is not None:
-            return Schedulability.UNHEALTHY, f"MemberCluster {mc.name} is being deleted"
-        if mc.drained():
-            return Schedulability.UNHEALTHY, (
-                f"drained: {c.ANNOTATION_REGION_HEALTH}="
-                f"{c.HEALTH_OVERRIDE_UNHEALTHY} on MemberCluster {mc.name}"
-            )
-        view = self.ctrl.member_for(mc.name)
-        if view is None:
-            health = self.ctrl.cluster_reconciler._health.get(mc.name)
-            problem = health[3] if health else None
-            if problem is None:
-                return Schedulability.UNHEALTHY, f"{WAITING_FOR_PROBE} of member {mc.name}"
-            return Schedulability.UNHEALTHY, f"member {mc.name}: {problem}"
-        if view.reachable is False:
-            return Schedulability.UNHEALTHY, f"member {mc.name} unreachable: {view.message}"
-        if view.ready is False:
-            return Schedulability.UNHEALTHY, f"member {mc.name} not ready: {view.message}"
-        if view.reachable is None and not view.synced:
-            return Schedulability.UNHEALTHY, f"{WAITING_FOR_PROBE} of member {mc.name}"
-        return Schedulability.SCHEDULABLE, ""
+            return mc, health.member_health(mc)
+        candidates = [(m, health.member_health(m)) for m in clusters if m.spec.region == region.name]
+        if not candidates:
+            return None, MemberHealth(unavailable, f"no MemberCluster in region {region.name}")
+        candidates.sort(key=lambda mh: (not mh[1].schedulable, mh[0].name))
+        return candidates[0]
 
     # --- propagation -----------------------------------------------------------------------------
 
@@ -241,117 +193,25 @@ class AppReconciler:
         self,
         app: FederatedApp,
         a: RegionAssignment,
-        mc: MemberCluster,
-        view: MemberView,
+        view: MemberHandle,
         obs: RegionObservation,
         report: AppReport,
     ) -> None:
-        dep_desired = render_deployment(app, a.name, a.replicas)
-        svc_desired = render_service(app, a.name, self.ctrl.config.service_type)
-        key = f"{app.namespace}/{app.name}"
-        try:
-            if view.deployments.get(key) is None or view.services.get(key) is None:
-                await self._ensure_namespace(view, app)
-            dep, _ = await asyncio.gather(
-                self._apply(view, view.deployments, DEPLOYMENTS, dep_desired, app, obs, report),
-                self._apply(view, view.services, SERVICES, svc_desired, app, obs, report),
-            )
-        except NotLeaderError:
-            raise
-        except KubeError as exc:
-            if exc.status == 0:
-                obs.reachable = False
-                obs.problem = f"member {mc.name} unreachable: {exc.reason}"
-                self.ctrl.cluster_queue.add(mc.name)
-            else:
-                obs.problem = f"writing to member {mc.name} failed: {exc.status} {exc.reason}"
-            return
-        if dep is not None:
-            st = dep.get("status") or {}
-            meta = dep.get("metadata") or {}
-            obs.ready_replicas = int(st.get("readyReplicas") or 0)
-            obs.rolled_out = (
-                int(st.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
-                and int(st.get("updatedReplicas") or 0) >= a.replicas
-                and obs.ready_replicas >= a.replicas
-            )
-
-    async def _apply(
-        self,
-        view: MemberView,
-        inf: Informer,
-        res: Resource,
-        desired: Obj,
-        app: FederatedApp,
-        obs: RegionObservation,
-        report: AppReport,
-    ) -> Obj | None:
-        api = view.member.api
-        ns, name = app.namespace, app.name
-        key = f"{ns}/{name}"
-        actual = inf.get(key)
-        state = ownership(actual, app)
-        if state == "absent":
-            try:
-                created = await api.create(res, desired, ns)
-            except KubeError as exc:
-                if exc.not_found:  # the namespace went away since we last saw it
-                    view.namespaces.discard(ns)
-                if not exc.conflict:
-                    raise
-                actual = await api.get(res, name, ns)  # a stale cache, or someone else's object
-                state = ownership(actual, app)
-            else:
-                inf.remember(created)
-                return created
-        if state == "foreign" or actual is None:
-            kind = desired["kind"]
-            msg = f"{kind} {key} in member {view.member.name} exists and is not managed by this app"
-            report.clashes.append(msg)
-            obs.problem = msg
-            return None
-        if needs_update(desired, actual):
-            updated = await api.replace(res, name, merge_for_update(desired, actual), ns)
-            inf.remember(updated)
-            return updated
-        return actual
-
-    async def _ensure_namespace(self, view: MemberView, app: FederatedApp) -> None:
-        """Create the app's namespace in the member if needed; known namespaces cost no request."""
-        if app.namespace in view.namespaces:
-            return
-        api = view.member.api
-        if await api.get(NAMESPACES, app.namespace) is None:
-            try:
-                await api.create(NAMESPACES, render_namespace(app))
-            except KubeError as exc:
-                if not exc.conflict:
-                    raise
-        view.namespaces.add(app.namespace)
+        got = await self.deps.propagation.propagate(app, a.name, a.replicas, view)
+        report.clashes.extend(got.clashes)
+        obs.problem = got.problem
+        obs.ready_replicas = got.ready_replicas
+        obs.rolled_out = got.rolled_out
+        if got.unreachable:
+            obs.reachable = False
+            self.deps.probe_member(view.name)
 
     async def _remove_from(self, app: FederatedApp, exclude: set[str]) -> list[str]:
         """Delete our objects from every member not in ``exclude``; returns what could not be done."""
         pending: list[str] = []
-        key = f"{app.namespace}/{app.name}"
-        for name, view in list(self.ctrl.members.items()):
-            if name in exclude:
-                continue
-            for inf, res in ((view.deployments, DEPLOYMENTS), (view.services, SERVICES)):
-                obj = inf.get(key)
-                if ownership(obj, app) != "ours" or obj is None:
-                    continue
-                try:
-                    await view.member.api.delete(
-                        res, app.name, app.namespace, uid=(obj.get("metadata") or {}).get("uid")
-                    )
-                    inf.forget(key)
-                except NotLeaderError:
-                    raise
-                except KubeError as exc:
-                    if exc.conflict:  # uid precondition: a namesake replaced it; not ours to delete
-                        inf.forget(key)
-                        continue
-                    pending.append(f"member {name}: {exc.reason}")
+        for view in self.deps.members.all_views():
+            if view.name not in exclude:
+                pending.extend(await self.deps.propagation.remove(app, view))
         return pending
 
     # --- deletion --------------------------------------------------------------------------------
@@ -359,11 +219,11 @@ class AppReconciler:
     async def _delete(self, app: FederatedApp, raw: Obj) -> None:
         if c.FINALIZER not in (app.metadata.finalizers or []):
             return
-        ctrl = self.ctrl
+        deps = self.deps
         observations: dict[str, RegionObservation] = {}
         blocked: list[str] = []
-        for mc in self._clusters():
-            view = ctrl.member_for(mc.name)
+        for mc in deps.clusters.member_clusters():
+            view = deps.members.view(mc.name)
             obs = RegionObservation(mc.spec.region, cluster=mc.name, health="Unknown")
             if view is None or view.reachable is False or not view.synced:
                 obs.reachable = False
@@ -376,7 +236,7 @@ class AppReconciler:
         blocked.extend(await self._remove_from(app, exclude=unreachable))
         placement = PlacementResult(tuple(RegionAssignment(r, 0, "active") for r in observations))
         ctx = StepContext(app=app, placement=placement, regions=observations, previous_status=app.status)
-        for step in ctrl.steps:
+        for step in deps.steps:
             try:
                 await step.cleanup(ctx)
             except NotLeaderError:
@@ -398,11 +258,10 @@ class AppReconciler:
     async def _set_finalizers(self, raw: Obj, finalizers: list[str]) -> Obj:
         meta = raw.get("metadata") or {}
         body = {"metadata": {"finalizers": finalizers, "resourceVersion": meta.get("resourceVersion")}}
-        updated = await self.ctrl.host.merge_patch(
+        updated = await self.deps.host.merge_patch(
             FEDERATEDAPPS, str(meta.get("name")), body, str(meta.get("namespace"))
         )
-        if self.ctrl.apps_informer is not None:
-            self.ctrl.apps_informer.remember(updated)
+        self.deps.apps.remember(updated)
         return updated
 
     # --- status and events -----------------------------------------------------------------------
@@ -410,8 +269,8 @@ class AppReconciler:
     async def _write_status(
         self, app: FederatedApp, raw: Obj, report: AppReport, ctx: StepContext, events: bool = True
     ) -> None:
-        ctrl = self.ctrl
-        new = build_status(app.status, report, ctrl.now(), extra=ctx.status_fields or None)
+        deps = self.deps
+        new = build_status(app.status, report, deps.clock(), extra=ctx.status_fields or None)
         if ctx.region_fields:
             regions = []
             for rs in new.regions:
@@ -426,18 +285,17 @@ class AppReconciler:
             return
         body: dict[str, Any] = {"status": {**{k: None for k in old_dict if k not in new_dict}, **new_dict}}
         try:
-            updated = await ctrl.host.merge_patch(FEDERATEDAPPS, app.name, body, app.namespace, sub="status")
+            updated = await deps.host.merge_patch(FEDERATEDAPPS, app.name, body, app.namespace, sub="status")
         except KubeError as exc:
             if exc.not_found:
                 return
             raise
-        if ctrl.apps_informer is not None:
-            ctrl.apps_informer.remember(updated)
+        deps.apps.remember(updated)
 
     async def _events(
         self, raw: Obj, old: FederatedAppStatus | None, new: FederatedAppStatus, report: AppReport
     ) -> None:
-        rec = self.ctrl.events
+        rec = self.deps.events
         before = {r.region: r for r in (old.regions if old else [])}
         moved = []
         for r in new.regions:
@@ -483,19 +341,19 @@ class AppReconciler:
             "InvalidSpec",
             message,
             meta.get("generation"),
-            self.ctrl.now(),
+            self.deps.clock(),
         )
         new = old.model_copy(update={"conditions": conds, "observed_generation": meta.get("generation")})
         new_dict = new.model_dump(mode="json", by_alias=True, exclude_none=True)
         if new_dict != _normalised_status(raw.get("status")):
-            await self.ctrl.host.merge_patch(
+            await self.deps.host.merge_patch(
                 FEDERATEDAPPS,
                 str(meta.get("name")),
                 {"status": new_dict},
                 str(meta.get("namespace")),
                 sub="status",
             )
-            await self.ctrl.events.record(raw, "Warning", "InvalidSpec", message)
+            await self.deps.events.record(raw, "Warning", "InvalidSpec", message)
 
 
 def _normalised_status(status: Any) -> dict[str, Any]:

@@ -160,7 +160,7 @@ async def run_round(
                 ),
             )
             task = asyncio.create_task(ctrl.run())
-            await _wait(lambda: set(regions) <= ctrl.cluster_reconciler.probed(), 60)
+            await _wait(lambda: set(regions) <= ctrl.members.probed(), 60)
 
             def cached(name: str) -> dict[str, Any] | None:
                 return ctrl.apps_informer.cache.get(f"bench/{name}") if ctrl.apps_informer else None
@@ -229,7 +229,7 @@ async def run_round(
 def _mean_latency(ctrl: Controller) -> dict[str, float]:
     """Mean request latency per verb over the round, host and members together (the simulator's
     load shows here)."""
-    apis = [ctrl.host, *(v.member.api for v in ctrl.members.values())]
+    apis = [ctrl.host, *(v.member.api for v in ctrl.members.all_views())]
     out = {}
     for verb in ("get", "list", "create", "update", "patch", "delete"):
         n = sum(a.calls[verb] for a in apis)

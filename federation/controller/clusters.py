@@ -16,19 +16,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
 from federation.api import constants as c
 from federation.api.conditions import set_condition
 from federation.api.membercluster import MemberCluster, MemberClusterStatus
-from federation.clusters.kubeapi import NODES, SECRETS, KubeError
+from federation.clusters.kubeapi import NODES, KubeError
 from federation.clusters.registry import KubeconfigError, kubeconfig_from_secret
-from federation.controller.resources import MEMBERCLUSTERS
-
-if TYPE_CHECKING:
-    from federation.controller.manager import Controller, MemberView
+from federation.clusters.resources import MEMBERCLUSTERS
+from federation.controller.collaborators import ClusterCollaborators
+from federation.controller.members import MemberProbe, MemberView
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +40,37 @@ def _node_ready(node: dict[str, Any]) -> bool:
     return False
 
 
+@dataclass
+class ProbeOutcome:
+    """What one probe of a member's API found."""
+
+    view: MemberView | None = None
+    problem: str | None = None  # None: reachable
+    latency_ms: float | None = None
+    version: str | None = None
+    nodes: int = 0
+    ready_nodes: int = 0
+
+
 class ClusterReconciler:
-    def __init__(self, ctrl: Controller) -> None:
-        self.ctrl = ctrl
+    def __init__(self, deps: ClusterCollaborators) -> None:
+        self.deps = deps
         self._last_write: dict[str, float] = {}
-        self._health: dict[str, tuple[Any, ...]] = {}
         self._latency: dict[str, float] = {}  # smoothed (EWMA) API latency per member
 
     def probed(self) -> set[str]:
         """The MemberClusters probed at least once since this controller started leading."""
-        return set(self._health)
+        return self.deps.members.probed()
 
     async def reconcile(self, name: str) -> None:
-        ctrl = self.ctrl
-        assert ctrl.clusters_informer is not None
-        raw = ctrl.clusters_informer.get(name)
+        deps = self.deps
+        raw = deps.clusters.get(name)
         if raw is None:
-            await ctrl.registry.remove(name)
+            await deps.registry.remove(name)
             self._last_write.pop(name, None)
             self._latency.pop(name, None)
-            if self._health.pop(name, None) is not None:
-                ctrl.enqueue_all_apps()
+            if deps.members.forget_probe(name):
+                deps.health_changed()
             return
         try:
             mc = MemberCluster.model_validate(raw)
@@ -68,18 +78,20 @@ class ClusterReconciler:
             log.warning("membercluster %s: invalid: %s", name, exc.errors()[0].get("msg"))
             return
         try:
-            view, latency_ms, version, nodes, ready_nodes, problem = await self._probe(mc)
+            got = await self._probe(mc)
         finally:
-            ctrl.cluster_queue.add_after(name, ctrl.config.probe_interval)
-        if view is not None:
-            view.reachable = problem is None
-            view.ready = problem is None and ready_nodes > 0
-            view.message = problem or ("" if ready_nodes else "no node is Ready")
+            deps.requeue_after(name, deps.settings.probe_interval)
+        problem, latency_ms = got.problem, got.latency_ms
+        if got.view is not None:
+            got.view.reachable = problem is None
+            got.view.ready = problem is None and got.ready_nodes > 0
+            got.view.message = problem or ("" if got.ready_nodes else "no node is Ready")
         reachable = problem is None
-        ready = reachable and ready_nodes > 0
-        health = (reachable, ready, mc.drained(), problem)
-        if self._health.get(name) != health:
-            if name in self._health:
+        ready = reachable and got.ready_nodes > 0
+        probe = MemberProbe(reachable, ready, mc.drained(), problem)
+        first = name not in deps.members.probes
+        if deps.members.record_probe(name, probe):
+            if not first:
                 log.info(
                     "member %s: reachable=%s ready=%s drained=%s%s",
                     name,
@@ -88,39 +100,34 @@ class ClusterReconciler:
                     mc.drained(),
                     f" ({problem})" if problem else "",
                 )
-            self._health[name] = health
-            ctrl.enqueue_all_apps()
+            deps.health_changed()
         if latency_ms is not None:
             # one slow answer on a busy machine is noise: smooth before reporting
             prev = self._latency.get(name)
             latency_ms = round(latency_ms if prev is None else 0.7 * prev + 0.3 * latency_ms, 1)
             self._latency[name] = latency_ms
-        await self._write_status(mc, raw, reachable, ready, problem, latency_ms, version, nodes, ready_nodes)
+        await self._write_status(
+            mc, raw, reachable, ready, problem, latency_ms, got.version, got.nodes, got.ready_nodes
+        )
 
-    async def _probe(
-        self, mc: MemberCluster
-    ) -> tuple[MemberView | None, float | None, str | None, int, int, str | None]:
-        ctrl = self.ctrl
+    async def _probe(self, mc: MemberCluster) -> ProbeOutcome:
+        deps = self.deps
         ref = mc.spec.kubeconfig_secret_ref
-        secrets = ctrl.secret_informers.get(ref.namespace)
         try:
-            if secrets is not None and secrets.synced.is_set():
-                secret = secrets.get(f"{ref.namespace}/{ref.name}")
-            else:
-                secret = await ctrl.host_clusters.get(SECRETS, ref.name, ref.namespace)
+            secret = await deps.secrets.secret(ref.namespace, ref.name)
             config = kubeconfig_from_secret(secret, namespace=ref.namespace, name=ref.name, key=ref.key)
         except KubeconfigError as exc:
-            await ctrl.registry.remove(mc.name)
-            return None, None, None, 0, 0, f"kubeconfig: {exc}"
+            await deps.registry.remove(mc.name)
+            return ProbeOutcome(problem=f"kubeconfig: {exc}")
         except KubeError as exc:
             problem = f"cannot read the kubeconfig secret: {exc.reason}"
-            return ctrl.member_for(mc.name), None, None, 0, 0, problem
+            return ProbeOutcome(deps.members.view(mc.name), problem)
         try:
-            member = await ctrl.registry.ensure(mc.name, mc.spec.region, config)
+            member = await deps.registry.ensure(mc.name, mc.spec.region, config)
         except Exception as exc:  # a kubeconfig the client library rejects
-            return None, None, None, 0, 0, f"kubeconfig: unusable ({type(exc).__name__})"
-        view = ctrl.member_for(member.name)
-        timeout = ctrl.config.member_timeout
+            return ProbeOutcome(problem=f"kubeconfig: unusable ({type(exc).__name__})")
+        view = deps.members.view(member.name)
+        timeout = deps.settings.member_timeout
         try:
             started = time.monotonic()
             async with asyncio.timeout(timeout):
@@ -131,9 +138,14 @@ class ClusterReconciler:
         except (KubeError, TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, KubeError) else "Timeout"
             status = f" (HTTP {exc.status})" if isinstance(exc, KubeError) and exc.status else ""
-            return view, None, None, 0, 0, f"member API unreachable: {reason}{status}"
-        ready_nodes = sum(1 for n in nodes if _node_ready(n))
-        return view, latency_ms, str(version.get("gitVersion") or ""), len(nodes), ready_nodes, None
+            return ProbeOutcome(view, f"member API unreachable: {reason}{status}")
+        return ProbeOutcome(
+            view,
+            latency_ms=latency_ms,
+            version=str(version.get("gitVersion") or ""),
+            nodes=len(nodes),
+            ready_nodes=sum(1 for n in nodes if _node_ready(n)),
+        )
 
     async def _write_status(
         self,
@@ -147,8 +159,8 @@ class ClusterReconciler:
         nodes: int,
         ready_nodes: int,
     ) -> None:
-        ctrl = self.ctrl
-        now = ctrl.now()
+        deps = self.deps
+        now = deps.clock()
         old = mc.status or MemberClusterStatus()
         gen = mc.metadata.generation
         conds = set_condition(
@@ -185,12 +197,12 @@ class ClusterReconciler:
             and new.node_count == old.node_count
             and not _latency_moved(old.api_latency_ms, new.api_latency_ms)
         )
-        fresh = time.monotonic() - self._last_write.get(mc.name, -1e9) < ctrl.config.status_refresh
+        fresh = time.monotonic() - self._last_write.get(mc.name, -1e9) < deps.settings.status_refresh
         if important_same and fresh and old.last_probe_time is not None:
             return
         body = {"status": new.model_dump(mode="json", by_alias=True, exclude_none=True)}
         try:
-            await ctrl.host_clusters.merge_patch(MEMBERCLUSTERS, mc.name, body, sub="status")
+            await deps.host.merge_patch(MEMBERCLUSTERS, mc.name, body, sub="status")
             self._last_write[mc.name] = time.monotonic()
         except KubeError as exc:
             if not exc.not_found:

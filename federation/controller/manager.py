@@ -23,20 +23,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from federation.api import constants as c
+from federation.api.membercluster import MemberCluster
 from federation.clusters.kubeapi import DEPLOYMENTS, SECRETS, SERVICES, KubeApi, KubeError
+from federation.clusters.propagate import Propagator
 from federation.clusters.registry import Member, MemberRegistry
+from federation.clusters.resources import FEDERATEDAPPS, MEMBERCLUSTERS, OWNED_SELECTOR
 from federation.controller.apps import AppReconciler
 from federation.controller.clusters import ClusterReconciler
+from federation.controller.collaborators import AppCollaborators, ClusterCollaborators, ClusterSettings
 from federation.controller.events import EventRecorder
 from federation.controller.informer import Informer, Obj
 from federation.controller.leader import LeaderElector
+from federation.controller.members import MemberDirectory, MemberReachability, MemberView
 from federation.controller.queue import WorkQueue, run_workers
-from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS, OWNED_SELECTOR
 from federation.controller.steps import ReconcileStep
+from federation.health.source import AllOf, RegionHealthSource
 
 if TYPE_CHECKING:
     from federation.dns.publisher import DnsPublisher
+
+__all__ = ["Controller", "ControllerConfig", "MemberView"]
 
 log = logging.getLogger(__name__)
 
@@ -60,23 +69,6 @@ class ControllerConfig:
     service_type: str = "NodePort"
 
 
-@dataclass
-class MemberView:
-    """A member's client and its caches of what we own there."""
-
-    member: Member
-    deployments: Informer
-    services: Informer
-    reachable: bool | None = None  # None until the first probe
-    ready: bool | None = None
-    message: str = ""
-    namespaces: set[str] = field(default_factory=set)  # known to exist there (saves a GET per create)
-
-    @property
-    def synced(self) -> bool:
-        return self.deployments.synced.is_set() and self.services.synced.is_set()
-
-
 class Controller:
     def __init__(
         self,
@@ -85,11 +77,14 @@ class Controller:
         *,
         steps: Sequence[ReconcileStep] = (),
         dns: DnsPublisher | None = None,
+        health: Sequence[RegionHealthSource] = (),
     ) -> None:
         """``steps`` run after propagation (the regional LB, later); ``dns``, when given, publishes
         each app's records as the last step. Without either the controller places, propagates and
         reports. With ``service_type`` LoadBalancer each region's address is its member Service's
-        load-balancer ingress (:class:`~federation.controller.serviceaddress.ServiceAddressStep`)."""
+        load-balancer ingress (:class:`~federation.controller.serviceaddress.ServiceAddressStep`).
+        ``health`` adds sources of member health (a health sweep) after the controller's own probes:
+        a member any of them calls unschedulable takes no replicas."""
 
         self.config = config or ControllerConfig()
         self.host_raw = host  # ungated: the Lease and reads
@@ -112,12 +107,15 @@ class Controller:
             host.api_client, name="host-clusters", write_gate=self.elector.may_write, timeout=host.timeout
         )
         self.events = EventRecorder(self.host)
+        self.members = MemberDirectory()
+        self.health: RegionHealthSource = AllOf([MemberReachability(self.members), *health])
+        self.propagator = Propagator(self.config.service_type)
         self.steps = list(steps)
         if self.config.service_type == "LoadBalancer":
             # the member's LoadBalancer Service is the region's endpoint (until the regional SLB step)
             from federation.controller.serviceaddress import ServiceAddressStep
 
-            self.steps.insert(0, ServiceAddressStep(self.member_for))
+            self.steps.insert(0, ServiceAddressStep(self.members.view))
         if dns is not None:
             from federation.controller.dnsstep import DnsStep
 
@@ -128,14 +126,14 @@ class Controller:
             on_added=self._member_added,
             on_removed=self._member_removed,
         )
-        self.members: dict[str, MemberView] = {}
         self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
         self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
         self.apps_informer: Informer | None = None
         self.clusters_informer: Informer | None = None
         self.secret_informers: dict[str, Informer] = {}
-        self.app_reconciler = AppReconciler(self)
-        self.cluster_reconciler = ClusterReconciler(self)
+        # built for each leadership term, from that term's informers and queues
+        self.app_reconciler: AppReconciler | None = None
+        self.cluster_reconciler: ClusterReconciler | None = None
         self.reconciles = 0
         self._active: list[asyncio.Task[Any]] = []
         self._active_lock = asyncio.Lock()
@@ -163,13 +161,14 @@ class Controller:
             self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
             self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
             # what the last term learnt about members is stale: probe everything afresh
-            self.cluster_reconciler = ClusterReconciler(self)
+            self.members.probes.clear()
             self.apps_informer = Informer(
                 self.host, FEDERATEDAPPS, self._on_app, watch_timeout=self.config.watch_timeout
             )
             self.clusters_informer = Informer(
                 self.host, MEMBERCLUSTERS, self._on_cluster, watch_timeout=self.config.watch_timeout
             )
+            self._build_reconcilers(self.apps_informer, self.clusters_informer)
             self.apps_informer.start()
             self.clusters_informer.start()
             self._active = [
@@ -178,9 +177,45 @@ class Controller:
             ]
             self.active.set()
 
+    def _build_reconcilers(self, apps: Informer, clusters: Informer) -> None:
+        self.app_reconciler = AppReconciler(
+            AppCollaborators(
+                apps=apps,
+                clusters=InformerClusters(clusters),
+                members=self.members,
+                health=self.health,
+                propagation=self.propagator,
+                host=self.host,
+                events=self.events,
+                requeue_after=self.app_queue.add_after,
+                probe_member=self.cluster_queue.add,
+                steps=self.steps,
+                clock=self.now,
+                pending_recheck=max(0.5, self.config.probe_interval / 2),
+            )
+        )
+        self.cluster_reconciler = ClusterReconciler(
+            ClusterCollaborators(
+                clusters=clusters,
+                secrets=SecretReader(self.host_clusters, self.secret_informers),
+                registry=self.registry,
+                members=self.members,
+                host=self.host_clusters,
+                requeue_after=self.cluster_queue.add_after,
+                health_changed=self.enqueue_all_apps,
+                settings=ClusterSettings(
+                    probe_interval=self.config.probe_interval,
+                    member_timeout=self.config.member_timeout,
+                    status_refresh=self.config.status_refresh,
+                ),
+                clock=self.now,
+            )
+        )
+
     async def _run_after_sync(self) -> None:
         assert self.apps_informer is not None
         assert self.clusters_informer is not None
+        assert self.cluster_reconciler is not None
         await self.clusters_informer.synced.wait()
         # Members first: the app reconciler needs their clients and caches to place anything.
         cluster_workers = asyncio.create_task(
@@ -198,12 +233,13 @@ class Controller:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             names = set(self.clusters_informer.cache) if self.clusters_informer else set()
-            if names <= self.cluster_reconciler.probed():
+            if names <= self.members.probed():
                 return
             await asyncio.sleep(0.05)
 
     async def _reconcile_app(self, key: str) -> None:
         self.reconciles += 1
+        assert self.app_reconciler is not None
         await self.app_reconciler.reconcile(key)
 
     async def _stop_active(self) -> None:
@@ -301,18 +337,18 @@ class Controller:
                 max_backoff=2.0,
             ),
         )
-        self.members[member.name] = view
+        self.members.views[member.name] = view
         view.deployments.start()
         view.services.start()
 
     async def _member_removed(self, member: Member) -> None:
-        view = self.members.pop(member.name, None)
+        view = self.members.views.pop(member.name, None)
         if view is not None:
             await view.deployments.stop()
             await view.services.stop()
 
     def member_for(self, cluster_name: str) -> MemberView | None:
-        return self.members.get(cluster_name)
+        return self.members.view(cluster_name)
 
     # --- introspection (tests, bench, dashboard) ---------------------------------------------------
 
@@ -320,7 +356,7 @@ class Controller:
         """Requests the app reconciles and watches made so far, per verb, to the host and every member
         (Lease renewals, member probes and MemberCluster status are counted apart)."""
         total: dict[str, int] = dict(self.host.calls)
-        for view in self.members.values():
+        for view in self.members.all_views():
             for verb, n in view.member.api.calls.items():
                 total[verb] = total.get(verb, 0) + n
         return total
@@ -352,3 +388,33 @@ def _same_but_noise(old: Obj, new: Obj) -> bool:
         and (old.get("metadata") or {}).get("deletionTimestamp")
         == (new.get("metadata") or {}).get("deletionTimestamp")
     )
+
+
+class InformerClusters:
+    """The valid MemberClusters in the host cache (an invalid one is the cluster reconciler's to report)."""
+
+    def __init__(self, informer: Informer) -> None:
+        self.informer = informer
+
+    def member_clusters(self) -> list[MemberCluster]:
+        out = []
+        for obj in self.informer.cache.values():
+            try:
+                out.append(MemberCluster.model_validate(obj))
+            except ValidationError:
+                continue
+        return out
+
+
+class SecretReader:
+    """A member's kubeconfig Secret: from the watch cache of its namespace once synced, else one GET."""
+
+    def __init__(self, host: KubeApi, informers: dict[str, Informer]) -> None:
+        self.host = host
+        self.informers = informers
+
+    async def secret(self, namespace: str, name: str) -> Obj | None:
+        cache = self.informers.get(namespace)
+        if cache is not None and cache.synced.is_set():
+            return cache.get(f"{namespace}/{name}")
+        return await self.host.get(SECRETS, name, namespace)

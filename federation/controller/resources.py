@@ -1,10 +1,8 @@
-"""The REST resources of our own API on the host cluster."""
+"""The REST resources of our own API on the host cluster (defined in :mod:`federation.clusters.resources`;
+re-exported here for the controller's modules and existing callers)."""
 
 from __future__ import annotations
 
-from federation.api import constants as c
-from federation.clusters.kubeapi import Resource
+from federation.clusters.resources import FEDERATEDAPPS, MEMBERCLUSTERS, OWNED_SELECTOR
 
-FEDERATEDAPPS = Resource(c.GROUP, c.VERSION, c.FEDERATEDAPP_PLURAL)
-MEMBERCLUSTERS = Resource(c.GROUP, c.VERSION, c.MEMBERCLUSTER_PLURAL, namespaced=False)
-OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
+__all__ = ["FEDERATEDAPPS", "MEMBERCLUSTERS", "OWNED_SELECTOR"]

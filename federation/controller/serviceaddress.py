@@ -25,7 +25,7 @@ from federation.clusters.render import ownership
 from federation.controller.steps import StepContext
 
 if TYPE_CHECKING:
-    from federation.controller.manager import MemberView
+    from federation.controller.members import MemberView
 
 
 def ingress_address(service: dict[str, Any] | None) -> str | None:

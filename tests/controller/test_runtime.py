@@ -58,7 +58,7 @@ async def test_steady_state_makes_no_writes(world: World) -> None:
 async def test_restart_mid_reconcile_converges_without_duplicates(world: World) -> None:
     first = await world.sb.start_controller(fast_config("first", release_on_exit=False))
     stuck = asyncio.Event()
-    real_apply = first.app_reconciler._apply
+    real_apply = first.propagator.apply_object
     started = done = 0
 
     async def apply_then_hang(*args: Any, **kwargs: Any) -> Any:
@@ -72,7 +72,7 @@ async def test_restart_mid_reconcile_converges_without_duplicates(world: World) 
             stuck.set()
         return result
 
-    first.app_reconciler._apply = apply_then_hang  # type: ignore[method-assign]
+    first.propagator.apply_object = apply_then_hang  # type: ignore[method-assign]
     await world.create_app(make_app(replicas=6))
     await asyncio.wait_for(stuck.wait(), 10)
     await world.sb.stop_controller(first)  # a crash: the Lease is not released
