@@ -77,3 +77,18 @@ async def client(emu: AliyunEmulator) -> AsyncIterator[AlibabaClient]:
     )
     yield c
     await c.close()
+
+
+def upload_request(common_name: str = "www.example.com", key_pem: bytes | None = None) -> Any:
+    """An official-SDK UploadServerCertificate request with a fresh certificate (and its key, unless
+    ``key_pem`` gives another one)."""
+    from aliyunsdkslb.request.v20140515.UploadServerCertificateRequest import UploadServerCertificateRequest
+
+    from federation.sandbox.kube.tls import generate
+
+    pair = generate(common_name)
+    req = UploadServerCertificateRequest()
+    req.set_ServerCertificate(pair.cert_pem.decode())
+    req.set_PrivateKey((key_pem or pair.key_pem).decode())
+    req.set_ServerCertificateName(common_name)
+    return req

@@ -98,6 +98,23 @@ async def test_sim_aliyun_runs_writes_config_and_takes_faults(tmp_path: Path) ->
         lb = await SlbApi(client).create_load_balancer("cn-beijing", "web", client_token="cli-1")
         await SlbApi(client).create_listener("cn-beijing", lb["LoadBalancerId"], ListenerSpec("tcp", 80, 80))
         await SlbApi(client).start_listener("cn-beijing", lb["LoadBalancerId"], 80)
+        with pytest.raises(AlibabaError) as info:  # not an instance the region knows
+            await SlbApi(client).add_backend_servers(
+                "cn-beijing", lb["LoadBalancerId"], [BackendServer("i-1")]
+            )
+        assert info.value.code == "ObtainIpFail"
+        code, _, err = await _run(
+            "sim",
+            "aliyun",
+            "instance",
+            "--out",
+            str(tmp_path),
+            "--region",
+            "cn-beijing",
+            "--instance-id",
+            "i-1",
+        )
+        assert code == 0, err
         await SlbApi(client).add_backend_servers("cn-beijing", lb["LoadBalancerId"], [BackendServer("i-1")])
         code, out, err = await _run("sim", "aliyun", "state", "--out", str(tmp_path))
         assert code == 0, err

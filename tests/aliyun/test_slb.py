@@ -19,6 +19,7 @@ from federation.cloud.alibaba.client import AlibabaClient
 from federation.cloud.alibaba.errors import AlibabaError
 from federation.cloud.alibaba.slb import BackendServer, HealthCheck, ListenerSpec, SlbApi
 from federation.sandbox.aliyun import AliyunEmulator
+from tests.aliyun.conftest import upload_request
 
 REGION = "cn-beijing"
 
@@ -102,7 +103,7 @@ async def test_quota_per_region() -> None:
         await api.create_load_balancer(REGION, "two", client_token="2")
         with pytest.raises(AlibabaError) as info:
             await api.create_load_balancer(REGION, "three", client_token="3")
-        assert info.value.code == "QuotaExceeded.LoadBalancer"
+        assert (info.value.code, info.value.message) == ("OverQuota", "Instance num exceeded Quota.")
         await api.create_load_balancer(
             "cn-shanghai", "elsewhere", client_token="4"
         )  # the quota is per region
@@ -126,7 +127,8 @@ async def test_listeners_all_protocols(client: AlibabaClient, sdk) -> None:
     await api.create_listener(REGION, lb_id, ListenerSpec("tcp", 80, 8080, health_check=hc))
     await api.create_listener(REGION, lb_id, ListenerSpec("udp", 53, 5353))
     await api.create_listener(REGION, lb_id, ListenerSpec("http", 8000, 8080, health_check=hc))
-    await api.create_listener(REGION, lb_id, ListenerSpec("https", 443, 8443, certificate_id="cert-1"))
+    cert_id = (await sdk(upload_request(), region=REGION))["ServerCertificateId"]
+    await api.create_listener(REGION, lb_id, ListenerSpec("https", 443, 8443, certificate_id=cert_id))
     # a repeated create is harmless (ListenerAlreadyExists is absorbed by the adapter)
     await api.create_listener(REGION, lb_id, ListenerSpec("tcp", 80, 8080, health_check=hc))
     listeners = {
@@ -141,7 +143,7 @@ async def test_listeners_all_protocols(client: AlibabaClient, sdk) -> None:
         "/healthz",
         3,
     )
-    assert listeners[(443, "https")]["HTTPSListenerConfig"]["ServerCertificateId"] == "cert-1"
+    assert listeners[(443, "https")]["HTTPSListenerConfig"]["ServerCertificateId"] == cert_id
     await api.start_listener(REGION, lb_id, 80, "tcp")
     assert (await api.describe_listeners(REGION, [lb_id], port=80))[0]["Status"] == "running"
     await api.stop_listener(REGION, lb_id, 80)
@@ -166,6 +168,8 @@ async def test_listeners_all_protocols(client: AlibabaClient, sdk) -> None:
 
 async def test_backends_and_health(client: AlibabaClient, emu: AliyunEmulator) -> None:
     api = SlbApi(client)
+    for i in ("i-a", "i-b", "i-c"):
+        emu.register_instance(REGION, i)
     lb_id = (await api.create_load_balancer(REGION, "web", client_token="b1"))["LoadBalancerId"]
     await api.create_listener(REGION, lb_id, ListenerSpec("tcp", 80, 8080))
     added = await api.add_backend_servers(
@@ -185,11 +189,11 @@ async def test_backends_and_health(client: AlibabaClient, emu: AliyunEmulator) -
     remaining = await api.remove_backend_servers(REGION, lb_id, [BackendServer("i-a")])
     assert [(s["ServerId"], s["Weight"]) for s in remaining] == [("i-b", 10)]
     with pytest.raises(AlibabaError) as info:
-        await api.set_backend_servers(REGION, lb_id, [BackendServer("i-zzz", 1)])
-    assert info.value.code == "InvalidBackendServer.NotFound"
+        await api.set_backend_servers(REGION, lb_id, [BackendServer("i-c", 1)])
+    assert info.value.code == "InvalidBackendServer.NotFound"  # known instance, not attached
     with pytest.raises(AlibabaError) as info:
         await api.add_backend_servers(REGION, lb_id, [BackendServer("i-c", 101)])
-    assert info.value.code == "InvalidParameter"
+    assert info.value.code == "InvalidWeight.Malformed"
     await api.create_load_balancer(REGION, "other", client_token="b2")
     behind = await api.describe_load_balancers(REGION, server_id="i-b")
     assert [x["LoadBalancerId"] for x in behind] == [lb_id]

@@ -296,7 +296,7 @@ class SlbApi:
         try:
             await self._listener_op(DeleteLoadBalancerListenerRequest, region, lb_id, port, protocol)
         except AlibabaError as err:
-            if err.not_found or err.code == "InvalidParameter.ListenerNotFound":
+            if err.not_found or err.code in ("ListenerNotFound", "InvalidParameter.ListenerNotFound"):
                 return False
             raise
         return True

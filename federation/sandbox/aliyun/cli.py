@@ -268,6 +268,19 @@ def backend_health(out_dir: Path, lb_id: str, server_id: str, status: str) -> No
     click.echo(f"{lb_id}/{server_id}: {status}")
 
 
+@aliyun.command("instance")
+@_OUT
+@click.option("--region", required=True, help="Region of the ECS instance.")
+@click.option("--instance-id", required=True, help="ECS instance id (i-...).")
+@click.option("--private-ip", default="", help="Its private IP (default: one from 192.168.0.0/16).")
+@click.option("--address", default=None, help="Loopback address where it really answers (data plane).")
+def instance(out_dir: Path, region: str, instance_id: str, private_ip: str, address: str | None) -> None:
+    """Register an ECS instance, so that SLB accepts it as a backend server."""
+    item = {"region": region, "instance_id": instance_id, "private_ip": private_ip, "address": address}
+    _call("POST", out_dir, "/instances", {"instances": [item]})
+    click.echo(f"{region}/{instance_id}: registered")
+
+
 @aliyun.command("state")
 @_OUT
 @click.option("--calls", is_flag=True, help="Only the call counts per Product.Action.")

@@ -110,6 +110,7 @@ class AliyunEmulator:
         app.router.add_post(f"{ADMIN_PREFIX}/faults", self._admin_faults_set)
         app.router.add_delete(f"{ADMIN_PREFIX}/faults", self._admin_faults_clear)
         app.router.add_post(f"{ADMIN_PREFIX}/backend-health", self._admin_backend_health)
+        app.router.add_post(f"{ADMIN_PREFIX}/instances", self._admin_instances)
         app.router.add_post(f"{ADMIN_PREFIX}/snapshot", self._admin_snapshot)
         app.router.add_post(f"{ADMIN_PREFIX}/restore", self._admin_restore)
         self._runner = web.AppRunner(app, access_log=None)
@@ -184,12 +185,29 @@ class AliyunEmulator:
         """What DescribeHealthStatus reports for ``server_id`` behind ``lb_id``: normal | abnormal."""
         self.slb.set_backend_health(lb_id, server_id, status)
 
+    def register_instance(
+        self, region: str, instance_id: str, *, private_ip: str = "", address: str | None = None
+    ) -> None:
+        """Make ``instance_id`` an ECS instance of ``region``, so SLB accepts it as a backend."""
+        self.slb.register_instance(region, instance_id, private_ip=private_ip, address=address)
+
     def add_domain(self, name: str, edition: str | None = None) -> None:
         self.alidns.add_domain(name, edition or self.edition)
 
     _STATE_FIELDS = {
         "alidns": ("domains", "records", "wrr", "_next_id", "_seq"),
-        "slb": ("lbs", "tokens", "health", "_regions", "_counter", "quota_per_region"),
+        "slb": (
+            "lbs",
+            "tokens",
+            "health",
+            "checked",
+            "instances",
+            "certificates",
+            "public_addresses",
+            "_regions",
+            "_counter",
+            "quota_per_region",
+        ),
         "cen": ("cens", "children", "packages", "tokens"),
     }
 
@@ -386,6 +404,26 @@ class AliyunEmulator:
         except ValueError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
         return web.json_response({"ok": True})
+
+    async def _admin_instances(self, request: web.Request) -> web.Response:
+        """Register ECS instances: ``{"instances": [{"region", "instance_id", "private_ip", "address"}]}``."""
+        body = await self._admin_json(request)
+        items = body.get("instances")
+        if not isinstance(items, list):
+            raise web.HTTPBadRequest(text="instances: must be a list")
+        for i, item in enumerate(items):
+            try:
+                self.register_instance(
+                    str(item["region"]),
+                    str(item["instance_id"]),
+                    private_ip=str(item.get("private_ip") or ""),
+                    address=item.get("address"),
+                )
+            except (KeyError, TypeError) as exc:
+                raise web.HTTPBadRequest(text=f"instances[{i}]: {exc} required") from None
+            except ValueError as exc:
+                raise web.HTTPBadRequest(text=f"instances[{i}].{exc}") from None
+        return web.json_response({"ok": True, "registered": len(items)})
 
     async def _admin_snapshot(self, request: web.Request) -> web.Response:
         self._check_admin(request)

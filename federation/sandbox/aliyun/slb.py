@@ -1,18 +1,38 @@
-"""Stateful classic SLB (API 2014-05-15): load balancers, listeners, backends, health, tags, quota.
+"""Stateful classic SLB (API 2014-05-15): load balancers, listeners, backends, health, tags, quota,
+server certificates and the ECS instances backends must be.
 
 Behaviour from the reference notes (SDK request classes of aliyun-python-sdk-slb 3.3.22 for parameter
-names; Alibaba Cloud API docs for CreateLoadBalancer / listeners / DescribeHealthStatus):
+names; Alibaba Cloud API docs for CreateLoadBalancer / listeners / DescribeHealthStatus). Error codes
+marked [common] are from the SLB API reference's "Common error codes" page (HTTP status, code and
+message as listed there); [tf] from terraform-provider-alicloud's error constants:
 - ``ClientToken`` makes CreateLoadBalancer idempotent: the same token in the same region answers the
   same load balancer, never a second one;
 - each region hands out addresses from its own pool (internet ``198.18.R.N``, intranet ``10.R.x.y``,
-  documentation-safe ranges);
-- a per-region instance quota (default 60) answers ``QuotaExceeded.LoadBalancer`` (code *unconfirmed*);
+  documentation-safe ranges), or with a data plane attached (the sandbox) a distinct loopback address
+  per load balancer that really answers (:mod:`federation.sandbox.aliyun.slbdata`);
+- a per-region instance quota (default 60) answers 400 ``OverQuota`` "Instance num exceeded Quota."
+  [common];
 - delete protection answers ``OperationDenied.DeleteProtectionIsOn`` (Alibaba Cloud API docs,
   DeleteLoadBalancer: "The loadbalancer can't be deleted due to DeleteProtection is enabled.");
 - missing load balancer ``InvalidLoadBalancerId.NotFound`` with HTTP 404 (status as reported in
   alibaba/terraform-provider issue #218, 2017; *unconfirmed* today);
+- a listener that does not exist: 404 ``ListenerNotFound`` [common]; a port already used: 400
+  ``ListenerAlreadyExists`` [common];
+- backends must be ECS instances the region knows (:meth:`SlbService.register_instance`); an unknown
+  id answers 400 ``ObtainIpFail`` "The specified BackendServers is invalid; some of the specified
+  backend servers do not exist or are not running." [common]; more than 20 in one call 400
+  ``TooManyBackendServers``, a weight outside 0-100 400 ``InvalidWeight.Malformed`` [common];
+- server certificates are regional; an HTTPS listener or a delete naming an unknown one answers
+  ``ServerCertificateId.NotFound`` [tf] (HTTP 400, status *unconfirmed*); deleting one a listener uses
+  400 ``CertificateAndPrivateKeyIsRefered`` [common]; a certificate that is not PEM 400
+  ``KeyFormatError``, a key that does not match it 400 ``CertificateNotMatchPrivateKey`` [common];
+- Set{TCP,UDP,HTTP,HTTPS}ListenerAttribute change a listener in place; like the real request classes
+  they take no ``BackendServerPort`` (a changed backend port means a new listener);
+- ModifyLoadBalancerInternetSpec: an intranet instance cannot go pay-by-bandwidth, 400
+  ``ActionNotAllowed`` [common];
 - new listeners start ``stopped``; DescribeHealthStatus reports ``unavailable`` for servers behind a stopped
-  listener or one without health check, else the state set by ``set_backend_health`` (default normal).
+  listener or one without health check, else what the data plane's health check found, or what
+  ``set_backend_health`` set (default normal).
 """
 
 from __future__ import annotations
@@ -29,6 +49,7 @@ PROTOCOLS = ("tcp", "udp", "http", "https")
 SPECS = ("slb.s1.small", "slb.s2.small", "slb.s2.medium", "slb.s3.small", "slb.s3.medium", "slb.s3.large")
 _NAME_RE = re.compile(r"^[A-Za-z\u4e00-\u9fa5][A-Za-z0-9\u4e00-\u9fa5._/-]{0,79}$")
 _REGION_RE = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
+_HTTP_CODES = {"http_2xx", "http_3xx", "http_4xx", "http_5xx"}
 _HC_INT = {
     "HealthyThreshold": (2, 10),
     "UnhealthyThreshold": (2, 10),
@@ -40,11 +61,78 @@ _HC_INT = {
 }
 
 
+def _cert_not_found(cert_id: str) -> ApiError:
+    return ApiError(
+        "ServerCertificateId.NotFound", f"The specified ServerCertificateId {cert_id} does not exist."
+    )
+
+
+def _parse_certificate(cert_pem: str, key_pem: str) -> tuple[str, str, list[str], float]:
+    """(fingerprint, common name, alternative names, expiry) of a PEM certificate whose key matches."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError:
+        raise ApiError(
+            "KeyFormatError", "The specified ServerCertificate is incorrectly formatted."
+        ) from None
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except TypeError:  # [common]
+        raise ApiError("PrivateKeyEncryption", "Key has Encrypted .") from None
+    except ValueError:
+        raise invalid("PrivateKey", "(not shown)", "The specified parameter key format is error.") from None
+    pub = serialization.PublicFormat.SubjectPublicKeyInfo
+    enc = serialization.Encoding.DER
+    if key.public_key().public_bytes(enc, pub) != cert.public_key().public_bytes(enc, pub):
+        raise ApiError("CertificateNotMatchPrivateKey", "Certificate and key does not match.")
+    digest = cert.fingerprint(hashes.SHA1()).hex()  # the API reports SHA-1 fingerprints
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        alt = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        alt = []
+    return (
+        ":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+        str(cns[0].value) if cns else "",
+        alt,
+        cert.not_valid_after_utc.timestamp(),
+    )
+
+
 def _next_token(p: Params) -> int:
     token = p.get("NextToken") or "0"
     if not token.isdigit():
         raise ApiError("InvalidParameter.NextToken", f"The specified NextToken {token!r} is not valid.")
     return int(token)
+
+
+@dataclass
+class EcsInstance:
+    """An ECS instance a region knows: what a backend ``ServerId`` must name."""
+
+    instance_id: str
+    region: str
+    private_ip: str
+    address: str | None = None  # where it really answers (loopback, in the sandbox); None: nowhere
+
+
+@dataclass
+class Certificate:
+    cert_id: str
+    region: str
+    name: str
+    cert_pem: str
+    key_pem: str
+    fingerprint: str
+    common_name: str
+    alt_names: list[str]
+    expire: float
+    created: float
 
 
 @dataclass
@@ -90,9 +178,17 @@ class SlbService:
         self.lbs: dict[str, LoadBalancer] = {}
         self.tokens: dict[tuple[str, str], str] = {}
         self.health: dict[tuple[str, str], str] = {}
+        # what the data plane's health checks found: (lb id, listener port, protocol, server id) -> status
+        self.checked: dict[tuple[str, int, str, str], str] = {}
+        self.instances: dict[tuple[str, str], EcsInstance] = {}  # (region, instance id)
+        self.certificates: dict[str, Certificate] = {}
         self._regions: dict[str, int] = {}
         self._counter = 0
         self._clock = clock
+        # The sandbox's data plane: hands out loopback addresses (region, lb id) -> address.
+        self.address_allocator: Callable[[str, str], str] | None = None
+        # The simulated public address of each load balancer when the allocator replaced it.
+        self.public_addresses: dict[str, str] = {}
         self.actions: dict[str, Callable[[Params], dict[str, Any]]] = {
             name: getattr(self, name)
             for name in (
@@ -119,6 +215,22 @@ class SlbService:
                 "AddTags",
                 "RemoveTags",
                 "DescribeTags",
+                "DescribeLoadBalancerTCPListenerAttribute",
+                "DescribeLoadBalancerUDPListenerAttribute",
+                "DescribeLoadBalancerHTTPListenerAttribute",
+                "DescribeLoadBalancerHTTPSListenerAttribute",
+                "SetLoadBalancerTCPListenerAttribute",
+                "SetLoadBalancerUDPListenerAttribute",
+                "SetLoadBalancerHTTPListenerAttribute",
+                "SetLoadBalancerHTTPSListenerAttribute",
+                "ModifyLoadBalancerInternetSpec",
+                "ModifyLoadBalancerInstanceSpec",
+                "SetLoadBalancerDeleteProtection",
+                "SetLoadBalancerName",
+                "UploadServerCertificate",
+                "DescribeServerCertificates",
+                "DeleteServerCertificate",
+                "SetServerCertificateName",
             )
         }
 
@@ -140,9 +252,27 @@ class SlbService:
             )
         return lb
 
+    def register_instance(
+        self, region: str, instance_id: str, *, private_ip: str = "", address: str | None = None
+    ) -> EcsInstance:
+        """Make ``instance_id`` an ECS instance of ``region`` (a valid backend ``ServerId`` there);
+        ``address`` is where it really answers (the sandbox's node loopback address), if anywhere."""
+        if not _REGION_RE.match(region):
+            raise ValueError(f"region: {region!r} is not a region id")
+        if not instance_id.startswith("i-"):
+            raise ValueError(f"instance_id: {instance_id!r} is not an ECS instance id (i-...)")
+        n = len(self.instances) + 1
+        inst = EcsInstance(instance_id, region, private_ip or f"192.168.{n // 250}.{n % 250 + 1}", address)
+        self.instances[(region, instance_id)] = inst
+        return inst
+
+    def unregister_instance(self, region: str, instance_id: str) -> None:
+        self.instances.pop((region, instance_id), None)
+
     def _address(self, region: str, address_type: str) -> str:
         r = self._regions[region]
         used = {lb.address for lb in self.lbs.values() if lb.region == region}
+        used |= {a for lb_id, a in self.public_addresses.items() if lb_id in self.lbs}
         for n in range(1, 65000):
             addr = (
                 (f"198.18.{r}.{n}" if n < 255 else None)
@@ -217,17 +347,19 @@ class SlbService:
         if len(tags) > 20:
             raise invalid("Tag", len(tags), "At most 20 tags.")
         if sum(1 for lb in self.lbs.values() if lb.region == region) >= self.quota_per_region:
-            raise ApiError(
-                "QuotaExceeded.LoadBalancer",
-                f"The number of load balancers in {region} exceeds the quota of {self.quota_per_region}.",
-            )
+            raise ApiError("OverQuota", "Instance num exceeded Quota.")  # [common]
         self._counter += 1
         lb_id = f"lb-{region.split('-', 1)[-1].replace('-', '')[:6]}{self._counter:018x}"
+        address = p.get("Address") or self._address(region, address_type)
+        if self.address_allocator is not None:
+            # the sandbox: the address handed out is one that really answers; the simulated one is kept
+            self.public_addresses[lb_id] = address
+            address = self.address_allocator(region, lb_id)
         lb = LoadBalancer(
             lb_id=lb_id,
             region=region,
             name=name or f"auto_named_slb{self._counter}",
-            address=p.get("Address") or self._address(region, address_type),
+            address=address,
             address_type=address_type,
             network_type="vpc" if vswitch else "classic",
             vpc_id=p.get("VpcId", "") or "",
@@ -331,30 +463,66 @@ class SlbService:
         del self.lbs[lb.lb_id]
         self.tokens = {k: v for k, v in self.tokens.items() if v != lb.lb_id}
         self.health = {k: v for k, v in self.health.items() if k[0] != lb.lb_id}
+        self.checked = {k: v for k, v in self.checked.items() if k[0] != lb.lb_id}
+        self.public_addresses.pop(lb.lb_id, None)
+        return {}
+
+    def ModifyLoadBalancerInternetSpec(self, p: Params) -> dict[str, Any]:
+        lb = self._lb(p)
+        charge = (p.get("InternetChargeType") or lb.charge_type).lower()
+        if charge not in ("paybytraffic", "paybybandwidth"):
+            raise invalid("InternetChargeType", charge, "It must be paybytraffic or paybybandwidth.")
+        if charge == "paybybandwidth" and lb.address_type == "intranet":
+            raise ApiError(  # [common]
+                "ActionNotAllowed",
+                "The Intranet LB's InternetChargeType is not allowed change to paybybandwidth.",
+            )
+        bandwidth = p.int_("Bandwidth", lb.bandwidth, lo=1, hi=5120)
+        assert bandwidth is not None
+        lb.charge_type, lb.bandwidth = charge, bandwidth
+        return {"OrderId": 0}
+
+    def ModifyLoadBalancerInstanceSpec(self, p: Params) -> dict[str, Any]:
+        lb = self._lb(p)
+        spec = p.req("LoadBalancerSpec")
+        if spec not in SPECS:
+            raise invalid("LoadBalancerSpec", spec)
+        lb.spec = spec
+        return {"OrderId": 0}
+
+    def SetLoadBalancerDeleteProtection(self, p: Params) -> dict[str, Any]:
+        lb = self._lb(p)
+        value = p.req("DeleteProtection").lower()
+        if value not in ("on", "off"):
+            raise invalid("DeleteProtection", value, "It must be on or off.")
+        lb.delete_protection = value
+        return {}
+
+    def SetLoadBalancerName(self, p: Params) -> dict[str, Any]:
+        lb = self._lb(p)
+        name = p.req("LoadBalancerName")
+        if not _NAME_RE.match(name):
+            raise invalid("LoadBalancerName", name, "It must be 1-80 characters and start with a letter.")
+        lb.name = name
         return {}
 
     # ---- listeners -----------------------------------------------------------------------------
-    def _create_listener(self, p: Params, protocol: str) -> dict[str, Any]:
-        lb = self._lb(p)
-        port = p.req_int("ListenerPort", lo=1, hi=65535)
-        if any(lp == port for lp, _ in lb.listeners):
-            raise ApiError("ListenerAlreadyExists", f"The listener port {port} already exists.")
-        backend_port = p.int_("BackendServerPort", lo=1, hi=65535)
-        if backend_port is None and not p.get("VServerGroupId"):
-            raise missing("BackendServerPort")
-        if protocol in ("tcp", "https") and p.get("Bandwidth") is None:
+    def _listener_settings(self, p: Params, lb: LoadBalancer, protocol: str, li: Listener | None) -> Listener:
+        """The listener ``p`` describes: a new one (``li`` None) or ``li`` with the given fields changed.
+        Validation happens before anything is changed, so a refused update leaves the listener as it was."""
+        creating = li is None
+        if creating and protocol in ("tcp", "https") and p.get("Bandwidth") is None:
             raise missing("Bandwidth")
-        bandwidth = p.int_("Bandwidth", -1, lo=-1, hi=5120)
-        scheduler = p.get("Scheduler") or "wrr"
+        bandwidth = p.int_("Bandwidth", li.bandwidth if li else -1, lo=-1, hi=5120)
+        scheduler = p.get("Scheduler") or (li.scheduler if li else "wrr")
         if scheduler not in ("wrr", "rr", "wlc", "sch", "tch", "qch"):
             raise invalid("Scheduler", scheduler)
-        if protocol == "https" and not p.get("ServerCertificateId"):
-            raise missing("ServerCertificateId")
-        hc: dict[str, Any] = {}
+        hc: dict[str, Any] = dict(li.health_check) if li else {}
         for name, (lo, hi) in _HC_INT.items():
             value = p.int_(name, lo=lo, hi=hi)
             if value is not None:
-                hc[name] = value
+                # the TCP create spells it healthCheckInterval, the Set* actions HealthCheckInterval
+                hc["HealthCheckInterval" if name == "healthCheckInterval" else name] = value
         for name in (
             "HealthCheckType",
             "HealthCheckURI",
@@ -371,24 +539,52 @@ class SlbService:
         uri = hc.get("HealthCheckURI")
         if uri is not None and not str(uri).startswith("/"):
             raise invalid("HealthCheckURI", uri, "It must start with /.")
+        codes = hc.get("HealthCheckHttpCode")
+        if codes is not None and not set(str(codes).split(",")) <= _HTTP_CODES:
+            raise invalid(
+                "HealthCheckHttpCode", codes, "It must be http_2xx, http_3xx, http_4xx or http_5xx."
+            )
         if protocol in ("http", "https"):
             hc.setdefault("HealthCheck", "on")
             if hc["HealthCheck"] not in ("on", "off"):
                 raise invalid("HealthCheck", hc["HealthCheck"], "It must be on or off.")
         else:
             hc.setdefault("HealthCheckSwitch", "on")
+            if hc["HealthCheckSwitch"] not in ("on", "off"):
+                raise invalid("HealthCheckSwitch", hc["HealthCheckSwitch"], "It must be on or off.")
             if protocol == "tcp":
                 hc.setdefault("HealthCheckType", "tcp")
         hc.setdefault("HealthyThreshold", 3)
         hc.setdefault("UnhealthyThreshold", 3)
-        extra = {
-            k: p.get(k)
-            for k in ("ServerCertificateId", "StickySession", "VServerGroupId", "Description")
-            if p.get(k) is not None
-        }
-        lb.listeners[(port, protocol)] = Listener(
-            port, protocol, backend_port or 0, bandwidth or -1, scheduler, health_check=hc, extra=extra
-        )
+        extra = dict(li.extra) if li else {}
+        for k in ("ServerCertificateId", "StickySession", "VServerGroupId", "Description"):
+            if p.get(k) is not None:
+                extra[k] = p.get(k)
+        if protocol == "https":
+            cert_id = extra.get("ServerCertificateId")
+            if not cert_id:
+                raise missing("ServerCertificateId")
+            cert = self.certificates.get(str(cert_id))
+            if cert is None or cert.region != lb.region:
+                raise _cert_not_found(str(cert_id))
+        if creating:
+            backend_port = p.int_("BackendServerPort", lo=1, hi=65535)
+            if backend_port is None and not p.get("VServerGroupId"):
+                raise missing("BackendServerPort")
+            port = p.req_int("ListenerPort", lo=1, hi=65535)
+            return Listener(
+                port, protocol, backend_port or 0, bandwidth or -1, scheduler, health_check=hc, extra=extra
+            )
+        assert li is not None
+        li.bandwidth, li.scheduler, li.health_check, li.extra = bandwidth or -1, scheduler, hc, extra
+        return li
+
+    def _create_listener(self, p: Params, protocol: str) -> dict[str, Any]:
+        lb = self._lb(p)
+        port = p.req_int("ListenerPort", lo=1, hi=65535)
+        if any(lp == port for lp, _ in lb.listeners):
+            raise ApiError("ListenerAlreadyExists", "A listener with the specified port already exists")
+        lb.listeners[(port, protocol)] = self._listener_settings(p, lb, protocol, None)
         return {}
 
     def CreateLoadBalancerTCPListener(self, p: Params) -> dict[str, Any]:
@@ -403,14 +599,67 @@ class SlbService:
     def CreateLoadBalancerHTTPSListener(self, p: Params) -> dict[str, Any]:
         return self._create_listener(p, "https")
 
-    def _listener(self, p: Params) -> tuple[LoadBalancer, Listener]:
+    def _listener(self, p: Params, protocol: str | None = None) -> tuple[LoadBalancer, Listener]:
         lb = self._lb(p)
         port = p.req_int("ListenerPort", lo=1, hi=65535)
-        proto = (p.get("ListenerProtocol") or "").lower()
+        proto = protocol or (p.get("ListenerProtocol") or "").lower()
         for (lport, lproto), listener in lb.listeners.items():
             if lport == port and (not proto or proto == lproto):
                 return lb, listener
-        raise ApiError("InvalidParameter.ListenerNotFound", f"The listener {port} does not exist.")
+        raise ApiError(  # [common]
+            "ListenerNotFound",
+            "You have not created a listener for the specified port of the load balancer.",
+            404,
+        )
+
+    def _set_listener(self, p: Params, protocol: str) -> dict[str, Any]:
+        lb, li = self._listener(p, protocol)
+        self._listener_settings(p, lb, protocol, li)
+        return {}
+
+    def SetLoadBalancerTCPListenerAttribute(self, p: Params) -> dict[str, Any]:
+        return self._set_listener(p, "tcp")
+
+    def SetLoadBalancerUDPListenerAttribute(self, p: Params) -> dict[str, Any]:
+        return self._set_listener(p, "udp")
+
+    def SetLoadBalancerHTTPListenerAttribute(self, p: Params) -> dict[str, Any]:
+        return self._set_listener(p, "http")
+
+    def SetLoadBalancerHTTPSListenerAttribute(self, p: Params) -> dict[str, Any]:
+        return self._set_listener(p, "https")
+
+    @staticmethod
+    def _listener_config(li: Listener) -> dict[str, Any]:
+        cfg = {**li.health_check, **li.extra}
+        if li.protocol in ("tcp", "udp") and "HealthCheckInterval" in cfg:
+            cfg["healthCheckInterval"] = cfg["HealthCheckInterval"]  # both spellings, as the API has both
+        return cfg
+
+    def _describe_listener(self, p: Params, protocol: str) -> dict[str, Any]:
+        lb, li = self._listener(p, protocol)
+        return {
+            "LoadBalancerId": lb.lb_id,
+            "ListenerPort": li.port,
+            "ListenerProtocol": li.protocol,
+            "BackendServerPort": li.backend_port,
+            "Bandwidth": li.bandwidth,
+            "Status": li.status,
+            "Scheduler": li.scheduler,
+            **self._listener_config(li),
+        }
+
+    def DescribeLoadBalancerTCPListenerAttribute(self, p: Params) -> dict[str, Any]:
+        return self._describe_listener(p, "tcp")
+
+    def DescribeLoadBalancerUDPListenerAttribute(self, p: Params) -> dict[str, Any]:
+        return self._describe_listener(p, "udp")
+
+    def DescribeLoadBalancerHTTPListenerAttribute(self, p: Params) -> dict[str, Any]:
+        return self._describe_listener(p, "http")
+
+    def DescribeLoadBalancerHTTPSListenerAttribute(self, p: Params) -> dict[str, Any]:
+        return self._describe_listener(p, "https")
 
     def StartLoadBalancerListener(self, p: Params) -> dict[str, Any]:
         self._listener(p)[1].status = "running"
@@ -423,6 +672,9 @@ class SlbService:
     def DeleteLoadBalancerListener(self, p: Params) -> dict[str, Any]:
         lb, listener = self._listener(p)
         del lb.listeners[(listener.port, listener.protocol)]
+        self.checked = {
+            k: v for k, v in self.checked.items() if k[:3] != (lb.lb_id, listener.port, listener.protocol)
+        }
         return {}
 
     def DescribeLoadBalancerListeners(self, p: Params) -> dict[str, Any]:
@@ -450,7 +702,7 @@ class SlbService:
                         "Bandwidth": li.bandwidth,
                         "BackendServerPort": li.backend_port,
                         "Description": li.extra.get("Description", ""),
-                        cfg_key: {**li.health_check, **li.extra},
+                        cfg_key: self._listener_config(li),
                     }
                 )
         start = _next_token(p)
@@ -468,8 +720,11 @@ class SlbService:
         raw = p.json("BackendServers")
         if not isinstance(raw, list) or not raw:
             raise invalid("BackendServers", p.get("BackendServers"), "It must be a non-empty JSON array.")
-        if len(raw) > 20:
-            raise invalid("BackendServers", len(raw), "At most 20 servers per call.")
+        if len(raw) > 20:  # [common]
+            raise ApiError(
+                "TooManyBackendServers",
+                "The total number of input real servers exceeds max supported number: 20",
+            )
         out = []
         for i, s in enumerate(raw):
             if not isinstance(s, dict) or not s.get("ServerId"):
@@ -477,9 +732,11 @@ class SlbService:
             try:
                 weight = int(s.get("Weight", 100))
             except (TypeError, ValueError):
-                raise invalid(f"BackendServers[{i}].Weight", s.get("Weight")) from None
-            if not 0 <= weight <= 100:
-                raise invalid(f"BackendServers[{i}].Weight", weight, "It must be between 0 and 100.")
+                weight = -1
+            if not 0 <= weight <= 100:  # [common]
+                raise ApiError(
+                    "InvalidWeight.Malformed", f"A specified weight is not valid: {s.get('Weight')!r}."
+                )
             stype = s.get("Type", "ecs")
             if stype not in ("ecs", "eni", "eci"):
                 raise invalid(f"BackendServers[{i}].Type", stype, "It must be ecs, eni or eci.")
@@ -506,19 +763,42 @@ class SlbService:
             },
         }
 
+    def _known(self, lb: LoadBalancer, servers: list[dict[str, Any]]) -> None:
+        """Every ECS ``ServerId`` must be an instance of the load balancer's region."""
+        unknown = [
+            s["ServerId"]
+            for s in servers
+            if s["Type"] == "ecs" and (lb.region, s["ServerId"]) not in self.instances
+        ]
+        if unknown:  # [common]
+            raise ApiError(
+                "ObtainIpFail",
+                "The specified BackendServers is invalid; some of the specified backend servers do not exist "
+                f"or are not running: {', '.join(unknown)}.",
+            )
+
     def AddBackendServers(self, p: Params) -> dict[str, Any]:
         lb = self._lb(p)
-        for s in self._servers(p):
-            if not s["ServerIp"]:
-                n = len(lb.backends) + 1
-                s["ServerIp"] = f"192.168.{n // 250}.{n % 250 + 1}"
+        servers = self._servers(p)
+        self._known(lb, servers)
+        seen: set[str] = set()
+        for s in servers:
+            # API docs: "If two or more same ECS instances are added in a request, only the first is added."
+            if s["ServerId"] in seen:
+                continue
+            seen.add(s["ServerId"])
+            inst = self.instances.get((lb.region, s["ServerId"]))
+            if inst is not None:
+                s["ServerIp"] = inst.private_ip
             s["VpcId"] = lb.vpc_id
             lb.backends[s["ServerId"]] = s
         return self._backends_answer(lb)
 
     def SetBackendServers(self, p: Params) -> dict[str, Any]:
         lb = self._lb(p)
-        for s in self._servers(p):
+        servers = self._servers(p)
+        self._known(lb, servers)
+        for s in servers:
             if s["ServerId"] not in lb.backends:
                 raise ApiError(
                     "InvalidBackendServer.NotFound",
@@ -532,7 +812,20 @@ class SlbService:
         for s in self._servers(p):
             lb.backends.pop(s["ServerId"], None)
             self.health.pop((lb.lb_id, s["ServerId"]), None)
+            self.checked = {
+                k: v for k, v in self.checked.items() if (k[0], k[3]) != (lb.lb_id, s["ServerId"])
+            }
         return self._backends_answer(lb)
+
+    def backend_status(self, lb: LoadBalancer, li: Listener, server_id: str) -> str:
+        """normal | abnormal | unavailable: what DescribeHealthStatus says for one backend of a listener."""
+        hc = li.health_check
+        if li.status != "running" or hc.get("HealthCheck", hc.get("HealthCheckSwitch", "on")) != "on":
+            return "unavailable"
+        forced = self.health.get((lb.lb_id, server_id))
+        if forced is not None:
+            return forced
+        return self.checked.get((lb.lb_id, li.port, li.protocol, server_id), "normal")
 
     def DescribeHealthStatus(self, p: Params) -> dict[str, Any]:
         lb = self._lb(p)
@@ -542,12 +835,8 @@ class SlbService:
         for (lport, lproto), li in sorted(lb.listeners.items()):
             if (port is not None and lport != port) or (proto and proto != lproto):
                 continue
-            hc_on = li.health_check.get("HealthCheck", li.health_check.get("HealthCheckSwitch", "on")) == "on"
             for b in lb.backends.values():
-                if li.status != "running" or not hc_on:
-                    status = "unavailable"
-                else:
-                    status = self.health.get((lb.lb_id, b["ServerId"]), "normal")
+                status = self.backend_status(lb, li, b["ServerId"])
                 out.append(
                     {
                         "ServerId": b["ServerId"],
@@ -560,6 +849,78 @@ class SlbService:
                     }
                 )
         return {"BackendServers": {"BackendServer": out}}
+
+    # ---- server certificates -------------------------------------------------------------------
+    def UploadServerCertificate(self, p: Params) -> dict[str, Any]:
+        region = self._region(p)
+        cert_pem, key_pem = p.get("ServerCertificate"), p.get("PrivateKey")
+        if not cert_pem or not key_pem:
+            if p.get("AliCloudCertificateId"):
+                raise ApiError("UnsupportedParameter", "The emulator has no Certificate Management Service.")
+            raise invalid(
+                "ServerCertificate", None, "The specified parameter ServerCertificate or Key is empty."
+            )
+        parsed = _parse_certificate(cert_pem, key_pem)
+        self._counter += 1
+        now = self._clock()
+        cert_id = f"{1000000000000000 + self._counter}_{int(now * 1000):x}_{self._counter:010d}"
+        name = p.get("ServerCertificateName") or cert_id
+        self.certificates[cert_id] = Certificate(
+            cert_id, region, name, cert_pem, key_pem, *parsed, created=now
+        )
+        return self._cert_view(self.certificates[cert_id])
+
+    def _cert_view(self, c: Certificate) -> dict[str, Any]:
+        return {
+            "ServerCertificateId": c.cert_id,
+            "ServerCertificateName": c.name,
+            "Fingerprint": c.fingerprint,
+            "RegionId": c.region,
+            "RegionIdAlias": c.region,
+            "CommonName": c.common_name,
+            "SubjectAlternativeNames": {"SubjectAlternativeName": list(c.alt_names)},
+            "ExpireTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.expire)),
+            "ExpireTimeStamp": int(c.expire * 1000),
+            "CreateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.created)),
+            "CreateTimeStamp": int(c.created * 1000),
+            "IsAliCloudCertificate": 0,
+            "AliCloudCertificateId": "",
+            "AliCloudCertificateName": "",
+            "ResourceGroupId": "rg-default",
+        }
+
+    def DescribeServerCertificates(self, p: Params) -> dict[str, Any]:
+        region = self._region(p)
+        ids = [x.strip() for x in (p.get("ServerCertificateId") or "").split(",") if x.strip()]
+        certs = [
+            self._cert_view(c)
+            for c in sorted(self.certificates.values(), key=lambda c: c.cert_id)
+            if c.region == region and (not ids or c.cert_id in ids)
+        ]
+        return {"ServerCertificates": {"ServerCertificate": certs}}
+
+    def _certificate(self, p: Params) -> Certificate:
+        region = self._region(p)
+        cert_id = p.req("ServerCertificateId")
+        cert = self.certificates.get(cert_id)
+        if cert is None or cert.region != region:
+            raise _cert_not_found(cert_id)
+        return cert
+
+    def DeleteServerCertificate(self, p: Params) -> dict[str, Any]:
+        cert = self._certificate(p)
+        for lb in self.lbs.values():
+            if any(li.extra.get("ServerCertificateId") == cert.cert_id for li in lb.listeners.values()):
+                raise ApiError(  # [common]
+                    "CertificateAndPrivateKeyIsRefered", "Certificate and PrivateKey Is Refered."
+                )
+        del self.certificates[cert.cert_id]
+        return {}
+
+    def SetServerCertificateName(self, p: Params) -> dict[str, Any]:
+        cert = self._certificate(p)
+        cert.name = p.req("ServerCertificateName")
+        return {}
 
     # ---- tags ----------------------------------------------------------------------------------
     def _tag_targets(self, p: Params) -> list[LoadBalancer]:
@@ -651,6 +1012,8 @@ class SlbService:
         out = []
         for lb in sorted(self.lbs.values(), key=lambda x: x.lb_id):
             v = self._view(lb)
+            if lb.lb_id in self.public_addresses:
+                v["SimulatedPublicAddress"] = self.public_addresses[lb.lb_id]
             v["Listeners"] = [
                 {
                     "ListenerPort": li.port,
@@ -662,8 +1025,30 @@ class SlbService:
                 for li in lb.listeners.values()
             ]
             v["BackendServers"] = [
-                dict(b, Health=self.health.get((lb.lb_id, b["ServerId"]), "normal"))
+                dict(
+                    b,
+                    Health={
+                        f"{li.protocol}:{li.port}": self.backend_status(lb, li, b["ServerId"])
+                        for li in lb.listeners.values()
+                    },
+                )
                 for b in lb.backends.values()
             ]
             out.append(v)
-        return {"load_balancers": out, "quota_per_region": self.quota_per_region}
+        return {
+            "load_balancers": out,
+            "quota_per_region": self.quota_per_region,
+            "instances": [
+                {
+                    "region": i.region,
+                    "instance_id": i.instance_id,
+                    "private_ip": i.private_ip,
+                    "address": i.address,
+                }
+                for i in sorted(self.instances.values(), key=lambda i: (i.region, i.instance_id))
+            ],
+            # never the private keys
+            "server_certificates": [
+                self._cert_view(c) for c in sorted(self.certificates.values(), key=lambda c: c.cert_id)
+            ],
+        }
