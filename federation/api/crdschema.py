@@ -410,8 +410,21 @@ def _ports() -> Schema:
                 enum=["TCP", "UDP", "HTTP", "HTTPS"],
                 default="TCP",
             ),
+            "certificateId": string(
+                "SLB server certificate of this HTTPS port's listener (default: loadBalancer.certificateId).",
+                pattern=c.CERTIFICATE_ID,
+                max_length=128,
+            ),
         },
         required=["name", "port"],
+        rules=[
+            rule(
+                "!has(self.certificateId) || self.protocol == 'HTTPS'",
+                "certificateId is only valid for protocol HTTPS",
+                ".certificateId",
+                "FieldValueForbidden",
+            )
+        ],
     )
     return array(
         "The ports of the app.",
@@ -460,6 +473,13 @@ def _load_balancer() -> Schema:
     return obj(
         "The Alibaba Cloud SLB created for the app in each region.",
         {
+            "mode": string(
+                "Managed: the controller creates and owns one SLB per region (Service type NodePort). "
+                "CloudController: a type LoadBalancer Service whose annotations ask the member's "
+                "cloud-controller-manager for the same SLB settings.",
+                enum=["Managed", "CloudController"],
+                default="Managed",
+            ),
             "addressType": string("internet or intranet.", enum=["internet", "intranet"], default="internet"),
             "spec": string("SLB instance spec.", enum=c.SLB_SPECS, default="slb.s1.small"),
             "bandwidth": integer("Bandwidth in Mbit/s (peak for paybytraffic).", minimum=1, maximum=5120),
@@ -469,7 +489,7 @@ def _load_balancer() -> Schema:
                 default="paybytraffic",
             ),
             "certificateId": string(
-                "SLB server certificate id; required when a port is HTTPS.",
+                "SLB server certificate id of every HTTPS port without its own certificateId.",
                 pattern=c.CERTIFICATE_ID,
                 max_length=128,
             ),
@@ -633,7 +653,8 @@ def federatedapp_spec() -> Schema:
                 ".overrides",
             ),
             rule(
-                "!self.ports.exists(p, p.protocol == 'HTTPS') || has(self.loadBalancer.certificateId)",
+                "has(self.loadBalancer.certificateId) || "
+                "self.ports.all(p, p.protocol != 'HTTPS' || has(p.certificateId))",
                 "certificateId is required when a port uses protocol HTTPS",
                 ".loadBalancer.certificateId",
                 "FieldValueRequired",
@@ -681,6 +702,18 @@ def federatedapp_status() -> Schema:
             "excludedReason": string("Why the region gets no replicas, if it gets none.", max_length=1024),
             "loadBalancerId": string("The regional SLB's id.", max_length=128),
             "address": string("The regional SLB's address.", max_length=253),
+            "backendHealth": obj(
+                "The SLB's own view of its backends (DescribeHealthStatus), per backend and listener port.",
+                {
+                    "normal": integer("Backend-port pairs the SLB finds healthy.", minimum=0, default=0),
+                    "abnormal": integer(
+                        "Backend-port pairs failing the SLB's health check.", minimum=0, default=0
+                    ),
+                    "unavailable": integer(
+                        "Pairs not checked (listener stopped, check off).", minimum=0, default=0
+                    ),
+                },
+            ),
             "servingDNS": boolean("Whether DNS answers with this region."),
             "dnsReason": string("Why DNS does not answer with it.", max_length=1024),
         },

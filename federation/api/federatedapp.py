@@ -218,6 +218,13 @@ class ServicePort(ApiModel):
     port: Int = Field(ge=1, le=65535)
     target_port: Int | None = Field(default=None, ge=1, le=65535)
     protocol: PortProtocol = "TCP"
+    certificate_id: str | None = Field(default=None, pattern=c.CERTIFICATE_ID, max_length=128)
+
+    @model_validator(mode="after")
+    def _certificate_for_https(self) -> ServicePort:
+        if self.certificate_id is not None and self.protocol != "HTTPS":
+            raise ValueError("certificateId: Forbidden: certificateId is only valid for protocol HTTPS")
+        return self
 
     def target_port_or_port(self) -> int:
         """The container port traffic goes to (defaults to the service port)."""
@@ -245,9 +252,14 @@ class SlbHealthCheck(ApiModel):
         return self
 
 
-class LoadBalancer(ApiModel):
-    """The SLB created per (app, region)."""
+LoadBalancerMode = Literal["Managed", "CloudController"]
 
+
+class LoadBalancer(ApiModel):
+    """The SLB per (app, region): created and owned by the controller (Managed), or requested from the
+    member's cloud-controller-manager through a LoadBalancer Service's annotations (CloudController)."""
+
+    mode: LoadBalancerMode = "Managed"
     address_type: Literal["internet", "intranet"] = "internet"
     spec: SlbSpec = "slb.s1.small"
     bandwidth: Int | None = Field(default=None, ge=1, le=5120)
@@ -262,6 +274,10 @@ class LoadBalancer(ApiModel):
                 "bandwidth: Required value: bandwidth is required when chargeType is paybybandwidth"
             )
         return self
+
+    def certificate_for(self, port: ServicePort) -> str | None:
+        """The server certificate of an HTTPS port: its own, else the load balancer's."""
+        return port.certificate_id or self.certificate_id
 
 
 # --- DNS -------------------------------------------------------------------------------------------
@@ -387,10 +403,12 @@ class FederatedAppSpec(ApiModel):
         dups = _duplicates((p.port, p.transport()) for p in self.ports)
         if dups:
             raise ValueError(f"ports: Duplicate value: port {dups[0][0]} is used twice for {dups[0][1]}")
-        if any(p.protocol == "HTTPS" for p in self.ports) and not self.load_balancer.certificate_id:
-            raise ValueError(
-                "loadBalancer.certificateId: Required value: certificateId is required when a port uses HTTPS"
-            )
+        for i, p in enumerate(self.ports):
+            if p.protocol == "HTTPS" and not self.load_balancer.certificate_for(p):
+                raise ValueError(
+                    f"ports[{i}].certificateId: Required value: port {p.name!r} uses HTTPS and neither it "
+                    "nor loadBalancer.certificateId names a certificate"
+                )
         for i, line in enumerate(self.dns.lines or []):
             unknown = [r for r in line.regions if r not in regions]
             if unknown:
@@ -422,6 +440,14 @@ class FederatedAppSpec(ApiModel):
         return explicit + [r for r in self.placement.region_names() if r not in explicit]
 
 
+class BackendHealth(ApiModel):
+    """DescribeHealthStatus of the regional SLB, counted over (backend, listener port) pairs."""
+
+    normal: Int = Field(default=0, ge=0)
+    abnormal: Int = Field(default=0, ge=0)
+    unavailable: Int = Field(default=0, ge=0)
+
+
 class RegionStatus(ApiModel):
     region: str
     cluster: str | None = None
@@ -432,6 +458,7 @@ class RegionStatus(ApiModel):
     excluded_reason: str | None = None
     load_balancer_id: str | None = None
     address: str | None = None
+    backend_health: BackendHealth | None = None
     serving_dns: StrictBool | None = Field(default=None, alias="servingDNS")
     dns_reason: str | None = None
 
@@ -512,6 +539,7 @@ class FederatedApp(ApiModel):
 
 
 __all__ = [
+    "BackendHealth",
     "DNS_POLICIES",
     "PORT_PROTOCOLS",
     "STRATEGIES",
@@ -528,6 +556,7 @@ __all__ = [
     "LabelSelector",
     "LabelSelectorRequirement",
     "LoadBalancer",
+    "LoadBalancerMode",
     "Placement",
     "PlacementRegion",
     "PodTemplate",

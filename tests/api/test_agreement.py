@@ -227,7 +227,14 @@ def federated_apps(draw: st.DrawFn) -> dict[str, Any]:
         },
     }
     if "HTTPS" in protocols:
-        spec["loadBalancer"] = {"certificateId": "123-cn-hangzhou"}
+        if draw(st.booleans()):
+            spec["loadBalancer"] = {"certificateId": "123-cn-hangzhou"}
+        else:  # each HTTPS port names its own certificate
+            for p in ports:
+                if p["protocol"] == "HTTPS":
+                    p["certificateId"] = f"cert-{p['name']}"
+    if draw(st.booleans()):
+        spec.setdefault("loadBalancer", {})["mode"] = draw(st.sampled_from(["Managed", "CloudController"]))
     if draw(st.booleans()):
         line_names = draw(st.lists(st.sampled_from(LINES), min_size=1, max_size=3, unique=True))
         spec["dns"]["lines"] = [
@@ -258,7 +265,7 @@ def test_generated_apps_pass_both_and_default_identically(app: dict[str, Any]) -
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(federated_apps(), st.integers(0, 6))
+@given(federated_apps(), st.integers(0, 7))
 def test_generated_apps_broken_one_way_fail_both(app: dict[str, Any], which: int) -> None:
     schema = federatedapp_schema()
     spec = app["spec"]
@@ -278,9 +285,11 @@ def test_generated_apps_broken_one_way_fail_both(app: dict[str, Any], which: int
     elif which == 5:
         spec["ports"].append({"name": "tls", "port": 8443, "protocol": "HTTPS"})
         spec.pop("loadBalancer", None)
-    else:
+    elif which == 6:
         spec["dns"]["policy"] = "Geo"
         spec["dns"].pop("lines", None)
+    else:
+        spec["ports"].append({"name": "plain", "port": 9443, "protocol": "TCP", "certificateId": "c1"})
     errors = validate(schema, apply_defaults(schema, app))
     assert errors, f"case {which} not rejected by the schema"
     try:

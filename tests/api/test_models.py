@@ -209,3 +209,23 @@ def test_condition_rejects_bad_reason() -> None:
 def test_service_port_defaults() -> None:
     port = ServicePort(name="http", port=80)
     assert (port.protocol, port.target_port_or_port()) == ("TCP", 80)
+
+
+def test_https_ports_take_their_own_certificate_or_the_load_balancers() -> None:
+    ports = [
+        {"name": "web", "port": 443, "protocol": "HTTPS", "certificateId": "cert-web"},
+        {"name": "api", "port": 8443, "protocol": "HTTPS"},
+    ]
+    app = FederatedApp.model_validate(app_dict(ports=ports, loadBalancer={"certificateId": "cert-default"}))
+    lb = app.spec.load_balancer
+    assert [lb.certificate_for(p) for p in app.spec.ports] == ["cert-web", "cert-default"]
+    assert lb.mode == "Managed"
+    # no certificate anywhere for the second port: the error names that port's field
+    with pytest.raises(ValidationError, match=r"ports\[1\]\.certificateId: Required value: port 'api'"):
+        FederatedApp.model_validate(app_dict(ports=ports))
+    with pytest.raises(ValidationError, match="certificateId: Forbidden"):
+        FederatedApp.model_validate(
+            app_dict(ports=[{"name": "web", "port": 80, "protocol": "HTTP", "certificateId": "c"}])
+        )
+    with pytest.raises(ValidationError, match="mode"):
+        FederatedApp.model_validate(app_dict(loadBalancer={"mode": "Ingress"}))
