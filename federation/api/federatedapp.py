@@ -539,10 +539,10 @@ class FederatedApp(ApiModel):
 
 
 __all__ = [
-    "BackendHealth",
     "DNS_POLICIES",
     "PORT_PROTOCOLS",
     "STRATEGIES",
+    "BackendHealth",
     "DnsLine",
     "DnsPolicy",
     "DnsRecordStatus",
