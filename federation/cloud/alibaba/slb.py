@@ -36,9 +36,30 @@ from aliyunsdkslb.request.v20140515.DescribeLoadBalancerListenersRequest import 
 )
 from aliyunsdkslb.request.v20140515.DescribeLoadBalancersRequest import DescribeLoadBalancersRequest
 from aliyunsdkslb.request.v20140515.ListTagResourcesRequest import ListTagResourcesRequest
+from aliyunsdkslb.request.v20140515.ModifyLoadBalancerInstanceSpecRequest import (
+    ModifyLoadBalancerInstanceSpecRequest,
+)
+from aliyunsdkslb.request.v20140515.ModifyLoadBalancerInternetSpecRequest import (
+    ModifyLoadBalancerInternetSpecRequest,
+)
 from aliyunsdkslb.request.v20140515.RemoveBackendServersRequest import RemoveBackendServersRequest
 from aliyunsdkslb.request.v20140515.SetBackendServersRequest import SetBackendServersRequest
+from aliyunsdkslb.request.v20140515.SetLoadBalancerDeleteProtectionRequest import (
+    SetLoadBalancerDeleteProtectionRequest,
+)
+from aliyunsdkslb.request.v20140515.SetLoadBalancerHTTPListenerAttributeRequest import (
+    SetLoadBalancerHTTPListenerAttributeRequest,
+)
+from aliyunsdkslb.request.v20140515.SetLoadBalancerHTTPSListenerAttributeRequest import (
+    SetLoadBalancerHTTPSListenerAttributeRequest,
+)
 from aliyunsdkslb.request.v20140515.SetLoadBalancerStatusRequest import SetLoadBalancerStatusRequest
+from aliyunsdkslb.request.v20140515.SetLoadBalancerTCPListenerAttributeRequest import (
+    SetLoadBalancerTCPListenerAttributeRequest,
+)
+from aliyunsdkslb.request.v20140515.SetLoadBalancerUDPListenerAttributeRequest import (
+    SetLoadBalancerUDPListenerAttributeRequest,
+)
 from aliyunsdkslb.request.v20140515.StartLoadBalancerListenerRequest import StartLoadBalancerListenerRequest
 from aliyunsdkslb.request.v20140515.StopLoadBalancerListenerRequest import StopLoadBalancerListenerRequest
 from aliyunsdkslb.request.v20140515.TagResourcesRequest import TagResourcesRequest
@@ -52,6 +73,12 @@ _LISTENER_REQUESTS: dict[str, type] = {
     "udp": CreateLoadBalancerUDPListenerRequest,
     "http": CreateLoadBalancerHTTPListenerRequest,
     "https": CreateLoadBalancerHTTPSListenerRequest,
+}
+_LISTENER_SET_REQUESTS: dict[str, type] = {
+    "tcp": SetLoadBalancerTCPListenerAttributeRequest,
+    "udp": SetLoadBalancerUDPListenerAttributeRequest,
+    "http": SetLoadBalancerHTTPListenerAttributeRequest,
+    "https": SetLoadBalancerHTTPSListenerAttributeRequest,
 }
 
 
@@ -112,6 +139,51 @@ def _set_http_check(req: Any, hc: HealthCheck) -> None:
         req.set_HealthCheckDomain(hc.domain)
     if hc.http_code:
         req.set_HealthCheckHttpCode(hc.http_code)
+
+
+def _listener_protocol(listener: ListenerSpec) -> str:
+    proto = listener.protocol.lower()
+    if proto not in _LISTENER_REQUESTS:
+        raise ValueError(f"listener.protocol: {listener.protocol!r} is not one of tcp, udp, http, https")
+    if proto == "https" and not listener.certificate_id:
+        raise ValueError("listener.certificate_id: required for an HTTPS listener")
+    return proto
+
+
+def _fill_listener(req: Any, lb_id: str, listener: ListenerSpec, *, create: bool) -> None:
+    """The parameters a listener create or attribute set takes (the same ones but the backend port)."""
+    proto = listener.protocol.lower()
+    req.set_LoadBalancerId(lb_id)
+    req.set_ListenerPort(listener.listener_port)
+    if create:
+        req.set_BackendServerPort(listener.backend_port)
+    req.set_Bandwidth(listener.bandwidth)
+    req.set_Scheduler(listener.scheduler)
+    hc = listener.health_check
+    req.set_HealthyThreshold(hc.healthy_threshold)
+    req.set_UnhealthyThreshold(hc.unhealthy_threshold)
+    if hc.connect_port is not None:
+        req.set_HealthCheckConnectPort(hc.connect_port)
+    if proto in ("tcp", "udp"):
+        req.set_HealthCheckSwitch("on" if hc.enabled else "off")
+        req.set_HealthCheckConnectTimeout(hc.timeout_seconds)
+        if create:
+            req.set_healthCheckInterval(hc.interval_seconds)  # lowercase h: the create action's spelling
+        else:
+            req.set_HealthCheckInterval(hc.interval_seconds)  # the Set* actions spell it uppercase
+        if proto == "tcp":
+            req.set_HealthCheckType(hc.type)
+            if hc.type == "http":
+                _set_http_check(req, hc)
+    else:
+        req.set_StickySession("off")
+        req.set_HealthCheck("on" if hc.enabled else "off")
+        if hc.enabled:
+            req.set_HealthCheckInterval(hc.interval_seconds)
+            req.set_HealthCheckTimeout(hc.timeout_seconds)
+            _set_http_check(req, hc)
+        if proto == "https":
+            req.set_ServerCertificateId(listener.certificate_id)
 
 
 class SlbApi:
@@ -215,45 +287,44 @@ class SlbApi:
         return True
 
     async def create_listener(self, region: str, lb_id: str, listener: ListenerSpec) -> None:
-        proto = listener.protocol.lower()
-        if proto not in _LISTENER_REQUESTS:
-            raise ValueError(f"listener.protocol: {listener.protocol!r} is not one of tcp, udp, http, https")
-        if proto == "https" and not listener.certificate_id:
-            raise ValueError("listener.certificate_id: required for an HTTPS listener")
-        req = _LISTENER_REQUESTS[proto]()
-        req.set_LoadBalancerId(lb_id)
-        req.set_ListenerPort(listener.listener_port)
-        req.set_BackendServerPort(listener.backend_port)
-        req.set_Bandwidth(listener.bandwidth)
-        req.set_Scheduler(listener.scheduler)
-        hc = listener.health_check
-        req.set_HealthyThreshold(hc.healthy_threshold)
-        req.set_UnhealthyThreshold(hc.unhealthy_threshold)
-        if hc.connect_port is not None:
-            req.set_HealthCheckConnectPort(hc.connect_port)
-        if proto in ("tcp", "udp"):
-            req.set_HealthCheckSwitch("on" if hc.enabled else "off")
-            req.set_HealthCheckConnectTimeout(hc.timeout_seconds)
-            req.set_healthCheckInterval(hc.interval_seconds)  # lowercase h: the API's own spelling
-            if proto == "tcp":
-                req.set_HealthCheckType(hc.type)
-                if hc.type == "http":
-                    _set_http_check(req, hc)
-        else:
-            req.set_StickySession("off")
-            req.set_HealthCheck("on" if hc.enabled else "off")
-            if hc.enabled:
-                req.set_HealthCheckInterval(hc.interval_seconds)
-                req.set_HealthCheckTimeout(hc.timeout_seconds)
-                _set_http_check(req, hc)
-            if proto == "https":
-                req.set_ServerCertificateId(listener.certificate_id)
+        req = _LISTENER_REQUESTS[_listener_protocol(listener)]()
+        _fill_listener(req, lb_id, listener, create=True)
         # A repeated create answers ListenerAlreadyExists: harmless, so the call is safe to retry.
         try:
             await self.client.call(req, idempotent=True, region_id=region)
         except AlibabaError as err:
             if err.code != "ListenerAlreadyExists":
                 raise
+
+    async def set_listener_attribute(self, region: str, lb_id: str, listener: ListenerSpec) -> None:
+        """Set every attribute of an existing listener to ``listener``'s (an absolute set). The backend
+        port and the protocol cannot change in place: delete and create the listener for those."""
+        req = _LISTENER_SET_REQUESTS[_listener_protocol(listener)]()
+        _fill_listener(req, lb_id, listener, create=False)
+        await self.client.call(req, idempotent=True, region_id=region)
+
+    async def modify_internet_spec(
+        self, region: str, lb_id: str, *, charge_type: str, bandwidth: int | None = None
+    ) -> None:
+        """Charge type (paybytraffic | paybybandwidth) and bandwidth of an internet SLB (absolute)."""
+        req = ModifyLoadBalancerInternetSpecRequest()
+        req.set_LoadBalancerId(lb_id)
+        req.set_InternetChargeType(charge_type)
+        if bandwidth is not None:
+            req.set_Bandwidth(bandwidth)
+        await self.client.call(req, idempotent=True, region_id=region)
+
+    async def modify_instance_spec(self, region: str, lb_id: str, spec: str) -> None:
+        req = ModifyLoadBalancerInstanceSpecRequest()
+        req.set_LoadBalancerId(lb_id)
+        req.set_LoadBalancerSpec(spec)
+        await self.client.call(req, idempotent=True, region_id=region)
+
+    async def set_delete_protection(self, region: str, lb_id: str, on: bool) -> None:
+        req = SetLoadBalancerDeleteProtectionRequest()
+        req.set_LoadBalancerId(lb_id)
+        req.set_DeleteProtection("on" if on else "off")
+        await self.client.call(req, idempotent=True, region_id=region)
 
     async def describe_listeners(
         self, region: str, lb_ids: list[str], *, protocol: str | None = None, port: int | None = None
