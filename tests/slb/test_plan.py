@@ -172,9 +172,11 @@ def test_a_listener_read_back_equals_what_created_it() -> None:
         )
 
 
-def node(name: str, provider: str | None, ready: bool = True, **labels: str) -> dict[str, Any]:
+def node(
+    name: str, provider: str | None, ready: bool = True, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {"name": name, "labels": labels or {}},
         "spec": {"providerID": provider} if provider else {},
         "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     }
@@ -189,7 +191,9 @@ def test_backends_are_ready_nodes_with_a_usable_provider_id() -> None:
             node("d", "cn-beijing.i-2zeddd"),  # another region's instance
             node("e", None),
             node(
-                "f", "cn-hangzhou.i-bp1fff", **{"node.kubernetes.io/exclude-from-external-load-balancers": ""}
+                "f",
+                "cn-hangzhou.i-bp1fff",
+                labels={"node.kubernetes.io/exclude-from-external-load-balancers": ""},
             ),
         ],
         "cn-hangzhou",
