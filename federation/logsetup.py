@@ -105,3 +105,8 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     # Client libraries log request bodies at debug level; keep them quiet unless asked.
     for noisy in ("kubernetes_asyncio", "kubernetes", "urllib3", "aiohttp.access", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # The Alibaba SDK logs every error answer at ERROR before the retry layer has decided anything about
+    # it; AlibabaClient logs the retries and failures that matter, so the SDK speaks only when debugging.
+    logging.getLogger("aliyunsdkcore").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL
+    )

@@ -1,8 +1,10 @@
 """AlidnsApi: one async method per alidns action used by the project (API version 2015-01-09).
 
 Thin and policy-free: build the SDK request, send it through :class:`AlibabaClient`, return plain data.
-Listing methods walk every page. Reads and absolute sets are idempotent (retried); record creation and
-RR/type/value updates are not (alidns has no ClientToken for them), so they are never repeated blindly.
+Listing methods walk every page. Each method declares its :class:`CallKind`: reads and absolute sets
+are repeated after any transient failure; record creation and RR/type/value updates are not (alidns has
+no ClientToken for them), so after a failure that may hide a success they raise
+:class:`~federation.cloud.alibaba.errors.AmbiguousWriteError` and the caller reads back.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aliyunsdkalidns.request.v20150109.UpdateDomainRecordRequest import UpdateDo
 
 from federation.cloud.alibaba.client import AlibabaClient
 from federation.cloud.alibaba.errors import AlibabaError
+from federation.cloud.alibaba.retry import CallKind
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class AlidnsApi:
         req.set_Type(type)
         req.set_Value(value)
         _set_opt(req, TTL=ttl, Line=line, Priority=priority)
-        resp = await self.client.call(req, idempotent=False)
+        resp = await self.client.call(req, CallKind.UNSAFE)
         return str(resp["RecordId"])
 
     async def update_domain_record(
@@ -137,14 +140,14 @@ class AlidnsApi:
         req.set_Value(value)
         _set_opt(req, TTL=ttl, Line=line, Priority=priority)
         # Repeating a successful update answers DomainRecordDuplicate, so it is not retried.
-        await self.client.call(req, idempotent=False)
+        await self.client.call(req, CallKind.UNSAFE)
 
     async def delete_domain_record(self, record_id: str) -> bool:
         """Delete a record; False when it was already gone (so a retried delete is harmless)."""
         req = DeleteDomainRecordRequest()
         req.set_RecordId(record_id)
         try:
-            await self.client.call(req, idempotent=True)
+            await self.client.call(req, CallKind.ABSOLUTE)
         except AlibabaError as err:
             if err.not_found:
                 return False
@@ -161,7 +164,7 @@ class AlidnsApi:
         req.set_PageNumber(page_number)
         req.set_PageSize(page_size)
         _set_opt(req, **filters)
-        resp = await self.client.call(req, idempotent=True)
+        resp = await self.client.call(req, CallKind.READ)
         records = [DomainRecord.from_api(r) for r in resp.get("DomainRecords", {}).get("Record", [])]
         return int(resp.get("TotalCount", len(records))), records
 
@@ -180,7 +183,7 @@ class AlidnsApi:
     async def describe_domain_record_info(self, record_id: str) -> DomainRecord:
         req = DescribeDomainRecordInfoRequest()
         req.set_RecordId(record_id)
-        return DomainRecord.from_api(await self.client.call(req, idempotent=True))
+        return DomainRecord.from_api(await self.client.call(req, CallKind.READ))
 
     async def describe_sub_domain_records(
         self, sub_domain: str, *, type: str | None = None, line: str | None = None, domain: str | None = None
@@ -200,19 +203,19 @@ class AlidnsApi:
         req = SetDomainRecordStatusRequest()
         req.set_RecordId(record_id)
         req.set_Status("Enable" if enabled else "Disable")
-        await self.client.call(req, idempotent=True)
+        await self.client.call(req, CallKind.ABSOLUTE)
 
     async def update_domain_record_remark(self, record_id: str, remark: str | None) -> None:
         req = UpdateDomainRecordRemarkRequest()
         req.set_RecordId(record_id)
         if remark:
             req.set_Remark(remark)
-        await self.client.call(req, idempotent=True)
+        await self.client.call(req, CallKind.ABSOLUTE)
 
     async def describe_support_lines(self, domain: str | None = None) -> list[SupportLine]:
         req = DescribeSupportLinesRequest()
         _set_opt(req, DomainName=domain)
-        resp = await self.client.call(req, idempotent=True)
+        resp = await self.client.call(req, CallKind.READ)
         return [
             SupportLine(
                 str(x["LineCode"]), str(x.get("LineName", x["LineCode"])), x.get("FatherCode") or None
@@ -224,7 +227,7 @@ class AlidnsApi:
         """The domain's attributes; ``MinTtl`` is the smallest TTL its edition allows."""
         req = DescribeDomainInfoRequest()
         req.set_DomainName(domain)
-        return await self.client.call(req, idempotent=True)
+        return await self.client.call(req, CallKind.READ)
 
     async def set_dnsslb_status(
         self,
@@ -240,14 +243,14 @@ class AlidnsApi:
         req.set_SubDomain(sub_domain)
         req.set_Open(bool(open))
         _set_opt(req, DomainName=domain, Type=type, Line=line)
-        resp = await self.client.call(req, idempotent=True)
+        resp = await self.client.call(req, CallKind.ABSOLUTE)
         return {"record_count": int(resp.get("RecordCount", 0)), "open": bool(resp.get("Open", open))}
 
     async def update_dnsslb_weight(self, record_id: str, weight: int) -> None:
         req = UpdateDNSSLBWeightRequest()
         req.set_RecordId(record_id)
         req.set_Weight(weight)
-        await self.client.call(req, idempotent=True)
+        await self.client.call(req, CallKind.ABSOLUTE)
 
     async def describe_dnsslb_sub_domains(self, domain: str, *, rr: str | None = None) -> list[SlbSubDomain]:
         def make() -> DescribeDNSSLBSubDomainsRequest:

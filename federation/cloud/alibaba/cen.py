@@ -31,6 +31,7 @@ from aliyunsdkcbn.request.v20170912.SetCenInterRegionBandwidthLimitRequest impor
 )
 
 from federation.cloud.alibaba.client import AlibabaClient
+from federation.cloud.alibaba.retry import CallKind
 
 
 class CenApi:
@@ -49,7 +50,7 @@ class CenApi:
         req.set_ClientToken(client_token)
         if description:
             req.set_Description(description)
-        resp = await self.client.call(req, idempotent=True)
+        resp = await self.client.call(req, CallKind.TOKEN)
         return str(resp["CenId"])
 
     async def _pages(self, make: Any, key: str, item: str) -> list[dict[str, Any]]:
@@ -80,7 +81,7 @@ class CenApi:
         req.set_ChildInstanceId(child_id)
         req.set_ChildInstanceRegionId(child_region)
         req.set_ChildInstanceType(child_type)
-        await self.client.call(req, idempotent=False)
+        await self.client.call(req, CallKind.UNSAFE)
 
     async def detach_child_instance(
         self, cen_id: str, child_id: str, child_region: str, child_type: str = "VPC"
@@ -90,7 +91,7 @@ class CenApi:
         req.set_ChildInstanceId(child_id)
         req.set_ChildInstanceRegionId(child_region)
         req.set_ChildInstanceType(child_type)
-        await self.client.call(req, idempotent=False)
+        await self.client.call(req, CallKind.UNSAFE)
 
     async def describe_attached_child_instances(
         self, cen_id: str, *, region: str | None = None, child_type: str | None = None
@@ -119,14 +120,14 @@ class CenApi:
         req.set_ClientToken(client_token)
         if name:
             req.set_Name(name)
-        resp = await self.client.call(req, idempotent=True)
+        resp = await self.client.call(req, CallKind.TOKEN)
         return str(resp["CenBandwidthPackageId"])
 
     async def associate_bandwidth_package(self, cen_id: str, package_id: str) -> None:
         req = AssociateCenBandwidthPackageRequest()
         req.set_CenId(cen_id)
         req.set_CenBandwidthPackageId(package_id)
-        await self.client.call(req, idempotent=False)
+        await self.client.call(req, CallKind.UNSAFE)
 
     async def describe_bandwidth_packages(self) -> list[dict[str, Any]]:
         return await self._pages(
@@ -141,7 +142,7 @@ class CenApi:
         req.set_LocalRegionId(local_region)
         req.set_OppositeRegionId(opposite_region)
         req.set_BandwidthLimit(limit_mbps)
-        await self.client.call(req, idempotent=True)
+        await self.client.call(req, CallKind.ABSOLUTE)
 
     async def describe_inter_region_bandwidth_limits(self, cen_id: str) -> list[dict[str, Any]]:
         def make() -> DescribeCenInterRegionBandwidthLimitsRequest:

@@ -4,12 +4,14 @@
 - One ``AcsClient`` per region (the SDK picks the endpoint from the client's region). An ``endpoint``
   override (the local emulator) is registered with ``AcsClient.add_endpoint(region, product, endpoint)``
   for Alidns, Slb and Cbn: the SDK's own endpoint resolver then prefers it, no SDK code is patched.
-- Retries (capped exponential backoff, full jitter) on ``Throttling*``, busy codes, 5xx and connection
-  failures, but only for calls that are safe to repeat: the caller says ``idempotent=True`` (reads,
-  absolute sets) or the request carries a ``ClientToken`` (the service deduplicates it). A create without
-  a token is never repeated blindly: a 5xx or a timeout may hide a success.
-- A token bucket per product paces calls below the account's flow control.
+- Retries (capped exponential backoff, full jitter, bounded attempts and total time) follow the call's
+  :class:`~federation.cloud.alibaba.retry.CallKind`: a *refused* failure (throttling, busy,
+  ``ServiceUnavailable``, no connection) is repeated for any call; an *ambiguous* one (timeout, reset
+  after sending, 5xx) only for reads, absolute sets and creates carrying a ``ClientToken``. An unsafe
+  write that fails ambiguously raises :class:`~federation.cloud.alibaba.errors.AmbiguousWriteError`.
+- A token bucket per API action paces calls below Alibaba's flow control, which is per API.
 - The AccessKey secret is registered for log redaction and is never logged or put in an error.
+- The SDK's loggers are left as the process configured them (``federation.logsetup``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,23 +29,14 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerExcept
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest
 
-from federation.cloud.alibaba.errors import AlibabaError, from_sdk_exception
-from federation.cloud.alibaba.ratelimit import TokenBucket
-from federation.cloud.alibaba.retry import RetryPolicy
+from federation.cloud.alibaba.errors import AlibabaError, AmbiguousWriteError, from_sdk_exception
+from federation.cloud.alibaba.ratelimit import ActionBuckets
+from federation.cloud.alibaba.retry import CallKind, Decision, RetryPolicy, decide
 from federation.logsetup import register_secret
 
 log = logging.getLogger(__name__)
 
 PRODUCTS = ("Alidns", "Slb", "Cbn")
-
-# Requests per second and burst per product. Alibaba's published flow control is per API and account;
-# these defaults stay well inside the tightest documented one (90 / 60 s for SLB listener creates is per
-# API, the aggregate is higher).
-DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
-    "alidns": (20.0, 20),
-    "slb": (20.0, 20),
-    "cbn": (10.0, 10),
-}
 
 
 class AlibabaClient:
@@ -58,7 +51,7 @@ class AlibabaClient:
         max_workers: int = 8,
         *,
         retry: RetryPolicy | None = None,
-        rate_limits: dict[str, tuple[float, int]] | None = None,
+        rate_limits: Mapping[str, tuple[float, int]] | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
         rng: random.Random | None = None,
@@ -81,12 +74,9 @@ class AlibabaClient:
         self._max_workers = max_workers
         self._clients: dict[str, AcsClient] = {}
         self._clients_lock = threading.Lock()
-        limits = {**DEFAULT_RATE_LIMITS, **{k.lower(): v for k, v in (rate_limits or {}).items()}}
-        self._buckets = {product: TokenBucket(rate, burst) for product, (rate, burst) in limits.items()}
+        self.buckets = ActionBuckets(rate_limits)
         self._rng = rng or random.Random()
         self.attempts = 0  # SDK calls actually sent (for metrics and benchmarks)
-        # The SDK logs every ServerException at ERROR before we decide to retry it; we log what matters.
-        logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
 
     @classmethod
     def from_settings(cls, settings: Any, region_id: str = "cn-hangzhou") -> AlibabaClient:
@@ -143,31 +133,49 @@ class AlibabaClient:
             raise from_sdk_exception(exc) from None
 
     async def call(
-        self, request: AcsRequest, *, idempotent: bool, region_id: str | None = None
+        self,
+        request: AcsRequest,
+        kind: CallKind | None = None,
+        *,
+        idempotent: bool | None = None,
+        region_id: str | None = None,
     ) -> dict[str, Any]:
-        """Send ``request`` and return the decoded JSON answer; raise :class:`AlibabaError` on failure."""
-        product = str(request.get_product() or "").lower()
-        action = request.get_action_name()
-        safe = idempotent or bool(request.get_query_params().get("ClientToken"))
+        """Send ``request`` and return the decoded JSON answer; raise :class:`AlibabaError` on failure
+        (:class:`AmbiguousWriteError` when an unsafe write may have taken effect). ``kind`` says how safe
+        a repeat is; ``idempotent=True``/``False`` is shorthand for ABSOLUTE/UNSAFE. A request carrying
+        a ``ClientToken`` is a TOKEN call whatever it says."""
+        if kind is None:
+            if idempotent is None:
+                raise TypeError("call: pass kind (a CallKind) or idempotent")
+            kind = CallKind.ABSOLUTE if idempotent else CallKind.UNSAFE
+        if kind is CallKind.UNSAFE and request.get_query_params().get("ClientToken"):
+            kind = CallKind.TOKEN
+        product = str(request.get_product() or "")
+        action = str(request.get_action_name())
+        bucket = self.buckets.bucket(product, action)
         client = self.acs(region_id)
         loop = asyncio.get_running_loop()
-        bucket = self._buckets.get(product)
-        attempt = 0
+        started = loop.time()
+        attempts = 0
         while True:
-            if bucket is not None:
-                await bucket.acquire()
+            await bucket.acquire()
             self.attempts += 1
+            attempts += 1
             try:
                 body = await loop.run_in_executor(self._pool, self._send, client, request)
             except AlibabaError as err:
-                if not (safe and err.retryable) or attempt + 1 >= self.retry.max_attempts:
-                    if err.retryable and not safe:
-                        log.warning("%s.%s failed (%s) and is not safe to repeat", product, action, err.code)
+                decision = decide(kind, err)
+                if decision is Decision.AMBIGUOUS:
+                    log.warning("%s.%s: %s may hide a success; not repeated", product, action, err.code)
+                    raise AmbiguousWriteError(f"{product}.{action}", err) from None
+                if decision is Decision.FAIL:
                     raise
-                delay = self.retry.delay(attempt, self._rng)
-                log.info("%s.%s: %s, retry %d in %.2fs", product, action, err.code, attempt + 1, delay)
-                await asyncio.sleep(delay)
-                attempt += 1
+                wait = self.retry.delay(attempts - 1, self._rng)
+                if not self.retry.allows(attempts, loop.time() - started, wait):
+                    log.info("%s.%s: %s after %d attempt(s), giving up", product, action, err.code, attempts)
+                    raise
+                log.info("%s.%s: %s, retry %d in %.2fs", product, action, err.code, attempts, wait)
+                await asyncio.sleep(wait)
                 continue
             try:
                 decoded: dict[str, Any] = json.loads(body)
@@ -192,7 +200,7 @@ class AlibabaClient:
             req = make()
             req.set_PageNumber(page)
             req.set_PageSize(page_size)
-            resp = await self.call(req, idempotent=True, region_id=region_id)
+            resp = await self.call(req, CallKind.READ, region_id=region_id)
             items = resp.get(key, {}).get(item, [])
             out.extend(items)
             if not items or len(out) >= int(resp.get("TotalCount", 0)):

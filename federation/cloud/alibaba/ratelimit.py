@@ -1,45 +1,49 @@
-"""A client-side token bucket per product, so the controller stays under Alibaba's flow control.
+"""Client-side pacing of Alibaba Cloud calls: one token bucket per API action.
 
-Alibaba throttles per account and API (e.g. CreateLoadBalancerTCPListener: 90 requests / 60 s); pacing on
-our side turns bursts into short waits instead of ``Throttling.User`` errors.
+Alibaba's flow control is per account and API (each action has its own quota, e.g. the SLB listener
+creates), so one busy action must not slow down the others: buckets are per ``Product.Action``, made on
+first use. A limit is configured per product (the default for each of its actions) or per action.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
+
+from federation.ratelimit import TokenBucket
+
+# (requests per second, burst) for each action of a product, unless the action has its own entry.
+DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
+    "alidns": (20.0, 20),
+    "slb": (20.0, 20),
+    "cbn": (10.0, 10),
+}
+FALLBACK_RATE_LIMIT = (10.0, 10)  # a product with no entry
 
 
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved; ``acquire`` waits for one token."""
+class ActionBuckets:
+    """The buckets of one client. ``limits`` keys are ``product`` or ``product.Action`` (product names
+    case-insensitive, e.g. ``alidns`` or ``Alidns.AddDomainRecord``); values ``(rate, burst)``."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = float(burst)
-        self._stamp = clock()
-        self._lock = asyncio.Lock()
+    def __init__(self, limits: Mapping[str, tuple[float, int]] | None = None) -> None:
+        self._product: dict[str, tuple[float, int]] = dict(DEFAULT_RATE_LIMITS)
+        self._action: dict[tuple[str, str], tuple[float, int]] = {}
+        for key, (rate, burst) in (limits or {}).items():
+            if rate <= 0 or burst < 1:
+                raise ValueError(f"rate_limits[{key!r}]: rate must be > 0 and burst >= 1")
+            product, _, action = key.partition(".")
+            if action:
+                self._action[(product.lower(), action)] = (rate, burst)
+            else:
+                self._product[product.lower()] = (rate, burst)
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
 
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+    def limit(self, product: str, action: str) -> tuple[float, int]:
+        product = product.lower()
+        return self._action.get((product, action)) or self._product.get(product, FALLBACK_RATE_LIMIT)
 
-    def try_acquire(self) -> float:
-        """Take a token if one is there (returns 0.0), else return the seconds until one will be."""
-        self._refill()
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self.rate
-
-    async def acquire(self) -> None:
-        async with self._lock:  # FIFO: waiters are served in arrival order
-            wait = self.try_acquire()
-            while wait > 0:  # a timed wait, nothing to watch: tokens accrue with the clock
-                await asyncio.sleep(wait)
-                wait = self.try_acquire()
+    def bucket(self, product: str, action: str) -> TokenBucket:
+        key = (product.lower(), action)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(*self.limit(product, action))
+        return bucket

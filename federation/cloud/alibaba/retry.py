@@ -1,33 +1,41 @@
-"""Retry policy for Alibaba Cloud calls: capped exponential backoff with full jitter.
+"""Which failed Alibaba Cloud calls are repeated: the call's idempotency class against the failure.
 
 The SDK never retries alidns, SLB or Cbn actions (its ``retry_config.json`` lists ECS only), so the
-project does it here. "Full jitter" (sleep a uniform random time in [0, min(cap, base * 2**n)]) spreads
-clients that were throttled together, as described in the AWS Architecture Blog post
-"Exponential Backoff And Jitter".
+project does it here. Every adapter method declares a :class:`CallKind`; :func:`decide` then says, per
+failure, whether to wait and repeat, give up, or report an :class:`~.errors.AmbiguousWriteError`.
+Timing (jittered exponential backoff, bounded attempts and total time) is
+:class:`federation.backoff.RetryPolicy`.
 """
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
+from enum import Enum
+
+from federation.backoff import NO_RETRY, RetryPolicy
+from federation.cloud.alibaba.errors import AlibabaError
+
+__all__ = ["NO_RETRY", "CallKind", "Decision", "RetryPolicy", "decide"]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5  # first call included
-    base_delay: float = 0.2  # seconds
-    max_delay: float = 5.0
+class CallKind(Enum):
+    """How safe it is to send a call a second time when the first may have taken effect."""
 
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError("base_delay and max_delay must be >= 0")
-
-    def delay(self, retry_number: int, rng: random.Random) -> float:
-        """Seconds to wait before retry ``retry_number`` (0 for the first retry)."""
-        ceiling = min(self.max_delay, self.base_delay * (2**retry_number))
-        return rng.uniform(0.0, ceiling)
+    READ = "read"  # Describe*/List*: changes nothing
+    ABSOLUTE = "absolute"  # sets a state outright, or a delete that takes "not found" as done
+    TOKEN = "token"  # a create carrying a ClientToken: the service answers a repeat with the first result
+    UNSAFE = "unsafe"  # a create without a token, or a relative change: a repeat may act twice
 
 
-NO_RETRY = RetryPolicy(max_attempts=1)
+class Decision(Enum):
+    RETRY = "retry"
+    FAIL = "fail"  # report the error as it is
+    AMBIGUOUS = "ambiguous"  # report an AmbiguousWriteError: the caller must read back
+
+
+def decide(kind: CallKind, err: AlibabaError) -> Decision:
+    """Refused calls may always be repeated; ambiguous ones only when repeating cannot do harm."""
+    if err.refused:
+        return Decision.RETRY
+    if err.ambiguous:
+        return Decision.AMBIGUOUS if kind is CallKind.UNSAFE else Decision.RETRY
+    return Decision.FAIL

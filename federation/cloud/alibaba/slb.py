@@ -67,6 +67,7 @@ from aliyunsdkslb.request.v20140515.UntagResourcesRequest import UntagResourcesR
 
 from federation.cloud.alibaba.client import AlibabaClient
 from federation.cloud.alibaba.errors import AlibabaError
+from federation.cloud.alibaba.retry import CallKind
 
 _LISTENER_REQUESTS: dict[str, type] = {
     "tcp": CreateLoadBalancerTCPListenerRequest,
@@ -233,7 +234,7 @@ class SlbApi:
                 getattr(req, f"set_{setter}")(value)
         if tags:
             req.set_Tags(_tags_list(tags))
-        return await self.client.call(req, idempotent=True, region_id=region)
+        return await self.client.call(req, CallKind.TOKEN, region_id=region)
 
     async def describe_load_balancers(
         self,
@@ -266,20 +267,20 @@ class SlbApi:
     async def describe_load_balancer_attribute(self, region: str, lb_id: str) -> dict[str, Any]:
         req = DescribeLoadBalancerAttributeRequest()
         req.set_LoadBalancerId(lb_id)
-        return await self.client.call(req, idempotent=True, region_id=region)
+        return await self.client.call(req, CallKind.READ, region_id=region)
 
     async def set_load_balancer_status(self, region: str, lb_id: str, active: bool) -> None:
         req = SetLoadBalancerStatusRequest()
         req.set_LoadBalancerId(lb_id)
         req.set_LoadBalancerStatus("active" if active else "inactive")
-        await self.client.call(req, idempotent=True, region_id=region)
+        await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
 
     async def delete_load_balancer(self, region: str, lb_id: str) -> bool:
         """Delete; False when it was already gone. Delete protection surfaces as an AlibabaError."""
         req = DeleteLoadBalancerRequest()
         req.set_LoadBalancerId(lb_id)
         try:
-            await self.client.call(req, idempotent=True, region_id=region)
+            await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
         except AlibabaError as err:
             if err.not_found:
                 return False
@@ -291,7 +292,7 @@ class SlbApi:
         _fill_listener(req, lb_id, listener, create=True)
         # A repeated create answers ListenerAlreadyExists: harmless, so the call is safe to retry.
         try:
-            await self.client.call(req, idempotent=True, region_id=region)
+            await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
         except AlibabaError as err:
             if err.code != "ListenerAlreadyExists":
                 raise
@@ -341,7 +342,7 @@ class SlbApi:
                 req.set_ListenerPort(port)
             if token:
                 req.set_NextToken(token)
-            resp = await self.client.call(req, idempotent=True, region_id=region)
+            resp = await self.client.call(req, CallKind.READ, region_id=region)
             out.extend(resp.get("Listeners", []))
             token = resp.get("NextToken") or None
             if not token:
@@ -355,7 +356,7 @@ class SlbApi:
         req.set_ListenerPort(port)
         if protocol:
             req.set_ListenerProtocol(protocol)
-        await self.client.call(req, idempotent=True, region_id=region)
+        await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
 
     async def start_listener(self, region: str, lb_id: str, port: int, protocol: str | None = None) -> None:
         await self._listener_op(StartLoadBalancerListenerRequest, region, lb_id, port, protocol)
@@ -378,7 +379,7 @@ class SlbApi:
         req = request_cls()
         req.set_LoadBalancerId(lb_id)
         req.set_BackendServers(json.dumps([s.to_api() for s in servers]))
-        resp = await self.client.call(req, idempotent=True, region_id=region)
+        resp = await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
         result: list[dict[str, Any]] = resp.get("BackendServers", {}).get("BackendServer", [])
         return result
 
@@ -407,7 +408,7 @@ class SlbApi:
             req.set_ListenerPort(port)
         if protocol:
             req.set_ListenerProtocol(protocol)
-        resp = await self.client.call(req, idempotent=True, region_id=region)
+        resp = await self.client.call(req, CallKind.READ, region_id=region)
         result: list[dict[str, Any]] = resp.get("BackendServers", {}).get("BackendServer", [])
         return result
 
@@ -418,7 +419,7 @@ class SlbApi:
         req.set_ResourceType(resource_type)
         req.set_ResourceIds(ids)
         req.set_Tags(_tags_list(tags))
-        await self.client.call(req, idempotent=True, region_id=region)
+        await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
 
     async def untag_resources(
         self, region: str, ids: list[str], keys: list[str], resource_type: str = "instance"
@@ -427,7 +428,7 @@ class SlbApi:
         req.set_ResourceType(resource_type)
         req.set_ResourceIds(ids)
         req.set_TagKeys(keys)
-        await self.client.call(req, idempotent=True, region_id=region)
+        await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
 
     async def list_tag_resources(
         self,
@@ -449,7 +450,7 @@ class SlbApi:
                 req.set_Tags(_tags_list(tags))
             if token:
                 req.set_NextToken(token)
-            resp = await self.client.call(req, idempotent=True, region_id=region)
+            resp = await self.client.call(req, CallKind.READ, region_id=region)
             out.extend(resp.get("TagResources", {}).get("TagResource", []))
             token = resp.get("NextToken") or None
             if not token:

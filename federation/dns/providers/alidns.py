@@ -9,7 +9,10 @@ since a duplicate would be refused), UpdateDomainRecord only when the value or T
 answers DomainRecordDuplicate to a no-op update), DeleteDomainRecord. Weights follow once a plan's
 records are in place: weighted round robin is switched per (name, type, line) with SetDNSSLBStatus
 and each weight set with UpdateDNSSLBWeight (1-100), only where it differs. Retries with backoff on
-throttling and the rate limit live in ``AlibabaClient``. Ownership is the plan's TXT registry record,
+throttling and the rate limit live in ``AlibabaClient``. AddDomainRecord is never repeated blindly: when
+its answer is lost (:class:`AmbiguousWriteError`), the provider reads the sub-domain's records back
+(DescribeSubDomainRecords) and adopts the record it meant to create if it is there, so a lost answer
+never leads to a second record. Ownership is the plan's TXT registry record,
 so no Remark calls are needed.
 """
 
@@ -21,7 +24,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from federation.cloud.alibaba.alidns import AlidnsApi, DomainRecord
-from federation.cloud.alibaba.errors import AlibabaError
+from federation.cloud.alibaba.errors import AlibabaError, AmbiguousWriteError
 from federation.dns.plan import Change, Plan
 from federation.dns.providers import ApplyResult, DnsProviderError
 from federation.dns.records import Record
@@ -159,10 +162,7 @@ class AlidnsProvider:
                         record_id, rr, r.rtype, r.value, ttl=r.ttl, line=r.line
                     )
             else:
-                self.calls["AddDomainRecord"] += 1
-                record_id = await self.api.add_domain_record(
-                    zone, rr, r.rtype, r.value, ttl=r.ttl, line=r.line
-                )
+                record_id = await self._add(zone, rr, r)
             opened = cache.wrr.get((r.name, r.rtype, r.line), False)
             cache.put(record_id, Record(r.name, r.rtype, r.line, r.value, r.ttl, 1 if opened else None), True)
         elif change.action == "update":
@@ -185,6 +185,35 @@ class AlidnsProvider:
             self.calls["DeleteDomainRecord"] += 1
             await self.api.delete_domain_record(entry[0])
             cache.drop(r.key)
+
+    async def _add(self, zone: str, rr: str, r: Record) -> str:
+        """AddDomainRecord, or, when its answer was lost, the id of the same record found by reading
+        back (the create did happen)."""
+        self.calls["AddDomainRecord"] += 1
+        try:
+            return await self.api.add_domain_record(zone, rr, r.rtype, r.value, ttl=r.ttl, line=r.line)
+        except AmbiguousWriteError:
+            found = await self._find(zone, r)
+            if found is None:
+                raise  # it did not happen: the reconcile fails and the next one adds it again
+            if found.status != "ENABLE":
+                self.calls["SetDomainRecordStatus"] += 1
+                await self.api.set_domain_record_status(found.record_id, True)
+            return found.record_id
+
+    async def _find(self, zone: str, r: Record) -> DomainRecord | None:
+        """The zone's record with ``r``'s name, type, line and value (compared as alidns compares
+        them for duplicates: case and a trailing dot aside), if there is one."""
+        self.calls["DescribeSubDomainRecords"] += 1
+        sub = f"@.{zone}" if r.name == zone else r.name
+        value = r.value.lower().rstrip(".")
+        for d in await self.api.describe_sub_domain_records(sub, type=r.rtype, line=r.line, domain=zone):
+            got = _record(d, zone)
+            if (got.name, got.rtype, got.line) == (r.name, r.rtype, r.line) and (
+                got.value.lower().rstrip(".") == value
+            ):
+                return d
+        return None
 
     async def _sync_weights(
         self,

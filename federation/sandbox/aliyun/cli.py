@@ -214,7 +214,15 @@ _OUT = click.option(
 )
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=None, help="Rate of 5xx answers.")
 @click.option("--status", "error_status", type=click.Choice(["500", "503"]), default="500", show_default=True)
-@click.option("--after", is_flag=True, help="5xx after the action ran (the change is made, the answer lost).")
+@click.option(
+    "--reset",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Rate of connections dropped without an answer.",
+)
+@click.option(
+    "--after", is_flag=True, help="5xx or reset after the action ran (the change is made, the answer lost)."
+)
 @click.option("--latency", type=click.FloatRange(min=0), default=None, help="Seconds added to each answer.")
 @click.option("--hang", is_flag=True, help="Never answer until cleared.")
 @click.option("--times", type=click.IntRange(min=1), default=None, help="Only the next N matching calls.")
@@ -229,6 +237,7 @@ def fault(
     throttle_code: str,
     error_rate: float | None,
     error_status: str,
+    reset: float | None,
     after: bool,
     latency: float | None,
     hang: bool,
@@ -240,8 +249,8 @@ def fault(
         params = {} if product == "*" and action == "*" else {"product": product, "action": action}
         click.echo(json.dumps(_call("DELETE", out_dir, "/faults", params=params)))
         return
-    if throttle is None and error_rate is None and latency is None and not hang:
-        raise click.UsageError("give one of --throttle, --error-rate, --latency, --hang or --clear")
+    if throttle is None and error_rate is None and reset is None and latency is None and not hang:
+        raise click.UsageError("give one of --throttle, --error-rate, --reset, --latency, --hang or --clear")
     body: dict[str, Any] = {
         "product": product,
         "action": action,
@@ -249,6 +258,7 @@ def fault(
         "throttle_code": throttle_code,
         "error_rate": error_rate or 0.0,
         "error_status": int(error_status),
+        "reset": reset or 0.0,
         "after": after,
         "latency": latency or 0.0,
         "hang": hang,

@@ -50,6 +50,10 @@ def _random_key(prefix: str, n: int) -> str:
     return prefix + "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+class _Reset(Exception):
+    """The reset fault: the connection is already aborted; no answer follows."""
+
+
 class AliyunEmulator:
     """A stateful Alibaba Cloud OpenAPI emulator for alidns, SLB and CEN (see docs/alibaba-emulator.md)."""
 
@@ -307,17 +311,29 @@ class AliyunEmulator:
                 await self._hang(verdict.hang)
             if verdict.throttle:
                 raise ApiError(verdict.throttle, THROTTLE_MESSAGES[verdict.throttle])
-            if verdict.error_status and not verdict.error_after:
-                raise self._server_error(verdict.error_status)
+            failing = bool(verdict.error_status or verdict.reset)
+            if failing and not verdict.error_after:
+                self._fail(request, verdict)
             result = handler(Params(params))
-            if verdict.error_status:
-                raise self._server_error(verdict.error_status)
+            if failing:
+                self._fail(request, verdict)
         except ApiError as err:
             return web.json_response(error_body(err, request_id, product), status=err.status)
+        except _Reset:
+            return web.Response(status=500)  # never written: the transport is gone
         except Exception:  # a bug in the emulator must still answer like the service does
             log.exception("emulator: %s %s failed", product, params.get("Action"))
             return web.json_response(error_body(self._server_error(500), request_id, product), status=500)
         return web.json_response({"RequestId": request_id, **result})
+
+    @classmethod
+    def _fail(cls, request: web.Request, verdict: Any) -> None:
+        """Answer with the verdict's 5xx, or drop the connection without a word."""
+        if verdict.reset:
+            if request.transport is not None:
+                request.transport.abort()  # RST: the client sees its connection reset, no answer
+            raise _Reset
+        raise cls._server_error(verdict.error_status)
 
     @staticmethod
     def _server_error(status: int) -> ApiError:
@@ -375,6 +391,7 @@ class AliyunEmulator:
             "throttle_code",
             "error_rate",
             "error_status",
+            "reset",
             "after",
             "latency",
             "hang",

@@ -3,8 +3,10 @@
 A rule matches ``(product, action)`` where either may be ``"*"``. Kinds: ``throttle`` (answer
 ``Throttling.User``, or ``Throttling`` / ``Throttling.Api``, with HTTP 400, at a rate), ``error``
 (answer 500/503 at a rate; with ``after=True`` the action runs first and only the answer is lost, the
-case that makes blind retries of creates dangerous),
-``latency`` (seconds added before answering), ``hang`` (no answer until the rule is cleared or the
+case that makes blind retries of creates dangerous; a 503 ``ServiceUnavailable`` promises the request
+was not processed, so it cannot come after), ``reset`` (drop the connection without an answer, at a rate;
+with ``after=True`` once the action ran: a reset after sending, which the client cannot tell from one
+before), ``latency`` (seconds added before answering), ``hang`` (no answer until the rule is cleared or the
 emulator stops). ``times`` limits a rule to its next N matches, for deterministic tests.
 """
 
@@ -24,7 +26,8 @@ class FaultRule:
     throttle_code: str = "Throttling.User"
     error_rate: float = 0.0  # probability of a 5xx
     error_status: int = 500
-    after: bool = False  # 5xx after the action ran (the answer is lost, the change is made)
+    reset: float = 0.0  # probability of dropping the connection without an answer
+    after: bool = False  # 5xx or reset after the action ran (the answer is lost, the change is made)
     latency: float = 0.0  # seconds
     hang: bool = False
     times: int | None = None  # remaining matches; None: unlimited
@@ -49,7 +52,8 @@ THROTTLE_MESSAGES = {
 class Verdict:
     throttle: str | None = None  # the throttling code to answer
     error_status: int | None = None
-    error_after: bool = False
+    error_after: bool = False  # also for reset
+    reset: bool = False
     latency: float = 0.0
     hang: asyncio.Event | None = None
 
@@ -70,12 +74,13 @@ class Faults:
         throttle_code: str = "Throttling.User",
         error_rate: float = 0.0,
         error_status: int = 500,
+        reset: float = 0.0,
         after: bool = False,
         latency: float = 0.0,
         hang: bool = False,
         times: int | None = None,
     ) -> FaultRule:
-        for name, rate in (("throttle", throttle), ("error_rate", error_rate)):
+        for name, rate in (("throttle", throttle), ("error_rate", error_rate), ("reset", reset)):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name}: must be between 0 and 1, got {rate}")
         if throttle_code not in THROTTLE_MESSAGES:
@@ -86,6 +91,8 @@ class Faults:
             raise ValueError(f"latency: must be >= 0, got {latency}")
         if error_status < 500 or error_status > 599:
             raise ValueError(f"error_status: must be a 5xx status, got {error_status}")
+        if after and error_rate and error_status == 503:
+            raise ValueError("after: a 503 ServiceUnavailable means the request was not processed; use 500")
         key = (product.lower(), action)
         self.clear(product, action)
         rule = FaultRule(
@@ -95,6 +102,7 @@ class Faults:
             throttle_code=throttle_code,
             error_rate=error_rate,
             error_status=error_status,
+            reset=reset,
             after=after,
             latency=latency,
             hang=hang,
@@ -132,6 +140,8 @@ class Faults:
                 return Verdict(hang=rule.released, latency=rule.latency)
             if rule.throttle and self._rng.random() < rule.throttle:
                 return Verdict(throttle=rule.throttle_code, latency=rule.latency)
+            if rule.reset and self._rng.random() < rule.reset:
+                return Verdict(reset=True, error_after=rule.after, latency=rule.latency)
             if rule.error_rate and self._rng.random() < rule.error_rate:
                 return Verdict(error_status=rule.error_status, error_after=rule.after, latency=rule.latency)
             return Verdict(latency=rule.latency)
