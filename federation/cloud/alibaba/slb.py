@@ -302,7 +302,7 @@ class SlbApi:
         port and the protocol cannot change in place: delete and create the listener for those."""
         req = _LISTENER_SET_REQUESTS[_listener_protocol(listener)]()
         _fill_listener(req, lb_id, listener, create=False)
-        await self.client.call(req, idempotent=True, region_id=region)
+        await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
 
     async def modify_internet_spec(
         self, region: str, lb_id: str, *, charge_type: str, bandwidth: int | None = None
@@ -313,19 +313,19 @@ class SlbApi:
         req.set_InternetChargeType(charge_type)
         if bandwidth is not None:
             req.set_Bandwidth(bandwidth)
-        await self.client.call(req, idempotent=True, region_id=region)
+        await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
 
     async def modify_instance_spec(self, region: str, lb_id: str, spec: str) -> None:
         req = ModifyLoadBalancerInstanceSpecRequest()
         req.set_LoadBalancerId(lb_id)
         req.set_LoadBalancerSpec(spec)
-        await self.client.call(req, idempotent=True, region_id=region)
+        await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
 
     async def set_delete_protection(self, region: str, lb_id: str, on: bool) -> None:
         req = SetLoadBalancerDeleteProtectionRequest()
         req.set_LoadBalancerId(lb_id)
         req.set_DeleteProtection("on" if on else "off")
-        await self.client.call(req, idempotent=True, region_id=region)
+        await self.client.call(req, CallKind.ABSOLUTE, region_id=region)
 
     async def describe_listeners(
         self, region: str, lb_ids: list[str], *, protocol: str | None = None, port: int | None = None
