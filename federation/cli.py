@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "federation.bench.cli:bench",
     "crds": "federation.api.crdgen:crds",
     "validate": "federation.api.cli:validate_cmd",
+    "health": "federation.health.cli:health",
+    "sweep": "federation.health.cli:sweep",
 }
 
 

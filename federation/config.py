@@ -90,6 +90,16 @@ class Settings(BaseSettings):
         description="latency overrides, YAML {lines: {line: {region: ms}}, regions: {region: {region: ms}}}",
     )
 
+    # Health sweeps.
+    health_probe_networks: list[str] = Field(
+        default_factory=lambda: ["0.0.0.0/0", "::/0"],
+        description="networks the VIP probes may dial (the sandbox: 127.0.0.0/8)",
+    )
+    health_latency_source: str = Field(
+        default="controller",
+        description="name of the RTT samples the sweeps store; a line code makes DNS steering use them",
+    )
+
     # Web (dashboard, JSON API, metrics).
     web_listen: str = "127.0.0.1:8080"
 

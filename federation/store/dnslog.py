@@ -162,7 +162,7 @@ def append_dns_changes(session: Session, changes: Iterable[DnsChangeData]) -> in
             action=one_of("action", c.action, DnsAction).value,
             old=clip(c.old, DETAIL_LEN),
             new=clip(c.new, DETAIL_LEN),
-            reason=clip(c.reason, 64) or "",
+            reason=clip(c.reason, DETAIL_LEN) or "",
             app=c.app,
             at=aware("at", c.at),
         )

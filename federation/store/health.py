@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from federation.store.models import (
@@ -86,6 +86,50 @@ def record_health_samples(session: Session, samples: Iterable[HealthSampleData])
     rows = [_sample_row(s) for s in samples]
     session.add_all(rows)
     return len(rows)
+
+
+def _sample_values(s: HealthSampleData) -> dict[str, object]:
+    return {
+        "target_kind": one_of("target_kind", s.target_kind, TargetKind).value,
+        "target_id": s.target_id,
+        "region": s.region,
+        "app": s.app,
+        "ok": s.ok,
+        "latency_ms": s.latency_ms,
+        "detail": clip(s.detail, DETAIL_LEN),
+        "at": aware("at", s.at),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SweepWrite:
+    samples: int
+    states: int
+    transitions: int
+
+
+def record_sweep(
+    session: Session,
+    samples: Iterable[HealthSampleData],
+    states: Iterable[HealthStateData] = (),
+    transitions: Iterable[TransitionData] = (),
+    *,
+    now: datetime | None = None,
+) -> SweepWrite:
+    """What one sweep learnt, in one unit of work: its samples (one multi-row INSERT), the states that
+    changed (upserted) and the transitions."""
+    values = [_sample_values(s) for s in samples]
+    if values:
+        session.execute(insert(HealthSample), values)
+    n_states = 0
+    for st in states:
+        upsert_health_state(session, st, now=now)
+        n_states += 1
+    n_tr = 0
+    for tr in transitions:
+        record_transition(session, tr)
+        n_tr += 1
+    return SweepWrite(len(values), n_states, n_tr)
 
 
 def _sample(r: HealthSample) -> HealthSampleData:

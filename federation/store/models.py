@@ -60,7 +60,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 class TargetKind(StrEnum):
     """What a health sample or state is about."""
 
-    CLUSTER = "cluster"  # a member cluster's API server (and its nodes)
+    CLUSTER = "cluster"  # a member cluster's API server
+    NODES = "nodes"  # a member cluster's Ready nodes
     ROLLOUT = "rollout"  # an app's Deployment in one region
     SLB = "slb"  # an app's regional load balancer (backend health)
     ENDPOINT = "endpoint"  # a TCP/HTTP probe of an app's regional VIP
@@ -270,7 +271,8 @@ class DnsChange(Base):
     old: Mapped[str | None] = mapped_column(String(DETAIL_LEN))  # e.g. "1.2.3.4 ttl=60 weight=50"
     new: Mapped[str | None] = mapped_column(String(DETAIL_LEN))
     # created | fail-open | region-unhealthy | region-recovered | latency-shift | weight-change |
-    # ttl-change | policy-change | released (see federation/dns/publisher.py)
-    reason: Mapped[str] = mapped_column(String(64))
+    # ttl-change | policy-change | released (see federation/dns/publisher.py), followed for
+    # region-unhealthy by the health reason ("region-unhealthy: VIP 127.0.0.5:80 refused 3 times")
+    reason: Mapped[str] = mapped_column(String(DETAIL_LEN))
     app: Mapped[str | None] = mapped_column(String(APP_LEN))
     at: Mapped[datetime]

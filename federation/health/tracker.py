@@ -1,0 +1,152 @@
+"""Every target's hysteresis machine, and what a sweep's results change: in memory, no I/O.
+
+``apply`` feeds a sweep's results to the machines and returns what the store must write (the samples,
+the states that changed, the transitions) and which apps a transition affects. The caller persists
+that in one transaction and enqueues the apps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from federation.health.hysteresis import Machine, State, Transition, forget, observe
+from federation.health.signals import Result, Signal, Target, Verdict, reason, verdict
+from federation.store.health import HealthSampleData, HealthStateData, TransitionData
+
+# A state row is rewritten when it changed, or at least this often (the dashboard shows "last probed").
+STATE_REFRESH = timedelta(seconds=60)
+
+
+@dataclass
+class Outcome:
+    samples: list[HealthSampleData] = field(default_factory=list)
+    states: list[HealthStateData] = field(default_factory=list)
+    transitions: list[TransitionData] = field(default_factory=list)
+    affected_apps: set[str] = field(default_factory=set)
+    affected_clusters: set[str] = field(default_factory=set)  # member signals: every app placed there
+    confirming: list[Target] = field(default_factory=list)  # targets to re-probe soon
+
+    def merge(self, other: Outcome) -> None:
+        self.samples += other.samples
+        self.states += other.states
+        self.transitions += other.transitions
+        self.affected_apps |= other.affected_apps
+        self.affected_clusters |= other.affected_clusters
+        self.confirming = other.confirming  # the latest round's
+
+
+class HealthTracker:
+    def __init__(self) -> None:
+        self.machines: dict[tuple[str, str], Machine] = {}
+        self.targets: dict[tuple[str, str], Target] = {}
+        self._persisted: dict[tuple[str, str], tuple[object, ...]] = {}
+        self._persisted_at: dict[tuple[str, str], datetime] = {}
+
+    def machine(self, target: Target) -> Machine:
+        return self.machines.get(target.key, Machine())
+
+    def restore(self, states: Iterable[HealthStateData]) -> None:
+        """Resume from stored states (state and since; the counters start again from zero)."""
+        for s in states:
+            try:
+                signal = Signal(s.target_kind)
+                state = State(s.state)
+            except ValueError:
+                continue
+            key = (signal.value, s.target_id)
+            if key in self.machines:
+                continue
+            self.machines[key] = Machine(
+                state, since=s.since, last_at=s.last_sample_at, reason=s.reason or ""
+            )
+
+    def apply(self, results: Sequence[Result], at: datetime) -> Outcome:
+        out = Outcome()
+        for r in results:
+            t = r.target
+            self.targets[t.key] = t
+            if r.ok is None:
+                continue
+            out.samples.append(
+                HealthSampleData(
+                    target_kind=t.signal.value,
+                    target_id=t.target_id,
+                    region=t.region,
+                    ok=r.ok,
+                    at=at,
+                    app=t.app,
+                    latency_ms=r.latency_ms,
+                    detail=r.detail or None,
+                )
+            )
+            m, tr = observe(self.machine(t), r.ok, at, t.thresholds, r.detail)
+            self.machines[t.key] = m
+            self._after(t, m, tr, at, out)
+            if m.confirming:
+                out.confirming.append(t)
+        return out
+
+    def drop(self, keep: Iterable[tuple[str, str]], signals: Iterable[Signal], at: datetime) -> Outcome:
+        """Targets of ``signals`` not in ``keep`` (an app or member gone, a region with no address):
+        back to unknown, and forgotten."""
+        out = Outcome()
+        keep = set(keep)
+        kinds = {s.value for s in signals}
+        for key in [k for k in self.machines if k[0] in kinds and k not in keep]:
+            t = self.targets.get(key)
+            m, tr = forget(self.machines.pop(key), at)
+            self.targets.pop(key, None)
+            self._persisted.pop(key, None)
+            if t is not None:
+                self._after(t, m, tr, at, out, force=tr is not None)
+        return out
+
+    def _after(
+        self, t: Target, m: Machine, tr: Transition | None, at: datetime, out: Outcome, force: bool = False
+    ) -> None:
+        text = reason(t.signal, m)
+        fingerprint = (m.state, min(m.failures, t.thresholds.failure), min(m.successes, t.thresholds.success))
+        stale = at - self._persisted_at.get(t.key, datetime.min.replace(tzinfo=at.tzinfo)) >= STATE_REFRESH
+        if force or tr is not None or stale or self._persisted.get(t.key) != fingerprint:
+            self._persisted[t.key] = fingerprint
+            self._persisted_at[t.key] = at
+            out.states.append(
+                HealthStateData(
+                    target_kind=t.signal.value,
+                    target_id=t.target_id,
+                    region=t.region,
+                    state=m.state.value,
+                    consecutive_failures=m.failures,
+                    consecutive_successes=m.successes,
+                    since=m.since or at,
+                    app=t.app,
+                    last_sample_at=m.last_at,
+                    reason=text or None,
+                )
+            )
+        if tr is None:
+            return
+        out.transitions.append(
+            TransitionData(
+                target_kind=t.signal.value,
+                target_id=t.target_id,
+                region=t.region,
+                from_state=tr.old.value,
+                to_state=tr.new.value,
+                reason=text or tr.reason,
+                at=at,
+                app=t.app,
+            )
+        )
+        if t.app:
+            out.affected_apps.add(t.app)
+        if t.cluster and t.signal in (Signal.MEMBER, Signal.NODES):
+            out.affected_clusters.add(t.cluster)
+
+    def verdict(self, app: str, region: str, cluster: str | None) -> Verdict:
+        return verdict(app, region, cluster, self.machines)
+
+    def states(self) -> Mapping[tuple[str, str], Machine]:
+        return self.machines
