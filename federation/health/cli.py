@@ -198,8 +198,8 @@ async def _sweep_once(
     from federation.clusters.registry import KubeconfigError, kubeconfig_from_secret
     from federation.controller.cli import host_client
     from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS
-    from federation.health.targets import StaticSource
     from federation.health.sweeps import HealthConfig, HealthService, MemberInfo
+    from federation.health.targets import StaticSource
 
     host = await host_client(kubeconfig, context)
     members: list[MemberInfo] = []

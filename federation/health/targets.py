@@ -1,4 +1,4 @@
-"""What to probe, read from FederatedApps and MemberClusters (pure translation, no I/O).
+"""What the sweeps probe, read from FederatedApps and MemberClusters (pure translation, no I/O).
 
 Each placed region of an app becomes an :class:`~federation.health.sweeps.AppRegionInfo` from the
 app's status (its cluster, desired replicas, address and SLB, as the reconciler last wrote them) and the

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from federation.cli import main
 from federation.health.hysteresis import State
-from federation.health.targets import StaticSource
 from federation.health.sweeps import AppInfo, AppRegionInfo, HealthConfig, HealthService, VipSpec
+from federation.health.targets import StaticSource
 from federation.store import migrate
 from federation.store.db import Database
 from federation.store.health import latest_health, list_transitions, sample_history
