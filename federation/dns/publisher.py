@@ -77,6 +77,7 @@ class PublishResult:
     error: str | None = None
     api_calls: int = 0
     warnings: list[str] = field(default_factory=list)
+    unknown_lines: list[str] = field(default_factory=list)  # spec.dns.lines codes not in the catalogue
 
     @property
     def reason(self) -> str:
@@ -85,6 +86,8 @@ class PublishResult:
             return "HostnameConflict"
         if self.error:
             return "ProviderError"
+        if self.unknown_lines:
+            return "UnknownLine"
         if self.fail_open:
             return "FailOpen"
         return "Published"
@@ -237,9 +240,13 @@ class DnsPublisher:
                 conflicts=list(plan.conflicts),
             )
             if desired.unknown_lines:
+                # The rest is published, but the spec is not honoured: its clients fall back to
+                # their parent lines. Not published as asked, so the condition says False.
+                result.ok = False
+                result.unknown_lines = list(desired.unknown_lines)
                 result.warnings.append(
-                    f"dns.lines: unknown line(s) {', '.join(desired.unknown_lines)} "
-                    "ignored (see fedctl dns lines)"
+                    f"spec.dns.lines: unknown line(s) {', '.join(desired.unknown_lines)} are not in the "
+                    "line catalogue (see fedctl dns lines); their clients get their parent line's answer"
                 )
             applied: list[Change] = []
             if plan.conflicts:

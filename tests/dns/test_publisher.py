@@ -186,3 +186,17 @@ async def test_publish_through_alidns_and_answer_from_its_dns(db: Database) -> N
     finally:
         await client.close()
         await emu.stop()
+
+
+async def test_an_unknown_line_is_reported_as_unknown_line(setup: tuple[DnsPublisher, DnsServer]) -> None:
+    publisher, server = setup
+    geo = spec("Geo", lines=[{"line": "mars_colony", "regions": ["cn-hangzhou"]}])
+    result = await publisher.publish(APP, geo, regions())
+    assert not result.ok
+    assert result.reason == "UnknownLine"
+    assert "mars_colony" in result.message
+    assert result.records  # the rest is still published: the name keeps answering
+    known = spec("Geo", lines=[{"line": "cn_telecom_zhejiang", "regions": ["cn-hangzhou"]}])
+    fixed = await publisher.publish(APP, known, regions())
+    assert fixed.ok and fixed.reason == "Published"
+    assert await resolve(server, "cn_telecom_zhejiang") == {"10.0.0.1"}

@@ -156,7 +156,12 @@ def _admin(out_dir: Path) -> tuple[str, str]:
     try:
         doc = json.loads(path.read_text())
         return str(doc["admin_url"]), str(doc["admin_token"])
-    except (OSError, ValueError, KeyError) as exc:
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"no emulator is running with --out {out_dir} ({path} does not exist); "
+            f"start one with: fedctl sim aliyun --out {out_dir}"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise click.ClickException(f"{path}: not a running emulator's config ({exc})") from None
 
 
@@ -188,8 +193,10 @@ def _call(
     url, token = _admin(out_dir)
     try:
         return asyncio.run(_request(method, url + path, token, body, params))
-    except aiohttp.ClientError as exc:
-        raise click.ClickException(f"cannot reach the emulator at {url}: {exc}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise click.ClickException(
+            f"no emulator answers at {url} (from {out_dir / CONFIG_NAME}): {exc or type(exc).__name__}"
+        ) from None
 
 
 _OUT = click.option(

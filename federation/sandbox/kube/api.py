@@ -166,18 +166,17 @@ class ClusterApi:
         out.update(keep)
         errors = sv.validate(rt.schema, out, old)
         if errors:
-            causes = []
-            for e in errors:
-                msg = e.message
-                if msg.startswith(e.field + ": "):
-                    msg = msg[len(e.field) + 2 :]
-                causes.append({"reason": e.reason, "message": msg, "field": e.field})
-            raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
+            raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), _causes(errors))
         return out
 
     def _admit(
         self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, strict: bool
     ) -> dict[str, Any]:
+        from federation.api.objectmeta import annotation_errors
+
+        too_big = annotation_errors(obj["metadata"])
+        if too_big:
+            raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), _causes(too_big))
         if rt.crd_name:
             return self._validate_custom(rt, obj, old, strict)
         k = rt.kind
@@ -736,3 +735,14 @@ class ClusterApi:
         self._stamp(new)
         self.store.write(rt.key, key, new, "MODIFIED")
         return new
+
+
+def _causes(errors: list[Any]) -> list[dict[str, str]]:
+    """Field errors (``schema_validation.FieldError``) as a 422's causes, without the field prefix."""
+    causes = []
+    for e in errors:
+        msg = e.message
+        if msg.startswith(e.field + ": "):
+            msg = msg[len(e.field) + 2 :]
+        causes.append({"reason": e.reason, "message": msg, "field": e.field})
+    return causes

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import yaml
 
+from federation.api import safeyaml
 from federation.sandbox.kube.errors import ApiError, bad_request
 from federation.sandbox.kube.patch import merge_patch, strategic_merge_patch
 from federation.sandbox.kube.resources import ResourceType
@@ -121,7 +122,7 @@ def server_side_apply(
         cfg = orjson.loads(raw)
     except orjson.JSONDecodeError:
         try:
-            cfg = yaml.safe_load(raw)
+            cfg = safeyaml.load(raw)
         except yaml.YAMLError as exc:
             raise bad_request(f"error decoding YAML: {exc}") from exc
     if not isinstance(cfg, dict):

@@ -194,8 +194,7 @@ def fault(
     deployment-fail|deployment-heal NAMESPACE/NAME (crash-looping replicas), or lb-on|lb-off (the cloud
     controller that gives LoadBalancer Services an ingress address).
     """
-    info = json.loads((out_dir / SIM_JSON).read_text())
-    admin = info["admin"]
+    url, token = _admin(out_dir)
     body: dict[str, Any]
     if mode in ("node-notready", "node-ready"):
         if not node:
@@ -214,16 +213,41 @@ def fault(
     else:
         path = f"/clusters/{cluster}/faults"
         body = {"mode": mode, "delay": delay, "rate": rate, "status": int(status) if status else None}
-    result = asyncio.run(_post(admin["url"] + path, admin["token"], body))
+    try:
+        result = asyncio.run(_post(url + path, token, body))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise click.ClickException(
+            f"no simulator answers at {url} (from {out_dir / SIM_JSON}): {exc or type(exc).__name__}"
+        ) from None
     click.echo(json.dumps(result))
+
+
+def _admin(out_dir: Path) -> tuple[str, str]:
+    """The admin address and token a running simulator wrote, or one plain sentence why not."""
+    path = out_dir / SIM_JSON
+    try:
+        info = json.loads(path.read_text())
+        return str(info["admin"]["url"]), str(info["admin"]["token"])
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"no simulator is running with --out {out_dir} ({path} does not exist); "
+            f"start one with: fedctl sim kube --out {out_dir}"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{path} is not a running simulator's file ({exc})") from None
 
 
 async def _post(url: str, token: str, body: dict[str, Any]) -> Any:
     async with (
-        aiohttp.ClientSession() as s,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s,
         s.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as r,
     ):
-        data = await r.json()
+        text = await r.text()
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = {"message": text}
         if r.status >= 400:
-            raise click.ClickException(data.get("message", str(data)))
+            message = data.get("message", str(data)) if isinstance(data, dict) else str(data)
+            raise click.ClickException(f"the simulator refused: {message}")
         return data

@@ -16,6 +16,9 @@ import orjson
 import yaml
 from aiohttp import web
 
+from federation.api import safeyaml
+from federation.api.objectmeta import too_large_message
+from federation.api.safeyaml import REQUEST_BODY_LIMIT
 from federation.sandbox.kube import openapi
 from federation.sandbox.kube.errors import ApiError, bad_request, method_not_allowed, status_body
 from federation.sandbox.kube.jsonpath import evaluate, set_path
@@ -263,7 +266,7 @@ class ClusterServer:
                 api.update(rt, ns, name, body, subresource=sub, dry_run=dry_run, strict=strict, owned=True)
             )
         if method == "PATCH":
-            raw = await request.read()
+            raw = await self._read(request)
             obj = api.patch(
                 rt,
                 ns,
@@ -299,20 +302,27 @@ class ClusterServer:
             return json_response(obj)
         raise method_not_allowed()
 
-    async def _body(self, request: web.Request) -> Any:
+    async def _read(self, request: web.Request) -> bytes:
+        """The request body, refused with the API server's 413 above its 3 MiB limit."""
         raw = await request.read()
+        if len(raw) > REQUEST_BODY_LIMIT:
+            raise ApiError(413, "RequestEntityTooLarge", too_large_message())
+        return raw
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await self._read(request)
         if not raw:
             raise bad_request("the body of the request is empty")
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             try:
-                return yaml.safe_load(raw)
+                return safeyaml.load(raw)
             except yaml.YAMLError as exc:
                 raise bad_request(f"the body of the request could not be decoded: {exc}") from exc
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
-        raw = await request.read()
+        raw = await self._read(request)
         options: dict[str, Any] = {}
         if raw:
             try:
@@ -440,7 +450,7 @@ class ClusterServer:
         elif request.method == "PATCH":
             from federation.sandbox.kube.patch import json_patch, merge_patch
 
-            raw = await request.read()
+            raw = await self._read(request)
             ctype = request.headers.get("Content-Type", "").split(";")[0]
             p = orjson.loads(raw)
             new_scale = (
