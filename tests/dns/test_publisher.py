@@ -198,5 +198,6 @@ async def test_an_unknown_line_is_reported_as_unknown_line(setup: tuple[DnsPubli
     assert result.records  # the rest is still published: the name keeps answering
     known = spec("Geo", lines=[{"line": "cn_telecom_zhejiang", "regions": ["cn-hangzhou"]}])
     fixed = await publisher.publish(APP, known, regions())
-    assert fixed.ok and fixed.reason == "Published"
+    assert fixed.ok
+    assert fixed.reason == "Published"
     assert await resolve(server, "cn_telecom_zhejiang") == {"10.0.0.1"}
