@@ -9,6 +9,7 @@ from typing import Any
 import click
 import yaml
 
+from federation.clusters.host import HostConfigError, host_client
 from federation.clusters.join import JoinError, JoinSpec, join, self_contained_kubeconfig, unjoin
 from federation.clusters.kubeapi import KubeApi, KubeError
 
@@ -27,6 +28,13 @@ _host_options = [
         help="Namespace of the kubeconfig Secret (default: the controller's, federation-system).",
     ),
 ]
+
+
+async def _host(kubeconfig: Path | None, context: str | None) -> KubeApi:
+    try:
+        return await host_client(kubeconfig, context)
+    except HostConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def host_options(f: Any) -> Any:
@@ -103,8 +111,6 @@ async def _join(
     kubeconfig: Path | None,
     host_context: str | None,
 ) -> tuple[str, str | None]:
-    from federation.controller.cli import host_client
-
     version = None
     if verify:
         member = await KubeApi.from_kubeconfig_dict(config, name=spec.name)
@@ -116,7 +122,7 @@ async def _join(
             ) from None
         finally:
             await member.close()
-    host = await host_client(kubeconfig or settings.kubeconfig, host_context or settings.kube_context)
+    host = await _host(kubeconfig or settings.kubeconfig, host_context or settings.kube_context)
     try:
         return await join(host, spec, config), version
     except (JoinError, KubeError) as exc:
@@ -135,9 +141,7 @@ def unjoin_cmd(
     """Remove member cluster NAME and its kubeconfig Secret (its apps' replicas move elsewhere)."""
 
     async def run() -> bool:
-        from federation.controller.cli import host_client
-
-        host = await host_client(kubeconfig or settings.kubeconfig, host_context or settings.kube_context)
+        host = await _host(kubeconfig or settings.kubeconfig, host_context or settings.kube_context)
         try:
             return await unjoin(host, name, namespace or settings.namespace)
         except KubeError as exc:

@@ -25,7 +25,7 @@ import yaml
 
 from federation.api import constants as c
 from federation.clusters.kubeapi import NAMESPACES, SECRETS, KubeApi, KubeError
-from federation.controller.resources import MEMBERCLUSTERS
+from federation.clusters.resources import MEMBERCLUSTERS
 
 # kubeconfig keys that name a file, and the inline key that replaces each.
 _FILE_KEYS = {

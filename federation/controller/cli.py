@@ -1,8 +1,7 @@
 """`fedctl run` (the controller process) and `fedctl status` (apps × regions from the host's status).
 
-`fedctl run` opens the store (``database_url``; SQLite is migrated on start), starts the DNS side
-(``dns_provider``: the embedded server on ``dns_listen``, or alidns) and hands its publisher to the
-controller; SIGTERM/SIGINT stop the controller (it releases its Lease), then DNS and the store.
+`fedctl run` builds the process with :mod:`federation.runtime` (store, DNS side, controller) and runs
+it; SIGTERM/SIGINT stop the controller (it releases its Lease), then DNS and the store.
 """
 
 from __future__ import annotations
@@ -10,118 +9,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from pathlib import Path
 from typing import Any
 
 import click
 
+from federation import runtime
+from federation.clusters import host as clusters_host
 from federation.clusters.kubeapi import KubeApi, KubeError
 from federation.config import Settings
-from federation.controller.manager import Controller, ControllerConfig
+from federation.controller.manager import ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
 from federation.controller.shutdown import stop_task
-
-IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 
 log = logging.getLogger(__name__)
 
 
-def _default_kubeconfig() -> Path | None:
-    path = Path(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]).expanduser()
-    return path if path.exists() else None
-
-
 async def host_client(kubeconfig: Path | None, context: str | None, name: str = "host") -> KubeApi:
-    """The host cluster's client: an explicit kubeconfig, else in-cluster config, else ~/.kube/config."""
-    if kubeconfig is not None:
-        return await KubeApi.from_kubeconfig_file(kubeconfig, context=context, name=name)
-    if os.environ.get(IN_CLUSTER_ENV):
-        return KubeApi.in_cluster(name=name)
-    default = await asyncio.to_thread(_default_kubeconfig)
-    if default is not None:
-        return await KubeApi.from_kubeconfig_file(default, context=context, name=name)
-    raise click.UsageError(
-        "no host cluster: pass --kubeconfig, set FEDCTL_KUBECONFIG or KUBECONFIG, or run inside a cluster"
-    )
-
-
-async def open_store(settings: Settings) -> Any:
-    """The store at ``database_url``, its schema brought to head (SQLite, a single node) or checked
-    (PostgreSQL, where migrations are a deploy step: ``fedctl db upgrade``)."""
-    from federation.store import migrate
-    from federation.store.db import Database
-
-    db = Database.from_settings(settings)
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours instead of its narration
+    """:func:`federation.clusters.host.host_client` with its error as a usage error."""
     try:
-        revision = await asyncio.to_thread(migrate.ensure_current, db.url, upgrade_if_behind=db.is_sqlite)
-    except BaseException:
-        await db.aclose()
-        raise
-    log.info("store: %s at schema revision %s", db.display_url, revision)
-    return db
-
-
-async def start_dns_side(settings: Settings) -> tuple[Any, Any]:
-    """(store, DnsRuntime): what publishes the apps' DNS; a configuration error is a one-line
-    :class:`click.ClickException` (never a traceback, never a secret)."""
-    from federation.dns.runtime import start_dns
-
-    try:
-        db = await open_store(settings)
-    except Exception as exc:
-        from federation.store.db import mask_url
-
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise click.ClickException(f"store {mask_url(settings.database_url)}: {first}") from None
-    try:
-        rt = await start_dns(settings, db)
-    except (ValueError, OSError) as exc:
-        await db.aclose()
-        raise click.ClickException(f"dns ({settings.dns_provider}): {exc}") from None
-    if rt.address is not None:
-        log.info("dns: embedded server answering on %s:%d (udp+tcp)", *rt.address)
-    else:
-        log.info(
-            "dns: publishing to alidns%s",
-            f" at {settings.alibaba_endpoint}" if settings.alibaba_endpoint else "",
-        )
-    return db, rt
+        return await clusters_host.host_client(kubeconfig, context, name)
+    except clusters_host.HostConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 async def _run(
     settings: Settings, kubeconfig: Path | None, context: str | None, config: ControllerConfig, with_dns: bool
 ) -> None:
-    db = rt = None
-    if with_dns:
-        db, rt = await start_dns_side(settings)
     try:
-        host = await host_client(kubeconfig, context)
-        try:
-            controller = Controller(host, config, dns=rt.publisher if rt is not None else None)
-            task = asyncio.create_task(controller.run(), name="controller")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, stop.set)
-            stopping = asyncio.create_task(stop.wait(), name="signal")
-            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if task.done():
-                task.result()  # the controller only returns by failing: report it
-            else:
-                await stop_task(task, what="controller")
-        finally:
-            await host.close()
+        rt = await runtime.build(settings, config, kubeconfig=kubeconfig, context=context, with_dns=with_dns)
+    except runtime.SetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        task = asyncio.create_task(rt.run(), name="controller")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        stopping = asyncio.create_task(stop.wait(), name="signal")
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if task.done():
+            task.result()  # the controller only returns by failing: report it
+        else:
+            await stop_task(task, what="controller")
     finally:
-        if rt is not None:
-            await rt.close()
-        if db is not None:
-            await db.aclose()
+        await rt.close()
 
 
 @click.command("run")

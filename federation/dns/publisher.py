@@ -45,6 +45,7 @@ from federation.dns.steering import (
     RegionEndpoint,
     desired_records,
 )
+from federation.dns.store import DnsStore
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +121,14 @@ class DnsPublisher:
         *,
         catalogue: LineCatalogue | None = None,
         latency: LatencyMatrix | None = None,
-        db: Any | None = None,
+        store: DnsStore | None = None,
         steering_lines: Sequence[str] = DEFAULT_STEERING_LINES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.provider = provider
         self.catalogue = catalogue or default_catalogue()
         self.latency = latency or LatencyMatrix(self.catalogue)
-        self.db = db  # federation.store.Database, or None (no change log)
+        self.store = store  # None: no change log, no live latency samples
         self.steering_lines = tuple(steering_lines)
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
@@ -143,17 +144,15 @@ class DnsPublisher:
     async def refresh_latency(self) -> int:
         """Re-read the live latency samples (medians over ``samples_window``) from the store; they
         take precedence over configuration and the default table. Returns how many pairs."""
-        if self.db is None:
+        if self.store is None:
             return 0
-        from federation.store.latency import latency_matrix_samples
-
         now = self._clock()
         try:
-            medians = await self.db.run(latency_matrix_samples, now - self.samples_window)
+            medians = await self.store.latency_medians(now - self.samples_window)
         except Exception as exc:  # no samples is a degraded mode, not an error of the publish
             log.warning("dns: reading latency samples failed: %s", exc)
             return 0
-        samples = {(m.source, m.region): m.median_ms for m in medians if m.source in self.catalogue}
+        samples = {pair: ms for pair, ms in medians.items() if pair[0] in self.catalogue}
         self.latency = self._base_latency.with_samples(samples)
         self._samples_at = now
         return len(samples)
@@ -216,7 +215,7 @@ class DnsPublisher:
         latency_samples: Mapping[tuple[str, str], float] | None = None,
     ) -> PublishResult:
         zone, hostname = _zone_of(spec), spec.hostname.lower().rstrip(".")
-        if self.db is not None and (
+        if self.store is not None and (
             self._samples_at is None or self._clock() - self._samples_at >= self.samples_refresh
         ):
             await self.refresh_latency()
@@ -340,41 +339,17 @@ class DnsPublisher:
     ) -> None:
         """Append the changes to the store's change log and record what the app has published (what
         ``fedctl dns show`` reads)."""
-        if self.db is None or (not changes and published is None):
+        if self.store is None or (not changes and published is None):
             return
-        from federation.store.dnslog import (
-            DnsChangeData,
-            append_dns_changes,
-            describe,
-            replace_published_records,
-        )
-
         if published is not None and changes:
             try:
-                await self.db.run(replace_published_records, zone, list(published), owner_app=app.key)
+                await self.store.replace_published(zone, list(published), owner_app=app.key)
             except Exception as exc:
                 log.warning("dns: recording the published records failed: %s", exc)
         if not changes:
             return
-
-        at = self._clock()
-        rows = [
-            DnsChangeData(
-                zone=zone,
-                name=c.record.name,
-                rtype=c.record.rtype,
-                line=c.record.line,
-                action=c.action,
-                reason=c.reason or "changed",
-                at=at,
-                old=describe(c.old if c.action == "update" else (c.record if c.action == "delete" else None)),
-                new=describe(c.record if c.action != "delete" else None),
-                app=app.key,
-            )
-            for c in changes
-        ]
         try:
-            await self.db.run(append_dns_changes, rows)
+            await self.store.append_changes(zone, app.key, changes, self._clock())
         except Exception as exc:  # the log is history, not correctness: never fail a publish for it
             log.warning("dns: writing the change log failed: %s", exc)
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from federation.dns.latency import LatencyMatrix, load_config
 from federation.dns.lines import LineClassifier, default_catalogue
 from federation.dns.publisher import DnsPublisher
 from federation.dns.server import DnsServer
+from federation.dns.store import DnsStore
+
+if TYPE_CHECKING:
+    from federation.store.db import Database
 
 
 @dataclass
@@ -48,9 +52,15 @@ def _hostport(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def start_dns(settings: Any, db: Any | None = None, *, zones: tuple[str, ...] = ()) -> DnsRuntime:
-    """The configured provider and publisher (and the embedded server, started)."""
+async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[str, ...] = ()) -> DnsRuntime:
+    """The configured provider and publisher (and the embedded server, started); with ``db`` the
+    publisher keeps its change log and reads live latency samples there."""
     latency = latency_from_settings(settings)
+    store: DnsStore | None = None
+    if db is not None:
+        from federation.store.dnsstore import DatabaseDnsStore
+
+        store = DatabaseDnsStore(db)
     if settings.dns_provider == "alidns":
         from federation.cloud.alibaba.alidns import AlidnsApi
         from federation.cloud.alibaba.client import AlibabaClient
@@ -69,11 +79,11 @@ async def start_dns(settings: Any, db: Any | None = None, *, zones: tuple[str, .
             max_workers=settings.alibaba_max_workers,
         )
         provider = AlidnsProvider(AlidnsApi(client), zones=list(zones))
-        return DnsRuntime(DnsPublisher(provider, latency=latency, db=db), _closers=[client.close])
+        return DnsRuntime(DnsPublisher(provider, latency=latency, store=store), _closers=[client.close])
     from federation.dns.providers.embedded import EmbeddedProvider
 
     server = DnsServer(LineClassifier.default(overlay_file=getattr(settings, "dns_cidrs", None)))
     host, port = _hostport(settings.dns_listen)
     address = await server.start(host, port)
     provider_e = EmbeddedProvider(server, zones=list(zones))
-    return DnsRuntime(DnsPublisher(provider_e, latency=latency, db=db), server, address)
+    return DnsRuntime(DnsPublisher(provider_e, latency=latency, store=store), server, address)

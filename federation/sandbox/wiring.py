@@ -3,12 +3,12 @@
 The sandbox only wires stand-ins and configuration: it starts the Kubernetes simulator (a host cluster
 and one member per region), applies the CRDs from ``crds/``, registers each member the way an operator
 would (a Secret holding its kubeconfig plus a MemberCluster), applies the example FederatedApp, and
-runs the very same :class:`~federation.controller.manager.Controller` that ``fedctl run`` runs.
+runs the very same controller that ``fedctl run`` runs, built by :mod:`federation.runtime`.
 
 With ``dns_provider`` (``fedctl sandbox`` defaults to ``alidns``) it also runs the Alibaba Cloud
 emulator in-process (domain ``example.com``, enterprise_standard edition so a 60 s TTL is allowed) and
 a SQLite store under the workdir, and hands the controller the publisher that ``fedctl run`` would
-build from the same settings (``federation.dns.runtime.start_dns``): with ``alidns`` the records go to
+build from the same settings (``federation.runtime.start_dns_side``): with ``alidns`` the records go to
 the emulated alidns, whose DNS port answers them; with ``embedded`` the controller's own authoritative
 server answers. Member Services are then of type LoadBalancer (the simulated cloud controller gives
 them an address, which is each region's address in DNS until the regional SLB step lands).
@@ -44,6 +44,7 @@ from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS, MEMBERCLUSTERS
 from federation.controller.shutdown import stop_task
 from federation.controller.steps import ReconcileStep
+from federation.runtime import build_controller
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +222,7 @@ class Sandbox:
         from pydantic import SecretStr
 
         from federation.config import Settings
-        from federation.controller.cli import open_store
-        from federation.dns.runtime import start_dns
+        from federation.runtime import start_dns_side
         from federation.sandbox.aliyun import AliyunEmulator
         from federation.sandbox.aliyun.cli import CONFIG_NAME, _write_config
 
@@ -262,8 +262,7 @@ class Sandbox:
                 "alibaba_endpoint": emu.endpoint,
             }
         )
-        self.db = await open_store(settings)
-        self.dns_runtime = await start_dns(settings, self.db, zones=(DNS_ZONE,))
+        self.db, self.dns_runtime = await start_dns_side(settings, zones=(DNS_ZONE,))
         self.dns_address = self.dns_runtime.address or emu.dns_address
         assert self.dns_address is not None
         self.add_service("aliyun", emu.endpoint, config=str(aliyun_file), domains=[DNS_ZONE])
@@ -279,12 +278,7 @@ class Sandbox:
         if self.dns_runtime is not None and config.service_type != "LoadBalancer":
             # the Service's load-balancer address is each region's address in DNS (for now)
             config = dataclasses.replace(config, service_type="LoadBalancer")
-        ctrl = Controller(
-            host,
-            config,
-            steps=self.steps,
-            dns=self.dns_runtime.publisher if self.dns_runtime is not None else None,
-        )
+        ctrl = build_controller(host, config, dns=self.dns_runtime, steps=self.steps)
         if self.controller is None:
             self.controller = ctrl
         self._controllers[ctrl] = asyncio.create_task(

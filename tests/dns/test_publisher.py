@@ -18,6 +18,7 @@ from federation.dns.steering import RegionEndpoint
 from federation.store import migrate
 from federation.store.db import Database
 from federation.store.dnslog import list_dns_changes
+from federation.store.dnsstore import DatabaseDnsStore
 from tests.dns.conftest import SUBNETS, spec
 
 APP = AppIdentity("default", "shop", "uid-1")
@@ -50,7 +51,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 async def setup(classifier: LineClassifier, db: Database) -> AsyncIterator[tuple[DnsPublisher, DnsServer]]:
     server = DnsServer(classifier)
     await server.start()
-    yield DnsPublisher(EmbeddedProvider(server, zones=["example.com"]), db=db), server
+    yield DnsPublisher(EmbeddedProvider(server, zones=["example.com"]), store=DatabaseDnsStore(db)), server
     await server.stop()
 
 
@@ -161,7 +162,7 @@ async def test_publish_through_alidns_and_answer_from_its_dns(db: Database) -> N
     try:
         assert emu.dns_address is not None
         host, port = emu.dns_address
-        publisher = DnsPublisher(AlidnsProvider(AlidnsApi(client)), db=db)
+        publisher = DnsPublisher(AlidnsProvider(AlidnsApi(client)), store=DatabaseDnsStore(db))
         regs = [RegionEndpoint("cn-beijing", "10.0.0.1", True), RegionEndpoint("us-west-1", "10.0.0.2", True)]
         assert (await publisher.publish(APP, spec("Latency", latencyToleranceMs=5), regs)).ok
 

@@ -4,7 +4,8 @@ For each region count it runs one round in a fresh child process (so each round'
 own): the Kubernetes simulator runs in a grandchild process (``fedctl sim kube``) so that the round's
 peak RSS is the controller's (plus the small load generator), not the simulated API servers'. A round:
 
-1. registers the members and starts the controller (the same code ``fedctl run`` runs);
+1. registers the members and starts the controller (built by :mod:`federation.runtime`, as
+   ``fedctl run`` builds it);
 2. one app: time from create to Ready in every region;
 3. N apps: time from the first create to all N Ready;
 4. steady state: every app reconciled once more; API calls per app per reconcile, by verb (the
@@ -33,6 +34,8 @@ from federation.api import constants as c
 from federation.clusters.kubeapi import WRITE_VERBS, KubeApi
 from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
+from federation.runtime import build_controller
+from federation.sandbox.wiring import SYSTEM_NAMESPACE, apply_crds, ensure_namespace, register_member
 
 REGION_POOL = (
     "cn-hangzhou",
@@ -128,8 +131,6 @@ async def run_round(
     n_regions: int, n_apps: int, rollout_delay: float, workers: int, limit: float
 ) -> dict[str, Any]:
     """One round (see the module docstring); ``limit`` bounds every wait, in seconds."""
-    from federation.sandbox.wiring import SYSTEM_NAMESPACE, apply_crds, ensure_namespace, register_member
-
     regions = list(REGION_POOL[:n_regions])
     with tempfile.TemporaryDirectory(prefix="fedctl-bench-") as tmp:
         workdir = Path(tmp)
@@ -144,7 +145,7 @@ async def run_round(
             for r in regions:
                 kubeconfig = yaml.safe_load((workdir / f"{r}.kubeconfig").read_text())
                 await register_member(host, r, r, kubeconfig)
-            ctrl = Controller(
+            ctrl = build_controller(
                 ctrl_host,
                 ControllerConfig(
                     namespace=SYSTEM_NAMESPACE,
@@ -305,7 +306,7 @@ def bench_controller(
             [
                 sys.executable,
                 "-m",
-                "federation.controller.bench",
+                "federation.sandbox.bench.controller",
                 json.dumps(
                     {
                         "n_regions": n,

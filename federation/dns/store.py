@@ -1,0 +1,30 @@
+"""What DNS publishing needs from the store, as a protocol: the change log, the records an app has
+published, and the live latency samples steering prefers over the shipped table.
+
+:class:`federation.store.dnsstore.DatabaseDnsStore` implements it over the SQL store; a test can hand
+the publisher an in-memory one. The publisher never fails a publish because of the store: history is
+not correctness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from federation.dns.plan import Change
+from federation.dns.records import Record
+
+
+class DnsStore(Protocol):
+    async def append_changes(self, zone: str, app: str, changes: Sequence[Change], at: datetime) -> None:
+        """Append applied changes (with their reasons) to the zone's change log."""
+        ...
+
+    async def replace_published(self, zone: str, records: Sequence[Record], *, owner_app: str) -> None:
+        """Make the stored records of ``owner_app`` in ``zone`` equal ``records`` (markers included)."""
+        ...
+
+    async def latency_medians(self, since: datetime) -> Mapping[tuple[str, str], float]:
+        """The median RTT in ms per (line or probe point, region) over the samples since ``since``."""
+        ...

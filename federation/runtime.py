@@ -1,0 +1,179 @@
+"""The composition root: a running controller process built from :class:`~federation.config.Settings`.
+
+``fedctl run``, ``fedctl sandbox`` and the benchmarks all build their process here, so they run the
+same wiring: the store (``database_url``; SQLite migrated on start), the DNS side (``dns_provider``:
+the embedded server on ``dns_listen``, or alidns) whose publisher becomes the controller's last step,
+and the controller itself. Slots for the services still to come (the web server, the health sweep
+scheduler) take anything with ``start()``/``stop()`` and are started after the controller's parts and
+stopped before them.
+
+No click here: a setting that cannot be used raises :class:`SetupError` naming it (one line, never a
+secret); the CLI turns that into its error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from federation.clusters.host import HostConfigError, host_client
+from federation.clusters.kubeapi import KubeApi
+from federation.config import Settings
+from federation.controller.manager import Controller, ControllerConfig
+from federation.controller.steps import ReconcileStep
+from federation.health.source import RegionHealthSource
+
+if TYPE_CHECKING:
+    from federation.dns.runtime import DnsRuntime
+    from federation.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class SetupError(Exception):
+    """The process cannot be built from these settings; the message names the setting."""
+
+
+class Service(Protocol):
+    """A part of the process with its own lifetime (the web server, the health sweep scheduler)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def open_store(settings: Settings) -> Database:
+    """The store at ``database_url``, its schema brought to head (SQLite, a single node) or checked
+    (PostgreSQL, where migrations are a deploy step: ``fedctl db upgrade``)."""
+    from federation.store import migrate
+    from federation.store.db import Database
+
+    db = Database.from_settings(settings)
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours instead of its narration
+    try:
+        revision = await asyncio.to_thread(migrate.ensure_current, db.url, upgrade_if_behind=db.is_sqlite)
+    except BaseException:
+        await db.aclose()
+        raise
+    log.info("store: %s at schema revision %s", db.display_url, revision)
+    return db
+
+
+async def start_dns_side(settings: Settings, *, zones: Sequence[str] = ()) -> tuple[Database, DnsRuntime]:
+    """(store, DnsRuntime): what publishes the apps' DNS. A configuration problem is a :class:`SetupError`
+    (one line: never a traceback, never a secret)."""
+    from federation.dns.runtime import start_dns
+    from federation.store.db import mask_url
+
+    try:
+        db = await open_store(settings)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SetupError(f"store {mask_url(settings.database_url)}: {first}") from None
+    try:
+        rt = await start_dns(settings, db, zones=tuple(zones))
+    except (ValueError, OSError) as exc:
+        await db.aclose()
+        raise SetupError(f"dns ({settings.dns_provider}): {exc}") from None
+    if rt.address is not None:
+        log.info("dns: embedded server answering on %s:%d (udp+tcp)", *rt.address)
+    else:
+        log.info(
+            "dns: publishing to alidns%s",
+            f" at {settings.alibaba_endpoint}" if settings.alibaba_endpoint else "",
+        )
+    return db, rt
+
+
+@dataclass
+class Runtime:
+    """One controller process: the controller and what it publishes through, started and stopped in
+    order. ``await rt.run()`` runs until cancelled (or the controller fails); ``await rt.close()``
+    releases everything, including the host client it was given."""
+
+    settings: Settings
+    controller: Controller
+    store: Database | None = None
+    dns: DnsRuntime | None = None
+    web: Service | None = None  # the dashboard / JSON API / metrics server, when it exists
+    health_scheduler: Service | None = None  # the health sweeps, when they exist
+    close_host: bool = True
+    _started: list[Service] = field(default_factory=list)
+
+    async def run(self) -> None:
+        for service in (self.health_scheduler, self.web):
+            if service is not None:
+                await service.start()
+                self._started.append(service)
+        await self.controller.run()
+
+    async def close(self) -> None:
+        while self._started:
+            with contextlib.suppress(Exception):
+                await self._started.pop().stop()
+        if self.close_host:
+            await self.controller.host_raw.close()
+        if self.dns is not None:
+            await self.dns.close()
+            self.dns = None
+        if self.store is not None:
+            await self.store.aclose()
+            self.store = None
+
+
+def build_controller(
+    host: KubeApi,
+    config: ControllerConfig,
+    *,
+    dns: DnsRuntime | None = None,
+    steps: Sequence[ReconcileStep] = (),
+    health: Sequence[RegionHealthSource] = (),
+) -> Controller:
+    """The controller over ``host``, publishing through ``dns`` when given (its DNS step runs last)."""
+    return Controller(
+        host, config, steps=steps, dns=dns.publisher if dns is not None else None, health=health
+    )
+
+
+async def build(
+    settings: Settings,
+    config: ControllerConfig,
+    *,
+    host: KubeApi | None = None,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+    with_dns: bool = True,
+    zones: Sequence[str] = (),
+    steps: Sequence[ReconcileStep] = (),
+    health: Sequence[RegionHealthSource] = (),
+) -> Runtime:
+    """Everything ``fedctl run`` runs: the store and DNS side (``with_dns``), the host client (``host``,
+    else from ``kubeconfig``/``context``/settings) and the controller. Raises :class:`SetupError`."""
+    db = dns = None
+    if with_dns:
+        db, dns = await start_dns_side(settings, zones=zones)
+    try:
+        if host is None:
+            host = await host_client(
+                kubeconfig or settings.kubeconfig, context or settings.kube_context, name="controller-host"
+            )
+    except HostConfigError as exc:
+        if dns is not None:
+            await dns.close()
+        if db is not None:
+            await db.aclose()
+        raise SetupError(str(exc)) from None
+    except BaseException:
+        if dns is not None:
+            await dns.close()
+        if db is not None:
+            await db.aclose()
+        raise
+    controller = build_controller(host, config, dns=dns, steps=steps, health=health)
+    return Runtime(settings, controller, store=db, dns=dns)
