@@ -248,7 +248,7 @@ async def _sweep_once(
                     deployments[(r["cluster"], key)] = None
         source = StaticSource.from_objects(apps, members, lambda c, k: deployments.get((c, k)))
         if record:
-            from federation.controller.cli import open_store
+            from federation.runtime import open_store
 
             db = await open_store(settings)
         health_config = HealthConfig(
