@@ -8,6 +8,14 @@ Every write passes a *write gate* first (the leader election's "do I still hold 
 controller that lost leadership cannot write a single byte more. Requests are counted per verb, which
 the benchmarks and tests read.
 
+Retries follow what each answer says about the request: ``429 Too Many Requests`` and a connection that
+could not be opened mean the server did not act, so any verb is repeated (after ``Retry-After``, capped,
+when the server sends one); a 5xx or a dropped connection may hide a success, so only reads (GET, LIST)
+are repeated, with jittered exponential backoff bounded in attempts and total time. Timeouts are not
+repeated (the caller's deadline is already spent). A token bucket per cluster (QPS and burst, shared by
+every ``KubeApi`` over the same ``ApiClient``, like client-go's per-config rate limiter) paces requests.
+LIST is paginated (``limit``/``continue``); a ``410 Gone`` on a continue token restarts the list.
+
 Watches follow "Kubernetes API concepts: efficient detection of changes": ``watch=1`` from a
 ``resourceVersion``, newline-delimited JSON events, ``BOOKMARK`` events when ``allowWatchBookmarks``,
 and an ``ERROR`` event carrying a ``Status`` with code 410 when the version is too old.
@@ -18,10 +26,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
+import weakref
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,20 +42,57 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import load_incluster_config, load_kube_config_from_dict
 from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 
+from federation.backoff import RetryPolicy
+from federation.ratelimit import TokenBucket
+
 log = logging.getLogger(__name__)
 
 Items = list[dict[str, Any]]
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
+READ_VERBS = frozenset({"get", "list"})
+
+DEFAULT_QPS = 50.0  # client-side pacing per cluster (Settings.kube_qps)
+DEFAULT_BURST = 100  # Settings.kube_burst
+DEFAULT_RETRY = RetryPolicy(max_attempts=5, base_delay=0.1, max_delay=2.0, max_elapsed=15.0)
+MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is cut to this (the retry budget still applies)
+LIST_PAGE_SIZE = 500
+_LIST_RESTARTS = 3  # fresh starts of a paginated list whose continue token expired (410)
+
+# One bucket per ApiClient: the wrappers of one cluster (reconcile traffic, probes, the Lease) share it.
+_limiters: weakref.WeakKeyDictionary[ApiClient, TokenBucket] = weakref.WeakKeyDictionary()
 
 
 class KubeError(Exception):
-    """A non-2xx answer (``status`` > 0) or a transport failure (``status`` == 0)."""
+    """A non-2xx answer (``status`` > 0) or a transport failure (``status`` == 0). ``sent`` is False
+    when the connection could not even be opened; ``timed_out`` when no answer came in time."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        sent: bool = True,
+        timed_out: bool = False,
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}" if status else f"{reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after = retry_after
+        self.sent = sent
+        self.timed_out = timed_out
+
+    @property
+    def refused(self) -> bool:
+        """The server did not act on the request: repeating it is safe for any verb."""
+        return self.status == 429 or (self.status == 0 and not self.sent and not self.timed_out)
+
+    @property
+    def transient(self) -> bool:
+        """Worth repeating a read for: refused, a 5xx, or a connection lost (not a timeout)."""
+        return self.refused or 500 <= self.status < 600 or (self.status == 0 and not self.timed_out)
 
     @property
     def not_found(self) -> bool:
@@ -100,8 +148,52 @@ def _always() -> bool:
     return True
 
 
+def _limiter(api_client: ApiClient, qps: float | None, burst: int | None) -> TokenBucket:
+    """The cluster's bucket: made (or replaced) when ``qps`` or ``burst`` is given, else the one already
+    there, else one with the defaults."""
+    if qps is None and burst is None:
+        bucket = _limiters.get(api_client)
+        if bucket is not None:
+            return bucket
+    qps = DEFAULT_QPS if qps is None else qps
+    burst = DEFAULT_BURST if burst is None else burst
+    if qps <= 0:
+        raise ValueError(f"kube_qps: must be > 0, got {qps}")
+    if burst < 1:
+        raise ValueError(f"kube_burst: must be >= 1, got {burst}")
+    bucket = _limiters[api_client] = TokenBucket(qps, burst)
+    return bucket
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), None if absent or bad."""
+    value = (headers or {}).get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _transport_error(exc: BaseException, what: str) -> KubeError:
+    if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts are TimeoutErrors too
+        return KubeError(0, type(exc).__name__, str(exc) or what, timed_out=True)
+    # Nothing went out when the connection could not be opened (TLS trouble is no transient failure).
+    not_sent = isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError) and not isinstance(
+        exc, aiohttp.ClientSSLError | aiohttp.ClientConnectorCertificateError
+    )
+    return KubeError(0, type(exc).__name__, str(exc) or what, sent=not not_sent)
+
+
 class KubeApi:
-    """Requests against one cluster. ``write_gate`` returning False makes every write raise NotLeaderError."""
+    """Requests against one cluster. ``write_gate`` returning False makes every write raise NotLeaderError.
+    ``qps``/``burst`` set the cluster's token bucket (shared with every KubeApi over the same
+    ``api_client``); left out, the bucket already there (or the defaults) is used."""
 
     def __init__(
         self,
@@ -110,12 +202,26 @@ class KubeApi:
         name: str = "",
         write_gate: Callable[[], bool] = _always,
         timeout: float = 10.0,
+        qps: float | None = None,
+        burst: int | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        max_retry_after: float = MAX_RETRY_AFTER,
+        page_size: int = LIST_PAGE_SIZE,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.api_client = api_client
         self.name = name
         self.write_gate = write_gate
         self.timeout = timeout
-        self.calls: Counter[str] = Counter()
+        self.limiter = _limiter(api_client, qps, burst)
+        self.retry = retry
+        self.max_retry_after = max_retry_after
+        self.page_size = page_size
+        self._rng = rng or random.Random()
+        self._sleep = sleep  # waits between attempts (tests record them)
+        self.calls: Counter[str] = Counter()  # requests sent per verb, retries included
+        self.retries: Counter[str] = Counter()
         self.seconds: defaultdict[str, float] = defaultdict(float)  # time in requests per verb (benchmarks)
 
     # --- construction ---------------------------------------------------------------------------
@@ -172,7 +278,46 @@ class KubeApi:
         content_type: str = "application/json",
         request_timeout: float | None = None,
     ) -> Any:
+        """One API call, repeated while the failure allows it for this verb (see the module doc)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await self._send(verb, method, path, query, body, content_type, request_timeout)
+            except KubeError as exc:
+                wait = self._retry_wait(verb, exc, attempts)
+                if wait is None or not self.retry.allows(attempts, loop.time() - started, wait):
+                    raise
+                self.retries[verb] += 1
+                log.debug("%s %s %s: %s, retry in %.2fs", self.name, method, path, exc, wait)
+                await self._sleep(wait)
+
+    def _retry_wait(self, verb: str, exc: KubeError, attempts: int) -> float | None:
+        """Seconds to wait before repeating, or None when this failure is not repeated for ``verb``."""
+        if isinstance(exc, NotLeaderError):
+            return None
+        if not exc.refused and not (verb in READ_VERBS and exc.transient):
+            return None
+        if exc.retry_after is not None:
+            return min(exc.retry_after, self.max_retry_after)
+        return self.retry.delay(attempts - 1, self._rng)
+
+    async def _send(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None,
+        body: Any,
+        content_type: str,
+        request_timeout: float | None,
+    ) -> Any:
         if verb in WRITE_VERBS and not self.write_gate():
+            raise NotLeaderError()
+        await self.limiter.acquire()
+        if verb in WRITE_VERBS and not self.write_gate():  # the wait may have outlived the Lease
             raise NotLeaderError()
         self.calls[verb] += 1
         headers = {"Content-Type": content_type, "Accept": "application/json"}
@@ -193,11 +338,11 @@ class KubeApi:
             finally:
                 resp.release()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise KubeError(0, type(exc).__name__, str(exc) or "connection failed") from None
+            raise _transport_error(exc, "connection failed") from None
         finally:
             self.seconds[verb] += time.monotonic() - started
         if not 200 <= resp.status < 300:
-            raise _error(resp.status, raw)
+            raise _error(resp.status, raw, resp.headers)
         return json.loads(raw) if raw else None
 
     async def get(self, res: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:
@@ -211,12 +356,38 @@ class KubeApi:
         return obj
 
     async def list(
-        self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        page_size: int | None = None,
     ) -> tuple[Items, str]:
-        """(items, resourceVersion of the list)."""
-        query = [("labelSelector", label_selector)] if label_selector else []
-        out = await self.request("list", "GET", res.path(namespace), query=query)
-        return list(out.get("items") or []), str((out.get("metadata") or {}).get("resourceVersion", ""))
+        """(items, resourceVersion of the list), read in pages of ``page_size`` (default
+        ``self.page_size``; 0: one request). A continue token that expired (410) restarts the list, so
+        the result is always one consistent snapshot."""
+        limit = self.page_size if page_size is None else page_size
+        base = [("labelSelector", label_selector)] if label_selector else []
+        if limit:
+            base.append(("limit", str(limit)))
+        restarts = 0
+        while True:
+            items: Items = []
+            token = ""
+            try:
+                while True:
+                    query = [*base, ("continue", token)] if token else base
+                    out = await self.request("list", "GET", res.path(namespace), query=query)
+                    items.extend(out.get("items") or [])
+                    meta = out.get("metadata") or {}
+                    token = str(meta.get("continue") or "")
+                    if not token:
+                        return items, str(meta.get("resourceVersion", ""))
+            except KubeError as exc:
+                if not (exc.gone and token) or restarts >= _LIST_RESTARTS:
+                    raise
+                restarts += 1
+                log.debug("%s: list %s: continue token expired, listing again", self.name, res.plural)
 
     async def create(
         self, res: Resource, body: dict[str, Any], namespace: str | None = None
@@ -304,6 +475,7 @@ class KubeApi:
             query.append(("resourceVersion", resource_version))
         if label_selector:
             query.append(("labelSelector", label_selector))
+        await self.limiter.acquire()
         self.calls["watch"] += 1
         # No total timeout: the server closes the watch after timeoutSeconds; a silent connection
         # (a hung apiserver) is cut by the read timeout.
@@ -319,10 +491,10 @@ class KubeApi:
                 _request_timeout=rt,
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise KubeError(0, type(exc).__name__, str(exc) or "connection failed") from None
+            raise _transport_error(exc, "connection failed") from None
         try:
             if not 200 <= resp.status < 300:
-                raise _error(resp.status, await resp.read())
+                raise _error(resp.status, await resp.read(), resp.headers)
             while True:
                 try:
                     line = await resp.content.readline()
@@ -337,9 +509,11 @@ class KubeApi:
             resp.release()
 
 
-def _error(status: int, raw: bytes) -> KubeError:
+def _error(status: int, raw: bytes, headers: Mapping[str, str] | None = None) -> KubeError:
+    retry_after = _retry_after(headers) if status in (429, 503) else None
     try:
         st = json.loads(raw)
-        return KubeError(status, str(st.get("reason") or "Error"), str(st.get("message") or ""))
+        reason, message = str(st.get("reason") or "Error"), str(st.get("message") or "")
     except (ValueError, AttributeError):
-        return KubeError(status, "Error", raw[:200].decode(errors="replace"))
+        reason, message = "Error", raw[:200].decode(errors="replace")
+    return KubeError(status, reason, message, retry_after=retry_after)

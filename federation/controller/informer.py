@@ -4,8 +4,10 @@ The loop follows "Kubernetes API concepts: efficient detection of changes": list
 ``resourceVersion``, watch from it; on a clean end of the watch (the server's ``timeoutSeconds``) or a
 dropped connection, watch again from the last version seen (bookmarks keep it fresh); on ``410 Gone``
 (the version was compacted away) list again and emit the differences against the cache, so nothing
-missed during the gap is lost. Failures back off exponentially and are reported through ``on_error``
-(the cluster reconciler uses it to notice a member going away), never raised.
+missed during the gap is lost. Every (re)list is read in pages (``limit``/``continue``, ``page_size``
+objects each), so a large cluster never answers one huge list; an expired continue token restarts it.
+Failures back off exponentially and are reported through ``on_error`` (the cluster reconciler uses it
+to notice a member going away), never raised.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from federation.clusters.kubeapi import KubeApi, KubeError, Resource
+from federation.clusters.kubeapi import LIST_PAGE_SIZE, KubeApi, KubeError, Resource
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Informer:
         on_error: Callable[[KubeError], None] | None = None,
         on_recover: Callable[[], None] | None = None,
         max_backoff: float = 10.0,
+        page_size: int = LIST_PAGE_SIZE,
     ) -> None:
         self.api = api
         self.resource = resource
@@ -55,6 +58,7 @@ class Informer:
         self.on_error = on_error
         self.on_recover = on_recover
         self.max_backoff = max_backoff
+        self.page_size = page_size
         self.cache: dict[str, Obj] = {}
         self.resource_version = ""
         self.synced = asyncio.Event()
@@ -120,7 +124,7 @@ class Informer:
             except asyncio.CancelledError:
                 raise
             except KubeError as exc:
-                if exc.gone:
+                if exc.gone and not need_list:  # the watch's version is gone: list again at once
                     need_list = True
                     continue
                 self._failed(exc)
@@ -146,7 +150,9 @@ class Informer:
                 self.on_recover()
 
     async def _relist(self) -> None:
-        items, rv = await self.api.list(self.resource, self.namespace, label_selector=self.label_selector)
+        items, rv = await self.api.list(
+            self.resource, self.namespace, label_selector=self.label_selector, page_size=self.page_size
+        )
         self.relists += 1
         fresh = {obj_key(o): _trim(o) for o in items}
         old = self.cache

@@ -160,6 +160,11 @@ async def _serve(
 @click.option(
     "--status", type=click.Choice(["500", "429", "503"]), default=None, help="Status of failed requests."
 )
+@click.option("--retry-after", type=click.IntRange(min=0), default=None, help="Retry-After of 429/503 (s).")
+@click.option(
+    "--methods", default=None, help="Only these HTTP methods, comma-separated (GET for reads; POST,PUT,...)."
+)
+@click.option("--times", type=click.IntRange(min=1), default=None, help="Only the next N matching requests.")
 @click.argument(
     "mode",
     type=click.Choice(
@@ -185,6 +190,9 @@ def fault(
     delay: float | None,
     rate: float | None,
     status: str | None,
+    retry_after: int | None,
+    methods: str | None,
+    times: int | None,
     mode: str,
     node: str | None,
 ) -> None:
@@ -212,7 +220,15 @@ def fault(
         body = {"enabled": mode == "lb-on"}
     else:
         path = f"/clusters/{cluster}/faults"
-        body = {"mode": mode, "delay": delay, "rate": rate, "status": int(status) if status else None}
+        body = {
+            "mode": mode,
+            "delay": delay,
+            "rate": rate,
+            "status": int(status) if status else None,
+            "retry_after": retry_after,
+            "methods": [m.strip() for m in methods.split(",") if m.strip()] if methods else None,
+            "times": times,
+        }
     try:
         result = asyncio.run(_post(url + path, token, body))
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -288,6 +288,10 @@ class SimCluster:
     def set_cloud_controller(self, enabled: bool) -> None:
         self.behaviours.set_cloud_controller(enabled)
 
+    def request_log(self) -> list[tuple[str, str, str]]:
+        """(method, path, query string) of the requests received, oldest first (the latest 10 000)."""
+        return list(self.server.log)
+
     def request_counts(self) -> dict[str, int]:
         """Requests this cluster's API received so far, by HTTP method (faulted ones included)."""
         return dict(self.server.requests)
@@ -363,4 +367,12 @@ class SimCluster:
         f = data.get("faults") or {}
         if f.get("mode"):
             with contextlib.suppress(ValueError):
-                self.faults.set(f["mode"], rate=f.get("rate"), delay=f.get("delay"), status=f.get("status"))
+                self.faults.set(
+                    f["mode"],
+                    rate=f.get("rate"),
+                    delay=f.get("delay"),
+                    status=f.get("status"),
+                    retry_after=f.get("retry_after"),
+                    methods=f.get("methods"),
+                    times=f.get("times"),
+                )

@@ -1,5 +1,6 @@
 """Per-cluster fault switches: API down (listening socket closed), hanging, slow, or failing a fraction
-of requests with 500 or 429 (+Retry-After)."""
+of requests with 500, 503 or 429 (+Retry-After). A fault may be limited to some HTTP methods (``GET``
+for reads, ``POST``/``PUT``/``PATCH``/``DELETE`` for writes) and to its next N matching requests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MODES = ("down", "hang", "slow", "error")
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -20,6 +22,8 @@ class Faults:
     delay: float = 0.0
     status: int = 500
     retry_after: int = 1
+    methods: frozenset[str] | None = None  # None: every method
+    times: int | None = None  # matching requests left before the fault clears itself; None: no end
     rng: random.Random = field(default_factory=random.Random)
     on_change: list[Callable[[Faults, str | None], Coroutine[Any, Any, None]]] = field(default_factory=list)
     _changed: asyncio.Event | None = None
@@ -30,20 +34,44 @@ class Faults:
         return self._changed
 
     def set(
-        self, mode: str, *, rate: float | None = None, delay: float | None = None, status: int | None = None
+        self,
+        mode: str,
+        *,
+        rate: float | None = None,
+        delay: float | None = None,
+        status: int | None = None,
+        retry_after: int | None = None,
+        methods: Any = None,
+        times: int | None = None,
     ) -> None:
-        """Switch a fault on. Takes effect for the next request (and, for `down`, closes the socket)."""
+        """Switch a fault on. Takes effect for the next request (and, for `down`, closes the socket).
+        ``methods`` (hang, slow, error) limits it to those HTTP methods, ``times`` (slow, error) to the
+        next N requests of them."""
         if mode not in MODES:
             raise ValueError(f"mode: unsupported value {mode!r}: supported values: {', '.join(MODES)}")
         if status is not None and status not in (500, 429, 503):
             raise ValueError(f"status: unsupported value {status}: supported values: 500, 429, 503")
         if rate is not None and not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate: {rate} must be between 0 and 1")
+        if retry_after is not None and retry_after < 0:
+            raise ValueError(f"retry_after: {retry_after} must be >= 0")
+        if times is not None and times < 1:
+            raise ValueError(f"times: {times} must be >= 1")
+        wanted = None if methods is None else frozenset(str(m).upper() for m in methods)
+        if wanted is not None and (not wanted or not wanted <= HTTP_METHODS):
+            raise ValueError(f"methods: {sorted(methods)} must be some of {', '.join(sorted(HTTP_METHODS))}")
+        if mode == "down" and wanted is not None:
+            raise ValueError("methods: not for down (the socket closes for everyone)")
+        if mode in ("down", "hang") and times is not None:
+            raise ValueError(f"times: not for {mode} (it lasts until cleared)")
         previous = self.mode
         self.mode = mode
         self.rate = 1.0 if rate is None else rate
         self.delay = delay if delay is not None else (1.0 if mode == "slow" else 0.0)
         self.status = status or 500
+        self.retry_after = 1 if retry_after is None else retry_after
+        self.methods = wanted
+        self.times = times
         self._wake()
         self._notify(previous)
 
@@ -65,11 +93,30 @@ class Faults:
                 asyncio.get_running_loop().create_task(cb(self, previous))
 
     def describe(self) -> dict[str, Any]:
-        return {"mode": self.mode, "rate": self.rate, "delay": self.delay, "status": self.status}
+        return {
+            "mode": self.mode,
+            "rate": self.rate,
+            "delay": self.delay,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "methods": sorted(self.methods) if self.methods is not None else None,
+            "times": self.times,
+        }
 
-    async def before_request(self) -> tuple[int, int] | None:
+    def _matches(self, method: str | None) -> bool:
+        if self.methods is not None and (method or "").upper() not in self.methods:
+            return False
+        if self.times is not None:
+            self.times -= 1
+            if self.times <= 0:  # this is the last one
+                self.mode, self.times = None, None
+        return True
+
+    async def before_request(self, method: str | None = None) -> tuple[int, int] | None:
         """Apply hang/slow in place; return (status, retry_after) when this request must fail."""
         mode = self.mode
+        if mode in ("hang", "slow", "error") and not self._matches(method):
+            return None
         if mode == "hang":
             while self.mode == "hang":
                 await self._event().wait()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -62,14 +62,17 @@ class ClusterServer:
         self.api = cluster.api
         self.watch_tasks: set[asyncio.Task[Any]] = set()
         self.requests: Counter[str] = Counter()  # requests received, by HTTP method
+        # (method, path, query string) of the latest requests, for tests that pin what a client sent
+        self.log: deque[tuple[str, str, str]] = deque(maxlen=10_000)
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
 
     # ----- entry ---------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests[request.method] += 1
+        self.log.append((request.method, request.path, request.query_string))
         try:
-            fail = await self.cluster.faults.before_request()
+            fail = await self.cluster.faults.before_request(request.method)
             if fail is not None:
                 code, retry = fail
                 reason = "TooManyRequests" if code == 429 else "InternalError"
