@@ -87,15 +87,7 @@ class AdminServer:
         if mode in (None, "clear"):
             c.faults.clear()
         else:
-            c.faults.set(
-                str(mode),
-                rate=body.get("rate"),
-                delay=body.get("delay"),
-                status=body.get("status"),
-                retry_after=body.get("retry_after"),
-                methods=body.get("methods"),
-                times=body.get("times"),
-            )
+            c.faults.set_from(body)
         return _json(c.faults.describe())
 
     async def node_ready(self, request: web.Request) -> web.Response:

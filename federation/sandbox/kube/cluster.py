@@ -367,12 +367,4 @@ class SimCluster:
         f = data.get("faults") or {}
         if f.get("mode"):
             with contextlib.suppress(ValueError):
-                self.faults.set(
-                    f["mode"],
-                    rate=f.get("rate"),
-                    delay=f.get("delay"),
-                    status=f.get("status"),
-                    retry_after=f.get("retry_after"),
-                    methods=f.get("methods"),
-                    times=f.get("times"),
-                )
+                self.faults.set_from(f)

@@ -75,6 +75,18 @@ class Faults:
         self._wake()
         self._notify(previous)
 
+    def set_from(self, d: dict[str, Any]) -> None:
+        """:meth:`set` from a mapping shaped like :meth:`describe` (the admin API, snapshots)."""
+        self.set(
+            str(d["mode"]),
+            rate=d.get("rate"),
+            delay=d.get("delay"),
+            status=d.get("status"),
+            retry_after=d.get("retry_after"),
+            methods=d.get("methods"),
+            times=d.get("times"),
+        )
+
     def clear(self) -> None:
         previous = self.mode
         self.mode = None
