@@ -16,7 +16,7 @@ import secrets
 import string
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,8 @@ from federation.sandbox.aliyun.protocol import (
     string_to_sign,
 )
 from federation.sandbox.aliyun.slb import SlbService
+from federation.sandbox.aliyun.slbdata import SlbDataPlane
+from federation.sandbox.loopback import PortPolicy
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ class AliyunEmulator:
         self._host = "127.0.0.1"
         self._port = 0
         self.dns_address: tuple[str, int] | None = None
+        self.data_plane: SlbDataPlane | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(
@@ -141,9 +144,28 @@ class AliyunEmulator:
                 self._zone_changed(domain)
         log.info("aliyun emulator listening on %s (dns %s)", self.endpoint, self.dns_address)
 
+    def attach_data_plane(
+        self,
+        *,
+        block: int | None = None,
+        port_policy: PortPolicy | None = None,
+        interval_scale: float = 1.0,
+        on_change: Callable[[], None] | None = None,
+    ) -> SlbDataPlane:
+        """Make SLB answer for real (the sandbox): loopback addresses, listening listeners, forwarding
+        and health checks (see :mod:`federation.sandbox.aliyun.slbdata`). Call before creating SLBs."""
+        if self.data_plane is not None:
+            raise RuntimeError("a data plane is attached already")
+        self.data_plane = SlbDataPlane(
+            self.slb, block=block, port_policy=port_policy, interval_scale=interval_scale, on_change=on_change
+        )
+        return self.data_plane
+
     async def stop(self) -> None:
         self._stopping.set()
         self.faults.clear()
+        if self.data_plane is not None:
+            await self.data_plane.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -315,6 +337,8 @@ class AliyunEmulator:
             if failing and not verdict.error_after:
                 self._fail(request, verdict)
             result = handler(Params(params))
+            if product == "Slb" and self.data_plane is not None:
+                await self.data_plane.sync()  # the answer comes once the listener really (no longer) listens
             if failing:
                 self._fail(request, verdict)
         except ApiError as err:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from federation.sandbox.aliyun.protocol import ApiError, Params, invalid, missing
+from federation.sandbox.loopback import require_loopback
 
 PROTOCOLS = ("tcp", "udp", "http", "https")
 SPECS = ("slb.s1.small", "slb.s2.small", "slb.s2.medium", "slb.s3.small", "slb.s3.medium", "slb.s3.large")
@@ -189,6 +190,8 @@ class SlbService:
         self.address_allocator: Callable[[str, str], str] | None = None
         # The simulated public address of each load balancer when the allocator replaced it.
         self.public_addresses: dict[str, str] = {}
+        # DescribeHealthStatus for a backend no health check has looked at yet (the data plane: unavailable)
+        self.unchecked_status = "normal"
         self.actions: dict[str, Callable[[Params], dict[str, Any]]] = {
             name: getattr(self, name)
             for name in (
@@ -261,6 +264,8 @@ class SlbService:
             raise ValueError(f"region: {region!r} is not a region id")
         if not instance_id.startswith("i-"):
             raise ValueError(f"instance_id: {instance_id!r} is not an ECS instance id (i-...)")
+        if address is not None:
+            require_loopback(address, "address")
         n = len(self.instances) + 1
         inst = EcsInstance(instance_id, region, private_ip or f"192.168.{n // 250}.{n % 250 + 1}", address)
         self.instances[(region, instance_id)] = inst
@@ -825,7 +830,7 @@ class SlbService:
         forced = self.health.get((lb.lb_id, server_id))
         if forced is not None:
             return forced
-        return self.checked.get((lb.lb_id, li.port, li.protocol, server_id), "normal")
+        return self.checked.get((lb.lb_id, li.port, li.protocol, server_id), self.unchecked_status)
 
     def DescribeHealthStatus(self, p: Params) -> dict[str, Any]:
         lb = self._lb(p)

@@ -21,6 +21,7 @@ from federation.logsetup import register_secret
 from federation.sandbox.kube.api import ClusterApi, now_iso
 from federation.sandbox.kube.behaviour import Behaviours
 from federation.sandbox.kube.faults import Faults
+from federation.sandbox.kube.nodeports import ADDRESS_ANNOTATION, NodePorts
 from federation.sandbox.kube.server import KUBE_VERSION, ClusterServer
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,13 @@ class SimCluster:
         ca_pem: bytes | None,
         index: int,
         token: str | None = None,
+        node_block: int | None = None,
     ) -> None:
         self.name = name
+        self.index = index
+        # second octet of the nodes' loopback addresses; None: NodePorts do not really answer
+        self.node_block = node_block
+        self.nodeports: NodePorts | None = None
         self.region = region
         self.zones = zones
         self.node_count = nodes
@@ -93,6 +99,9 @@ class SimCluster:
         if seed:
             self._seed()
         self.behaviours.start()
+        if self.node_block is not None:
+            self.nodeports = NodePorts(self.api, cluster=self.name, region=self.region)
+            self.nodeports.start()
         self._runner = web.AppRunner(
             self.server.app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
@@ -114,6 +123,9 @@ class SimCluster:
 
     async def stop(self) -> None:
         self.behaviours.stop()
+        if self.nodeports is not None:
+            await self.nodeports.stop()
+            self.nodeports = None
         self.api.store.close_watchers()
         await self._drop_connections()
         if self._runner is not None:
@@ -216,7 +228,7 @@ class SimCluster:
             }
         )
         capacity = {"cpu": "4", "memory": "16133236Ki", "pods": "64", "ephemeral-storage": "123722704Ki"}
-        node = {
+        node: dict[str, Any] = {
             "metadata": {
                 "name": name,
                 "labels": {
@@ -252,6 +264,13 @@ class SimCluster:
                 },
             },
         }
+        if self.node_block is not None:
+            if not 0 <= i < 254:
+                raise ValueError(f"node index {i}: the data plane gives a cluster at most 254 nodes")
+            # where this node's NodePorts really answer (see nodeports.py)
+            node["metadata"]["annotations"] = {
+                ADDRESS_ANNOTATION: f"127.{self.node_block}.{self.index % 256}.{i + 1}"
+            }
         rt = self.api.resolve("", "v1", "nodes")
         existing = self.api.store.get(rt.key, ("", name))
         if existing is not None:

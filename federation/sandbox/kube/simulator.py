@@ -12,6 +12,7 @@ from typing import Any
 
 from federation.sandbox.kube import tls
 from federation.sandbox.kube.cluster import SimCluster
+from federation.sandbox.loopback import NODE_BLOCKS, random_block
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,10 @@ class KubeSimulator:
         bookmark_interval: float = 5.0,
         history_size: int = 10_000,
         host: str = "127.0.0.1",
+        node_ports: bool = False,
     ) -> None:
+        """``node_ports``: every node gets its own loopback address (one random /16 per simulator) and
+        serves the NodePorts of Services with ready endpoints there (see nodeports.py)."""
         self.rollout_delay = rollout_delay
         self.progress_deadline = (
             progress_deadline if progress_deadline is not None else max(3 * rollout_delay, 1.0)
@@ -40,6 +44,7 @@ class KubeSimulator:
         self.cert: tls.ServingCert | None = tls.generate() if https else None
         self._ssl = self.cert.ssl_context() if self.cert else None
         self.clusters: dict[str, SimCluster] = {}
+        self.node_block = random_block(NODE_BLOCKS) if node_ports else None
 
     def _make(
         self, name: str, region: str | None, zones: list[str] | None, nodes: int, token: str | None = None
@@ -60,6 +65,7 @@ class KubeSimulator:
             ca_pem=self.cert.ca_pem if self.cert else None,
             index=len(self.clusters),
             token=token,
+            node_block=self.node_block,
         )
 
     async def add_cluster(

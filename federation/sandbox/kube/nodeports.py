@@ -1,0 +1,182 @@
+"""NodePorts that really answer (sandbox data plane): each simulated node listens on its own loopback
+address, the one in its ``sandbox.federation.io/address`` annotation.
+
+For every TCP port of a NodePort or LoadBalancer Service, each Ready node listens on
+``(node address, nodePort)`` while the Service has ready endpoints (the simulated Deployment has ready
+replicas), and closes the socket otherwise, so a client or an SLB health check gets *connection
+refused* exactly when kube-proxy would have no endpoint to send it to. A connection that starts with
+an HTTP request gets a small text page naming the region, cluster, node and Service; any other first
+bytes get one line naming them, then an echo; a connection that sends nothing is simply accepted.
+Store events (nodes, Services, Endpoints) trigger the re-sync; nothing is polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from federation.sandbox.kube.behaviour import EP_KEY, NODE_KEY, SVC_KEY
+from federation.sandbox.kube.store import Event
+from federation.sandbox.loopback import require_loopback
+
+if TYPE_CHECKING:
+    from federation.sandbox.kube.api import ClusterApi
+
+log = logging.getLogger(__name__)
+
+ADDRESS_ANNOTATION = "sandbox.federation.io/address"
+_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ")
+FIRST_BYTES_WAIT = 5.0  # seconds a connection may stay silent before it is closed
+
+
+def node_address(node: dict[str, Any]) -> str | None:
+    return ((node.get("metadata") or {}).get("annotations") or {}).get(ADDRESS_ANNOTATION)
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    conds = (node.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
+class NodePorts:
+    """The listening NodePorts of one simulated cluster."""
+
+    def __init__(self, api: ClusterApi, *, cluster: str, region: str) -> None:
+        self.api = api
+        self.cluster = cluster
+        self.region = region
+        self._servers: dict[tuple[str, int], tuple[asyncio.Server, str, tuple[str, str]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._dirty = asyncio.Event()
+        self._running = False
+        self._conns: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._running = True
+        self.api.store.listeners.append(self._on_event)
+        self._task = asyncio.create_task(self._loop(), name=f"nodeports {self.cluster}")
+        self._dirty.set()
+
+    async def stop(self) -> None:
+        self._running = False
+        with contextlib.suppress(ValueError):
+            self.api.store.listeners.remove(self._on_event)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for server, _, _ in self._servers.values():
+            server.close()
+        self._servers.clear()
+        for t in list(self._conns):
+            t.cancel()
+
+    def _on_event(self, ev: Event) -> None:
+        if self._running and ev.rkey in (NODE_KEY, SVC_KEY, EP_KEY):
+            self._dirty.set()
+
+    async def _loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.sync()
+            except Exception:  # keep serving; the next event retries
+                log.exception("nodeports %s: sync failed", self.cluster)
+
+    def _wanted(self) -> dict[tuple[str, int], tuple[str, tuple[str, str]]]:
+        """(node address, nodePort) -> (node name, (namespace, service))."""
+        store = self.api.store
+        nodes = [
+            (n["metadata"]["name"], addr)
+            for _, n in store.iter_objects(NODE_KEY)
+            if _ready(n) and (addr := node_address(n))
+        ]
+        out: dict[tuple[str, int], tuple[str, tuple[str, str]]] = {}
+        for (ns, name), svc in store.iter_objects(SVC_KEY):
+            spec = svc.get("spec") or {}
+            if spec.get("type") not in ("NodePort", "LoadBalancer"):
+                continue
+            ep = store.get(EP_KEY, (ns, name))
+            if not any(s.get("addresses") for s in (ep or {}).get("subsets") or ()):
+                continue
+            for p in spec.get("ports") or ():
+                if p.get("nodePort") and p.get("protocol", "TCP") == "TCP":
+                    for node, addr in nodes:
+                        out[(addr, int(p["nodePort"]))] = (node, (ns, name))
+        return out
+
+    async def sync(self) -> None:
+        wanted = self._wanted()
+        for key in [k for k in self._servers if k not in wanted or self._servers[k][1:] != wanted[k]]:
+            server, _, _ = self._servers.pop(key)
+            server.close()
+        for (addr, port), (node, svc) in wanted.items():
+            if (addr, port) in self._servers:
+                continue
+            require_loopback(addr, f"node {node} address")
+
+            async def handle(
+                reader: asyncio.StreamReader, writer: asyncio.StreamWriter, node: str = node, svc: Any = svc
+            ) -> None:
+                task = asyncio.current_task()
+                if task is not None:
+                    self._conns.add(task)
+                try:
+                    await self._answer(reader, writer, node, svc)
+                except asyncio.CancelledError:
+                    pass  # stopping: asyncio's stream callback would report a cancelled handler as an error
+                finally:
+                    if task is not None:
+                        self._conns.discard(task)
+
+            try:
+                server = await asyncio.start_server(handle, addr, port, reuse_address=True)
+            except OSError as exc:
+                log.warning("nodeports %s: cannot listen on %s:%s (%s)", self.cluster, addr, port, exc)
+                continue
+            self._servers[(addr, port)] = (server, node, svc)
+
+    def listening(self) -> list[tuple[str, int]]:
+        return sorted(self._servers)
+
+    async def _answer(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, node: str, svc: tuple[str, str]
+    ) -> None:
+        who = f"region: {self.region}\ncluster: {self.cluster}\nnode: {node}\nservice: {svc[0]}/{svc[1]}\n"
+        try:
+            try:
+                first = await asyncio.wait_for(reader.read(4096), FIRST_BYTES_WAIT)
+            except TimeoutError:
+                return
+            if not first:
+                return  # a TCP health check: connected, nothing to say
+            if first.startswith(_METHODS):
+                while b"\r\n\r\n" not in first and len(first) < 65536:
+                    more = await asyncio.wait_for(reader.read(4096), FIRST_BYTES_WAIT)
+                    if not more:
+                        break
+                    first += more
+                body = f"Hello from the federation sandbox\n{who}".encode()
+                head = (
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    f"Content-Length: {len(body)}\r\nX-Sandbox-Region: {self.region}\r\n"
+                    f"X-Sandbox-Node: {node}\r\nConnection: close\r\n\r\n"
+                )
+                writer.write(head.encode() + (b"" if first.startswith(b"HEAD ") else body))
+                await writer.drain()
+                return
+            writer.write(who.replace("\n", " ").strip().encode() + b"\n" + first)
+            await writer.drain()
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()

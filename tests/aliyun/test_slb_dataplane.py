@@ -1,0 +1,285 @@
+"""The sandbox's SLB data plane with real sockets on loopback: an SLB created through the official SDK
+answers on its own 127.x address, forwards to the simulated nodes' NodePorts, health-checks them, and
+follows the Deployment and the nodes; nothing is ever dialled outside 127.0.0.0/8."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aliyunsdkslb.request.v20140515.AddBackendServersRequest import AddBackendServersRequest
+from aliyunsdkslb.request.v20140515.CreateLoadBalancerHTTPSListenerRequest import (
+    CreateLoadBalancerHTTPSListenerRequest,
+)
+from aliyunsdkslb.request.v20140515.CreateLoadBalancerRequest import CreateLoadBalancerRequest
+from aliyunsdkslb.request.v20140515.CreateLoadBalancerTCPListenerRequest import (
+    CreateLoadBalancerTCPListenerRequest,
+)
+from aliyunsdkslb.request.v20140515.DescribeHealthStatusRequest import DescribeHealthStatusRequest
+from aliyunsdkslb.request.v20140515.StartLoadBalancerListenerRequest import StartLoadBalancerListenerRequest
+from aliyunsdkslb.request.v20140515.StopLoadBalancerListenerRequest import StopLoadBalancerListenerRequest
+
+from federation.sandbox.aliyun import AliyunEmulator
+from federation.sandbox.aliyun.slbdata import open_backend, probe_http, probe_tcp
+from federation.sandbox.ecs import register_cluster_nodes
+from federation.sandbox.kube import KubeSimulator, SimCluster
+from federation.sandbox.kube.nodeports import node_address
+from federation.sandbox.loopback import NonLoopbackTarget, PortPolicy, require_loopback
+from tests.aliyun.conftest import make_acs, upload_request
+from tests.waiting import wait_for
+
+REGION = "cn-hangzhou"
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[tuple[AliyunEmulator, SimCluster, Any]]:
+    sim = KubeSimulator(rollout_delay=0.1, https=False, node_ports=True)
+    emu = AliyunEmulator(domains=[])
+    # listener ports below 1024 are mapped as for an unprivileged process, whoever runs the test
+    emu.attach_data_plane(port_policy=PortPolicy(map_privileged=True), interval_scale=0.1)
+    await emu.start(dns_port=None)
+    cluster = await sim.add_cluster("member-a", region=REGION, nodes=2)
+    register_cluster_nodes(emu.slb, cluster)
+    acs = make_acs(emu, region=REGION)
+
+    async def sdk(req: Any) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(await asyncio.to_thread(acs.do_action_with_exception, req))
+        return result
+
+    try:
+        yield emu, cluster, sdk
+    finally:
+        await emu.stop()
+        await sim.stop()
+
+
+def _deploy(cluster: SimCluster, replicas: int) -> int:
+    """A Deployment ``web`` with ``replicas`` and its NodePort Service; returns the nodePort."""
+    api = cluster.api
+    deploy_rt, svc_rt = api.resolve("apps", "v1", "deployments"), api.resolve("", "v1", "services")
+    labels = {"app": "web"}
+    dep = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "w", "image": "x"}]},
+            },
+        },
+    }
+    api.create(deploy_rt, "default", dep)
+    svc = {
+        "metadata": {"name": "web"},
+        "spec": {"type": "NodePort", "selector": labels, "ports": [{"port": 80}]},
+    }
+    created = api.create(svc_rt, "default", svc)
+    return int(created["spec"]["ports"][0]["nodePort"])
+
+
+def _scale(cluster: SimCluster, replicas: int) -> None:
+    rt = cluster.api.resolve("apps", "v1", "deployments")
+    dep = cluster.api.get(rt, "default", "web")
+    dep["spec"]["replicas"] = replicas
+    cluster.api.update(rt, "default", "web", dep)
+
+
+async def _get(host: str, port: int, tls: ssl.SSLContext | None = None) -> str:
+    """One HTTP GET; the whole answer, '' when the connection was closed without one, 'refused' when
+    nothing listens."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=tls), 3)
+    except ConnectionRefusedError:
+        return "refused"
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        return (await asyncio.wait_for(reader.read(), 3)).decode()
+    except (ConnectionResetError, ssl.SSLError):
+        return ""
+    finally:
+        writer.close()
+
+
+async def _slb_with_listener(sdk: Any, node_port: int, *, nodes: list[str]) -> tuple[str, str]:
+    create = CreateLoadBalancerRequest()
+    create.set_LoadBalancerName("web")
+    create.set_ClientToken("dp-1")
+    lb = await sdk(create)
+    lb_id, address = lb["LoadBalancerId"], lb["Address"]
+    listener = CreateLoadBalancerTCPListenerRequest()
+    listener.set_LoadBalancerId(lb_id)
+    listener.set_ListenerPort(80)
+    listener.set_BackendServerPort(node_port)
+    listener.set_Bandwidth(-1)
+    listener.set_HealthCheckType("http")
+    listener.set_HealthCheckURI("/healthz")
+    listener.set_healthCheckInterval(1)
+    listener.set_HealthyThreshold(2)
+    listener.set_UnhealthyThreshold(2)
+    await sdk(listener)
+    start = StartLoadBalancerListenerRequest()
+    start.set_LoadBalancerId(lb_id)
+    start.set_ListenerPort(80)
+    await sdk(start)
+    add = AddBackendServersRequest()
+    add.set_LoadBalancerId(lb_id)
+    add.set_BackendServers(json.dumps([{"ServerId": n, "Weight": "100"} for n in nodes]))
+    await sdk(add)
+    return lb_id, address
+
+
+def _instances(cluster: SimCluster) -> dict[str, str]:
+    """node name -> ECS instance id."""
+    rt = cluster.api.resolve("", "v1", "nodes")
+    nodes = cluster.api.list(rt, None)["items"]
+    return {n["metadata"]["name"]: n["spec"]["providerID"].split(".", 1)[1] for n in nodes}
+
+
+async def _health(sdk: Any, lb_id: str) -> dict[str, str]:
+    req = DescribeHealthStatusRequest()
+    req.set_LoadBalancerId(lb_id)
+    got = await sdk(req)
+    return {b["ServerId"]: b["ServerHealthStatus"] for b in got["BackendServers"]["BackendServer"]}
+
+
+async def test_curl_the_slb_address_reaches_a_ready_node_and_follows_the_deployment(world) -> None:
+    emu, cluster, sdk = world
+    node_port = _deploy(cluster, replicas=2)
+    instances = _instances(cluster)
+    assert len(instances) == 2
+    lb_id, address = await _slb_with_listener(sdk, node_port, nodes=sorted(instances.values()))
+    require_loopback(address, "the SLB address")  # the address CreateLoadBalancer answers really answers
+    assert emu.slb.public_addresses[lb_id].startswith("198.18.")  # the simulated one is kept aside
+    assert emu.data_plane is not None
+    [served] = emu.data_plane.listeners()
+    assert (served["address"], served["listener_port"]) == (address, 80)
+    port = served["bound_port"]
+    assert port != 80  # mapped, as an unprivileged process must
+
+    async def all_normal() -> bool:
+        return set((await _health(sdk, lb_id)).values()) == {"normal"}
+
+    await wait_for(all_normal, what="both backends normal")
+    pages = {await _get(address, port) for _ in range(4)}
+    assert all("200 OK" in p and f"region: {REGION}" in p and "cluster: member-a" in p for p in pages)
+    assert {n for n in instances if any(f"node: {n}" in p for p in pages)} == set(instances)  # both serve
+
+    # a node goes NotReady: its NodePort stops answering, the SLB marks it abnormal, traffic avoids it
+    down = sorted(instances)[0]
+    cluster.set_node_ready(down, False)
+
+    async def one_abnormal() -> bool:
+        return (await _health(sdk, lb_id)) == {
+            instances[down]: "abnormal",
+            instances[sorted(instances)[1]]: "normal",
+        }
+
+    await wait_for(one_abnormal, what="the NotReady node abnormal")
+    for _ in range(4):
+        page = await _get(address, port)
+        assert f"node: {sorted(instances)[1]}" in page
+
+    # the Deployment scaled to 0: no endpoints, every backend abnormal, connections get no answer
+    _scale(cluster, 0)
+
+    async def all_abnormal() -> bool:
+        return set((await _health(sdk, lb_id)).values()) == {"abnormal"}
+
+    await wait_for(all_abnormal, what="every backend abnormal")
+    assert await _get(address, port) == ""
+    _scale(cluster, 2)
+    cluster.set_node_ready(down, True)
+    await wait_for(all_normal, what="every backend normal again")
+    assert "200 OK" in await _get(address, port)
+
+    # a stopped listener does not listen at all
+    stop = StopLoadBalancerListenerRequest()
+    stop.set_LoadBalancerId(lb_id)
+    stop.set_ListenerPort(80)
+    await sdk(stop)
+    assert await _get(address, port) == "refused"
+    assert emu.data_plane.listeners() == []
+
+
+async def test_https_listener_terminates_tls_with_the_uploaded_certificate(world) -> None:
+    emu, cluster, sdk = world
+    node_port = _deploy(cluster, replicas=1)
+    instances = _instances(cluster)
+    lb_id, address = await _slb_with_listener(sdk, node_port, nodes=sorted(instances.values()))
+    cert_id = (await sdk(upload_request("www.example.com")))["ServerCertificateId"]
+    https = CreateLoadBalancerHTTPSListenerRequest()
+    https.set_LoadBalancerId(lb_id)
+    https.set_ListenerPort(443)
+    https.set_BackendServerPort(node_port)
+    https.set_Bandwidth(-1)
+    https.set_ServerCertificateId(cert_id)
+    https.set_HealthCheckInterval(1)
+    await sdk(https)
+    start = StartLoadBalancerListenerRequest()
+    start.set_LoadBalancerId(lb_id)
+    start.set_ListenerPort(443)
+    await sdk(start)
+    assert emu.data_plane is not None
+    port = emu.data_plane.bound_port(lb_id, 443, "https")
+    assert port is not None
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE  # the test certificate's CA is not at hand; the handshake is the point
+
+    async def page() -> str:
+        got = await _get(address, port, tls)
+        return got if "200 OK" in got else ""
+
+    assert f"region: {REGION}" in await wait_for(page, what="an HTTPS answer")
+
+
+async def test_nodes_answer_on_their_own_loopback_address_only_while_ready(world) -> None:
+    _, cluster, _ = world
+    node_port = _deploy(cluster, replicas=1)
+    rt = cluster.api.resolve("", "v1", "nodes")
+    addrs = {n["metadata"]["name"]: node_address(n) for n in cluster.api.list(rt, None)["items"]}
+    assert len(set(addrs.values())) == 2
+    name, addr = sorted(addrs.items())[0]
+    assert addr is not None
+
+    async def page() -> str:
+        got = await _get(addr, node_port)
+        return got if "200 OK" in got else ""
+
+    assert f"node: {name}" in await wait_for(page, what="the NodePort page")
+    reader, writer = await asyncio.open_connection(addr, node_port)
+    writer.write(b"ping\n")
+    line = await asyncio.wait_for(reader.readline(), 3)
+    assert f"node: {name}".encode() in line  # plain TCP: who answered, then an echo
+    assert await asyncio.wait_for(reader.readline(), 3) == b"ping\n"
+    writer.close()
+    cluster.set_node_ready(name, False)
+
+    async def refused() -> bool:
+        return await _get(addr, node_port) == "refused"
+
+    await wait_for(refused, what="the NotReady node's NodePort closed")
+
+
+async def test_the_sandbox_never_dials_outside_loopback(emu: AliyunEmulator) -> None:
+    with pytest.raises(NonLoopbackTarget):
+        await probe_tcp("10.0.0.1", 80, 1)
+    with pytest.raises(NonLoopbackTarget):
+        await probe_http("192.168.0.10", 30080, 1)
+    with pytest.raises(NonLoopbackTarget):
+        await open_backend("198.18.1.1", 80)
+    with pytest.raises(NonLoopbackTarget):
+        await open_backend("localhost", 80)  # names are not resolved either
+    with pytest.raises(ValueError, match=r"outside 127\.0\.0\.0/8"):
+        emu.register_instance(REGION, "i-bp1remote", address="47.96.0.1")
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    try:  # loopback is dialled
+        assert await probe_tcp("127.0.0.1", server.sockets[0].getsockname()[1], 2)
+    finally:
+        server.close()
