@@ -148,12 +148,17 @@ class Sandbox:
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     dns_provider: str | None = None  # "alidns" | "embedded": run the DNS side (and the emulator, store)
     settings: Any = None  # federation.config.Settings the DNS side starts from (default: Settings())
+    # SLB data plane: listener ports below 1024 go to port + offset (None: an ephemeral port) when
+    # mapped, which is when the process is not root unless slb_map_privileged says otherwise
+    slb_port_offset: int | None = None
+    slb_map_privileged: bool | None = None
+    slb_health_scale: float = 1.0  # < 1 makes SLB health checks faster than configured (tests)
 
     def __post_init__(self) -> None:
         from federation.sandbox.kube import KubeSimulator
 
         self.workdir = Path(self.workdir)
-        self.sim = KubeSimulator(rollout_delay=self.rollout_delay)
+        self.sim = KubeSimulator(rollout_delay=self.rollout_delay, node_ports=True)
         self.kubeconfigs: dict[str, Path] = {}
         self.cluster_regions: dict[str, str] = {}
         self.host: KubeApi | None = None
@@ -225,10 +230,20 @@ class Sandbox:
         from federation.runtime import start_dns_side
         from federation.sandbox.aliyun import AliyunEmulator
         from federation.sandbox.aliyun.cli import CONFIG_NAME, _write_config
+        from federation.sandbox.ecs import register_cluster_nodes
+        from federation.sandbox.loopback import PortPolicy
 
         if self.dns_provider not in ("alidns", "embedded"):
             raise ValueError(f"dns_provider: {self.dns_provider!r} is not one of alidns, embedded")
         emu = AliyunEmulator(domains=[DNS_ZONE], edition="enterprise_standard")
+        # SLBs answer on loopback and forward to the nodes' NodePorts; every member node is an ECS instance
+        emu.attach_data_plane(
+            port_policy=PortPolicy(map_privileged=self.slb_map_privileged, offset=self.slb_port_offset),
+            interval_scale=self.slb_health_scale,
+            on_change=self._slb_changed,
+        )
+        for region in self.regions:
+            register_cluster_nodes(emu.slb, self.sim.cluster(region))
         # the emulator's DNS port answers only when alidns is where the records go: one answering server
         await emu.start(
             "127.0.0.1", 0, dns_host="127.0.0.1", dns_port=0 if self.dns_provider == "alidns" else None
@@ -270,6 +285,17 @@ class Sandbox:
         self.add_service(
             "dns", f"{self.dns_address[0]}:{self.dns_address[1]}", provider=self.dns_provider, zone=DNS_ZONE
         )
+
+    def _slb_changed(self) -> None:
+        """Record every served SLB listener, with the port it really listens on, in sandbox.json."""
+        dp = self.emulator.data_plane if self.emulator is not None else None
+        if dp is not None:
+            self.add_service("slb", f"127.{dp.block}.0.0/16", listeners=dp.listeners())
+
+    def slb_listeners(self) -> list[dict[str, Any]]:
+        """The SLB listeners that really answer: load balancer, address, listener and bound port."""
+        dp = self.emulator.data_plane if self.emulator is not None else None
+        return dp.listeners() if dp is not None else []
 
     async def start_controller(self, config: ControllerConfig | None = None) -> Controller:
         """Start one controller against the host (a test may start more, e.g. a standby)."""
@@ -418,6 +444,21 @@ class Sandbox:
                 f"  {fed} dns plan -f {self.workdir / 'app.yaml'} {regs}   "
                 f"# what losing {self.regions[0]} would change"
             )
+        listeners = self.slb_listeners()
+        if listeners:
+            lines.append("SLB listeners answering on loopback (curl a region; DNS answers these addresses):")
+            for li in listeners:
+                scheme = "https" if li["protocol"] == "https" else "http"
+                port = (
+                    ""
+                    if li["bound_port"] == {"http": 80, "https": 443}.get(scheme)
+                    else f":{li['bound_port']}"
+                )
+                flag = " -k" if scheme == "https" else ""
+                note = f"{li['region']} {li['load_balancer_id']}"
+                if li["bound_port"] != li["listener_port"]:
+                    note += f" listener {li['listener_port']}"
+                lines.append(f"  curl{flag} {scheme}://{li['address']}{port}/   # {note}")
         first = self.regions[0]
         lines += [
             f"Drain {first} (its clients move within seconds; re-run the digs), then bring it back:",
