@@ -135,9 +135,16 @@ def build_controller(
     steps: Sequence[ReconcileStep] = (),
     health: Sequence[RegionHealthSource] = (),
 ) -> Controller:
-    """The controller over ``host``, publishing through ``dns`` when given (its DNS step runs last)."""
+    """The controller over ``host``, publishing through ``dns`` when given (its DNS step runs last;
+    its embedded server hands over between serving the store and serving what this replica
+    publishes as the controller gains and loses the lead)."""
     return Controller(
-        host, config, steps=steps, dns=dns.publisher if dns is not None else None, health=health
+        host,
+        config,
+        steps=steps,
+        dns=dns.publisher if dns is not None else None,
+        health=health,
+        on_leading=dns.leading if dns is not None else None,
     )
 
 

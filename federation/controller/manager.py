@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -78,15 +78,19 @@ class Controller:
         steps: Sequence[ReconcileStep] = (),
         dns: DnsPublisher | None = None,
         health: Sequence[RegionHealthSource] = (),
+        on_leading: Callable[[bool], Awaitable[None]] | None = None,
     ) -> None:
         """``steps`` run after propagation (the regional LB, later); ``dns``, when given, publishes
         each app's records as the last step. Without either the controller places, propagates and
         reports. With ``service_type`` LoadBalancer each region's address is its member Service's
         load-balancer ingress (:class:`~federation.controller.serviceaddress.ServiceAddressStep`).
         ``health`` adds sources of member health (a health sweep) after the controller's own probes:
-        a member any of them calls unschedulable takes no replicas."""
+        a member any of them calls unschedulable takes no replicas.
+        ``on_leading(True)`` is awaited when this replica becomes leader, before any reconcile, and
+        ``on_leading(False)`` after it stopped leading (the DNS runtime's hand-over)."""
 
         self.config = config or ControllerConfig()
+        self.on_leading = on_leading
         self.host_raw = host  # ungated: the Lease and reads
         self.elector = LeaderElector(
             KubeApi(host.api_client, name="lease", timeout=host.timeout),
@@ -158,6 +162,8 @@ class Controller:
         async with self._active_lock:
             if self._active:
                 return
+            if self.on_leading is not None:
+                await self.on_leading(True)
             self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
             self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
             # what the last term learnt about members is stale: probe everything afresh
@@ -257,6 +263,8 @@ class Controller:
             self.secret_informers.clear()
             await self.registry.close()
             self.members.clear()
+            if self.on_leading is not None:
+                await self.on_leading(False)
 
     async def _resync_loop(self) -> None:
         while True:

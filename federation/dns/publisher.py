@@ -140,6 +140,12 @@ class DnsPublisher:
         self._samples_at: datetime | None = None
         self.samples_window = SAMPLES_WINDOW
         self.samples_refresh = timedelta(seconds=60)  # how often publish() re-reads them
+        self._unrecorded: set[tuple[str, str]] = set()  # (zone, app) whose published records the store missed
+
+    def forget_owners(self) -> None:
+        """Drop the cached ownership markers (read again at the next plan): another replica may have
+        changed them while this one was not publishing."""
+        self._owners.clear()
 
     async def refresh_latency(self) -> int:
         """Re-read the live latency samples (medians over ``samples_window``) from the store; they
@@ -339,13 +345,20 @@ class DnsPublisher:
     ) -> None:
         """Append the changes to the store's change log and record what the app has published (what
         ``fedctl dns show`` reads)."""
-        if self.store is None or (not changes and published is None):
+        if self.store is None:
             return
-        if published is not None and changes:
+        if not changes and (published is None or (zone, app.key) not in self._unrecorded):
+            return
+        if published is not None and (changes or (zone, app.key) in self._unrecorded):
+            # Other replicas serve these (federation.dns.replica): a failed write is retried by the
+            # app's next publish even when that publish changes nothing.
             try:
                 await self.store.replace_published(zone, list(published), owner_app=app.key)
             except Exception as exc:
                 log.warning("dns: recording the published records failed: %s", exc)
+                self._unrecorded.add((zone, app.key))
+            else:
+                self._unrecorded.discard((zone, app.key))
         if not changes:
             return
         try:

@@ -4,6 +4,10 @@
 hands to its DNS step. With ``dns_provider: embedded`` (the default) it also starts the embedded
 authoritative server on ``dns_listen`` (port 0 picks a free one; ``runtime.address`` tells which);
 with ``alidns`` it talks to Alibaba Cloud (``alibaba_endpoint`` points it at the emulator).
+
+Embedded with a store, every replica answers: the server serves the published records from the store
+(:mod:`federation.dns.replica`) until the controller calls ``runtime.leading(True)``, and again after
+``leading(False)``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from federation.dns.server import DnsServer
 from federation.dns.store import DnsStore
 
 if TYPE_CHECKING:
+    from federation.dns.replica import StoreFollower
     from federation.store.db import Database
 
 
@@ -27,9 +32,23 @@ class DnsRuntime:
     publisher: DnsPublisher
     server: DnsServer | None = None
     address: tuple[str, int] | None = None  # where the embedded server listens (UDP and TCP)
+    follower: StoreFollower | None = None  # embedded with a store: serves what the leader published
     _closers: list[Any] = field(default_factory=list)
 
+    async def leading(self, leader: bool) -> None:
+        """The controller's leadership changed: the leader serves what it publishes, every other
+        replica what the store says was published."""
+        if self.follower is None:
+            return
+        if leader:
+            await self.follower.lead()
+            self.publisher.forget_owners()
+        else:
+            self.follower.follow()
+
     async def close(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
         if self.server is not None:
             await self.server.stop()
         for closer in self._closers:
@@ -83,7 +102,14 @@ async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[s
     from federation.dns.providers.embedded import EmbeddedProvider
 
     server = DnsServer(LineClassifier.default(overlay_file=getattr(settings, "dns_cidrs", None)))
+    provider_e = EmbeddedProvider(server, zones=list(zones))
+    follower = None
+    if store is not None:
+        from federation.dns.replica import StoreFollower
+
+        follower = StoreFollower(provider_e, store)  # SERVFAIL until the first load
     host, port = _hostport(settings.dns_listen)
     address = await server.start(host, port)
-    provider_e = EmbeddedProvider(server, zones=list(zones))
-    return DnsRuntime(DnsPublisher(provider_e, latency=latency, store=store), server, address)
+    if follower is not None:
+        follower.start()
+    return DnsRuntime(DnsPublisher(provider_e, latency=latency, store=store), server, address, follower)

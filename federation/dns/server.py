@@ -22,6 +22,12 @@ TC so the client retries over TCP (RFC 1035 section 4.2.1, RFC 7766); TCP carrie
 framed messages, several per connection. Malformed input is answered FORMERR when its header is
 readable and dropped otherwise; no packet can stop the server.
 
+Before its records are loaded (a replica that serves what the leader published and has not read it
+yet: ``loaded`` False), every question is answered SERVFAIL: a resolver then asks another of the
+zone's servers at once and caches the failure briefly at most (RFC 2308 section 7.1), where REFUSED
+would mark this server lame for the zone and NXDOMAIN/NODATA would be cached as the truth for the
+SOA minimum.
+
 Repeated questions are answered from a response cache keyed by the query's bytes after its ID, the
 transport and the source's line, emptied on every zone change (weighted answers are never cached).
 Wildcards and DNSSEC are not supported.
@@ -207,8 +213,20 @@ class DnsServer:
         self._cache: dict[tuple[bytes, bool, Classification], bytes] = {}
         self._peers: dict[str, Classification] = {}
         self._random = False
+        self._loaded = True
 
     # -- zone state -------------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """False until the records to serve are known: every question is answered SERVFAIL."""
+        return self._loaded
+
+    @loaded.setter
+    def loaded(self, value: bool) -> None:
+        if value != self._loaded:
+            self._cache.clear()
+        self._loaded = value
 
     def set_zone(self, zone: str, records: Iterable[Record]) -> None:
         """Replace the whole record set of ``zone`` at once (a query sees old or new, never a mix)."""
@@ -276,6 +294,8 @@ class DnsServer:
         self, qname: str, rtype: str, cls: Classification
     ) -> tuple[int, list[dns.rrset.RRset], list[dns.rrset.RRset]]:
         """(rcode, answer, authority) for one question from a client of class ``cls``."""
+        if not self._loaded:
+            return dns.rcode.SERVFAIL, [], []
         name = _norm(qname)
         z = self._find_zone(name)
         if z is None:
@@ -393,7 +413,7 @@ class DnsServer:
         qtype = dns.rdatatype.to_text(question.rdtype)
         rcode, answer, authority = self.resolve(question.name.to_text(), qtype, cls)
         response.set_rcode(dns.rcode.Rcode(rcode))
-        if rcode != dns.rcode.REFUSED:
+        if rcode not in (dns.rcode.REFUSED, dns.rcode.SERVFAIL):
             response.flags |= dns.flags.AA
         # Keep the owner names exactly as the client spelled the question (0x20 case randomisation).
         response.answer = [_owner_case(rr, question.name) for rr in answer]

@@ -1,5 +1,6 @@
 """What DNS publishing needs from the store, as a protocol: the change log, the records an app has
-published, and the live latency samples steering prefers over the shipped table.
+published (and, for the replicas that serve them, each zone's change counter), and the live latency
+samples steering prefers over the shipped table.
 
 :class:`federation.store.dnsstore.DatabaseDnsStore` implements it over the SQL store; a test can hand
 the publisher an in-memory one. The publisher never fails a publish because of the store: history is
@@ -23,6 +24,15 @@ class DnsStore(Protocol):
 
     async def replace_published(self, zone: str, records: Sequence[Record], *, owner_app: str) -> None:
         """Make the stored records of ``owner_app`` in ``zone`` equal ``records`` (markers included)."""
+        ...
+
+    async def zone_serials(self) -> Mapping[str, int]:
+        """Per zone, a counter that moves with every change to its published records (any app's)."""
+        ...
+
+    async def published_zone(self, zone: str) -> tuple[int, list[Record]]:
+        """(serial, every record published in ``zone``); the serial is read first, so a change
+        committed in between shows up as a newer serial later rather than being missed."""
         ...
 
     async def latency_medians(self, since: datetime) -> Mapping[tuple[str, str], float]:

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.dns.records import Record
-from federation.store.models import DETAIL_LEN, DnsAction, DnsChange, PublishedRecord
+from federation.store.models import DETAIL_LEN, DnsAction, DnsChange, DnsZoneSerial, PublishedRecord
+from federation.store.upsert import upsert
 from federation.store.values import aware, clip, one_of, utcnow
 
 RecordKey = tuple[str, str, str, str]  # Record.key: (name, rtype, line, value)
@@ -125,8 +126,38 @@ def replace_published_records(
             updated += 1
         else:
             unchanged += 1
+    if added or removed or updated:
+        bump_zone_serial(session, zone, at=when)
     session.flush()
     return ReplaceResult(added=added, removed=removed, updated=updated, unchanged=unchanged)
+
+
+def bump_zone_serial(session: Session, zone: str, *, at: datetime | None = None) -> None:
+    """Count one more change to ``zone``'s published records (atomic: concurrent writers each count)."""
+    when = aware("at", at) if at is not None else utcnow()
+    upsert(
+        session,
+        DnsZoneSerial,
+        {"zone": zone, "serial": 1, "changed_at": when},
+        ["zone"],
+        update=lambda new: {"serial": DnsZoneSerial.serial + 1, "changed_at": new.changed_at},
+    )
+
+
+def zone_serials(session: Session) -> dict[str, int]:
+    """Every zone that ever had published records, with its change counter: a replica reloads a
+    zone's records when its counter moved."""
+    rows = session.execute(select(DnsZoneSerial.zone, DnsZoneSerial.serial))
+    return {row[0]: row[1] for row in rows}
+
+
+def load_published_zone(session: Session, zone: str) -> tuple[int, list[Record]]:
+    """(serial, records) of ``zone``. The serial is read first: a change committed in between shows
+    up as a newer serial at the next poll (read the other way round, it could be missed)."""
+    serial = session.scalar(select(DnsZoneSerial.serial).where(DnsZoneSerial.zone == zone)) or 0
+    p = PublishedRecord
+    rows = session.scalars(select(p).where(p.zone == zone).order_by(p.name, p.rtype, p.line, p.value))
+    return serial, [_record(r) for r in rows]
 
 
 def list_published_records(

@@ -13,7 +13,9 @@ from federation.store.dnslog import (
     DnsChangeData,
     append_dns_changes,
     describe,
+    load_published_zone,
     replace_published_records,
+    zone_serials,
 )
 from federation.store.latency import latency_matrix_samples
 
@@ -42,6 +44,12 @@ class DatabaseDnsStore:
 
     async def replace_published(self, zone: str, records: Sequence[Record], *, owner_app: str) -> None:
         await self.db.run(replace_published_records, zone, list(records), owner_app=owner_app)
+
+    async def zone_serials(self) -> Mapping[str, int]:
+        return await self.db.run(zone_serials)
+
+    async def published_zone(self, zone: str) -> tuple[int, list[Record]]:
+        return await self.db.run(load_published_zone, zone)
 
     async def latency_medians(self, since: datetime) -> Mapping[tuple[str, str], float]:
         medians = await self.db.run(latency_matrix_samples, since)

@@ -251,6 +251,17 @@ class PublishedRecord(Base):
     published_at: Mapped[datetime]
 
 
+class DnsZoneSerial(Base):
+    """Per zone, a counter bumped in the same unit of work as every change to its published records:
+    the change signal replicas poll to serve what the leader published (``federation.dns.replica``)."""
+
+    __tablename__ = "dns_zone_serials"
+
+    zone: Mapped[str] = mapped_column(String(DNS_NAME_LEN), primary_key=True)
+    serial: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime]
+
+
 class DnsChange(Base):
     """One change we made to a DNS record, and why: the answer to 'why did traffic move?'."""
 

@@ -23,10 +23,13 @@ from federation.store.dnslog import (
     RecordOwnershipError,
     ReplaceResult,
     append_dns_changes,
+    bump_zone_serial,
     describe,
     list_dns_changes,
     list_published_records,
+    load_published_zone,
     replace_published_records,
+    zone_serials,
 )
 from federation.store.health import (
     HealthSampleData,
@@ -75,6 +78,7 @@ __all__ = [
     "TransitionData",
     "app_key",
     "append_dns_changes",
+    "bump_zone_serial",
     "delete_health_state",
     "delete_member_cluster",
     "describe",
@@ -91,6 +95,7 @@ __all__ = [
     "list_published_records",
     "list_regions",
     "list_transitions",
+    "load_published_zone",
     "prune",
     "record_health_sample",
     "record_health_samples",
@@ -102,4 +107,5 @@ __all__ = [
     "sample_history",
     "upsert_health_state",
     "upsert_member_cluster",
+    "zone_serials",
 ]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from federation.api.federatedapp import DnsSpec
 from federation.dns.lines import LineCatalogue, LineClassifier, default_catalogue
 from federation.dns.server import DnsServer
+from federation.store import migrate
+from federation.store.db import Database
 
 # Client subnets of the test classifier (documentation and benchmark ranges, RFC 5737 / RFC 2544).
 SUBNETS = {
@@ -34,6 +37,16 @@ def spec(policy: str = "Latency", **kw: object) -> DnsSpec:
     return DnsSpec.model_validate(
         {"zone": "example.com", "hostname": "www.example.com", "ttl": 60, "policy": policy, **kw}
     )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite store of the test's own."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import dns.asyncquery
 import dns.edns
@@ -15,7 +14,6 @@ from federation.dns.providers.embedded import EmbeddedProvider
 from federation.dns.publisher import AppIdentity, DnsPublisher
 from federation.dns.server import DnsServer
 from federation.dns.steering import RegionEndpoint
-from federation.store import migrate
 from federation.store.db import Database
 from federation.store.dnslog import list_dns_changes
 from federation.store.dnsstore import DatabaseDnsStore
@@ -36,15 +34,6 @@ def regions(**health: bool) -> list[RegionEndpoint]:
         )
         for r, a in ADDR.items()
     ]
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ emulator, the store, the DNS server, the controller) over real loopback sockets,
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,26 @@ def fast_config() -> ControllerConfig:
         member_timeout=1.0,
         resync=30.0,
     )
+
+
+def fedctl_run_command(sb: Sandbox, identity: str, lease_duration: float = 3) -> list[str]:
+    """`fedctl run` against the sandbox's host cluster, as a process (short lease and probe period)."""
+    return [
+        sys.executable,
+        "-m",
+        "federation.cli",
+        "run",
+        "--kubeconfig",
+        str(sb.kubeconfigs["host"]),
+        "--namespace",
+        SYSTEM_NAMESPACE,
+        "--identity",
+        identity,
+        "--lease-duration",
+        str(lease_duration),
+        "--probe-interval",
+        "1",
+    ]
 
 
 class Running:

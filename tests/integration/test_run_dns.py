@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from federation.sandbox.wiring import SYSTEM_NAMESPACE, Sandbox
+from federation.sandbox.wiring import Sandbox
 from federation.store.db import Database
 from federation.store.dnslog import list_dns_changes
-from tests.integration.conftest import Running
+from tests.integration.conftest import Running, fedctl_run_command
 from tests.waiting import wait_for
 
 FEDCTL = [sys.executable, "-m", "federation.cli"]
@@ -32,18 +32,7 @@ async def test_fedctl_run_serves_the_apps_dns_and_logs_it(tmp_path: Path) -> Non
         "FEDCTL_DNS_LISTEN": "127.0.0.1:0",
     }
     proc = await asyncio.create_subprocess_exec(
-        *FEDCTL,
-        "run",
-        "--kubeconfig",
-        str(sb.kubeconfigs["host"]),
-        "--namespace",
-        SYSTEM_NAMESPACE,
-        "--identity",
-        "run-dns",
-        "--lease-duration",
-        "3",
-        "--probe-interval",
-        "1",
+        *fedctl_run_command(sb, "run-dns"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         env=env,

@@ -39,6 +39,7 @@ from federation.store.queries import (
     list_published_records,
     list_regions,
     list_transitions,
+    load_published_zone,
     prune,
     record_health_sample,
     record_health_samples,
@@ -48,6 +49,7 @@ from federation.store.queries import (
     sample_history,
     upsert_health_state,
     upsert_member_cluster,
+    zone_serials,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -405,6 +407,26 @@ def test_replacing_one_apps_records_leaves_other_owners_alone(db: Database) -> N
         replace_published_records(sess, "example.com", [api_rec], owner_app=APP, at=s(2))
     with db.session() as sess:  # the refused publish changed nothing
         assert [p.owner_app for p in list_published_records(sess, "example.com")] == [other]
+
+
+def test_zone_serial_moves_with_every_change_to_published_records_and_only_then(db: Database) -> None:
+    with db.session() as sess:
+        assert zone_serials(sess) == {}
+        assert load_published_zone(sess, "example.com") == (0, [])
+        replace_published_records(sess, "example.com", [_rec("1.1.1.1")], owner_app=APP, at=s(0))
+    with db.session() as sess:
+        replace_published_records(sess, "example.com", [_rec("1.1.1.1")], owner_app=APP, at=s(1))
+        replace_published_records(sess, "example.org", [], owner_app=APP, at=s(1))  # nothing changed
+    with db.session() as sess:
+        assert zone_serials(sess) == {"example.com": 1}
+        replace_published_records(sess, "example.com", [_rec("1.1.1.1", ttl=30)], owner_app=APP, at=s(2))
+        replace_published_records(sess, "example.com", [], owner_app=APP, at=s(3))
+    with db.session() as sess:
+        assert zone_serials(sess) == {"example.com": 3}
+        assert load_published_zone(sess, "example.com") == (3, [])
+        replace_published_records(sess, "example.com", [_rec("2.2.2.2")], owner_app=APP, at=s(4))
+    with db.session() as sess:
+        assert load_published_zone(sess, "example.com") == (4, [_rec("2.2.2.2")])
 
 
 def test_dns_change_log_by_app_and_time_newest_first(db: Database) -> None:

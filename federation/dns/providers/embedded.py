@@ -3,9 +3,10 @@
 The default provider (self-hosting and the sandbox). A plan is applied to a copy of the zone and the
 result swapped into the server in one step, so clients see the old records or the new ones. It
 enforces the alidns rules a plan could break (duplicate records, CNAME beside A/AAAA on one line)
-so that plans proven here hold on alidns too. State lives in memory: after a restart the controller
-publishes again on its first reconcile (level-triggered), so nothing is lost but the change log's
-"created" entries.
+so that plans proven here hold on alidns too. State lives in memory; with a store, every replica
+loads it from the published records (:mod:`federation.dns.replica`), so a restarted or newly elected
+controller starts from what was published, and without one the first reconcile publishes again
+(level-triggered).
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ class EmbeddedProvider:
             self._zones[zone] = {}
             if self.server is not None:
                 self.server.set_zone(zone, [])
+
+    def load(self, zone: str, records: Collection[Record]) -> None:
+        """Make ``records`` the whole published state of ``zone`` (what a replica read from the store),
+        served at once."""
+        zone = _norm(zone)
+        by_name: dict[str, set[Record]] = {}
+        for r in records:
+            by_name.setdefault(r.name, set()).add(r)
+        if self.server is not None:
+            self.server.set_zone(zone, records)  # first: a record the server refuses changes nothing
+        self._zones[zone] = {name: frozenset(recs) for name, recs in by_name.items()}
 
     def zones(self) -> list[str]:
         return sorted(self._zones)
