@@ -489,7 +489,9 @@ class Sandbox:
         return "\n".join(lines)
 
 
-async def _serve(workdir: Path, rollout_delay: float, dns_provider: str | None, settings: Any) -> None:
+async def _serve(
+    workdir: Path, rollout_delay: float, dns_provider: str | None, settings: Any, **options: Any
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -501,6 +503,7 @@ async def _serve(workdir: Path, rollout_delay: float, dns_provider: str | None, 
         dns_provider=dns_provider,
         settings=settings,
         controller_config=ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="sandbox"),
+        **options,
     )
     try:
         await sandbox.start()
@@ -543,8 +546,29 @@ async def _serve(workdir: Path, rollout_delay: float, dns_provider: str | None, 
     help="Where the controller publishes DNS: the emulated alidns (its DNS port answers), the "
     "embedded authoritative server, or nowhere.",
 )
+@click.option(
+    "--slb-map-ports",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Serve SLB listener ports below 1024 on another port (recorded in sandbox.json): auto "
+    "does it when not running as root.",
+)
+@click.option(
+    "--slb-port-offset",
+    type=click.IntRange(1, 64511),
+    default=None,
+    help="A mapped SLB listener port is port + OFFSET (e.g. 8000: 80 -> 8080); default: an ephemeral port.",
+)
 @click.pass_context
-def sandbox(ctx: click.Context, workdir: Path | None, rollout_delay: float, dns_provider: str) -> None:
+def sandbox(
+    ctx: click.Context,
+    workdir: Path | None,
+    rollout_delay: float,
+    dns_provider: str,
+    slb_map_ports: str,
+    slb_port_offset: int | None,
+) -> None:
     """Run a host and three regional member clusters on the simulator, the Alibaba Cloud emulator and
     a DNS server, with the controller."""
     if workdir is None:
@@ -552,4 +576,13 @@ def sandbox(ctx: click.Context, workdir: Path | None, rollout_delay: float, dns_
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o700)  # kubeconfigs with bearer tokens live here
     settings = ctx.find_root().obj  # fedctl's settings (None when called on its own)
-    asyncio.run(_serve(workdir, rollout_delay, None if dns_provider == "none" else dns_provider, settings))
+    asyncio.run(
+        _serve(
+            workdir,
+            rollout_delay,
+            None if dns_provider == "none" else dns_provider,
+            settings,
+            slb_map_privileged={"auto": None, "always": True, "never": False}[slb_map_ports],
+            slb_port_offset=slb_port_offset,
+        )
+    )

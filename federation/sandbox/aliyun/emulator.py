@@ -478,4 +478,6 @@ class AliyunEmulator:
         if snap is None:
             raise web.HTTPNotFound(text="id: no such snapshot")
         self.restore(snap)
+        if self.data_plane is not None:
+            await self.data_plane.sync()
         return web.json_response({"ok": True})
