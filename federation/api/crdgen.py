@@ -205,6 +205,14 @@ def _default_out() -> Path:
     return repo_crds if repo_crds.is_dir() else Path("crds")
 
 
+def _default_targets() -> list[Path]:
+    """crds/, and in a source checkout the kustomize base's copy (kustomize reads no file outside
+    its own directory, so deploy/base carries the CRDs itself)."""
+    out = _default_out()
+    copy = out.parent / "deploy" / "base" / "crds"
+    return [out, copy] if copy.is_dir() else [out]
+
+
 @click.command("crds")
 @click.option(
     "--out",
@@ -225,23 +233,23 @@ def crds(out_dir: Path | None, check: bool, to_stdout: bool, markdown: bool) -> 
     if to_stdout:
         click.echo("---\n".join(files.values()), nl=False)
         return
-    target = out_dir or _default_out()
-    if check:
-        stale = [
-            name
-            for name, text in files.items()
-            if not (target / name).is_file() or (target / name).read_text() != text
-        ]
-        if stale:
-            raise click.ClickException(
-                f"out of date in {target}: {', '.join(stale)}; run `python -m federation.api.crdgen`"
-            )
-        click.echo(f"{target}: up to date")
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (target / name).write_text(text)
-        click.echo(f"wrote {target / name}")
+    for target in [out_dir] if out_dir else _default_targets():
+        if check:
+            stale = [
+                name
+                for name, text in files.items()
+                if not (target / name).is_file() or (target / name).read_text() != text
+            ]
+            if stale:
+                raise click.ClickException(
+                    f"out of date in {target}: {', '.join(stale)}; run `python -m federation.api.crdgen`"
+                )
+            click.echo(f"{target}: up to date")
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (target / name).write_text(text)
+            click.echo(f"wrote {target / name}")
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -79,7 +79,7 @@ def self_contained_kubeconfig(
         raise JoinError(
             f"kubeconfig user {ctx.get('user')!r} authenticates with an exec/auth-provider "
             "plugin; join with a token or client certificate "
-            "(see deploy/controller/member-rbac.yaml)"
+            "(see deploy/member/member-rbac.yaml)"
         )
     return {
         "apiVersion": "v1",

@@ -135,6 +135,13 @@ def builtin_types() -> list[ResourceType]:
         _rt("apps", "v1", "Deployment", "deployments", True, ["deploy"], ["all"], status=True, scale=True),
         _rt("apps", "v1", "ReplicaSet", "replicasets", True, ["rs"], ["all"], status=True, scale=True),
         _rt("coordination.k8s.io", "v1", "Lease", "leases", True),
+        # what an installation of the controller itself applies (deploy/ rendered by kustomize)
+        _rt("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+        _rt("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
+        _rt("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+        _rt("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+        _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ["pdb"], status=True),
+        _rt("batch", "v1", "Job", "jobs", True, [], ["all"], status=True),
         _rt(
             "apiextensions.k8s.io",
             "v1",
