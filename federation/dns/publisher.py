@@ -352,8 +352,10 @@ class DnsPublisher:
         if published is not None and (changes or (zone, app.key) in self._unrecorded):
             # Other replicas serve these (federation.dns.replica): a failed write is retried by the
             # app's next publish even when that publish changes nothing.
+            record_ids = getattr(self.provider, "record_ids", None)  # providers with their own ids
+            ids = record_ids(zone, published) if record_ids is not None else None
             try:
-                await self.store.replace_published(zone, list(published), owner_app=app.key)
+                await self.store.replace_published(zone, list(published), owner_app=app.key, provider_ids=ids)
             except Exception as exc:
                 log.warning("dns: recording the published records failed: %s", exc)
                 self._unrecorded.add((zone, app.key))

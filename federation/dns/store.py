@@ -22,8 +22,16 @@ class DnsStore(Protocol):
         """Append applied changes (with their reasons) to the zone's change log."""
         ...
 
-    async def replace_published(self, zone: str, records: Sequence[Record], *, owner_app: str) -> None:
-        """Make the stored records of ``owner_app`` in ``zone`` equal ``records`` (markers included)."""
+    async def replace_published(
+        self,
+        zone: str,
+        records: Sequence[Record],
+        *,
+        owner_app: str,
+        provider_ids: Mapping[tuple[str, str, str, str], str] | None = None,
+    ) -> None:
+        """Make the stored records of ``owner_app`` in ``zone`` equal ``records`` (markers included);
+        ``provider_ids`` gives the provider's id of each record it knows (alidns RecordIds)."""
         ...
 
     async def zone_serials(self) -> Mapping[str, int]:

@@ -42,8 +42,17 @@ class DatabaseDnsStore:
         ]
         await self.db.run(append_dns_changes, rows)
 
-    async def replace_published(self, zone: str, records: Sequence[Record], *, owner_app: str) -> None:
-        await self.db.run(replace_published_records, zone, list(records), owner_app=owner_app)
+    async def replace_published(
+        self,
+        zone: str,
+        records: Sequence[Record],
+        *,
+        owner_app: str,
+        provider_ids: Mapping[tuple[str, str, str, str], str] | None = None,
+    ) -> None:
+        await self.db.run(
+            replace_published_records, zone, list(records), owner_app=owner_app, provider_ids=provider_ids
+        )
 
     async def zone_serials(self) -> Mapping[str, int]:
         return await self.db.run(zone_serials)

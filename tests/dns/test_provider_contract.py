@@ -155,12 +155,11 @@ async def test_foreign_records_are_never_touched_and_release_removes_only_ours(t
 
 async def test_a_refused_change_reports_how_far_it_got(target: Target) -> None:
     await publish(target, DESIRED)
-    dup = Plan(
-        ZONE, (Change("create", www("unicom", "10.0.2.2")), Change("create", www("unicom", "10.0.2.1")))
-    )
+    cname = Record("www.example.com", "CNAME", "unicom", "origin.example.net", 60)
+    clash = Plan(ZONE, (Change("create", www("unicom", "10.0.2.2")), Change("create", cname)))
     with pytest.raises(DnsProviderError) as info:
-        await target.provider.apply(dup)
+        await target.provider.apply(clash)
     assert info.value.applied == 1
-    assert info.value.code == "DomainRecordDuplicate"
+    assert info.value.code == "DomainRecordConflict"
     got = {r for r in await target.provider.records(ZONE) if r.line == "unicom"}
     assert got == {www("unicom", "10.0.2.1"), www("unicom", "10.0.2.2")}

@@ -3,12 +3,19 @@ included.
 
 Reads: one paged DescribeDomainRecords per zone, cached; the cache is kept current by our own
 writes and refetched after ``max_age`` seconds (the resync period) or after a failed write, so at
-steady state a reconcile makes no call at all, and a resync at most one read per zone. Writes, per
+steady state a reconcile makes no call at all, and a resync at most one read per zone. One reader per
+zone at a time (the others wait for its answer), and reads are ordered against writes: a write that
+lands while a read is in flight is replayed on the read's result, so a read answered before a delete
+never brings the record back. Writes, per
 change in the plan's order: AddDomainRecord (or SetDomainRecordStatus to re-enable a disabled twin,
 since a duplicate would be refused), UpdateDomainRecord only when the value or TTL changed (alidns
 answers DomainRecordDuplicate to a no-op update), DeleteDomainRecord. Weights follow once a plan's
 records are in place: weighted round robin is switched per (name, type, line) with SetDNSSLBStatus
-and each weight set with UpdateDNSSLBWeight (1-100), only where it differs. Retries with backoff on
+and each weight set with UpdateDNSSLBWeight (1-100), only where it differs; a group the plan leaves
+with fewer than two records is switched off *before* its deletes (alidns switches nothing on a name
+without records, so releasing a name leaves no switch behind). A create answered
+``DomainRecordDuplicate`` adopts the record that is there; a delete answered
+``DomainRecordNotBelongToUser`` is done already. Retries with backoff on
 throttling and the rate limit live in ``AlibabaClient``. AddDomainRecord is never repeated blindly: when
 its answer is lost (:class:`AmbiguousWriteError`), the provider reads the sub-domain's records back
 (DescribeSubDomainRecords) and adopts the record it meant to create if it is there, so a lost answer
@@ -18,10 +25,12 @@ so no Remark calls are needed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from federation.cloud.alibaba.alidns import AlidnsApi, DomainRecord
 from federation.cloud.alibaba.errors import AlibabaError, AmbiguousWriteError
@@ -33,25 +42,73 @@ WEIGHTED_TYPES = frozenset({"A", "AAAA", "CNAME"})
 GroupKey = tuple[str, str, str]  # (name, rtype, line)
 
 
+RecordKey = tuple[str, str, str, str]
+_STALE = float("-inf")
+
+
 @dataclass
 class _ZoneCache:
-    fetched_at: float
-    # key -> (record id, record as published, enabled)
-    entries: dict[tuple[str, str, str, str], tuple[str, Record, bool]] = field(default_factory=dict)
-    wrr: dict[GroupKey, bool] = field(default_factory=dict)
-    groups: dict[GroupKey, set[tuple[str, str, str, str]]] = field(default_factory=dict)
+    """What we know of one zone. One object per zone for the provider's lifetime: a read refreshes it
+    in place, so an apply holding it never writes into a copy that has been replaced."""
 
-    names: dict[str, set[tuple[str, str, str, str]]] = field(default_factory=dict)
+    fetched_at: float = _STALE
+    # key -> (record id, record as published, enabled)
+    entries: dict[RecordKey, tuple[str, Record, bool]] = field(default_factory=dict)
+    wrr: dict[GroupKey, bool] = field(default_factory=dict)
+    groups: dict[GroupKey, set[RecordKey]] = field(default_factory=dict)
+    names: dict[str, set[RecordKey]] = field(default_factory=dict)
+    # Our writes made while a read is in flight: the read may have been answered before them, so they
+    # are replayed on top of its result (a write after a read wins over that read).
+    journal: list[tuple[str, tuple[Any, ...]]] | None = None
 
     def put(self, record_id: str, rec: Record, enabled: bool) -> None:
+        self._put(record_id, rec, enabled)
+        if self.journal is not None:
+            self.journal.append(("put", (record_id, rec, enabled)))
+
+    def drop(self, key: RecordKey) -> None:
+        self._drop(key)
+        if self.journal is not None:
+            self.journal.append(("drop", (key,)))
+
+    def set_wrr(self, group: GroupKey, is_open: bool) -> None:
+        self.wrr[group] = is_open
+        if self.journal is not None:
+            self.journal.append(("wrr", (group, is_open)))
+
+    def _put(self, record_id: str, rec: Record, enabled: bool) -> None:
         self.entries[rec.key] = (record_id, rec, enabled)
         self.groups.setdefault((rec.name, rec.rtype, rec.line), set()).add(rec.key)
         self.names.setdefault(rec.name, set()).add(rec.key)
 
-    def drop(self, key: tuple[str, str, str, str]) -> None:
+    def _drop(self, key: RecordKey) -> None:
         self.entries.pop(key, None)
         self.groups.get((key[0], key[1], key[2]), set()).discard(key)
         self.names.get(key[0], set()).discard(key)
+
+    def begin_read(self) -> None:
+        self.journal = []
+
+    def abort_read(self) -> None:
+        self.journal = None
+
+    def land(self, found: Sequence[DomainRecord], zone: str, now: float) -> None:
+        """Replace what we know by a read's result, then replay the writes made since it started."""
+        journal, self.journal = self.journal or [], None
+        self.entries, self.wrr, self.groups, self.names = {}, {}, {}, {}
+        for d in found:
+            rec = _record(d, zone)
+            self._put(d.record_id, rec, d.status == "ENABLE")
+            if rec.rtype in WEIGHTED_TYPES and d.weight is not None:
+                self.wrr[(rec.name, rec.rtype, rec.line)] = True
+        for op, args in journal:
+            if op == "put":
+                self._put(*args)
+            elif op == "drop":
+                self._drop(*args)
+            else:
+                self.wrr[args[0]] = args[1]
+        self.fetched_at = now
 
 
 def _rr(name: str, zone: str) -> str:
@@ -80,37 +137,48 @@ class AlidnsProvider:
         self._clock = clock
         self._zones = [z.lower().rstrip(".") for z in zones]
         self._cache: dict[str, _ZoneCache] = {}
+        self._read_locks: dict[str, asyncio.Lock] = {}
         self.calls: Counter[str] = Counter()  # API calls by action, for the benchmarks and status
 
     def zones(self) -> list[str]:
         return list(self._zones)
 
     def invalidate(self, zone: str | None = None) -> None:
-        if zone is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(zone.lower().rstrip("."), None)
+        """Read ``zone`` (every zone) again before its next use."""
+        for name, cache in self._cache.items():
+            if zone is None or name == zone.lower().rstrip("."):
+                cache.fetched_at = _STALE
 
     async def _zone(self, zone: str) -> _ZoneCache:
         zone = zone.lower().rstrip(".")
-        cache = self._cache.get(zone)
-        if cache is not None and self._clock() - cache.fetched_at < self.max_age:
+        cache = self._cache.setdefault(zone, _ZoneCache())
+        if self._clock() - cache.fetched_at < self.max_age:
             return cache
-        self.calls["DescribeDomainRecords"] += 1
-        try:
-            found = await self.api.describe_domain_records(zone)
-        except AlibabaError as err:
-            raise DnsProviderError(f"alidns: reading {zone}: {err.code}: {err}", code=err.code) from err
-        cache = _ZoneCache(self._clock())
-        for d in found:
-            rec = _record(d, zone)
-            cache.put(d.record_id, rec, d.status == "ENABLE")
-            if rec.rtype in WEIGHTED_TYPES and d.weight is not None:
-                cache.wrr[(rec.name, rec.rtype, rec.line)] = True
-        self._cache[zone] = cache
+        # One reader per zone: the others wait for its result instead of racing it with their own.
+        async with self._read_locks.setdefault(zone, asyncio.Lock()):
+            if self._clock() - cache.fetched_at < self.max_age:
+                return cache
+            self.calls["DescribeDomainRecords"] += 1
+            cache.begin_read()
+            try:
+                found = await self.api.describe_domain_records(zone)
+            except AlibabaError as err:
+                cache.abort_read()
+                raise DnsProviderError(f"alidns: reading {zone}: {err.code}: {err}", code=err.code) from err
+            except BaseException:
+                cache.abort_read()
+                raise
+            cache.land(found, zone, self._clock())
         if zone not in self._zones:
             self._zones.append(zone)
         return cache
+
+    def record_ids(self, zone: str, records: Collection[Record]) -> dict[RecordKey, str]:
+        """alidns RecordIds of ``records`` as far as the cache knows them (for the store's rows)."""
+        cache = self._cache.get(zone.lower().rstrip("."))
+        if cache is None:
+            return {}
+        return {r.key: cache.entries[r.key][0] for r in records if r.key in cache.entries}
 
     async def records(self, zone: str, names: Collection[str] | None = None) -> list[Record]:
         cache = await self._zone(zone)
@@ -127,6 +195,7 @@ class AlidnsProvider:
         wanted_weight: dict[tuple[str, str, str, str], int | None] = {}
         touched: list[GroupKey] = []
         try:
+            await self._close_shrinking(zone, cache, plan)
             for change in plan.changes:
                 await self._apply_one(zone, cache, change)
                 result.applied.append(change)
@@ -183,7 +252,12 @@ class AlidnsProvider:
             if entry is None:
                 return  # already gone: the desired end state holds
             self.calls["DeleteDomainRecord"] += 1
-            await self.api.delete_domain_record(entry[0])
+            try:
+                await self.api.delete_domain_record(entry[0])
+            except AlibabaError as err:
+                if err.code != "DomainRecordNotBelongToUser":
+                    raise
+                # gone already (deleted by an earlier run whose answer we lost): the end state holds
             cache.drop(r.key)
 
     async def _add(self, zone: str, rr: str, r: Record) -> str:
@@ -196,10 +270,18 @@ class AlidnsProvider:
             found = await self._find(zone, r)
             if found is None:
                 raise  # it did not happen: the reconcile fails and the next one adds it again
-            if found.status != "ENABLE":
-                self.calls["SetDomainRecordStatus"] += 1
-                await self.api.set_domain_record_status(found.record_id, True)
-            return found.record_id
+        except AlibabaError as err:
+            if err.code != "DomainRecordDuplicate":
+                raise
+            # Our picture of the zone was older than the zone (another writer, or a run killed after
+            # its create): the record we want is there, so adopt it instead of failing.
+            found = await self._find(zone, r)
+            if found is None:
+                raise
+        if found.status != "ENABLE":
+            self.calls["SetDomainRecordStatus"] += 1
+            await self.api.set_domain_record_status(found.record_id, True)
+        return found.record_id
 
     async def _find(self, zone: str, r: Record) -> DomainRecord | None:
         """The zone's record with ``r``'s name, type, line and value (compared as alidns compares
@@ -214,6 +296,36 @@ class AlidnsProvider:
             ):
                 return d
         return None
+
+    async def _close_shrinking(self, zone: str, cache: _ZoneCache, plan: Plan) -> None:
+        """Switch weighted round robin off, before the deletes, for every group this plan leaves with
+        fewer than two records. Afterwards is too late: alidns switches nothing on a name without
+        records, so a name released with its switch on would keep it for good."""
+        final: dict[GroupKey, set[RecordKey]] = {}
+        for change in plan.changes:
+            gone = change.record if change.action == "delete" else change.old
+            came = change.record if change.action != "delete" else None
+            for rec, arriving in ((gone, False), (came, True)):
+                if rec is None or rec.rtype not in WEIGHTED_TYPES:
+                    continue
+                group = (rec.name, rec.rtype, rec.line)
+                if group not in final:
+                    final[group] = {k for k in cache.groups.get(group, ()) if cache.entries[k][2]}
+                if arriving:
+                    final[group].add(rec.key)
+                else:
+                    final[group].discard(rec.key)
+        for group, keys in final.items():
+            if len(keys) >= 2 or not cache.wrr.get(group, False) or not cache.groups.get(group):
+                continue
+            name, rtype, line = group
+            self.calls["SetDNSSLBStatus"] += 1
+            sub = f"@.{zone}" if name == zone else name
+            await self.api.set_dnsslb_status(sub, False, domain=zone, type=rtype, line=line)
+            cache.set_wrr(group, False)
+            for k in sorted(cache.groups.get(group, ())):
+                rid, rec, en = cache.entries[k]
+                cache.put(rid, Record(rec.name, rec.rtype, rec.line, rec.value, rec.ttl, None), en)
 
     async def _sync_weights(
         self,
@@ -233,10 +345,10 @@ class AlidnsProvider:
         if want_open != is_open:
             self.calls["SetDNSSLBStatus"] += 1
             await self.api.set_dnsslb_status(sub, want_open, domain=zone, type=rtype, line=line)
-            cache.wrr[group] = want_open
+            cache.set_wrr(group, want_open)
             # Weights the service keeps from an earlier opening are unknown to us: set them all.
-            for k, (rid, rec, en) in members:
-                cache.entries[k] = (rid, Record(rec.name, rec.rtype, rec.line, rec.value, rec.ttl, None), en)
+            for _k, (rid, rec, en) in members:
+                cache.put(rid, Record(rec.name, rec.rtype, rec.line, rec.value, rec.ttl, None), en)
         if not want_open:
             return
         for k, (rid, rec, en) in [(k, cache.entries[k]) for k, _ in members]:
@@ -244,4 +356,4 @@ class AlidnsProvider:
             if rec.weight != w:
                 self.calls["UpdateDNSSLBWeight"] += 1
                 await self.api.update_dnsslb_weight(rid, w)
-                cache.entries[k] = (rid, Record(rec.name, rec.rtype, rec.line, rec.value, rec.ttl, w), en)
+                cache.put(rid, Record(rec.name, rec.rtype, rec.line, rec.value, rec.ttl, w), en)
