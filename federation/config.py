@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     kubeconfig: Path | None = None
     kube_context: str | None = None
     namespace: str = "federation-system"
+    # Client-side pacing of every Kubernetes API client, per cluster (host and each member).
+    kube_qps: float = Field(default=50.0, gt=0, description="requests per second to each cluster")
+    kube_burst: int = Field(default=100, ge=1, description="requests a cluster client may send at once")
 
     # Alibaba Cloud.
     alibaba_access_key_id: str | None = None

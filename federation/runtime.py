@@ -168,7 +168,11 @@ async def build(
     try:
         if host is None:
             host = await host_client(
-                kubeconfig or settings.kubeconfig, context or settings.kube_context, name="controller-host"
+                kubeconfig or settings.kubeconfig,
+                context or settings.kube_context,
+                name="controller-host",
+                qps=settings.kube_qps,
+                burst=settings.kube_burst,
             )
     except HostConfigError as exc:
         if dns is not None:

@@ -90,11 +90,15 @@ class MemberRegistry:
         write_gate: Callable[[], bool],
         *,
         timeout: float = 10.0,
+        qps: float | None = None,
+        burst: int | None = None,
         on_added: Callable[[Member], None] | None = None,
         on_removed: Callable[[Member], Any] | None = None,
     ) -> None:
         self.write_gate = write_gate
         self.timeout = timeout
+        self.qps = qps  # each member's client-side pacing (None: the KubeApi defaults)
+        self.burst = burst
         self.on_added = on_added
         self.on_removed = on_removed
         self._members: dict[str, Member] = {}
@@ -116,7 +120,12 @@ class MemberRegistry:
             current.region = region
             return current
         api = await KubeApi.from_kubeconfig_dict(
-            config, name=name, write_gate=self.write_gate, timeout=self.timeout
+            config,
+            name=name,
+            write_gate=self.write_gate,
+            timeout=self.timeout,
+            qps=self.qps,
+            burst=self.burst,
         )
         if current is not None:
             log.info("member %s: kubeconfig changed, replacing its client", name)

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from pydantic import ValidationError
 
 from federation.backoff import RetryPolicy
+from federation.clusters.host import host_client
 from federation.clusters.kubeapi import KubeApi, KubeError, Resource
+from federation.config import Settings
 from federation.controller.informer import Informer
 from federation.sandbox.kube import KubeSimulator, SimCluster
 
@@ -207,3 +211,19 @@ async def test_the_qps_bucket_bounds_the_request_rate(cluster: SimCluster) -> No
         await api.close()
     with pytest.raises(ValueError, match="kube_qps"):
         KubeApi(api.api_client, qps=0)
+
+
+async def test_settings_pace_the_host_client(cluster: SimCluster, tmp_path: Path) -> None:
+    settings = Settings(kube_qps=7, kube_burst=3)
+    api = await host_client(
+        cluster.kubeconfig_path(tmp_path), None, qps=settings.kube_qps, burst=settings.kube_burst
+    )
+    try:
+        assert (api.limiter.rate, api.limiter.burst) == (7.0, 3)
+        assert (Settings().kube_qps, Settings().kube_burst) == (50.0, 100)
+    finally:
+        await api.close()
+    with pytest.raises(ValidationError, match="kube_qps"):
+        Settings(kube_qps=0)
+    with pytest.raises(ValidationError, match="kube_burst"):
+        Settings(kube_burst=0)

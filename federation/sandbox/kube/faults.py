@@ -13,6 +13,7 @@ from typing import Any
 
 MODES = ("down", "hang", "slow", "error")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -43,10 +44,14 @@ class Faults:
         retry_after: int | None = None,
         methods: Any = None,
         times: int | None = None,
+        writes_only: bool = False,
     ) -> None:
         """Switch a fault on. Takes effect for the next request (and, for `down`, closes the socket).
         ``methods`` (hang, slow, error) limits it to those HTTP methods, ``times`` (slow, error) to the
-        next N requests of them."""
+        next N requests of them; ``writes_only`` is ``methods`` POST, PUT, PATCH and DELETE (a member that
+        answers probes and watches but refuses every change)."""
+        if writes_only:
+            methods = WRITE_METHODS if methods is None else {str(m).upper() for m in methods} & WRITE_METHODS
         if mode not in MODES:
             raise ValueError(f"mode: unsupported value {mode!r}: supported values: {', '.join(MODES)}")
         if status is not None and status not in (500, 429, 503):
@@ -85,6 +90,7 @@ class Faults:
             retry_after=d.get("retry_after"),
             methods=d.get("methods"),
             times=d.get("times"),
+            writes_only=bool(d.get("writes_only")),
         )
 
     def clear(self) -> None:
@@ -112,6 +118,7 @@ class Faults:
             "status": self.status,
             "retry_after": self.retry_after,
             "methods": sorted(self.methods) if self.methods is not None else None,
+            "writes_only": self.methods == WRITE_METHODS,
             "times": self.times,
         }
 
