@@ -208,9 +208,9 @@ class SlbStep:
         if not app.metadata.uid:
             return
         regions = self._regions_of(app)
-        for region in regions:  # deletion must see every SLB of ours, not a cached listing
-            await self._snapshot(region, force=True)
         try:
+            for region in regions:  # deletion must see every SLB of ours, not a cached listing
+                await self._snapshot(region, force=True)
             await self._remove(app, regions)
         except AlibabaError as err:
             raise SlbRetry(f"deleting the app's SLBs: {err.code}: {err.message}") from None
