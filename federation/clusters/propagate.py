@@ -16,10 +16,12 @@ It decides nothing about where replicas go (placement) or what the status says (
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from federation.api.federatedapp import FederatedApp
+from federation.api.membercluster import MemberCluster
 from federation.clusters.kubeapi import (
     DEPLOYMENTS,
     NAMESPACES,
@@ -97,10 +99,32 @@ class RegionPropagation:
 
 
 class Propagator:
-    """Writes apps into members and removes them again (stateless apart from the Service type)."""
+    """Writes apps into members and removes them again (stateless apart from the Service type).
 
-    def __init__(self, service_type: str = "NodePort") -> None:
+    The Service's type follows the app's ``spec.loadBalancer.mode``: ``CloudController`` renders a
+    LoadBalancer Service with the cloud-controller-manager's annotations (``member_cluster`` gives the
+    member's zones and vSwitches for them); ``Managed`` renders NodePort when the controller runs the
+    regional SLB step (``slb_managed``: the SLB targets the NodePorts), else ``service_type``.
+    """
+
+    def __init__(
+        self,
+        service_type: str = "NodePort",
+        *,
+        slb_managed: bool = False,
+        member_cluster: Callable[[str], MemberCluster | None] | None = None,
+    ) -> None:
         self.service_type = service_type
+        self.slb_managed = slb_managed
+        self.member_cluster = member_cluster
+
+    def render_service(self, app: FederatedApp, region: str, member: str) -> Obj:
+        if app.spec.load_balancer.mode == "CloudController":
+            from federation.slb.ccm import ccm_annotations
+
+            mc = self.member_cluster(member) if self.member_cluster is not None else None
+            return render_service(app, region, "LoadBalancer", ccm_annotations(app, mc))
+        return render_service(app, region, "NodePort" if self.slb_managed else self.service_type)
 
     async def propagate(
         self, app: FederatedApp, region: str, replicas: int, target: MemberTarget
@@ -108,7 +132,7 @@ class Propagator:
         """Namespace (if needed), Deployment with the region's override and ``replicas``, and Service."""
         out = RegionPropagation()
         dep_desired = render_deployment(app, region, replicas)
-        svc_desired = render_service(app, region, self.service_type)
+        svc_desired = self.render_service(app, region, target.name)
         key = f"{app.namespace}/{app.name}"
         try:
             if target.deployments.get(key) is None or target.services.get(key) is None:

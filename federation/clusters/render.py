@@ -92,13 +92,18 @@ def render_deployment(app: FederatedApp, region: str, replicas: int) -> Obj:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(app, region, spec), "spec": spec}
 
 
-def render_service(app: FederatedApp, region: str, service_type: str = "NodePort") -> Obj:
+def render_service(
+    app: FederatedApp, region: str, service_type: str = "NodePort", annotations: dict[str, str] | None = None
+) -> Obj:
     ports = [
         {"name": p.name, "port": p.port, "targetPort": p.target_port_or_port(), "protocol": p.transport()}
         for p in app.spec.ports
     ]
     spec: Obj = {"type": service_type, "selector": {c.LABEL_APP: app.name}, "ports": ports}
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(app, region, spec), "spec": spec}
+    meta = _meta(app, region, spec)
+    if annotations:
+        meta["annotations"] = {**annotations, **meta["annotations"]}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
 
 
 def ownership(obj: Obj | None, app: FederatedApp) -> Ownership:

@@ -146,11 +146,9 @@ class AppReconciler:
             jobs.append(self._propagate(app, a, view, obs, report))
         await asyncio.gather(*jobs)
 
-        chosen = {mc.name for mc, _ in resolved.values() if mc is not None}
-        report.cleanup_pending.extend(await self._remove_from(app, exclude=chosen))
-
         ctx = StepContext(app=app, placement=placement, regions=report.regions, previous_status=old_status)
         retry = [o for o in report.regions.values() if o.problem and o.reachable is True]
+        steps_failed = False
         for step in deps.steps:
             try:
                 await step.apply(ctx)
@@ -160,6 +158,12 @@ class AppReconciler:
                 log.warning("app %s: step %s failed: %s", app.key, step.name, exc)
                 ctx.conditions.append((f"{step.name}Failed", True, "StepFailed", str(exc)[:500]))
                 retry.append(RegionObservation(step.name, problem=str(exc)))
+                steps_failed = True
+        # after the steps: a region the app left loses its SLB (and its DNS answer) before the Service
+        # that SLB points at; when a step failed, the Services wait for its retry
+        chosen = {mc.name for mc, _ in resolved.values() if mc is not None}
+        if not steps_failed:
+            report.cleanup_pending.extend(await self._remove_from(app, exclude=chosen))
         report.extra_conditions = ctx.conditions
         await self._write_status(app, raw, report, ctx)
         if any(h.pending for _, h in resolved.values()):
@@ -233,16 +237,20 @@ class AppReconciler:
                 observations[mc.spec.region] = obs
                 blocked.append(obs.problem)
         unreachable = {o.cluster for o in observations.values() if o.cluster}
-        blocked.extend(await self._remove_from(app, exclude=unreachable))
         placement = PlacementResult(tuple(RegionAssignment(r, 0, "active") for r in observations))
         ctx = StepContext(app=app, placement=placement, regions=observations, previous_status=app.status)
+        # the steps first (the regional SLBs, the DNS records): nothing may point at a Service we delete
+        steps_blocked = []
         for step in deps.steps:
             try:
                 await step.cleanup(ctx)
             except NotLeaderError:
                 raise
             except Exception as exc:
-                blocked.append(f"{step.name}: {exc}")
+                steps_blocked.append(f"{step.name}: {exc}")
+        blocked.extend(steps_blocked)
+        if not steps_blocked:
+            blocked.extend(await self._remove_from(app, exclude=unreachable))
         if blocked:
             report = AppReport(
                 generation=app.metadata.generation or 0,

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from federation.api import constants as c
 from federation.api.membercluster import MemberCluster
-from federation.clusters.kubeapi import DEPLOYMENTS, SECRETS, SERVICES, KubeApi, KubeError
+from federation.clusters.kubeapi import DEPLOYMENTS, NODES, SECRETS, SERVICES, KubeApi, KubeError
 from federation.clusters.propagate import Propagator
 from federation.clusters.registry import Member, MemberRegistry
 from federation.clusters.resources import FEDERATEDAPPS, MEMBERCLUSTERS, OWNED_SELECTOR
@@ -43,7 +43,9 @@ from federation.controller.steps import ReconcileStep
 from federation.health.source import AllOf, RegionHealthSource
 
 if TYPE_CHECKING:
+    from federation.cloud.alibaba.slb import SlbApi
     from federation.dns.publisher import DnsPublisher
+    from federation.slb.step import SlbStep
 
 __all__ = ["Controller", "ControllerConfig", "MemberView"]
 
@@ -67,6 +69,8 @@ class ControllerConfig:
     member_timeout: float = 5.0  # per request to a member
     watch_timeout: int = 300
     service_type: str = "NodePort"
+    watch_nodes: bool = False  # keep a Node cache per member (the regional SLB step's backends)
+    slb_health_interval: float = 10.0  # seconds between DescribeHealthStatus sweeps of the owned SLBs
 
 
 class Controller:
@@ -79,6 +83,8 @@ class Controller:
         dns: DnsPublisher | None = None,
         health: Sequence[RegionHealthSource] = (),
         on_leading: Callable[[bool], Awaitable[None]] | None = None,
+        slb: SlbApi | None = None,
+        store: Any = None,
     ) -> None:
         """``steps`` run after propagation (the regional LB, later); ``dns``, when given, publishes
         each app's records as the last step. Without either the controller places, propagates and
@@ -87,7 +93,10 @@ class Controller:
         ``health`` adds sources of member health (a health sweep) after the controller's own probes:
         a member any of them calls unschedulable takes no replicas.
         ``on_leading(True)`` is awaited when this replica becomes leader, before any reconcile, and
-        ``on_leading(False)`` after it stopped leading (the DNS runtime's hand-over)."""
+        ``on_leading(False)`` after it stopped leading (the DNS runtime's hand-over). ``slb``, when
+        given, runs the regional SLB step (:class:`~federation.slb.step.SlbStep`) before DNS: apps in
+        Managed mode get NodePort Services and an SLB per region; ``store`` keeps its inventory and
+        health samples."""
 
         self.config = config or ControllerConfig()
         self.on_leading = on_leading
@@ -113,9 +122,24 @@ class Controller:
         self.events = EventRecorder(self.host)
         self.members = MemberDirectory()
         self.health: RegionHealthSource = AllOf([MemberReachability(self.members), *health])
-        self.propagator = Propagator(self.config.service_type)
         self.steps = list(steps)
-        if self.config.service_type == "LoadBalancer":
+        self.slb_step: SlbStep | None = None
+        if slb is not None:
+            from federation.slb.step import SlbStep
+
+            self.config.watch_nodes = True
+            self.slb_step = SlbStep(
+                slb,
+                ControllerSlbMembers(self),
+                db=store,
+                resync=self.config.resync,
+                on_health_change=lambda key: self.app_queue.add(key),
+            )
+            self.steps.insert(0, self.slb_step)
+        self.propagator = Propagator(
+            self.config.service_type, slb_managed=slb is not None, member_cluster=self._member_cluster
+        )
+        if self.config.service_type == "LoadBalancer" and slb is None:
             # the member's LoadBalancer Service is the region's endpoint (until the regional SLB step)
             from federation.controller.serviceaddress import ServiceAddressStep
 
@@ -181,6 +205,12 @@ class Controller:
                 asyncio.create_task(self._run_after_sync(), name="controller workers"),
                 asyncio.create_task(self._resync_loop(), name="controller resync"),
             ]
+            if self.slb_step is not None:
+                self._active.append(
+                    asyncio.create_task(
+                        self.slb_step.run_health_sweeps(self.config.slb_health_interval), name="slb health"
+                    )
+                )
             self.active.set()
 
     def _build_reconcilers(self, apps: Informer, clusters: Informer) -> None:
@@ -309,6 +339,20 @@ class Controller:
             return
         self.app_queue.add(f"{ns}/{app}")
 
+    def _on_node(self, member: str, old: Obj | None, new: Obj | None) -> None:
+        """A node joined, left, or changed readiness, providerID or labels: every app with a Service in
+        that member may need other SLB backends (heartbeats alone enqueue nothing)."""
+        if old is not None and new is not None and _node_key(old) == _node_key(new):
+            return
+        view = self.members.view(member)
+        if view is None:
+            return
+        for svc in list(view.services.cache.values()):
+            labels = (svc.get("metadata") or {}).get("labels") or {}
+            app, ns = labels.get(c.LABEL_APP), labels.get(c.LABEL_APP_NAMESPACE)
+            if app and ns:
+                self.app_queue.add(f"{ns}/{app}")
+
     def enqueue_all_apps(self) -> None:
         for key in list(self.apps_informer.cache if self.apps_informer else []):
             self.app_queue.add(key)
@@ -345,18 +389,48 @@ class Controller:
                 max_backoff=2.0,
             ),
         )
+        if self.config.watch_nodes:
+
+            def on_node(key: str, old: Obj | None, new: Obj | None) -> None:
+                self._on_node(member.name, old, new)
+
+            view.nodes = Informer(
+                member.api,
+                NODES,
+                on_node,
+                watch_timeout=self.config.watch_timeout,
+                on_error=err,
+                on_recover=ok,
+                max_backoff=2.0,
+            )
         self.members.views[member.name] = view
         view.deployments.start()
         view.services.start()
+        if view.nodes is not None:
+            view.nodes.start()
 
     async def _member_removed(self, member: Member) -> None:
         view = self.members.views.pop(member.name, None)
         if view is not None:
             await view.deployments.stop()
             await view.services.stop()
+            if view.nodes is not None:
+                await view.nodes.stop()
 
     def member_for(self, cluster_name: str) -> MemberView | None:
         return self.members.view(cluster_name)
+
+    def member_clusters(self) -> list[MemberCluster]:
+        return InformerClusters(self.clusters_informer).member_clusters() if self.clusters_informer else []
+
+    def _member_cluster(self, name: str) -> MemberCluster | None:
+        raw = self.clusters_informer.get(name) if self.clusters_informer else None
+        if raw is None:
+            return None
+        try:
+            return MemberCluster.model_validate(raw)
+        except ValidationError:
+            return None
 
     # --- introspection (tests, bench, dashboard) ---------------------------------------------------
 
@@ -398,6 +472,19 @@ def _same_but_noise(old: Obj, new: Obj) -> bool:
     )
 
 
+def _node_key(node: Obj) -> tuple[Any, ...]:
+    """What of a Node the SLB backends depend on."""
+    ready = next(
+        (
+            cd.get("status")
+            for cd in (node.get("status") or {}).get("conditions") or []
+            if cd.get("type") == "Ready"
+        ),
+        None,
+    )
+    return (ready, (node.get("spec") or {}).get("providerID"), (node.get("metadata") or {}).get("labels"))
+
+
 class InformerClusters:
     """The valid MemberClusters in the host cache (an invalid one is the cluster reconciler's to report)."""
 
@@ -412,6 +499,41 @@ class InformerClusters:
             except ValidationError:
                 continue
         return out
+
+
+class ControllerSlbMembers:
+    """The member clusters as the SLB step reads them: the controller's caches, no API calls."""
+
+    def __init__(self, ctrl: Controller) -> None:
+        self.ctrl = ctrl
+
+    def member_cluster(self, name: str) -> MemberCluster | None:
+        return self.ctrl._member_cluster(name)
+
+    def regions(self) -> set[str]:
+        return {mc.spec.region for mc in self.ctrl.member_clusters()}
+
+    def known(self, cluster: str) -> bool:
+        view = self.ctrl.members.view(cluster)
+        return view is not None and view.reachable is not False and view.synced
+
+    def service(self, cluster: str, key: str) -> Obj | None:
+        view = self.ctrl.members.view(cluster)
+        svc = view.services.get(key) if view is not None else None
+        labels = ((svc or {}).get("metadata") or {}).get("labels") or {}
+        ns, _, name = key.partition("/")
+        ours = (
+            labels.get(c.LABEL_MANAGED_BY) == c.MANAGED_BY
+            and labels.get(c.LABEL_APP) == name
+            and labels.get(c.LABEL_APP_NAMESPACE) == ns
+        )
+        return svc if ours else None
+
+    def nodes(self, cluster: str) -> list[Obj]:
+        view = self.ctrl.members.view(cluster)
+        if view is None or view.nodes is None:
+            return []
+        return list(view.nodes.cache.values())
 
 
 class SecretReader:

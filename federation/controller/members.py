@@ -34,6 +34,7 @@ class MemberView:
     ready: bool | None = None
     message: str = ""
     namespaces: set[str] = field(default_factory=set)  # known to exist there (saves a GET per create)
+    nodes: Informer | None = None  # every Node, when a step needs them (the regional SLB's backends)
 
     @property
     def name(self) -> str:
@@ -45,7 +46,11 @@ class MemberView:
 
     @property
     def synced(self) -> bool:
-        return self.deployments.synced.is_set() and self.services.synced.is_set()
+        return (
+            self.deployments.synced.is_set()
+            and self.services.synced.is_set()
+            and (self.nodes is None or self.nodes.synced.is_set())
+        )
 
     @property
     def usable(self) -> bool:
