@@ -29,6 +29,8 @@ from federation.controller.steps import ReconcileStep
 from federation.health.source import RegionHealthSource
 
 if TYPE_CHECKING:
+    from federation.cloud.alibaba.client import AlibabaClient
+    from federation.cloud.alibaba.slb import SlbApi
     from federation.dns.runtime import DnsRuntime
     from federation.store.db import Database
 
@@ -103,6 +105,7 @@ class Runtime:
     dns: DnsRuntime | None = None
     web: Service | None = None  # the dashboard / JSON API / metrics server, when it exists
     health_scheduler: Service | None = None  # the health sweeps, when they exist
+    slb_client: AlibabaClient | None = None  # the regional SLB step's client, when it runs
     close_host: bool = True
     _started: list[Service] = field(default_factory=list)
 
@@ -119,6 +122,9 @@ class Runtime:
                 await self._started.pop().stop()
         if self.close_host:
             await self.controller.host_raw.close()
+        if self.slb_client is not None:
+            await self.slb_client.close()
+            self.slb_client = None
         if self.dns is not None:
             await self.dns.close()
             self.dns = None
@@ -134,10 +140,13 @@ def build_controller(
     dns: DnsRuntime | None = None,
     steps: Sequence[ReconcileStep] = (),
     health: Sequence[RegionHealthSource] = (),
+    slb: SlbApi | None = None,
+    store: Database | None = None,
 ) -> Controller:
     """The controller over ``host``, publishing through ``dns`` when given (its DNS step runs last;
     its embedded server hands over between serving the store and serving what this replica
-    publishes as the controller gains and loses the lead)."""
+    publishes as the controller gains and loses the lead); with ``slb`` it runs the regional SLB step
+    before DNS (inventory and health samples in ``store``)."""
     return Controller(
         host,
         config,
@@ -145,7 +154,19 @@ def build_controller(
         dns=dns.publisher if dns is not None else None,
         health=health,
         on_leading=dns.leading if dns is not None else None,
+        slb=slb,
+        store=store,
     )
+
+
+def slb_client(settings: Settings) -> AlibabaClient:
+    """The SLB step's Alibaba client from the ``alibaba_*`` settings (a missing one: :class:`SetupError`)."""
+    from federation.cloud.alibaba.client import AlibabaClient
+
+    try:
+        return AlibabaClient.from_settings(settings)
+    except ValueError as exc:
+        raise SetupError(f"slb: {exc}") from None
 
 
 async def build(
@@ -159,12 +180,24 @@ async def build(
     zones: Sequence[str] = (),
     steps: Sequence[ReconcileStep] = (),
     health: Sequence[RegionHealthSource] = (),
+    with_slb: bool | None = None,
 ) -> Runtime:
     """Everything ``fedctl run`` runs: the store and DNS side (``with_dns``), the host client (``host``,
-    else from ``kubeconfig``/``context``/settings) and the controller. Raises :class:`SetupError`."""
+    else from ``kubeconfig``/``context``/settings) and the controller, with the regional SLB step when
+    ``with_slb`` (default: when an Alibaba AccessKey is configured). Raises :class:`SetupError`."""
+    from federation.cloud.alibaba.slb import SlbApi
+
+    if with_slb is None:
+        with_slb = bool(settings.alibaba_access_key_id)
+    client = slb_client(settings) if with_slb else None
     db = dns = None
     if with_dns:
-        db, dns = await start_dns_side(settings, zones=zones)
+        try:
+            db, dns = await start_dns_side(settings, zones=zones)
+        except BaseException:
+            if client is not None:
+                await client.close()
+            raise
     try:
         if host is None:
             host = await host_client(
@@ -174,17 +207,16 @@ async def build(
                 qps=settings.kube_qps,
                 burst=settings.kube_burst,
             )
-    except HostConfigError as exc:
+    except BaseException as exc:
         if dns is not None:
             await dns.close()
         if db is not None:
             await db.aclose()
-        raise SetupError(str(exc)) from None
-    except BaseException:
-        if dns is not None:
-            await dns.close()
-        if db is not None:
-            await db.aclose()
+        if client is not None:
+            await client.close()
+        if isinstance(exc, HostConfigError):
+            raise SetupError(str(exc)) from None
         raise
-    controller = build_controller(host, config, dns=dns, steps=steps, health=health)
-    return Runtime(settings, controller, store=db, dns=dns)
+    slb = SlbApi(client) if client is not None else None
+    controller = build_controller(host, config, dns=dns, steps=steps, health=health, slb=slb, store=db)
+    return Runtime(settings, controller, store=db, dns=dns, slb_client=client)

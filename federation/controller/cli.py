@@ -35,10 +35,17 @@ async def host_client(kubeconfig: Path | None, context: str | None, name: str = 
 
 
 async def _run(
-    settings: Settings, kubeconfig: Path | None, context: str | None, config: ControllerConfig, with_dns: bool
+    settings: Settings,
+    kubeconfig: Path | None,
+    context: str | None,
+    config: ControllerConfig,
+    with_dns: bool,
+    with_slb: bool | None = None,
 ) -> None:
     try:
-        rt = await runtime.build(settings, config, kubeconfig=kubeconfig, context=context, with_dns=with_dns)
+        rt = await runtime.build(
+            settings, config, kubeconfig=kubeconfig, context=context, with_dns=with_dns, with_slb=with_slb
+        )
     except runtime.SetupError as exc:
         raise click.ClickException(str(exc)) from None
     try:
@@ -113,12 +120,19 @@ async def _run(
     "logging every change to the store (database_url).",
 )
 @click.option(
+    "--slb/--no-slb",
+    "with_slb",
+    default=None,
+    help="Run the regional SLB step (one SLB per app and region, Managed mode) through the SLB API "
+    "with the alibaba_* settings. Default: on when alibaba_access_key_id is set.",
+)
+@click.option(
     "--service-type",
     type=click.Choice(["NodePort", "LoadBalancer"]),
     default=None,
-    help="Type of the Service created in each member. Default: LoadBalancer with --dns (its "
-    "load-balancer address is the region's address in DNS until the regional SLB step "
-    "lands), NodePort with --no-dns (what a regional SLB targets).",
+    help="Type of the Service of Managed-mode apps when the SLB step does not run. Default: "
+    "LoadBalancer with --dns (its load-balancer address is the region's address in DNS), NodePort "
+    "with --no-dns. With the SLB step, Managed apps get NodePort and CloudController apps LoadBalancer.",
 )
 @click.pass_obj
 def run(
@@ -133,15 +147,17 @@ def run(
     lease_duration: float,
     identity: str | None,
     with_dns: bool,
+    with_slb: bool | None,
     service_type: str | None,
 ) -> None:
     """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
+    slb = bool(settings.alibaba_access_key_id) if with_slb is None else with_slb
     if service_type is None:
-        service_type = "LoadBalancer" if with_dns else "NodePort"
-    elif with_dns and service_type != "LoadBalancer":
+        service_type = "LoadBalancer" if with_dns and not slb else "NodePort"
+    elif with_dns and not slb and service_type != "LoadBalancer":
         log.warning(
-            "--service-type %s: regions get no address for DNS until the regional SLB step "
-            "exists; DNS stays unpublished",
+            "--service-type %s without the SLB step: Managed-mode apps get no region address for DNS "
+            "(pass --slb with an Alibaba AccessKey, or use loadBalancer.mode CloudController)",
             service_type,
         )
     config = ControllerConfig(
@@ -158,7 +174,14 @@ def run(
     if identity:
         config.identity = identity
     asyncio.run(
-        _run(settings, kubeconfig or settings.kubeconfig, context or settings.kube_context, config, with_dns)
+        _run(
+            settings,
+            kubeconfig or settings.kubeconfig,
+            context or settings.kube_context,
+            config,
+            with_dns,
+            with_slb,
+        )
     )
 
 

@@ -153,6 +153,7 @@ class Sandbox:
     slb_port_offset: int | None = None
     slb_map_privileged: bool | None = None
     slb_health_scale: float = 1.0  # < 1 makes SLB health checks faster than configured (tests)
+    slb: bool = True  # with the emulator: the controller runs the regional SLB step (Managed mode)
 
     def __post_init__(self) -> None:
         from federation.sandbox.kube import KubeSimulator
@@ -169,6 +170,7 @@ class Sandbox:
         self.dns_runtime: Any = None  # federation.dns.runtime.DnsRuntime
         self.dns_address: tuple[str, int] | None = None  # where the app's records are answered
         self.database_url: str | None = None
+        self._slb_clients: list[Any] = []  # AlibabaClient of each controller's SLB step
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -207,6 +209,9 @@ class Sandbox:
     async def stop(self) -> None:
         for ctrl in list(self._controllers):
             await self.stop_controller(ctrl)
+        for client in self._slb_clients:
+            await client.close()
+        self._slb_clients.clear()
         if self.dns_runtime is not None:
             await self.dns_runtime.close()
             self.dns_runtime = None
@@ -301,10 +306,24 @@ class Sandbox:
         """Start one controller against the host (a test may start more, e.g. a standby)."""
         host = await KubeApi.from_kubeconfig_file(self.kubeconfigs["host"], name="controller-host")
         config = config or self.controller_config or ControllerConfig(namespace=SYSTEM_NAMESPACE)
-        if self.dns_runtime is not None and config.service_type != "LoadBalancer":
-            # the Service's load-balancer address is each region's address in DNS (for now)
+        slb = None
+        if self.emulator is not None and self.slb:
+            # Managed mode: the controller's own SLB per (app, region), on the emulated SLB API
+            from federation.cloud.alibaba.client import AlibabaClient
+            from federation.cloud.alibaba.slb import SlbApi
+
+            client = AlibabaClient(
+                self.emulator.access_key_id,
+                self.emulator.access_key_secret,
+                self.regions[0],
+                endpoint=self.emulator.endpoint,
+            )
+            self._slb_clients.append(client)
+            slb = SlbApi(client)
+        elif self.dns_runtime is not None and config.service_type != "LoadBalancer":
+            # the Service's load-balancer address is each region's address in DNS
             config = dataclasses.replace(config, service_type="LoadBalancer")
-        ctrl = build_controller(host, config, dns=self.dns_runtime, steps=self.steps)
+        ctrl = build_controller(host, config, dns=self.dns_runtime, steps=self.steps, slb=slb, store=self.db)
         if self.controller is None:
             self.controller = ctrl
         self._controllers[ctrl] = asyncio.create_task(

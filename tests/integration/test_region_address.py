@@ -1,5 +1,5 @@
-"""Each region's address is its member's LoadBalancer Service address (until the regional SLB step):
-a region without one yet is not served, and a name is never published empty."""
+"""Without the regional SLB step (no SLB API), each region's address is its member's LoadBalancer
+Service address: a region without one yet is not served, and a name is never published empty."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ async def test_a_region_without_an_address_is_not_served_until_it_gets_one(tmp_p
         tmp_path,
         rollout_delay=0.1,
         dns_provider="embedded",
+        slb=False,
         run_controller=False,
         controller_config=fast_config(),
     )
