@@ -34,6 +34,7 @@ async def test_curl_an_slb_in_front_of_a_region(tmp_path: Path) -> None:
         controller_config=fast_config(),
         slb_health_scale=0.1,
         slb_map_privileged=True,  # map port 80 as for an unprivileged user, whoever runs the test
+        slb=False,  # this SLB is made by hand: the controller's SLB step stays out of the way
     )
     await sb.start()
     assert sb.emulator is not None
