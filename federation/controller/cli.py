@@ -190,8 +190,22 @@ def run(
 
 def status_table(apps: list[dict[str, Any]]) -> str:
     """A readable table of apps × regions from the FederatedApps' status (pure): replicas, health, the
-    region's address and whether DNS answers with it."""
-    header = ("APP", "REGION", "CLUSTER", "DESIRED", "READY", "REACHABLE", "HEALTH", "ADDRESS", "DNS", "NOTE")
+    region's address, its SLB and the SLB's view of its backends (normal/checked, ``!`` when some are
+    abnormal), and whether DNS answers with it."""
+    header = (
+        "APP",
+        "REGION",
+        "CLUSTER",
+        "DESIRED",
+        "READY",
+        "REACHABLE",
+        "HEALTH",
+        "ADDRESS",
+        "SLB",
+        "BACKENDS",
+        "DNS",
+        "NOTE",
+    )
     rows: list[tuple[str, ...]] = []
     summaries: list[str] = []
     for app in sorted(apps, key=lambda a: (a["metadata"].get("namespace", ""), a["metadata"]["name"])):
@@ -211,7 +225,7 @@ def status_table(apps: list[dict[str, Any]]) -> str:
         summaries.append(summary)
         regions = st.get("regions") or []
         if not regions:
-            rows.append((key, "-", "-", "-", "-", "-", "-", "-", "-", "not reconciled yet"))
+            rows.append((key, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "not reconciled yet"))
         for r in regions:
             reach, serving = r.get("reachable"), r.get("servingDNS")
             note = r.get("excludedReason") or (
@@ -227,6 +241,8 @@ def status_table(apps: list[dict[str, Any]]) -> str:
                     "-" if reach is None else ("yes" if reach else "NO"),
                     r.get("health") or "-",
                     r.get("address") or "-",
+                    r.get("loadBalancerId") or "-",
+                    _backends(r.get("backendHealth")),
                     "-" if serving is None else ("yes" if serving else "no"),
                     note,
                 )
@@ -239,6 +255,14 @@ def status_table(apps: list[dict[str, Any]]) -> str:
         for row in [header, *rows]
     ]
     return "\n".join([*lines, "", *summaries])
+
+
+def _backends(health: dict[str, Any] | None) -> str:
+    """``normal/checked`` (backend, port) pairs of the SLB's health check, ``!`` when some are abnormal."""
+    if not health:
+        return "-"
+    normal, abnormal = int(health.get("normal") or 0), int(health.get("abnormal") or 0)
+    return f"{normal}/{normal + abnormal}" + ("!" if abnormal else "")
 
 
 async def _status(

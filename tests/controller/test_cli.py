@@ -121,6 +121,9 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
                     "readyReplicas": 4,
                     "reachable": True,
                     "health": "Healthy",
+                    "address": "127.64.1.1",
+                    "loadBalancerId": "lb-hz1",
+                    "backendHealth": {"normal": 4, "abnormal": 2, "unavailable": 0},
                 },
                 {
                     "region": "cn-beijing",
@@ -145,6 +148,8 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
         "Unhealthy",
         "-",
         "-",
+        "-",
+        "-",
         "member",
         "bj",
         "unreachable",
@@ -162,6 +167,8 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
     assert (
         "shop/web: NotReady (NotReady), 4/4 replicas ready; degraded: cn-beijing: member unreachable" in text
     )
+    hz = next(row for row in rows if row[:2] == ["shop/web", "cn-hangzhou"])
+    assert hz[7:10] == ["127.64.1.1", "lb-hz1", "4/6!"]  # the SLB and its backends as it sees them
     assert status_table([]) == "No FederatedApps found."
 
 
