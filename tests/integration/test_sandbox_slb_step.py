@@ -98,7 +98,7 @@ async def test_create_update_steady_state_delete(tmp_path: Path) -> None:
         assert ctrl is not None
         assert ctrl.slb_step is not None
         assert await ctrl.wait_idle(10)
-        sb.emulator.reset_call_counts()  # type: ignore[union-attr]
+        sb.emulator.reset_call_counts()
         ctrl.slb_step.resync = 0.0  # every snapshot is due: the next reconcile of each region reads once
         ctrl.enqueue_all_apps()
         assert await ctrl.wait_idle(10)
