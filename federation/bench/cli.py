@@ -17,6 +17,7 @@ from federation.cli import LazyGroup
         "kube": "federation.sandbox.kube.bench:bench_kube",
         "controller": "federation.sandbox.bench.controller:bench_controller",
         "dns": "federation.sandbox.bench.dns:bench_dns",
+        "chaos": "federation.sandbox.chaos:bench_chaos",
     },
 )
 def bench() -> None:

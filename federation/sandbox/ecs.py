@@ -29,16 +29,31 @@ def instance_of(node: dict[str, Any]) -> tuple[str, str] | None:
     return (region, instance) if region and instance.startswith("i-") else None
 
 
-def _register(slb: SlbService, node: dict[str, Any]) -> None:
+def instance_info(node: dict[str, Any]) -> dict[str, Any] | None:
+    """The node as the emulator registers an ECS instance (``region``, ``instance_id``, ``private_ip``,
+    ``address``: the emulator admin API's ``/instances`` item); None without a usable providerID."""
     found = instance_of(node)
     if found is None:
-        return
+        return None
     ips = [
         a.get("address", "")
         for a in (node.get("status") or {}).get("addresses") or ()
         if a.get("type") == "InternalIP"
     ]
-    slb.register_instance(found[0], found[1], private_ip=ips[0] if ips else "", address=node_address(node))
+    return {
+        "region": found[0],
+        "instance_id": found[1],
+        "private_ip": ips[0] if ips else "",
+        "address": node_address(node),
+    }
+
+
+def _register(slb: SlbService, node: dict[str, Any]) -> None:
+    info = instance_info(node)
+    if info is not None:
+        slb.register_instance(
+            info["region"], info["instance_id"], private_ip=info["private_ip"], address=info["address"]
+        )
 
 
 def register_cluster_nodes(slb: SlbService, cluster: SimCluster) -> None:

@@ -79,6 +79,25 @@ async def test_hang_slow_and_error_faults(http: Http, cluster: SimCluster) -> No
         cluster.faults.set("explode")
 
 
+async def test_error_with_throttle_answers_429s_and_5xx_in_their_shares(
+    http: Http, cluster: SimCluster
+) -> None:
+    cluster.faults.set("error", rate=0.2, status=500, throttle=0.3)
+    cluster.faults.rng.seed(11)
+    codes = [(await http.req("GET", "/api/v1/namespaces"))[0] for _ in range(200)]
+    assert 35 <= codes.count(429) <= 85  # 30% of 200
+    assert 20 <= codes.count(500) <= 60  # 20%
+    assert codes.count(200) + codes.count(429) + codes.count(500) == 200
+    assert cluster.faults.describe()["throttle"] == 0.3
+    cluster.faults.set("error", throttle=0.5)  # throttling alone
+    assert cluster.faults.rate == 0.0
+    with pytest.raises(ValueError, match="throttle"):
+        cluster.faults.set("error", rate=0.8, throttle=0.5)
+    with pytest.raises(ValueError, match="throttle"):
+        cluster.faults.set("slow", throttle=0.1)
+    cluster.faults.clear()
+
+
 async def test_snapshot_and_restore(tmp_path: Path) -> None:
     sim = KubeSimulator(rollout_delay=0.1)
     c = await sim.add_cluster("cn-beijing", nodes=1)

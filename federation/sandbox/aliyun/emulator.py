@@ -95,6 +95,7 @@ class AliyunEmulator:
         for d in domains:
             self.alidns.add_domain(d, edition)
         self._counts: Counter[str] = Counter()
+        self._errors: Counter[str] = Counter()  # "Product.Action Code" of every error answered
         self._nonces: dict[str, float] = {}
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._stopping = asyncio.Event()
@@ -193,8 +194,14 @@ class AliyunEmulator:
         """Authenticated calls per ``Product.Action`` (faulted ones too), e.g. ``Slb.CreateLoadBalancer``."""
         return dict(self._counts)
 
+    def error_counts(self) -> dict[str, int]:
+        """Error answers per ``Product.Action Code`` (injected faults included), e.g.
+        ``Alidns.AddDomainRecord DomainRecordDuplicate``."""
+        return dict(self._errors)
+
     def reset_call_counts(self) -> None:
         self._counts.clear()
+        self._errors.clear()
 
     def state(self) -> dict[str, Any]:
         return {
@@ -205,6 +212,7 @@ class AliyunEmulator:
             "cen": self.cen.state(),
             "faults": self.faults.rules(),
             "calls": self.call_counts(),
+            "errors": self.error_counts(),
         }
 
     def set_backend_health(self, lb_id: str, server_id: str, status: str) -> None:
@@ -342,6 +350,7 @@ class AliyunEmulator:
             if failing:
                 self._fail(request, verdict)
         except ApiError as err:
+            self._errors[f"{product}.{params.get('Action', '')} {err.code}"] += 1
             return web.json_response(error_body(err, request_id, product), status=err.status)
         except _Reset:
             return web.Response(status=500)  # never written: the transport is gone

@@ -165,6 +165,12 @@ async def _serve(
     "--methods", default=None, help="Only these HTTP methods, comma-separated (GET for reads; POST,PUT,...)."
 )
 @click.option("--times", type=click.IntRange(min=1), default=None, help="Only the next N matching requests.")
+@click.option(
+    "--throttle",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="error: also answer this fraction 429 (+Retry-After), besides --rate at --status.",
+)
 @click.argument(
     "mode",
     type=click.Choice(
@@ -193,6 +199,7 @@ def fault(
     retry_after: int | None,
     methods: str | None,
     times: int | None,
+    throttle: float | None,
     mode: str,
     node: str | None,
 ) -> None:
@@ -228,6 +235,7 @@ def fault(
             "retry_after": retry_after,
             "methods": [m.strip() for m in methods.split(",") if m.strip()] if methods else None,
             "times": times,
+            "throttle": throttle,
         }
     try:
         result = asyncio.run(_post(url + path, token, body))

@@ -1,6 +1,8 @@
 """Per-cluster fault switches: API down (listening socket closed), hanging, slow, or failing a fraction
 of requests with 500, 503 or 429 (+Retry-After). A fault may be limited to some HTTP methods (``GET``
-for reads, ``POST``/``PUT``/``PATCH``/``DELETE`` for writes) and to its next N matching requests."""
+for reads, ``POST``/``PUT``/``PATCH``/``DELETE`` for writes) and to its next N matching requests.
+``error`` with ``throttle`` also answers that fraction 429 (+Retry-After), drawn apart from ``rate``:
+a cluster that throttles and fails at once, as under load (the chaos harness's weather)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class Faults:
     retry_after: int = 1
     methods: frozenset[str] | None = None  # None: every method
     times: int | None = None  # matching requests left before the fault clears itself; None: no end
+    throttle: float = 0.0  # error mode: the fraction answered 429, on top of ``rate`` at ``status``
     rng: random.Random = field(default_factory=random.Random)
     on_change: list[Callable[[Faults, str | None], Coroutine[Any, Any, None]]] = field(default_factory=list)
     _changed: asyncio.Event | None = None
@@ -45,6 +48,7 @@ class Faults:
         methods: Any = None,
         times: int | None = None,
         writes_only: bool = False,
+        throttle: float | None = None,
     ) -> None:
         """Switch a fault on. Takes effect for the next request (and, for `down`, closes the socket).
         ``methods`` (hang, slow, error) limits it to those HTTP methods, ``times`` (slow, error) to the
@@ -58,6 +62,10 @@ class Faults:
             raise ValueError(f"status: unsupported value {status}: supported values: 500, 429, 503")
         if rate is not None and not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate: {rate} must be between 0 and 1")
+        if throttle is not None and not 0.0 <= throttle <= 1.0 - (rate or 0.0):
+            raise ValueError(f"throttle: {throttle} must be between 0 and 1 - rate ({rate or 0.0})")
+        if throttle and mode != "error":
+            raise ValueError(f"throttle: only for error, not {mode}")
         if retry_after is not None and retry_after < 0:
             raise ValueError(f"retry_after: {retry_after} must be >= 0")
         if times is not None and times < 1:
@@ -71,12 +79,13 @@ class Faults:
             raise ValueError(f"times: not for {mode} (it lasts until cleared)")
         previous = self.mode
         self.mode = mode
-        self.rate = 1.0 if rate is None else rate
+        self.rate = (0.0 if throttle else 1.0) if rate is None else rate  # throttle alone: only 429s
         self.delay = delay if delay is not None else (1.0 if mode == "slow" else 0.0)
         self.status = status or 500
         self.retry_after = 1 if retry_after is None else retry_after
         self.methods = wanted
         self.times = times
+        self.throttle = throttle or 0.0
         self._wake()
         self._notify(previous)
 
@@ -91,6 +100,7 @@ class Faults:
             methods=d.get("methods"),
             times=d.get("times"),
             writes_only=bool(d.get("writes_only")),
+            throttle=d.get("throttle"),
         )
 
     def clear(self) -> None:
@@ -120,6 +130,7 @@ class Faults:
             "methods": sorted(self.methods) if self.methods is not None else None,
             "writes_only": self.methods == WRITE_METHODS,
             "times": self.times,
+            "throttle": self.throttle,
         }
 
     def _matches(self, method: str | None) -> bool:
@@ -142,6 +153,10 @@ class Faults:
             return None
         if mode == "slow":
             await asyncio.sleep(self.delay)
-        elif mode == "error" and self.rng.random() < self.rate:
-            return self.status, self.retry_after
+        elif mode == "error":
+            draw = self.rng.random()
+            if draw < self.throttle:
+                return 429, self.retry_after
+            if draw < self.throttle + self.rate:
+                return self.status, self.retry_after
         return None
