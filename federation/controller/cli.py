@@ -170,6 +170,8 @@ def run(
         resync=resync,
         probe_interval=probe_interval,
         service_type=service_type,
+        kube_qps=settings.kube_qps,
+        kube_burst=settings.kube_burst,
     )
     if identity:
         config.identity = identity

@@ -78,6 +78,12 @@ class Informer:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    def cancel(self) -> None:
+        """Stop without waiting for the loop to end (from a synchronous event handler)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
     def get(self, key: str) -> Obj | None:
         return self.cache.get(key)
 

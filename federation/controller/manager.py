@@ -27,7 +27,16 @@ from pydantic import ValidationError
 
 from federation.api import constants as c
 from federation.api.membercluster import MemberCluster
-from federation.clusters.kubeapi import DEPLOYMENTS, NODES, SECRETS, SERVICES, KubeApi, KubeError
+from federation.clusters.kubeapi import (
+    DEFAULT_BURST,
+    DEFAULT_QPS,
+    DEPLOYMENTS,
+    NODES,
+    SECRETS,
+    SERVICES,
+    KubeApi,
+    KubeError,
+)
 from federation.clusters.propagate import Propagator
 from federation.clusters.registry import Member, MemberRegistry
 from federation.clusters.resources import FEDERATEDAPPS, MEMBERCLUSTERS, OWNED_SELECTOR
@@ -63,6 +72,8 @@ class ControllerConfig:
     release_on_exit: bool = True
     workers: int = 8
     cluster_workers: int = 4
+    kube_qps: float = DEFAULT_QPS  # each member client's pacing (Settings.kube_qps, kube_burst)
+    kube_burst: int = DEFAULT_BURST
     resync: float = 300.0  # seconds between full resyncs
     probe_interval: float = 10.0  # seconds between member probes
     status_refresh: float = 60.0  # rewrite an unchanged MemberCluster status at most this often
@@ -151,6 +162,8 @@ class Controller:
         self.registry = MemberRegistry(
             self.elector.may_write,
             timeout=self.config.member_timeout,
+            qps=self.config.kube_qps,
+            burst=self.config.kube_burst,
             on_added=self._member_added,
             on_removed=self._member_removed,
         )
@@ -310,15 +323,26 @@ class Controller:
 
     def _on_cluster(self, key: str, old: Obj | None, new: Obj | None) -> None:
         self.cluster_queue.add(key)
-        if new is not None:
-            ref = (new.get("spec") or {}).get("kubeconfigSecretRef") or {}
-            ns = ref.get("namespace")
-            if ns and ns not in self.secret_informers:
-                inf = Informer(
-                    self.host, SECRETS, self._on_secret, namespace=ns, watch_timeout=self.config.watch_timeout
-                )
-                self.secret_informers[ns] = inf
-                inf.start()
+        ns = _secret_namespace(new)
+        if ns and ns not in self.secret_informers:
+            inf = Informer(
+                self.host, SECRETS, self._on_secret, namespace=ns, watch_timeout=self.config.watch_timeout
+            )
+            self.secret_informers[ns] = inf
+            inf.start()
+        gone = _secret_namespace(old)
+        if gone and gone != ns:
+            self._release_secret_informer(gone)
+
+    def _release_secret_informer(self, ns: str) -> None:
+        """Stop watching Secrets in ``ns`` once no MemberCluster references it (the clusters cache
+        already holds the event that dropped the last reference)."""
+        cache = self.clusters_informer.cache if self.clusters_informer is not None else {}
+        if any(_secret_namespace(mc) == ns for mc in cache.values()):
+            return
+        inf = self.secret_informers.pop(ns, None)
+        if inf is not None:
+            inf.cancel()
 
     def _on_secret(self, key: str, old: Obj | None, new: Obj | None) -> None:
         if old is not None and new is not None and old.get("data") == new.get("data"):
@@ -459,6 +483,13 @@ class Controller:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+def _secret_namespace(mc: Obj | None) -> str | None:
+    """The namespace of a MemberCluster's kubeconfig Secret."""
+    ref = ((mc or {}).get("spec") or {}).get("kubeconfigSecretRef") or {}
+    ns = ref.get("namespace")
+    return str(ns) if ns else None
 
 
 def _same_but_noise(old: Obj, new: Obj) -> bool:

@@ -135,7 +135,10 @@ async def run_round(
     with tempfile.TemporaryDirectory(prefix="fedctl-bench-") as tmp:
         workdir = Path(tmp)
         sim = await _start_simulator(workdir, regions, rollout_delay)
-        host = await KubeApi.from_kubeconfig_file(workdir / "host.kubeconfig", name="bench", timeout=60)
+        # the load generator is not paced; the controller's clients keep the default kube_qps/kube_burst
+        host = await KubeApi.from_kubeconfig_file(
+            workdir / "host.kubeconfig", name="bench", timeout=60, qps=1e6, burst=1_000_000
+        )
         ctrl_host = await KubeApi.from_kubeconfig_file(workdir / "host.kubeconfig", name="host", timeout=30)
         task: asyncio.Task[None] | None = None
         try:
