@@ -18,7 +18,8 @@ from federation.cli import LazyGroup
         "controller": "federation.sandbox.bench.controller:bench_controller",
         "dns": "federation.sandbox.bench.dns:bench_dns",
         "chaos": "federation.sandbox.chaos:bench_chaos",
+        "slb": "federation.sandbox.bench.slb:bench_slb",
     },
 )
 def bench() -> None:
-    """Measure the simulator, the controller and the DNS server, and print the numbers."""
+    """Measure the simulator, the controller, the DNS server and the SLB step, and print the numbers."""

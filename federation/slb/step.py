@@ -216,6 +216,11 @@ class SlbStep:
             raise SlbRetry(f"deleting the app's SLBs: {err.code}: {err.message}") from None
         self._apps.pop(app.metadata.uid, None)
 
+    def expire_listings(self) -> None:
+        """Make every regional listing due, as the passing of a resync interval does (benchmarks)."""
+        for snap in self._snapshots.values():
+            snap.at = float("-inf")
+
     # --- introspection: the health sweeps read these -----------------------------------------------
 
     def backend_health(self, app_key: str, region: str) -> HealthCounts | None:

@@ -99,10 +99,9 @@ async def test_create_update_steady_state_delete(tmp_path: Path) -> None:
         assert ctrl.slb_step is not None
         assert await ctrl.wait_idle(10)
         sb.emulator.reset_call_counts()
-        ctrl.slb_step.resync = 0.0  # every snapshot is due: the next reconcile of each region reads once
+        ctrl.slb_step.expire_listings()  # a resync interval passed: each region is listed once
         ctrl.enqueue_all_apps()
         assert await ctrl.wait_idle(10)
-        ctrl.slb_step.resync = 3600.0
         calls = {k: v for k, v in slb_calls(sb).items() if k != "DescribeHealthStatus"}
         assert writes(calls) == 0, calls
         assert calls == {"DescribeLoadBalancers": len(sb.regions)}, calls
