@@ -2,9 +2,9 @@
 
 Every address the sandbox's data plane answers on is a distinct loopback address (Linux routes all of
 127.0.0.0/8 to ``lo``, so binding one needs no setup): simulated nodes in one /16, SLB addresses in
-another. The second octet of each block is chosen at random per process so that sandboxes and test
-runs sharing a machine rarely meet; a listener port that still cannot be bound is mapped
-(:class:`PortPolicy`).
+another. The second octet of each block, and where in it the clusters or regions start, are chosen at
+random per process so that sandboxes and test runs sharing a machine rarely meet; a listener port that
+still cannot be bound is mapped (:class:`PortPolicy`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The SLB emulator's data plane (sandbox only): load balancers that really answer on loopback.
 
 Attached to a :class:`~federation.sandbox.aliyun.slb.SlbService`, it hands each new load balancer a
-distinct loopback address ``127.B.R.N`` (B: this process's block, R: the region, N: the instance), and
+distinct loopback address ``127.B.R.N`` (B: this process's block, R: the region's, N: the instance), and
 after every SLB write brings its sockets in line with the API state: each *running* TCP, HTTP or HTTPS
 listener of an *active* load balancer listens on its port there (or on a mapped port, see
 :class:`~federation.sandbox.loopback.PortPolicy`) and forwards each connection to a healthy backend's
@@ -129,7 +129,10 @@ class SlbDataPlane:
         if interval_scale <= 0:
             raise ValueError(f"interval_scale: must be > 0, got {interval_scale}")
         self.slb = slb
-        self.block = block if block is not None else random_block(SLB_BLOCKS, random.Random())
+        self.block = block if block is not None else random_block(SLB_BLOCKS, random.SystemRandom())
+        # regions get 127.<block>.<base + region index>: random, so that data planes sharing a machine
+        # rarely pick the same addresses
+        self._base = random.SystemRandom().randrange(256) if block is None else 0
         self.port_policy = port_policy or PortPolicy()
         self.interval_scale = interval_scale
         self.on_change = on_change
@@ -148,7 +151,7 @@ class SlbDataPlane:
             raise RuntimeError("the data plane serves at most 255 regions")
         used = {lb.address for lb in self.slb.lbs.values()}
         for n in range(1, 255):
-            addr = f"127.{self.block}.{r}.{n}"
+            addr = f"127.{self.block}.{(self._base + r) % 256}.{n}"
             if addr not in used:
                 return addr
         raise RuntimeError(f"no loopback address left for {region} (254 load balancers per region)")

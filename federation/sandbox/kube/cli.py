@@ -61,6 +61,13 @@ def _parse_cluster(spec: str) -> tuple[str, str]:
 @click.option("--nodes", type=int, default=3, show_default=True, help="Nodes per cluster.")
 @click.option("--https/--no-https", default=True, show_default=True, help="Serve HTTPS with a generated CA.")
 @click.option(
+    "--node-ports/--no-node-ports",
+    default=False,
+    show_default=True,
+    help="Each node serves its NodePorts on its own loopback address (annotation "
+    "sandbox.federation.io/address) while the Service has ready endpoints.",
+)
+@click.option(
     "--state",
     "state_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -77,6 +84,7 @@ def kube(
     history: int,
     nodes: int,
     https: bool,
+    node_ports: bool,
     state_file: Path | None,
 ) -> None:
     """Run simulated Kubernetes clusters, each on its own loopback port, until SIGINT/SIGTERM."""
@@ -91,7 +99,16 @@ def kube(
     restore_from = state_file if state_file is not None and state_file.exists() else None
     asyncio.run(
         _serve(
-            specs, out_dir, rollout_delay, progress_deadline, history, nodes, https, state_file, restore_from
+            specs,
+            out_dir,
+            rollout_delay,
+            progress_deadline,
+            history,
+            nodes,
+            https,
+            state_file,
+            restore_from,
+            node_ports=node_ports,
         )
     )
 
@@ -106,11 +123,19 @@ async def _serve(
     https: bool,
     state_file: Path | None,
     restore_from: Path | None,
+    *,
+    node_ports: bool = False,
 ) -> None:
     from federation.sandbox.kube.admin import AdminServer
     from federation.sandbox.kube.simulator import KubeSimulator
 
-    sim = KubeSimulator(rollout_delay, https=https, progress_deadline=progress_deadline, history_size=history)
+    sim = KubeSimulator(
+        rollout_delay,
+        https=https,
+        progress_deadline=progress_deadline,
+        history_size=history,
+        node_ports=node_ports,
+    )
     if restore_from is not None:
         await sim.restore(restore_from)
     for name, region in specs:

@@ -58,12 +58,12 @@ class SimCluster:
         ca_pem: bytes | None,
         index: int,
         token: str | None = None,
-        node_block: int | None = None,
+        node_prefix: str | None = None,
     ) -> None:
         self.name = name
         self.index = index
-        # second octet of the nodes' loopback addresses; None: NodePorts do not really answer
-        self.node_block = node_block
+        # "127.a.b": node i answers on 127.a.b.(i+1); None: NodePorts do not really answer
+        self.node_prefix = node_prefix
         self.nodeports: NodePorts | None = None
         self.region = region
         self.zones = zones
@@ -99,7 +99,7 @@ class SimCluster:
         if seed:
             self._seed()
         self.behaviours.start()
-        if self.node_block is not None:
+        if self.node_prefix is not None:
             self.nodeports = NodePorts(self.api, cluster=self.name, region=self.region)
             self.nodeports.start()
         self._runner = web.AppRunner(
@@ -264,13 +264,11 @@ class SimCluster:
                 },
             },
         }
-        if self.node_block is not None:
+        if self.node_prefix is not None:
             if not 0 <= i < 254:
                 raise ValueError(f"node index {i}: the data plane gives a cluster at most 254 nodes")
             # where this node's NodePorts really answer (see nodeports.py)
-            node["metadata"]["annotations"] = {
-                ADDRESS_ANNOTATION: f"127.{self.node_block}.{self.index % 256}.{i + 1}"
-            }
+            node["metadata"]["annotations"] = {ADDRESS_ANNOTATION: f"{self.node_prefix}.{i + 1}"}
         rt = self.api.resolve("", "v1", "nodes")
         existing = self.api.store.get(rt.key, ("", name))
         if existing is not None:

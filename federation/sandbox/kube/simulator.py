@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,10 @@ class KubeSimulator:
         self.cert: tls.ServingCert | None = tls.generate() if https else None
         self._ssl = self.cert.ssl_context() if self.cert else None
         self.clusters: dict[str, SimCluster] = {}
+        # nodes answer on 127.<block>.<base + cluster index>.<node>: random per simulator, so that
+        # simulators sharing a machine rarely pick the same addresses (and NodePorts)
         self.node_block = random_block(NODE_BLOCKS) if node_ports else None
+        self._node_base = random.SystemRandom().randrange(256)
 
     def _make(
         self, name: str, region: str | None, zones: list[str] | None, nodes: int, token: str | None = None
@@ -65,7 +69,11 @@ class KubeSimulator:
             ca_pem=self.cert.ca_pem if self.cert else None,
             index=len(self.clusters),
             token=token,
-            node_block=self.node_block,
+            node_prefix=(
+                f"127.{self.node_block}.{(self._node_base + len(self.clusters)) % 256}"
+                if self.node_block is not None
+                else None
+            ),
         )
 
     async def add_cluster(
