@@ -75,7 +75,7 @@ async def test_curl_an_slb_in_front_of_a_region(tmp_path: Path) -> None:
         async def all_normal() -> bool:
             return await statuses() == {"normal"}
 
-        await wait_for(all_normal, 10, "every node normal")
+        await wait_for(all_normal, 30, "every node normal")
         code, page = await _curl(url)
         assert code == 0
         assert f"region: {REGION}" in page
@@ -85,11 +85,11 @@ async def test_curl_an_slb_in_front_of_a_region(tmp_path: Path) -> None:
         async def all_abnormal() -> bool:
             return await statuses() == {"abnormal"}
 
-        await wait_for(all_abnormal, 10, "every node abnormal once the Deployment fails")
+        await wait_for(all_abnormal, 30, "every node abnormal once the Deployment fails")
         code, page = await _curl(url)
         assert (code, page) == (52, "")  # curl: empty reply from server
         sb.sim.cluster(REGION).fail_deployment(NAMESPACE, APP, False)
-        await wait_for(all_normal, 10, "every node normal again")
+        await wait_for(all_normal, 30, "every node normal again")
         assert f"region: {REGION}" in (await _curl(url))[1]
     finally:
         await client.close()

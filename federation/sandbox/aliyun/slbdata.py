@@ -349,7 +349,10 @@ class SlbDataPlane:
         timeout_key = (
             "HealthCheckTimeout" if li.protocol in ("http", "https") else "HealthCheckConnectTimeout"
         )
-        timeout = float(hc.get(timeout_key, 5)) * self.interval_scale
+        # scaled like the interval, but never below a second: a loaded machine must not look like a dead node
+        timeout = max(
+            float(hc.get(timeout_key, 5)) * self.interval_scale, min(float(hc.get(timeout_key, 5)), 1.0)
+        )
         try:
             if http:
                 return await probe_http(
