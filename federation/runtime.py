@@ -146,8 +146,9 @@ def build_controller(
     """The controller over ``host``, publishing through ``dns`` when given (its DNS step runs last;
     its embedded server hands over between serving the store and serving what this replica
     publishes as the controller gains and loses the lead); with ``slb`` it runs the regional SLB step
-    before DNS (inventory and health samples in ``store``)."""
-    return Controller(
+    before DNS (inventory and health samples in ``store``). Every cloud write of either passes the
+    leader's write gate, as Kubernetes writes do."""
+    controller = Controller(
         host,
         config,
         steps=steps,
@@ -157,6 +158,11 @@ def build_controller(
         slb=slb,
         store=store,
     )
+    if dns is not None:
+        dns.gate_writes(controller.elector.may_write)
+    if slb is not None:
+        slb.client.write_gate = controller.elector.may_write
+    return controller
 
 
 def slb_client(settings: Settings) -> AlibabaClient:

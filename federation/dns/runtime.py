@@ -12,6 +12,7 @@ Embedded with a store, every replica answers: the server serves the published re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,19 @@ class DnsRuntime:
     server: DnsServer | None = None
     address: tuple[str, int] | None = None  # where the embedded server listens (UDP and TCP)
     follower: StoreFollower | None = None  # embedded with a store: serves what the leader published
+    cloud: Any | None = None  # the AlibabaClient alidns writes go through (alidns only)
     _closers: list[Any] = field(default_factory=list)
+
+    _gates: list[Callable[[], bool]] = field(default_factory=list)
+
+    def gate_writes(self, gate: Callable[[], bool]) -> None:
+        """Pass every cloud write through ``gate`` (the leader's ``may_write``): a replica that is not
+        sure it leads publishes nothing. Controllers sharing this runtime (the sandbox starts a standby
+        beside the leader in one process) each add theirs; a write passes while any of them leads."""
+        self._gates.append(gate)
+        if self.cloud is not None:
+            gates = self._gates
+            self.cloud.write_gate = gates[0] if len(gates) == 1 else lambda: any(g() for g in gates)
 
     async def leading(self, leader: bool) -> None:
         """The controller's leadership changed: the leader serves what it publishes, every other
@@ -98,7 +111,9 @@ async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[s
             max_workers=settings.alibaba_max_workers,
         )
         provider = AlidnsProvider(AlidnsApi(client), zones=list(zones))
-        return DnsRuntime(DnsPublisher(provider, latency=latency, store=store), _closers=[client.close])
+        return DnsRuntime(
+            DnsPublisher(provider, latency=latency, store=store), cloud=client, _closers=[client.close]
+        )
     from federation.dns.providers.embedded import EmbeddedProvider
 
     server = DnsServer(LineClassifier.default(overlay_file=getattr(settings, "dns_cidrs", None)))

@@ -10,6 +10,11 @@
   after sending, 5xx) only for reads, absolute sets and creates carrying a ``ClientToken``. An unsafe
   write that fails ambiguously raises :class:`~federation.cloud.alibaba.errors.AmbiguousWriteError`.
 - A token bucket per API action paces calls below Alibaba's flow control, which is per API.
+- Every write passes the leader's write gate (``write_gate``, the same ``LeaderElector.may_write``
+  Kubernetes writes pass): checked before each attempt and again in the worker thread just before the
+  request is sent, so a write that waited (rate limit, backoff, a busy pool) past the leader's renew
+  deadline is refused with :class:`~federation.cloud.alibaba.errors.NotLeaderError`, not sent. Every
+  adapter (alidns, SLB, CEN) goes through :meth:`AlibabaClient.call`, so none can bypass it.
 - The AccessKey secret is registered for log redaction and is never logged or put in an error.
 - The SDK's loggers are left as the process configured them (``federation.logsetup``).
 """
@@ -29,7 +34,12 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerExcept
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest
 
-from federation.cloud.alibaba.errors import AlibabaError, AmbiguousWriteError, from_sdk_exception
+from federation.cloud.alibaba.errors import (
+    AlibabaError,
+    AmbiguousWriteError,
+    NotLeaderError,
+    from_sdk_exception,
+)
 from federation.cloud.alibaba.ratelimit import ActionBuckets
 from federation.cloud.alibaba.retry import CallKind, Decision, RetryPolicy, decide
 from federation.logsetup import register_secret
@@ -55,6 +65,7 @@ class AlibabaClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
         rng: random.Random | None = None,
+        write_gate: Callable[[], bool] | None = None,
     ) -> None:
         if not access_key_id:
             raise ValueError("access_key_id: must not be empty")
@@ -77,6 +88,8 @@ class AlibabaClient:
         self.buckets = ActionBuckets(rate_limits)
         self._rng = rng or random.Random()
         self.attempts = 0  # SDK calls actually sent (for metrics and benchmarks)
+        # None: ungated (a command run by hand); the controller sets its elector's may_write
+        self.write_gate: Callable[[], bool] | None = write_gate
 
     @classmethod
     def from_settings(cls, settings: Any, region_id: str = "cn-hangzhou") -> AlibabaClient:
@@ -125,7 +138,10 @@ class AlibabaClient:
                 self._clients[region] = client
             return client
 
-    def _send(self, client: AcsClient, request: AcsRequest) -> bytes:
+    def _send(self, client: AcsClient, request: AcsRequest, gate: Callable[[], bool] | None = None) -> bytes:
+        # In the worker, just before sending: the wait for a free thread may have outlived the Lease.
+        if gate is not None and not gate():
+            raise NotLeaderError(f"{request.get_product()}.{request.get_action_name()}")
         try:
             body: bytes = client.do_action_with_exception(request)
             return body
@@ -157,12 +173,17 @@ class AlibabaClient:
         loop = asyncio.get_running_loop()
         started = loop.time()
         attempts = 0
+        gate = None if kind is CallKind.READ else self.write_gate
         while True:
             await bucket.acquire()
+            if gate is not None and not gate():
+                raise NotLeaderError(f"{product}.{action}")
             self.attempts += 1
             attempts += 1
             try:
-                body = await loop.run_in_executor(self._pool, self._send, client, request)
+                body = await loop.run_in_executor(self._pool, self._send, client, request, gate)
+            except NotLeaderError:
+                raise
             except AlibabaError as err:
                 decision = decide(kind, err)
                 if decision is Decision.AMBIGUOUS:

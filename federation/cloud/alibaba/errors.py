@@ -99,6 +99,15 @@ class AlibabaError(Exception):
         }
 
 
+class NotLeaderError(AlibabaError):
+    """A write refused before it was sent: this replica's write gate is closed (it is not, or is no
+    longer sure it is, the leader). Nothing reached the service, so nothing needs reading back."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__("NotLeader", f"{action}: this controller is not the leader; write refused")
+        self.action = action
+
+
 class AmbiguousWriteError(AlibabaError):
     """A write that is not safe to repeat failed in a way that may hide a success (it carries the
     original code, status and RequestId). Read the state back before deciding to write again."""
