@@ -83,6 +83,10 @@ class Settings(BaseSettings):
         default=None, description="host:port that replaces every product endpoint (the sandbox emulator)"
     )
     alibaba_max_workers: int = Field(default=8, ge=1, le=64)
+    alibaba_rate_limits: dict[str, tuple[float, int]] = Field(
+        default_factory=dict,
+        description="client-side pacing per product or Product.Action: [requests per second, burst]",
+    )
 
     # DNS.
     dns_provider: Literal["embedded", "alidns"] = "embedded"

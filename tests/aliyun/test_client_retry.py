@@ -332,3 +332,17 @@ def test_retries_stay_within_attempts_and_total_time(
         attempts += 1
     assert attempts <= max_attempts
     assert elapsed <= max_elapsed
+
+
+async def test_rate_limits_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import SecretStr
+
+    from federation.config import Settings
+
+    monkeypatch.setenv("FEDCTL_ALIBABA_RATE_LIMITS", '{"slb": [5, 4], "Alidns.AddDomainRecord": [2, 1]}')
+    settings = Settings(alibaba_access_key_id="LTAIx", alibaba_access_key_secret=SecretStr("secret-x"))
+    client = AlibabaClient.from_settings(settings)
+    assert client.buckets.limit("Slb", "CreateLoadBalancer") == (5.0, 4)
+    assert client.buckets.limit("Alidns", "AddDomainRecord") == (2.0, 1)
+    assert client.buckets.limit("Alidns", "DescribeDomainRecords") == (20.0, 20)
+    await client.close()

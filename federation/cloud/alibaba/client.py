@@ -94,7 +94,8 @@ class AlibabaClient:
     @classmethod
     def from_settings(cls, settings: Any, region_id: str = "cn-hangzhou") -> AlibabaClient:
         """Build from ``federation.config.Settings`` (``alibaba_access_key_id``,
-        ``alibaba_access_key_secret``, ``alibaba_endpoint``, ``alibaba_max_workers``); a missing
+        ``alibaba_access_key_secret``, ``alibaba_endpoint``, ``alibaba_max_workers``,
+        ``alibaba_rate_limits``); a missing
         credential is an error naming the field."""
         key_id = getattr(settings, "alibaba_access_key_id", None)
         secret = getattr(settings, "alibaba_access_key_secret", None)
@@ -109,6 +110,7 @@ class AlibabaClient:
             region_id,
             endpoint=getattr(settings, "alibaba_endpoint", None),
             max_workers=int(getattr(settings, "alibaba_max_workers", 8)),
+            rate_limits=getattr(settings, "alibaba_rate_limits", None) or None,
         )
 
     def __repr__(self) -> str:  # never show the secret
