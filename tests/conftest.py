@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,3 +24,22 @@ def postgres_dsn() -> str | None:
     if not dsn and os.environ.get("CI"):
         raise RuntimeError("CI=true but FEDCTL_TEST_POSTGRES_DSN is not set: .ci/run must start PostgreSQL")
     return dsn
+
+
+@contextlib.contextmanager
+def postgres_database(dsn: str, prefix: str = "fedctl_test") -> Iterator[str]:
+    """A new, empty database on the server of ``dsn`` (its URL), dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(dsn, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(dsn).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

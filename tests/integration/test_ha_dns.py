@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +21,14 @@ import dns.edns
 import dns.exception
 import dns.message
 import dns.rcode
+import pytest
 
 from federation.clusters.kubeapi import LEASES
 from federation.sandbox.wiring import SYSTEM_NAMESPACE, Sandbox
+from federation.store import migrate
 from federation.store.db import Database
 from federation.store.dnslog import list_dns_changes
+from tests.conftest import postgres_database, postgres_dsn
 from tests.integration.conftest import HOSTNAME, Running, fedctl_run_command
 from tests.waiting import wait_for
 
@@ -118,11 +122,26 @@ async def _client(
         await asyncio.sleep(0.01)
 
 
-async def test_killing_the_leader_fails_no_dns_query(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The replicas' shared store: a SQLite file, or a PostgreSQL database (production's), migrated as
+    ``fedctl db upgrade`` would (``fedctl run`` only checks PostgreSQL's schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    dsn = postgres_dsn()
+    if dsn is None:
+        pytest.skip("PostgreSQL variant: FEDCTL_TEST_POSTGRES_DSN is not set (.ci/run sets it)")
+    with postgres_database(dsn, "fedctl_ha") as url:
+        migrate.upgrade(url)
+        yield url
+
+
+async def test_killing_the_leader_fails_no_dns_query(tmp_path: Path, store_url: str) -> None:
     sb = Sandbox(tmp_path / "sb", rollout_delay=0.1, run_controller=False)
     await sb.start()
     assert sb.host is not None
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    url = store_url
     replicas: list[Replica] = []
     try:
         first = await _start(sb, url, "ha-a", tmp_path)

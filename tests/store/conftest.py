@@ -8,25 +8,20 @@ without that variable, only the PostgreSQL parameter is skipped, with the reason
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from federation.store import migrate
 from federation.store.db import Database
 from federation.store.models import Base
-from tests.conftest import postgres_dsn
+from tests.conftest import postgres_database, postgres_dsn
 
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def _admin_engine(dsn: str) -> Engine:
-    return create_engine(dsn, isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -38,16 +33,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     dsn = postgres_dsn()
     if dsn is None:
         pytest.skip("PostgreSQL variant: FEDCTL_TEST_POSTGRES_DSN is not set (.ci/run sets it)")
-    name = f"fedctl_store_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(dsn)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(dsn).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(dsn, "fedctl_store") as url:
+        yield url
 
 
 def reset_database(url: str) -> None:
