@@ -478,7 +478,10 @@ async def _count(
             report.orphan_wrr += 1
             report.details.append(f"dns: weighted round robin on for {name} {w['type']} [{w['line']}]")
     errors: dict[str, int] = state.get("errors") or {}
-    report.duplicate_record_errors = sum(n for k, n in errors.items() if k.endswith(" DomainRecordDuplicate"))
+    for k, n in sorted(errors.items()):
+        if k.endswith(" DomainRecordDuplicate"):
+            report.duplicate_record_errors += n
+            report.details.append(f"dns: {n} x {k}")
     for k, n in errors.items():
         code = k.rsplit(" ", 1)[-1]
         if code.startswith("Throttling") or code in ("InternalError", "ServiceUnavailable"):
