@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "federation.bench.cli:bench",
     "crds": "federation.api.crdgen:crds",
     "validate": "federation.api.cli:validate_cmd",
+    "network": "federation.network.cli:network",
     "health": "federation.health.cli:health",
     "sweep": "federation.health.cli:sweep",
 }

@@ -92,8 +92,33 @@ async def test_bandwidth_packages_and_inter_region_limits(client: AlibabaClient,
     unassociate = UnassociateCenBandwidthPackageRequest()
     unassociate.set_CenId(cen_id)
     unassociate.set_CenBandwidthPackageId(pkg)
+    with pytest.raises(Exception, match=r"InvalidOperation\.CenBandwidthLimitsNotZero"):
+        await sdk(unassociate)  # the package still carries the limits set above
+    await api.set_inter_region_bandwidth_limit(cen_id, "cn-shanghai", "cn-beijing", 0)
+    await api.set_inter_region_bandwidth_limit(cen_id, "cn-beijing", "cn-hangzhou", 0)
     await sdk(unassociate)
     assert [p["Status"] for p in await api.describe_bandwidth_packages()] == ["Idle"]
     with pytest.raises(AlibabaError) as info:
         await api.create_bandwidth_package(1, "China", "Europe", client_token="q")
     assert info.value.code == "InvalidParameter"
+
+
+async def test_the_last_instance_of_a_region_cannot_leave_while_bandwidth_names_it(
+    client: AlibabaClient,
+) -> None:
+    api = CenApi(client)
+    cen_id = await api.create_cen("fed", client_token="c-bw")
+    await api.attach_child_instance(cen_id, "vpc-hz", "cn-hangzhou")
+    await _wait_status(api, cen_id, {"vpc-hz": "Attached"})
+    await api.attach_child_instance(cen_id, "vpc-bj", "cn-beijing")
+    await _wait_status(api, cen_id, {"vpc-hz": "Attached", "vpc-bj": "Attached"})
+    pkg = await api.create_bandwidth_package(10, "China", "China", client_token="p-bw")
+    await api.associate_bandwidth_package(cen_id, pkg)
+    await api.set_inter_region_bandwidth_limit(cen_id, "cn-hangzhou", "cn-beijing", 5)
+    with pytest.raises(AlibabaError) as info:
+        await api.detach_child_instance(cen_id, "vpc-hz", "cn-hangzhou")
+    assert info.value.code == "InvalidOperation.CenBandwidthLimitsNotZero"
+    assert "cn-hangzhou" in info.value.message
+    await api.set_inter_region_bandwidth_limit(cen_id, "cn-hangzhou", "cn-beijing", 0)
+    await api.detach_child_instance(cen_id, "vpc-hz", "cn-hangzhou")
+    await _wait_status(api, cen_id, {"vpc-bj": "Attached"})

@@ -221,6 +221,23 @@ class CenService:
         if child is None:
             raise ApiError("ParameterInstanceId", f"The instance {child_id} is not attached to {cen.cen_id}.")
         self._blocking(cen)
+        # Bandwidth still in use: the last instance of a region cannot leave while an inter-region limit
+        # names that region. The code is the one the Cbn API gives for a bandwidth plan that still carries
+        # limits (UnassociateCenBandwidthPackage; the Terraform provider retries on it); that detach
+        # answers it too is unconfirmed.
+        others = [
+            c
+            for c in self.children.values()
+            if c.cen_id == cen.cen_id and c.region == child.region and c is not child
+        ]
+        in_use = [k for k, v in cen.limits.items() if v > 0 and child.region in k]
+        if in_use and not others:
+            a, b = in_use[0]
+            raise ApiError(
+                "InvalidOperation.CenBandwidthLimitsNotZero",
+                f"The inter-region bandwidth {a}<->{b} of {cen.cen_id} is not zero; set it to 0 before "
+                f"detaching the last instance in {child.region}.",
+            )
         child.detaching = True
         child.since = self._clock()
         return {}
@@ -275,6 +292,15 @@ class CenService:
         cen, pkg = self._cen(p), self._package(p)
         if pkg.cen_id != cen.cen_id:
             raise ApiError("ParameterBwpInstanceId", f"{pkg.package_id} is not associated with {cen.cen_id}.")
+        if any(
+            v > 0 and {area_of(k[0]), area_of(k[1])} == {pkg.area_a, pkg.area_b}
+            for k, v in cen.limits.items()
+        ):
+            raise ApiError(
+                "InvalidOperation.CenBandwidthLimitsNotZero",
+                f"The bandwidth package {pkg.package_id} still carries inter-region bandwidth "
+                f"on {cen.cen_id}.",
+            )
         pkg.cen_id = None
         cen.packages.remove(pkg.package_id)
         return {}

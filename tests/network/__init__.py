@@ -1,0 +1,1 @@
+"""CEN reachability between regions: the pure verdicts and `fedctl network`."""
