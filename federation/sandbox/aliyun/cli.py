@@ -75,6 +75,12 @@ def _hostport(value: str, option: str) -> tuple[str, int]:
     show_default=True,
     help="Seconds a CEN child stays Attaching/Detaching.",
 )
+@click.option(
+    "--data-plane",
+    is_flag=True,
+    help="SLBs get loopback addresses that really answer, forwarding to their backends' loopback "
+    "addresses (register them with `instance --address`); `state` lists the real ports.",
+)
 @click.pass_context
 def aliyun(
     ctx: click.Context,
@@ -86,6 +92,7 @@ def aliyun(
     no_dns: bool,
     slb_quota: int,
     cen_delay: float,
+    data_plane: bool,
 ) -> None:
     """Run the Alibaba Cloud API emulator (alidns, SLB, CEN) until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -103,6 +110,8 @@ def aliyun(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    if data_plane:
+        emu.attach_data_plane()
     try:
         asyncio.run(_serve(emu, host, port, dns_host, None if no_dns else dns_port, out_dir))
     except OSError as exc:  # address in use, permission denied, unwritable --out

@@ -209,6 +209,7 @@ class AliyunEmulator:
             "edition": self.edition,
             "alidns": self.alidns.state(),
             "slb": self.slb.state(),
+            "slb_data_plane": self.data_plane.listeners() if self.data_plane is not None else None,
             "cen": self.cen.state(),
             "faults": self.faults.rules(),
             "calls": self.call_counts(),

@@ -544,6 +544,9 @@ class SlbService:
         uri = hc.get("HealthCheckURI")
         if uri is not None and not str(uri).startswith("/"):
             raise invalid("HealthCheckURI", uri, "It must start with /.")
+        method = hc.get("HealthCheckMethod")
+        if method is not None and str(method).lower() not in ("head", "get"):
+            raise invalid("HealthCheckMethod", method, "It must be head or get.")
         codes = hc.get("HealthCheckHttpCode")
         if codes is not None and not set(str(codes).split(",")) <= _HTTP_CODES:
             raise invalid(

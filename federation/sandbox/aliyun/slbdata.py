@@ -9,11 +9,12 @@ listener of an *active* load balancer listens on its port there (or on a mapped 
 HTTP is forwarded as TCP; HTTPS is terminated with the listener's uploaded certificate and forwarded
 as plain HTTP, as the real service does. UDP listeners are not served.
 
-Health checks follow the listener's settings (interval, timeout, healthy/unhealthy thresholds, TCP
-connect or HTTP GET of ``HealthCheckURI`` with ``HealthCheckHttpCode`` classes and
-``HealthCheckDomain``) and feed ``DescribeHealthStatus``. A backend's first probe sets its state at
-once; afterwards it changes only after threshold-many consecutive results. ``interval_scale`` shrinks
-every interval and timeout for tests. Connections go to backends whose state is normal, in turn,
+Health checks follow the listener's settings (interval, timeout, healthy/unhealthy thresholds; TCP
+connect, or HTTP HEAD (GET with ``HealthCheckMethod`` get) of ``HealthCheckURI`` with
+``HealthCheckDomain``, passing on the ``HealthCheckHttpCode`` classes) and feed
+``DescribeHealthStatus``. A backend's first probe sets its state at once; afterwards it changes only
+after threshold-many consecutive results. ``interval_scale`` shrinks every interval (and timeout,
+down to a second) for tests. Connections go to backends whose state is normal, in turn,
 skipping weight 0; one that refuses is skipped for the next; with none healthy the client is closed.
 Nothing here dials outside 127.0.0.0/8: a non-loopback target raises
 :class:`~federation.sandbox.loopback.NonLoopbackTarget`.
@@ -56,16 +57,26 @@ async def probe_tcp(host: str, port: int, within: float) -> bool:
 
 
 async def probe_http(
-    host: str, port: int, within: float, *, uri: str = "/", domain: str | None = None, codes: str = ""
+    host: str,
+    port: int,
+    within: float,
+    *,
+    uri: str = "/",
+    domain: str | None = None,
+    codes: str = "",
+    method: str = "HEAD",
 ) -> bool:
-    """True when ``GET uri`` answers with a status in one of ``codes`` (default 2xx and 3xx)."""
+    """True when ``METHOD uri`` answers with a status in one of ``codes`` (default 2xx and 3xx); HEAD
+    unless the listener's ``HealthCheckMethod`` says get, as the real health check does."""
     require_loopback(host, "health check target")
+    method = "GET" if method.lower() == "get" else "HEAD"
     wanted = {_CODE_CLASSES[c] for c in (codes or "http_2xx,http_3xx").split(",") if c in _CODE_CLASSES}
     try:
         async with asyncio.timeout(within):
             reader, writer = await asyncio.open_connection(host, port)
             try:
-                req = f"GET {uri} HTTP/1.0\r\nHost: {domain or host}\r\nUser-Agent: slb-health-check\r\n\r\n"
+                head = f"{method} {uri} HTTP/1.0\r\nHost: {domain or host}\r\n"
+                req = head + "User-Agent: slb-health-check\r\n\r\n"
                 writer.write(req.encode())
                 await writer.drain()
                 line = await reader.readline()
@@ -362,6 +373,7 @@ class SlbDataPlane:
                     uri=str(hc.get("HealthCheckURI") or "/"),
                     domain=hc.get("HealthCheckDomain"),
                     codes=str(hc.get("HealthCheckHttpCode") or ""),
+                    method=str(hc.get("HealthCheckMethod") or "head"),
                 )
             return await probe_tcp(inst.address, port, timeout)
         except ValueError as exc:  # NonLoopbackTarget: reported, never dialled
