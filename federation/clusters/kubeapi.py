@@ -42,6 +42,7 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import load_incluster_config, load_kube_config_from_dict
 from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 
+from federation import metrics
 from federation.backoff import RetryPolicy
 from federation.ratelimit import TokenBucket
 
@@ -338,9 +339,11 @@ class KubeApi:
             finally:
                 resp.release()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            metrics.kube_request(self.name, 0)
             raise _transport_error(exc, "connection failed") from None
         finally:
             self.seconds[verb] += time.monotonic() - started
+        metrics.kube_request(self.name, resp.status)
         if not 200 <= resp.status < 300:
             raise _error(resp.status, raw, resp.headers)
         return json.loads(raw) if raw else None

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+from federation import metrics
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +148,19 @@ async def run_workers(
             key = await queue.get()
             if key is None:
                 return
+            started = time.monotonic()
             try:
                 await handler(key)
             except asyncio.CancelledError:
                 queue.done(key)
                 raise
             except Exception as exc:
+                metrics.reconciled(name, False, time.monotonic() - started)
+                metrics.retried(name)
                 delay = queue.add_rate_limited(key)
                 log.info("%s %s: retrying in %.1fs: %s", name, key, delay, exc)
             else:
+                metrics.reconciled(name, True, time.monotonic() - started)
                 queue.forget(key)
             queue.done(key)
 

@@ -14,7 +14,7 @@ import click
 import yaml
 
 from federation.dns.lines import LineClassifier, LineError, default_catalogue
-from federation.dns.plan import MANAGED_TYPES, answer
+from federation.dns.plan import MANAGED_TYPES
 from federation.dns.records import Record
 
 
@@ -82,8 +82,10 @@ def lines_cmd(ctx: click.Context, as_json: bool, check_domain: str | None) -> No
         ]
         click.echo(json.dumps(rows, indent=2))
         return
+    click.echo(f"{'LINE':<24} {'PARENT':<24} {'VANTAGE':<16} CHAIN")
     for line in cat:
-        click.echo(f"{line.code:<24} {line.vantage or '-':<16} {' > '.join(cat.chain(line.code))}")
+        chain = " > ".join(cat.chain(line.code))
+        click.echo(f"{line.code:<24} {line.parent or '-':<24} {line.vantage or '-':<16} {chain}")
 
 
 async def _check_lines(settings: Any, domain: str) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
@@ -114,27 +116,22 @@ def show(
     ctx: click.Context, host: str | None, client_ip: str | None, zone: str | None, as_json: bool
 ) -> None:
     """Published records per line (from the store), and a client's answer."""
+    from federation.dns.lookup import records_by_name, resolve_client
+
     settings = _settings(ctx)
     records = _published(settings, zone)
     if host:
+        names = sorted({r.name for r in records if r.rtype in MANAGED_TYPES})
         records = [r for r in records if r.name == host.lower().rstrip(".")]
         if not records:
-            raise click.ClickException(f"{host}: no published records (is the app's DNS published yet?)")
-    by_name: dict[str, dict[str, list[str]]] = {}
-    for r in sorted(records):
-        if r.rtype in MANAGED_TYPES:
-            w = f" (weight {r.weight})" if r.weight is not None else ""
-            by_name.setdefault(r.name, {}).setdefault(r.line, []).append(f"{r.value}{w}")
+            raise click.ClickException(_nothing_published(settings, host, names))
+    by_name = records_by_name(records)
     client: dict[str, Any] | None = None
     if client_ip:
-        cls = _classify(settings, client_ip)
-        client = {
-            "client": client_ip,
-            "line": cls.line,
-            "chain": list(cls.chain),
-            "scope": cls.prefix_len,
-            "answers": {name: _answer(records, name, cls.chain) for name in by_name},
-        }
+        try:
+            client = resolve_client(_classifier(settings), records, client_ip, by_name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--client-ip") from None
     if as_json:
         click.echo(json.dumps({"records": by_name, "client": client}, indent=2))
         return
@@ -154,28 +151,43 @@ def show(
 
 
 def _classify(settings: Any, client: str) -> Any:
-    import ipaddress
+    from federation.dns.lookup import classify_client
 
     try:
-        net = ipaddress.ip_network(client, strict=False)
-    except ValueError:
-        raise click.BadParameter(f"not an IP address or CIDR: {client!r}", param_hint="--client-ip") from None
-    prefix = net.prefixlen if "/" in client else None
-    return _classifier(settings).classify(net.network_address, prefix)
+        return classify_client(_classifier(settings), client)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--client-ip") from None
 
 
-def _answer(records: Sequence[Record], name: str, chain: Sequence[str]) -> tuple[str, list[str]]:
-    line, values = answer(records, name, chain)
-    return line, sorted(values)
+def _nothing_published(settings: Any, host: str, names: Sequence[str]) -> str:
+    from federation.store.db import mask_url
+
+    where = mask_url(str(settings.database_url))
+    if not names:
+        return (
+            f"{host}: the store {where} holds no published records at all; point --database-url "
+            "(or FEDCTL_DATABASE_URL) at the store `fedctl run` or the sandbox writes"
+        )
+    return f"{host}: no published records in {where} (it has: {', '.join(names[:5])})"
+
+
+def _open_store(settings: Any) -> Any:
+    """The store for reading: never created here; a missing one is "no store at PATH"."""
+    from federation.store.db import DatabaseURLError, open_existing
+
+    try:
+        return open_existing(str(settings.database_url))
+    except DatabaseURLError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _published(settings: Any, zone: str | None) -> list[Record]:
     from sqlalchemy import select
 
-    from federation.store.db import Database
+    from federation.store.db import read_error
     from federation.store.models import PublishedRecord
 
-    db = Database(settings.database_url)
+    db = _open_store(settings)
     try:
         with db.session() as session:
             stmt = select(PublishedRecord)
@@ -183,7 +195,7 @@ def _published(settings: Any, zone: str | None) -> list[Record]:
                 stmt = stmt.where(PublishedRecord.zone == zone.lower().rstrip("."))
             return [Record(r.name, r.rtype, r.line, r.value, r.ttl, r.weight) for r in session.scalars(stmt)]
     except Exception as exc:
-        raise click.ClickException(f"reading the store ({db.display_url}): {exc}") from None
+        raise click.ClickException(read_error(exc, db.display_url)) from None
     finally:
         db.dispose()
 
@@ -196,15 +208,15 @@ def _published(settings: Any, zone: str | None) -> list[Record]:
 @click.pass_context
 def log_cmd(ctx: click.Context, host: str | None, app: str | None, limit: int, as_json: bool) -> None:
     """The DNS change log (from the store), newest first: what changed and why."""
-    from federation.store.db import Database
+    from federation.store.db import read_error
     from federation.store.dnslog import list_dns_changes
 
-    db = Database(_settings(ctx).database_url)
+    db = _open_store(_settings(ctx))
     try:
         name = host.lower().rstrip(".") if host else None
         rows = db.call(list_dns_changes, app=app, name=name, limit=limit)
     except Exception as exc:
-        raise click.ClickException(f"reading the store ({db.display_url}): {exc}") from None
+        raise click.ClickException(read_error(exc, db.display_url)) from None
     finally:
         db.dispose()
     if as_json:
@@ -378,13 +390,10 @@ def latency_cmd(
         raise click.BadParameter(f"unknown line {line_code!r} (see fedctl dns lines)", param_hint="--line")
     if samples and settings.database_url:
         matrix = matrix.with_samples(_store_samples(settings, matrix))
+    from federation.dns.lookup import known_regions, latency_rows
+
     vantage = matrix.catalogue.get(line_code).vantage
-    names = list(regions) or sorted(set(matrix.regions) | set(matrix.configured_regions))
-    rows = []
-    for region in names:
-        rtt, source = matrix.lookup(line_code, region)
-        rows.append({"region": region, "rtt_ms": rtt, "source": source})
-    rows.sort(key=lambda r: (r["rtt_ms"] is None, r["rtt_ms"] or 0.0, r["region"]))
+    rows = latency_rows(matrix, line_code, list(regions) or known_regions(matrix))
     if as_json:
         click.echo(json.dumps({"line": line_code, "vantage": vantage, "regions": rows}, indent=2))
         return
@@ -399,28 +408,24 @@ def _store_samples(settings: Any, matrix: Any) -> dict[tuple[str, str], float]:
     cannot be read (the table then shows configuration and the default table only)."""
     from datetime import UTC, datetime
 
-    from federation.dns.publisher import SAMPLES_WINDOW
-    from federation.store.db import Database, parse_url, sqlite_file
-    from federation.store.latency import latency_matrix_samples
+    from federation.dns.lookup import sample_medians
+    from federation.store.db import StoreNotFoundError, open_existing, read_error
 
     try:
-        url = parse_url(str(settings.database_url))
-        path = sqlite_file(url) if url.get_backend_name() == "sqlite" else None
-        if path is not None and not path.expanduser().exists():
-            return {}  # no store here yet: nothing sampled (and do not create an empty file)
-        db = Database(url)
+        db = open_existing(str(settings.database_url))
+    except StoreNotFoundError:
+        return {}  # no store here yet: nothing sampled (and do not create an empty file)
     except Exception as exc:  # a bad URL is the same degraded mode as an unreachable store
         click.echo(f"(live samples not read: {str(exc).splitlines()[0]})", err=True)
         return {}
     try:
         with db.session() as session:
-            medians = latency_matrix_samples(session, datetime.now(UTC) - SAMPLES_WINDOW)
+            return sample_medians(session, matrix.catalogue, datetime.now(UTC))
     except Exception as exc:
-        click.echo(f"(live samples not read from {db.display_url}: {str(exc).splitlines()[0]})", err=True)
+        click.echo(f"(live samples not read: {read_error(exc, db.display_url)})", err=True)
         return {}
     finally:
         db.dispose()
-    return {(m.source, m.region): m.median_ms for m in medians if m.source in matrix.catalogue}
 
 
 def _latency(settings: Any) -> Any:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from federation import metrics
 from federation.dns.latency import LatencyMatrix
 from federation.dns.lines import LineCatalogue, default_catalogue
 from federation.dns.plan import (
@@ -141,6 +143,8 @@ class DnsPublisher:
         self.samples_window = SAMPLES_WINDOW
         self.samples_refresh = timedelta(seconds=60)  # how often publish() re-reads them
         self._unrecorded: set[tuple[str, str]] = set()  # (zone, app) whose published records the store missed
+        # (app, region) -> when a publish first saw the served region unhealthy (failover metric)
+        self._failing_since: dict[tuple[str, str], float] = {}
 
     def forget_owners(self) -> None:
         """Drop the cached ownership markers (read again at the next plan): another replica may have
@@ -221,6 +225,7 @@ class DnsPublisher:
         latency_samples: Mapping[tuple[str, str], float] | None = None,
     ) -> PublishResult:
         zone, hostname = _zone_of(spec), spec.hostname.lower().rstrip(".")
+        started = time.monotonic()
         if self.store is not None and (
             self._samples_at is None or self._clock() - self._samples_at >= self.samples_refresh
         ):
@@ -286,7 +291,31 @@ class DnsPublisher:
                 if (r.name == hostname and r.rtype in MANAGED_TYPES) or r == owner_record(hostname, app.key)
             ]
             await self._log(zone, app, applied, published=None if plan.conflicts else mine)
+            self._time_failovers(app, regions, current, state, started)
+            metrics.dns_published("error" if not result.ok else ("changed" if applied else "unchanged"))
             return result
+
+    def _time_failovers(
+        self,
+        app: AppIdentity,
+        regions: Sequence[RegionEndpoint],
+        before: Sequence[Record],
+        after: set[Record],
+        started: float,
+    ) -> None:
+        """Observe how long a failed region stayed in DNS after a publish first saw it unhealthy."""
+        was = {r.value.lower().rstrip(".") for r in before if r.rtype in MANAGED_TYPES}
+        now = {r.value.lower().rstrip(".") for r in after if r.rtype in MANAGED_TYPES}
+        for e in regions:
+            key = (app.key, e.region)
+            addr = (e.address or "").lower().rstrip(".")
+            if e.healthy or not addr:
+                self._failing_since.pop(key, None)
+                continue
+            if addr in was and key not in self._failing_since:
+                self._failing_since[key] = started
+            if key in self._failing_since and addr not in now:
+                metrics.failover(time.monotonic() - self._failing_since.pop(key))
 
     async def delete(self, app: AppIdentity, zone: str, hostnames: Sequence[str] = ()) -> PublishResult:
         """Release every name the app owns in ``zone`` (its finalizer): records, then markers."""
@@ -400,6 +429,11 @@ def _with_reasons(
         for r in current
         if r.rtype in MANAGED_TYPES and r.value.lower().rstrip(".") in region_of
     }
+    # What this publish is about: a served region that failed, or a region coming (back) into service.
+    # A change whose own values do not name that region (a line that now differs from its parent, or
+    # no longer does) has the same cause: a drain is never a latency shift.
+    failed = any(not e.healthy and e.region in served_before for e in regions)
+    returned = any(ok and region not in served_before for region, ok in desired.serving.items())
     out: list[Change] = []
     for c in changes:
         r = c.record
@@ -419,6 +453,10 @@ def _with_reasons(
             if gone is not None and not gone.healthy:
                 reason = "region-unhealthy"
             elif came is not None and came.region not in served_before:
+                reason = "region-recovered"
+            elif failed:
+                reason = "region-unhealthy"
+            elif returned:
                 reason = "region-recovered"
             elif spec.policy == "Latency":
                 reason = "latency-shift"

@@ -41,6 +41,7 @@ import ipaddress
 import logging
 import random
 import struct
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import cast
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 MAX_UDP_PAYLOAD = 4096  # the largest UDP answer we send, whatever the client advertises
 OUR_PAYLOAD = 1232  # advertised in our OPT record (DNS flag day 2020 recommendation)
 TCP_IDLE_TIMEOUT = 10.0
+_RCODE_TEXT = {int(r): r.name for r in dns.rcode.Rcode if int(r) < 16}
 CACHE_SIZE = 50_000  # cached responses (and source classifications) before the cache starts over
 MAX_CNAME_CHAIN = 8
 SUPPORTED_TYPES = {"A", "AAAA", "CNAME", "TXT", "SOA", "NS"}
@@ -210,10 +212,13 @@ class DnsServer:
         self._tcp_tasks: set[asyncio.Task[None]] = set()
         self.address: tuple[str, int] | None = None
         self.stats = {"queries": 0, "cached": 0, "formerr": 0, "dropped": 0, "truncated": 0, "servfail": 0}
-        self._cache: dict[tuple[bytes, bool, Classification], bytes] = {}
+        # a cached response with the client line it was answered for (counted per line and rcode)
+        self._cache: dict[tuple[bytes, bool, Classification], tuple[bytes, str]] = {}
         self._peers: dict[str, Classification] = {}
         self._random = False
         self._loaded = True
+        self._line = "-"  # the line the query being answered was classified to
+        self.query_counts: Counter[tuple[str, str]] = Counter()  # (line, rcode) -> answered
 
     # -- zone state -------------------------------------------------------------------------------
 
@@ -344,19 +349,30 @@ class DnsServer:
             hit = self._cache.get(key)
             if hit is not None:
                 self.stats["cached"] += 1
-                return wire[:2] + hit
+                self._count(hit[1], hit[0])
+                return wire[:2] + hit[0]
         self._random = False
+        self._line = "-"
         try:
             out = self._handle(wire, peer, tcp)
         except Exception:
             log.exception("dns: answering a query failed")
             self.stats["servfail"] += 1
-            return _header_only(wire, dns.rcode.SERVFAIL)
-        if key is not None and out is not None and not self._random:
+            out = _header_only(wire, dns.rcode.SERVFAIL)
+            self._count(self._line, out[2:])
+            return out
+        if out is None:
+            return None
+        self._count(self._line, out[2:])
+        if key is not None and not self._random:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            self._cache[key] = out[2:]
+            self._cache[key] = (out[2:], self._line)
         return out
+
+    def _count(self, line: str, after_id: bytes) -> None:
+        # the rcode is the low nibble of the second flags byte (byte 3 of the message)
+        self.query_counts[(line, _RCODE_TEXT.get(after_id[1] & 0xF, str(after_id[1] & 0xF)))] += 1
 
     def _peer_class(self, peer: str) -> Classification:
         cls = self._peers.get(peer)
@@ -411,6 +427,7 @@ class DnsServer:
             response.set_rcode(dns.rcode.REFUSED)
             return response.to_wire()
         qtype = dns.rdatatype.to_text(question.rdtype)
+        self._line = cls.line
         rcode, answer, authority = self.resolve(question.name.to_text(), qtype, cls)
         response.set_rcode(dns.rcode.Rcode(rcode))
         if rcode not in (dns.rcode.REFUSED, dns.rcode.SERVFAIL):

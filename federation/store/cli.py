@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from federation.config import Settings, load_settings
 from federation.logsetup import redact
 from federation.store import migrate
-from federation.store.db import Database, DatabaseURLError, mask_url
+from federation.store.db import Database, DatabaseURLError, mask_url, open_existing
 from federation.store.retention import prune as prune_samples
 
 T = TypeVar("T")
@@ -41,6 +41,12 @@ def _errors() -> Iterator[None]:
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise click.ClickException(f"database error: {redact(detail)}") from exc
+
+
+def _must_exist(ctx: click.Context) -> None:
+    """Read-only commands never create a store: a missing SQLite file is "no store at PATH"."""
+    with _errors():
+        open_existing(_settings(ctx).database_url).dispose()
 
 
 def _run(ctx: click.Context, fn: Callable[[str], T]) -> T:
@@ -83,6 +89,7 @@ def downgrade(ctx: click.Context, revision: str) -> None:
 def current(ctx: click.Context) -> None:
     """Print the database's revision and whether it is the newest."""
     url = _settings(ctx).database_url
+    _must_exist(ctx)
     at = _run(ctx, migrate.current)
     with _errors():
         head = migrate.head()
@@ -100,6 +107,7 @@ def current(ctx: click.Context) -> None:
 def check(ctx: click.Context) -> None:
     """Fail unless the database is at head and the models agree with it (no migration missing)."""
     url = _settings(ctx).database_url
+    _must_exist(ctx)
     diffs = _run(ctx, migrate.check)
     if diffs:
         for d in diffs:
@@ -123,6 +131,7 @@ def prune(ctx: click.Context, retention_days: int | None) -> None:
     """Delete health and latency samples older than the retention period."""
     settings = _settings(ctx)
     days = retention_days if retention_days is not None else settings.sample_retention_days
+    _must_exist(ctx)
     with _errors():
         if migrate.current(settings.database_url) != migrate.head():
             raise migrate.NotAtHeadError(

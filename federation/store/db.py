@@ -114,6 +114,40 @@ def create_store_engine(url: str | URL, *, echo: bool = False, **engine_kwargs: 
     return create_engine(parsed, echo=echo, pool_pre_ping=True, **engine_kwargs)
 
 
+class StoreNotFoundError(DatabaseURLError):
+    """A read-only command was pointed at a store that does not exist (it is never created for it)."""
+
+
+def open_existing(url: str | URL, **kwargs: Any) -> Database:
+    """The store at ``url`` for reading: a SQLite file that does not exist is a
+    :class:`StoreNotFoundError` saying "no store at PATH", and is not created."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_file(parsed)
+        if path is not None and not path.expanduser().exists():
+            raise StoreNotFoundError(
+                f"no store at {path.expanduser().resolve()} (database_url {mask_url(parsed)}); "
+                "pass --database-url or set FEDCTL_DATABASE_URL to the store the controller writes"
+            )
+    return Database(parsed, **kwargs)
+
+
+def read_error(exc: BaseException, display_url: str) -> str:
+    """A store error as one plain line for a user: no SQL, no driver noise, no password."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if isinstance(exc, DatabaseURLError):
+        return str(exc)
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, OperationalError | ProgrammingError) and (
+        "no such table" in text or "does not exist" in text
+    ):
+        return (
+            f"the store at {display_url} has no tables yet (run `fedctl db upgrade`, or start `fedctl run`)"
+        )
+    return f"reading the store ({display_url}): {text}"
+
+
 class Database:
     """The store: an engine, a session factory and a bounded pool for calls from asyncio code."""
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from federation import metrics
 from federation.store.models import (
     DETAIL_LEN,
     HealthSample,
@@ -279,6 +280,7 @@ def delete_health_state(session: Session, target_kind: str, target_id: str) -> b
 
 def record_transition(session: Session, transition: TransitionData) -> None:
     t = transition
+    metrics.health_transition(t.target_kind, t.to_state)
     session.add(
         HealthTransition(
             target_kind=one_of("target_kind", t.target_kind, TargetKind).value,

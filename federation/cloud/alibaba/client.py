@@ -34,6 +34,7 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerExcept
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest
 
+from federation import metrics
 from federation.cloud.alibaba.errors import (
     AlibabaError,
     AmbiguousWriteError,
@@ -187,6 +188,7 @@ class AlibabaClient:
             except NotLeaderError:
                 raise
             except AlibabaError as err:
+                metrics.cloud_call(product, action, err.code)
                 decision = decide(kind, err)
                 if decision is Decision.AMBIGUOUS:
                     log.warning("%s.%s: %s may hide a success; not repeated", product, action, err.code)
@@ -200,6 +202,7 @@ class AlibabaClient:
                 log.info("%s.%s: %s, retry %d in %.2fs", product, action, err.code, attempts, wait)
                 await asyncio.sleep(wait)
                 continue
+            metrics.cloud_call(product, action, "OK")
             try:
                 decoded: dict[str, Any] = json.loads(body)
             except ValueError:
