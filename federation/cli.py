@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, str] = {
     "network": "federation.network.cli:network",
     "health": "federation.health.cli:health",
     "sweep": "federation.health.cli:sweep",
+    "dashboard": "federation.web.cli:dashboard",
 }
 
 

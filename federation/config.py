@@ -108,7 +108,13 @@ class Settings(BaseSettings):
     )
 
     # Web (dashboard, JSON API, metrics).
-    web_listen: str = "127.0.0.1:8080"
+    web_listen: str = Field(
+        default="127.0.0.1:8080",
+        description="HOST:PORT of the dashboard, JSON API and /metrics (port 0: any)",
+    )
+    web_token: SecretStr | None = Field(
+        default=None, description="bearer token required for everything but /healthz and /readyz"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -127,6 +133,8 @@ class Settings(BaseSettings):
     def model_post_init(self, __context: Any) -> None:
         if self.alibaba_access_key_secret is not None:
             register_secret(self.alibaba_access_key_secret.get_secret_value())
+        if self.web_token is not None and self.web_token.get_secret_value():
+            register_secret(self.web_token.get_secret_value())
         if m := _DSN_PASSWORD.search(self.database_url):
             register_secret(m.group(0)[len(m.group(1)) : -1])
 

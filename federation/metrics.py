@@ -1,24 +1,17 @@
 """The Prometheus metrics of a fedctl process: their names, labels and the small hooks that feed them.
 
 Counters and histograms are incremented where the work happens (one call each, in the work queue,
-the Kubernetes and Alibaba clients, the DNS publisher and the store's transition log). Values that
-are a reading of live state (queue depth, leadership, DNS queries per line, health states, published
-records) are collected when ``/metrics`` is scraped, from the objects registered here with
-:func:`track` (held weakly: a stopped controller disappears from the metrics with its object).
+the Kubernetes and Alibaba clients, the DNS publisher and the store's transition log) and live in
+the process-wide default registry. Values that are a reading of live state (queue depth, leadership,
+DNS queries per line, health states, published records) are collected when ``/metrics`` is scraped,
+by the dashboard that serves it (``federation/web/metrics.py``), from the objects it was given.
 
-Only this module imports ``prometheus_client``, and it imports nothing of the project: every layer
-may call its hooks. ``federation/web/metrics.py`` adds the store-backed collectors and the endpoint.
+This module imports nothing of the project, so every layer may call its hooks.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
-
-from prometheus_client import REGISTRY, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Histogram
 
 PREFIX = "fedctl"
 
@@ -89,65 +82,3 @@ def failover(seconds: float) -> None:
 
 def dns_published(result: str) -> None:
     DNS_PUBLISHES.labels(result).inc()
-
-
-# --- live state, read at scrape time -------------------------------------------------------------
-
-_tracked: dict[str, weakref.WeakSet[Any]] = {}
-
-
-def track(kind: str, obj: Any) -> None:
-    """Report ``obj``'s live state on /metrics: ``controller`` (leadership, queue depths) or
-    ``dns_server`` (queries per line and rcode)."""
-    _tracked.setdefault(kind, weakref.WeakSet()).add(obj)
-
-
-def tracked(kind: str) -> list[Any]:
-    return list(_tracked.get(kind, ()))
-
-
-class _LiveCollector(Collector):
-    def collect(self) -> Iterator[Metric]:
-        leader = GaugeMetricFamily(
-            f"{PREFIX}_leader", "1 while this replica holds the controller Lease.", labels=["identity"]
-        )
-        depth = GaugeMetricFamily(
-            f"{PREFIX}_queue_depth", "Keys waiting in a work queue (app, cluster).", labels=["queue"]
-        )
-        for ctrl in tracked("controller"):
-            leader.add_metric([ctrl.config.identity], 1.0 if ctrl.is_leader else 0.0)
-            depth.add_metric(["app"], float(len(ctrl.app_queue)))
-            depth.add_metric(["cluster"], float(len(ctrl.cluster_queue)))
-        yield leader
-        yield depth
-        counted = CounterMetricFamily(
-            f"{PREFIX}_dns_queries",
-            "DNS queries answered by the embedded server, by client line and rcode.",
-            labels=["line", "rcode"],
-        )
-        totals: dict[tuple[str, str], int] = {}
-        for server in tracked("dns_server"):
-            for key, n in list(server.query_counts.items()):
-                totals[key] = totals.get(key, 0) + n
-        for (line, rcode), n in sorted(totals.items()):
-            counted.add_metric([line, rcode], float(n))
-        yield counted
-
-
-REGISTRY.register(_LiveCollector())
-
-
-def register_collector(factory: Callable[[], Iterable[Metric]]) -> Collector:
-    """Add a scrape-time collector (e.g. the store's health states); returns it for unregistering."""
-
-    class _Fn(Collector):
-        def collect(self) -> Iterator[Metric]:
-            yield from factory()
-
-    collector = _Fn()
-    REGISTRY.register(collector)
-    return collector
-
-
-def unregister_collector(collector: Collector) -> None:
-    REGISTRY.unregister(collector)

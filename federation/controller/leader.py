@@ -102,14 +102,20 @@ class LeaderElector:
                 await asyncio.sleep(self.retry_period)
         finally:
             if self._leading:
-                await self._step_down("shutting down")
+                await self._step_down("shutting down", expected=True)
                 if self.release_on_exit:
                     await self._release()
 
-    async def _step_down(self, why: str) -> None:
+    async def _step_down(self, why: str, *, expected: bool = False) -> None:
         self._leading = False
         self._renewed_at = None
-        log.warning("leader election: %s stopped leading: %s", self.identity, why)
+        # a normal stop (SIGTERM, Ctrl-C) is news, not a problem; losing the Lease is
+        log.log(
+            logging.INFO if expected else logging.WARNING,
+            "leader election: %s stopped leading: %s",
+            self.identity,
+            why,
+        )
         if self.on_stopped is not None:
             await self.on_stopped()
 

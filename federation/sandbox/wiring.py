@@ -154,6 +154,7 @@ class Sandbox:
     slb_map_privileged: bool | None = None
     slb_health_scale: float = 1.0  # < 1 makes SLB health checks faster than configured (tests)
     slb: bool = True  # with the emulator: the controller runs the regional SLB step (Managed mode)
+    web: bool = False  # serve the dashboard (web_listen; any free port if that one is taken)
 
     def __post_init__(self) -> None:
         from federation.sandbox.kube import KubeSimulator
@@ -172,6 +173,7 @@ class Sandbox:
         self.database_url: str | None = None
         self._slb_clients: list[Any] = []  # AlibabaClient of each controller's SLB step
         self._kube_admin: Any = None  # federation.sandbox.kube.admin.AdminServer
+        self.dashboard: Any = None  # federation.web.server.Dashboard
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -206,9 +208,36 @@ class Sandbox:
             await self.apply_app(app)
         if self.run_controller:
             await self.start_controller()
+        if self.web:
+            await self.start_dashboard()
         self.write_manifest()
 
+    async def start_dashboard(self) -> Any:
+        """The dashboard, as ``fedctl run`` serves it, for the first controller (or none)."""
+        from federation.config import Settings
+        from federation.web.server import listen_address, serve_dashboard
+
+        settings = self.settings if self.settings is not None else Settings()
+        assert self.host is not None
+        kwargs: dict[str, Any] = {
+            "db": self.db,
+            "controller": self.controller,
+            "dns_runtime": self.dns_runtime,
+            "lease": (SYSTEM_NAMESPACE, (self.controller_config or ControllerConfig()).lease_name),
+        }
+        try:
+            self.dashboard = await serve_dashboard(settings, self.host, **kwargs)
+        except OSError as exc:  # the configured port is taken: any free one on the same address
+            host, _port = listen_address(settings.web_listen)
+            log.info("dashboard: %s is taken (%s); using a free port", settings.web_listen, exc.strerror)
+            self.dashboard = await serve_dashboard(settings, self.host, listen=f"{host}:0", **kwargs)
+        self.add_service("web", self.dashboard.url)
+        return self.dashboard
+
     async def stop(self) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.close()
+            self.dashboard = None
         for ctrl in list(self._controllers):
             await self.stop_controller(ctrl)
         for client in self._slb_clients:
@@ -434,7 +463,7 @@ class Sandbox:
             },
             "services": self.services,
         }
-        for name in ("dns", "aliyun", "database"):  # the ones a user reaches for, at the top level
+        for name in ("dns", "aliyun", "database", "web"):  # the ones a user reaches for, at the top level
             if name in self.services:
                 doc[name] = self.services[name]["address"]
         return doc
@@ -467,21 +496,22 @@ class Sandbox:
         if self.dns_address is None:
             return []
         h, p = self.dns_address
-        host = self.kubeconfigs["host"]
-        fed = f"fedctl --database-url {self.database_url}"
+        fed = "fedctl"  # FEDCTL_DATABASE_URL comes from the export line
         hostname = f"www.{DNS_ZONE}"
         lines = [
             f"DNS: {hostname} is answered on {h}:{p} ({self.dns_provider}); each client population "
-            "gets its nearest healthy region:"
+            "gets its nearest healthy region (dig is in Debian's bind9-dnsutils; each dig has its "
+            "`fedctl dns query` twin):"
         ]
         if addresses:
             lines.append("  region addresses: " + ", ".join(f"{r} {a}" for r, a in addresses.items()))
         for cidr, who, line in DNS_CLIENTS:
             lines.append(f"  dig @{h} -p {p} {hostname} +subnet={cidr} +short   # {who} (line {line})")
+            lines.append(f"  fedctl dns query {hostname} --client-ip {cidr} --server {h}:{p}")
         lines.append(f"  dig @{h} -p {p} {hostname} +short   # no client subnet: line default, every region")
+        lines.append(f"  fedctl dns query {hostname} --client-ip 0.0.0.0/0 --server {h}:{p}")
         lines += [
             f"  {fed} dns show {hostname} --client-ip {DNS_CLIENTS[0][0]}",
-            f"  fedctl dns query {hostname} --client-ip {DNS_CLIENTS[1][0]} --server {h}:{p}",
             f"  {fed} dns log {hostname}   # every change with its reason",
         ]
         if addresses and set(addresses) == set(self.regions):
@@ -511,29 +541,37 @@ class Sandbox:
         first = self.regions[0]
         lines += [
             f"Drain {first} (its clients move within seconds; re-run the digs), then bring it back:",
-            f"  kubectl --kubeconfig {host} annotate mc {first} "
-            f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}",
-            f"  kubectl --kubeconfig {host} annotate mc {first} {c.ANNOTATION_REGION_HEALTH}-",
+            f"  kubectl annotate mc {first} {c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}",
+            f"  kubectl annotate mc {first} {c.ANNOTATION_REGION_HEALTH}-",
         ]
         return lines
 
     def hints(self, addresses: dict[str, str] | None = None) -> str:
         host = self.kubeconfigs["host"]
+        exports = f"export KUBECONFIG={host}"
+        if self.database_url:
+            exports += f" FEDCTL_DATABASE_URL={self.database_url}"
         lines = [
-            "The sandbox is up. Try:",
-            f"  kubectl --kubeconfig {host} get fapp -A",
-            f"  kubectl --kubeconfig {host} get mc",
-            f"  kubectl --kubeconfig {host} describe fapp web",
-            f"  fedctl status --kubeconfig {host}",
+            "The sandbox is up. In another shell, first:",
+            f"  {exports}",
+            "Then try:",
+            "  kubectl get fapp -A",
+            "  kubectl get mc",
+            "  kubectl describe fapp web",
+            "  fedctl status",
         ]
         for region in self.regions:
             lines.append(f"  kubectl --kubeconfig {self.kubeconfigs[region]} get deploy,svc -A   # {region}")
         if self.dns_address is None:
             lines.append(
-                f"  kubectl --kubeconfig {host} annotate mc {self.regions[0]} "
+                f"  kubectl annotate mc {self.regions[0]} "
                 f"{c.ANNOTATION_REGION_HEALTH}={c.HEALTH_OVERRIDE_UNHEALTHY}   # drain a region"
             )
         lines += self.dns_hints(addresses)
+        if self.dashboard is not None:
+            lines.append(
+                f"Dashboard: {self.dashboard.url}  (JSON API under /api/v1/, Prometheus at /metrics)"
+            )
         lines.append(f"Everything is listed in {self.workdir / 'sandbox.json'}. Ctrl-C stops it all.")
         return "\n".join(lines)
 
@@ -553,6 +591,7 @@ async def _serve(
         settings=settings,
         controller_config=ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="sandbox"),
         **options,
+        web=True,
     )
     try:
         await sandbox.start()

@@ -212,8 +212,9 @@ def list_dns_changes(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 200,
+    offset: int = 0,
 ) -> list[DnsChangeData]:
-    """The change log matching the filters, newest first."""
+    """The change log matching the filters, newest first (``offset`` rows skipped: paging)."""
     stmt = select(DnsChange).order_by(DnsChange.at.desc(), DnsChange.id.desc())
     if app is not None:
         stmt = stmt.where(DnsChange.app == app)
@@ -238,5 +239,5 @@ def list_dns_changes(
             new=r.new,
             app=r.app,
         )
-        for r in session.scalars(stmt.limit(limit))
+        for r in session.scalars(stmt.limit(limit).offset(offset))
     ]

@@ -305,8 +305,9 @@ def list_transitions(
     target_kind: str | None = None,
     target_id: str | None = None,
     limit: int = 200,
+    offset: int = 0,
 ) -> list[TransitionData]:
-    """Transitions matching the filters, newest first."""
+    """Transitions matching the filters, newest first (``offset`` rows skipped: paging)."""
     stmt = select(HealthTransition).order_by(HealthTransition.at.desc(), HealthTransition.id.desc())
     if since is not None:
         stmt = stmt.where(HealthTransition.at >= aware("since", since))
@@ -331,5 +332,5 @@ def list_transitions(
             at=r.at,
             app=r.app,
         )
-        for r in session.scalars(stmt.limit(limit))
+        for r in session.scalars(stmt.limit(limit).offset(offset))
     ]
