@@ -157,8 +157,10 @@ async def _printed_commands_work(run: Running, addresses: dict[str, str]) -> Non
         cidr = args[args.index("--client-ip") + 1]
         if cidr in NEAREST:
             assert f"A {addresses[NEAREST[cidr]]}" in result.output
-    others = {args[1]: args for args in fedctl if args[:2] != ["dns", "query"]}
-    assert set(others) == {"show", "log", "plan"}
+    others = {
+        args[1] if args[0] == "dns" else args[0]: args for args in fedctl if args[:2] != ["dns", "query"]
+    }
+    assert set(others) == {"show", "log", "plan", "status"}
     results = {
         name: await asyncio.to_thread(CliRunner().invoke, main, args, env=env)
         for name, args in others.items()
@@ -167,4 +169,5 @@ async def _printed_commands_work(run: Running, addresses: dict[str, str]) -> Non
         assert result.exit_code == 0, (name, result.output)
     assert f"www.example.com -> {addresses['cn-hangzhou']} " in results["show"].output
     assert "(created)" in results["log"].output
+    assert "default/web  cn-hangzhou" in results["status"].output  # KUBECONFIG from the export line
     assert "region cn-hangzhou: unhealthy" in results["plan"].output

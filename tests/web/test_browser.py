@@ -62,7 +62,8 @@ def test_overview_app_and_dns_pages(sandbox_proc: SandboxProcess, browser: Any, 
     row = _wait_text(
         driver, 'tr[data-app="default/web"][data-region="cn-hangzhou"]', addresses["cn-hangzhou"]
     )
-    assert "Healthy" in row.text and "serving" in row.text
+    assert "Healthy" in row.text
+    assert "serving" in row.text
     _wait_text(driver, 'tr[data-member="cn-beijing"]', "v1.")
     _wait_text(driver, "#leader", "leader: sandbox")
     _shot(driver, tmp_path, "overview")
