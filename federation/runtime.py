@@ -3,9 +3,9 @@
 ``fedctl run``, ``fedctl sandbox`` and the benchmarks all build their process here, so they run the
 same wiring: the store (``database_url``; SQLite migrated on start), the DNS side (``dns_provider``:
 the embedded server on ``dns_listen``, or alidns) whose publisher becomes the controller's last step,
-and the controller itself. Slots for the services still to come (the web server, the health sweep
-scheduler) take anything with ``start()``/``stop()`` and are started after the controller's parts and
-stopped before them.
+the controller itself, and the dashboard (``federation.web``, on ``web_listen``). The slots for
+services (the web server, the health sweep scheduler) take anything with ``start()``/``stop()`` and
+are started after the controller's parts and stopped before them.
 
 No click here: a setting that cannot be used raises :class:`SetupError` naming it (one line, never a
 secret); the CLI turns that into its error message.
@@ -187,10 +187,12 @@ async def build(
     steps: Sequence[ReconcileStep] = (),
     health: Sequence[RegionHealthSource] = (),
     with_slb: bool | None = None,
+    web: bool = False,
 ) -> Runtime:
     """Everything ``fedctl run`` runs: the store and DNS side (``with_dns``), the host client (``host``,
     else from ``kubeconfig``/``context``/settings) and the controller, with the regional SLB step when
-    ``with_slb`` (default: when an Alibaba AccessKey is configured). Raises :class:`SetupError`."""
+    ``with_slb`` (default: when an Alibaba AccessKey is configured) and, with ``web``, the dashboard on
+    ``web_listen``. Raises :class:`SetupError`."""
     from federation.cloud.alibaba.slb import SlbApi
 
     if with_slb is None:
@@ -225,4 +227,9 @@ async def build(
         raise
     slb = SlbApi(client) if client is not None else None
     controller = build_controller(host, config, dns=dns, steps=steps, health=health, slb=slb, store=db)
-    return Runtime(settings, controller, store=db, dns=dns, slb_client=client)
+    rt = Runtime(settings, controller, store=db, dns=dns, slb_client=client)
+    if web:
+        from federation.web.server import WebService
+
+        rt.web = WebService(settings, host, db=db, controller=controller, dns_runtime=dns)
+    return rt

@@ -41,10 +41,17 @@ async def _run(
     config: ControllerConfig,
     with_dns: bool,
     with_slb: bool | None = None,
+    with_web: bool = True,
 ) -> None:
     try:
         rt = await runtime.build(
-            settings, config, kubeconfig=kubeconfig, context=context, with_dns=with_dns, with_slb=with_slb
+            settings,
+            config,
+            kubeconfig=kubeconfig,
+            context=context,
+            with_dns=with_dns,
+            with_slb=with_slb,
+            web=with_web,
         )
     except runtime.SetupError as exc:
         raise click.ClickException(str(exc)) from None
@@ -59,7 +66,10 @@ async def _run(
         await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if task.done():
-            task.result()  # the controller only returns by failing: report it
+            try:
+                task.result()  # the controller only returns by failing: report it
+            except OSError as exc:  # e.g. web_listen's port is taken
+                raise click.ClickException(str(exc)) from None
         else:
             await stop_task(task, what="controller")
     finally:
@@ -127,6 +137,13 @@ async def _run(
     "with the alibaba_* settings. Default: on when alibaba_access_key_id is set.",
 )
 @click.option(
+    "--web/--no-web",
+    "with_web",
+    default=True,
+    show_default=True,
+    help="Serve the dashboard, JSON API, /metrics, /healthz and /readyz on web_listen (every replica).",
+)
+@click.option(
     "--service-type",
     type=click.Choice(["NodePort", "LoadBalancer"]),
     default=None,
@@ -148,6 +165,7 @@ def run(
     identity: str | None,
     with_dns: bool,
     with_slb: bool | None,
+    with_web: bool,
     service_type: str | None,
 ) -> None:
     """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
@@ -183,6 +201,7 @@ def run(
             config,
             with_dns,
             with_slb,
+            with_web,
         )
     )
 

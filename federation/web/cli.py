@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 async def _serve(settings: Any, kubeconfig: Path | None, context: str | None, listen: str | None) -> None:
-    from federation.controller.cli import host_client
+    from federation.clusters.host import HostConfigError, host_client
     from federation.store.db import DatabaseURLError, open_existing
     from federation.web.server import serve_dashboard
 
@@ -25,7 +25,12 @@ async def _serve(settings: Any, kubeconfig: Path | None, context: str | None, li
         db = open_existing(settings.database_url)
     except DatabaseURLError as exc:
         log.warning("dashboard: %s; DNS records, the change log and health history are not shown", exc)
-    host = await host_client(kubeconfig, context)
+    try:
+        host = await host_client(kubeconfig, context, name="dashboard-host")
+    except HostConfigError as exc:
+        if db is not None:
+            await db.aclose()
+        raise click.UsageError(str(exc)) from None
     try:
         try:
             dash = await serve_dashboard(settings, host, listen=listen, db=db)

@@ -654,3 +654,26 @@ async def serve_dashboard(
         await dash.close()
         raise
     return dash
+
+
+class WebService:
+    """The dashboard as a part of a controller process (:class:`federation.runtime.Runtime`'s ``web``
+    slot): started before the controller's work, on ``web_listen``, for leader and standby alike."""
+
+    def __init__(self, settings: Any, host: KubeApi, **kwargs: Any) -> None:
+        self.settings = settings
+        self.host = host
+        self.kwargs = kwargs
+        self.dashboard: Dashboard | None = None
+
+    async def start(self) -> None:
+        try:
+            self.dashboard = await serve_dashboard(self.settings, self.host, **self.kwargs)
+        except OSError as exc:
+            raise OSError(exc.errno, f"web_listen {self.settings.web_listen}: {exc.strerror}") from None
+        log.info("web: dashboard, JSON API and /metrics on %s", self.dashboard.url)
+
+    async def stop(self) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.close()
+            self.dashboard = None

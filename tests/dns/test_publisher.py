@@ -191,3 +191,20 @@ async def test_an_unknown_line_is_reported_as_unknown_line(setup: tuple[DnsPubli
     assert fixed.ok
     assert fixed.reason == "Published"
     assert await resolve(server, "cn_telecom_zhejiang") == {"10.0.0.1"}
+
+
+async def test_a_drain_and_a_recovery_are_the_reason_of_every_change_they_bring(
+    setup: tuple[DnsPublisher, DnsServer], db: Database
+) -> None:
+    """Lines that start or stop differing from their parent because a region failed or came back
+    (their own values naming only healthy regions) are logged with that cause, not latency-shift."""
+    publisher, _server = setup
+    assert (await publisher.publish(APP, spec("Latency"), regions())).ok
+    drained = await publisher.publish(APP, spec("Latency"), regions(cn_hangzhou=False))
+    assert drained.changes
+    assert {c.reason for c in drained.changes} == {"region-unhealthy"}
+    back = await publisher.publish(APP, spec("Latency"), regions())
+    assert back.changes
+    assert {c.reason for c in back.changes} == {"region-recovered"}
+    logged = {c.reason for c in db.call(list_dns_changes, app="default/shop")}
+    assert "latency-shift" not in logged
