@@ -78,7 +78,9 @@ class StoreFollower:
                 if self._serials.get(zone) == serial:
                     continue
                 got, records = await self.store.published_zone(zone)
-                self.provider.load(zone, records)
+                # off the event loop: building a big zone's answers takes seconds, and this server
+                # keeps answering meanwhile (each query sees the zone before or after, never a mix)
+                await asyncio.to_thread(self.provider.load, zone, records)
                 self._serials[zone] = got
                 loaded += 1
             self.loads += loaded

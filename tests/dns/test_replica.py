@@ -107,3 +107,27 @@ async def test_the_standby_serves_what_the_leader_published_and_takes_over_witho
         return all([(await r.ask())[0] == "NXDOMAIN" for r in (leader, standby)])
 
     await wait_for(gone_on_both, 5, "the released name gone from both replicas")
+
+
+async def test_loading_a_zone_again_rebuilds_only_the_names_that_changed(
+    pair: tuple[Replica, Replica],
+) -> None:
+    from federation.dns.records import Record
+
+    a, _b = pair
+
+    def recs(www: str) -> list[Record]:
+        return [
+            Record("www.example.com", "A", "default", www, 60),
+            Record("api.example.com", "A", "default", "192.0.2.2", 60),
+            Record("old.example.com", "A", "default", "192.0.2.3", 60),
+        ]
+
+    assert a.provider.load("example.com", recs("192.0.2.1")) == 3
+    assert a.provider.load("example.com", recs("192.0.2.1")) == 0
+    assert a.provider.load("example.com", recs("192.0.2.9")[:2]) == 2  # www changed, old gone
+    a.server.loaded = True  # what the follower does after a load
+    assert (await a.ask())[2] == {"192.0.2.9"}
+    assert (await a.ask("api.example.com"))[2] == {"192.0.2.2"}
+    assert (await a.ask("old.example.com"))[0] == "NXDOMAIN"
+    assert sorted(await a.provider.records("example.com")) == sorted(recs("192.0.2.9")[:2])
