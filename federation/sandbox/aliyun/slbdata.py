@@ -13,11 +13,12 @@ Health checks follow the listener's settings (interval, timeout, healthy/unhealt
 connect, or HTTP HEAD (GET with ``HealthCheckMethod`` get) of ``HealthCheckURI`` with
 ``HealthCheckDomain``, passing on the ``HealthCheckHttpCode`` classes) and feed
 ``DescribeHealthStatus``. A backend's first probe sets its state at once; afterwards it changes only
-after threshold-many consecutive results. ``interval_scale`` shrinks every interval (and timeout,
-down to a second) for tests. Connections go to backends whose state is normal, in turn,
-skipping weight 0; one that refuses is skipped for the next; with none healthy the client is closed.
-Nothing here dials outside 127.0.0.0/8: a non-loopback target raises
-:class:`~federation.sandbox.loopback.NonLoopbackTarget`.
+after threshold-many consecutive results (Alibaba Cloud docs, "Configure and manage CLB health checks":
+HEAD is the default method; a status changes only after consecutive successes or failures).
+``interval_scale`` shrinks every interval (and timeout, down to a second) for tests. Connections go
+to backends whose state is normal, in turn, skipping weight 0; one that refuses is skipped for the
+next; with none healthy the client is closed. Nothing here dials outside 127.0.0.0/8: a
+non-loopback target raises :class:`~federation.sandbox.loopback.NonLoopbackTarget`.
 """
 
 from __future__ import annotations
