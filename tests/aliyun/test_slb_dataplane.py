@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -283,3 +284,45 @@ async def test_the_sandbox_never_dials_outside_loopback(emu: AliyunEmulator) -> 
         assert await probe_tcp("127.0.0.1", server.sockets[0].getsockname()[1], 2)
     finally:
         server.close()
+
+
+def test_port_policy_maps_privileged_ports_as_configured() -> None:
+    assert PortPolicy(map_privileged=True, offset=8000).wanted(80) == 8080
+    assert PortPolicy(map_privileged=True, offset=8000).wanted(8080) == 8080  # unprivileged: as is
+    assert PortPolicy(map_privileged=True).wanted(443) == 0  # no offset: an ephemeral port
+    assert PortPolicy(map_privileged=False).wanted(80) == 80
+    assert PortPolicy(map_privileged=True, offset=65500).wanted(443) == 0  # beyond 65535: ephemeral
+
+
+async def test_a_taken_listener_port_is_served_on_another_port() -> None:
+    emu = AliyunEmulator(domains=[])
+    emu.attach_data_plane(block=77, port_policy=PortPolicy(map_privileged=False), interval_scale=0.1)
+    await emu.start(dns_port=None)
+    acs = make_acs(emu, region=REGION)
+    taken = socket.socket()
+    try:
+        taken.bind(("127.77.1.1", 0))  # where this data plane's first load balancer will answer
+        taken.listen()
+        port = taken.getsockname()[1]
+        create = CreateLoadBalancerRequest()
+        create.set_ClientToken("taken-1")
+        lb = json.loads(await asyncio.to_thread(acs.do_action_with_exception, create))
+        assert lb["Address"] == "127.77.1.1"
+        listener = CreateLoadBalancerTCPListenerRequest()
+        listener.set_LoadBalancerId(lb["LoadBalancerId"])
+        listener.set_ListenerPort(port)
+        listener.set_BackendServerPort(30080)
+        listener.set_Bandwidth(-1)
+        await asyncio.to_thread(acs.do_action_with_exception, listener)
+        start = StartLoadBalancerListenerRequest()
+        start.set_LoadBalancerId(lb["LoadBalancerId"])
+        start.set_ListenerPort(port)
+        await asyncio.to_thread(acs.do_action_with_exception, start)
+        assert emu.data_plane is not None
+        [served] = emu.data_plane.listeners()
+        assert served["listener_port"] == port
+        assert served["bound_port"] not in (0, port)
+        assert "bound_port" in emu.state()["slb_data_plane"][0]
+    finally:
+        taken.close()
+        await emu.stop()
