@@ -248,6 +248,8 @@ class AppReconciler:
                 raise
             except Exception as exc:
                 steps_blocked.append(f"{step.name}: {exc}")
+                # shown as Degraded/CleanupBlocked with the step's reason (no region row of its own)
+                observations[step.name] = RegionObservation(step.name, problem=f"cleanup blocked: {exc}")
         blocked.extend(steps_blocked)
         if not steps_blocked:
             blocked.extend(await self._remove_from(app, exclude=unreachable))

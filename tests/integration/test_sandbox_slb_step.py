@@ -303,3 +303,41 @@ async def test_slb_api_throttled_for_30s_then_converges(tmp_path: Path) -> None:
         assert during < 150, during
     finally:
         await sb.stop()
+
+
+async def test_an_unreachable_slb_api_blocks_deletion_and_keeps_the_service(tmp_path: Path) -> None:
+    sb = sandbox(tmp_path)
+    await sb.start()
+    run = Running(sb, "alidns")
+    emu = sb.emulator
+    assert emu is not None
+    assert sb.host is not None
+    try:
+        await wait_for(run.published, 20, "the example app published")
+        uid = await app_uid(sb)
+        emu.faults.set("slb", "*", error_rate=1.0, error_status=503)
+        await sb.host.delete(FEDERATEDAPPS, APP, NAMESPACE)
+
+        async def blocked() -> str | None:
+            for cd in (await run.status()).get("conditions") or []:
+                if cd["type"] == c.COND_DEGRADED and cd["reason"] == "CleanupBlocked":
+                    return str(cd["message"])
+            return None
+
+        message = await wait_for(blocked, 20, "deletion blocked by the SLB API")
+        assert "LoadBalancer" in message
+        api = sb.sim.cluster("cn-hangzhou").api
+        # the Service the SLB points at stays while the SLB does
+        assert api.get(api.resolve("", "v1", "services"), NAMESPACE, APP) is not None
+        assert len(lbs_of(sb, uid)) == len(sb.regions)
+        emu.faults.clear()
+
+        async def gone() -> bool:
+            return await sb.host.get(FEDERATEDAPPS, APP, NAMESPACE) is None  # type: ignore[union-attr]
+
+        await wait_for(gone, 40, "the app deleted once the SLB API answers")
+        assert lbs_of(sb, uid) == {}
+        services = api.list(api.resolve("", "v1", "services"), NAMESPACE)["items"]
+        assert APP not in {svc["metadata"]["name"] for svc in services}
+    finally:
+        await sb.stop()
