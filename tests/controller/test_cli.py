@@ -87,6 +87,8 @@ async def test_fedctl_status_prints_apps_by_region(world: World) -> None:
         "REACHABLE",
         "HEALTH",
         "ADDRESS",
+        "SLB",
+        "BACKENDS",
         "DNS",
         "NOTE",
     ]
