@@ -285,6 +285,7 @@ async def run_chaos(cfg: ChaosConfig) -> ChaosReport:
             "FEDCTL_ALIBABA_ACCESS_KEY_ID": aliyun_info["access_key_id"],
             "FEDCTL_ALIBABA_ACCESS_KEY_SECRET": aliyun_info["access_key_secret"],
             "FEDCTL_ALIBABA_ENDPOINT": aliyun_info["endpoint"],
+            "FEDCTL_WEB_LISTEN": "127.0.0.1:0",  # a killed run's port is never in a successor's way
         }
         run_args = [*FEDCTL, "run", "--kubeconfig", str(kubeconfigs["host"]), "--identity", IDENTITY]
         run_args += ["--namespace", "federation-system", "--lease-duration", "15", "--probe-interval", "1"]

@@ -40,7 +40,9 @@ def fast_config() -> ControllerConfig:
 
 
 def fedctl_run_command(sb: Sandbox, identity: str, lease_duration: float = 3) -> list[str]:
-    """`fedctl run` against the sandbox's host cluster, as a process (short lease and probe period)."""
+    """`fedctl run` against the sandbox's host cluster, as a process (short lease and probe period).
+    Run it with ``FEDCTL_WEB_LISTEN=127.0.0.1:0`` so replicas and parallel runs never contend for a
+    web port."""
     return [
         sys.executable,
         "-m",

@@ -68,6 +68,7 @@ async def _start(sb: Sandbox, url: str, identity: str, tmp: Path) -> Replica:
         "FEDCTL_DATABASE_URL": url,
         "FEDCTL_DNS_PROVIDER": "embedded",
         "FEDCTL_DNS_LISTEN": "127.0.0.1:0",
+        "FEDCTL_WEB_LISTEN": "127.0.0.1:0",
     }
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(

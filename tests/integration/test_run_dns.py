@@ -30,6 +30,7 @@ async def test_fedctl_run_serves_the_apps_dns_and_logs_it(tmp_path: Path) -> Non
         "FEDCTL_DATABASE_URL": url,
         "FEDCTL_DNS_PROVIDER": "embedded",
         "FEDCTL_DNS_LISTEN": "127.0.0.1:0",
+        "FEDCTL_WEB_LISTEN": "127.0.0.1:0",
     }
     proc = await asyncio.create_subprocess_exec(
         *fedctl_run_command(sb, "run-dns"),
