@@ -734,7 +734,9 @@ def federatedapp_status() -> Schema:
             "conditions": conditions_schema(),
             "replicas": integer("Replicas placed in all regions.", minimum=0),
             "readyReplicas": integer("Replicas ready in all regions.", minimum=0),
-            "regionsReady": string("Ready regions over placed regions, e.g. 2/3.", max_length=16),
+            "regionsReady": string(
+                "Regions with every replica ready over the regions the spec lists, e.g. 2/3.", max_length=16
+            ),
             "regions": array("Per-region state.", region, max_items=32, list_type="map", map_keys=["region"]),
             "dns": obj(
                 "What is published.",
@@ -788,13 +790,15 @@ def federatedapp_crd() -> Schema:
                 "name": "Regions",
                 "type": "string",
                 "jsonPath": ".status.regionsReady",
-                "description": "Ready regions over placed regions",
+                "description": "Ready regions over the regions the spec lists",
             },
             {"name": "DNS", "type": "string", "jsonPath": condition.format(c.COND_DNS_PUBLISHED)},
             {"name": "Hostname", "type": "string", "jsonPath": ".spec.dns.hostname", "priority": 1},
             {"name": "Status", "type": "string", "jsonPath": condition.format(c.COND_READY), "priority": 1},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
+        # `kubectl scale fapp web --replicas=20` (and an HPA) change spec.replicas through /scale
+        scale={"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"},
     )
 
 
@@ -930,7 +934,11 @@ def _crd(
     scope: str,
     schema: Schema,
     columns: list[Schema],
+    scale: Schema | None = None,
 ) -> Schema:
+    subresources: Schema = {"status": {}}
+    if scale is not None:
+        subresources["scale"] = scale
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -954,7 +962,7 @@ def _crd(
                     "name": c.VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": subresources,
                     "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": schema},
                 }

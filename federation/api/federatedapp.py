@@ -479,7 +479,9 @@ class FederatedAppStatus(ApiModel):
     conditions: list[Condition] = Field(default_factory=list)
     replicas: Int | None = Field(default=None, ge=0)
     ready_replicas: Int | None = Field(default=None, ge=0)
-    regions_ready: str | None = Field(default=None, description="ready regions / placed regions, e.g. 2/3")
+    regions_ready: str | None = Field(
+        default=None, description="regions with every replica ready / regions the spec lists, e.g. 2/3"
+    )
     regions: list[RegionStatus] = Field(default_factory=list)
     dns: DnsStatus | None = None
 

@@ -162,7 +162,9 @@ def build_status(
         conditions=conds,
         replicas=report.placement.total,
         ready_replicas=ready_total,
-        regions_ready=f"{len(placed_ready)}/{len(placed)}",
+        # over every region the spec asks for: a drained region, or one without a MemberCluster, is
+        # a region missing, not one fewer region wanted
+        regions_ready=f"{len(placed_ready)}/{len(report.placement.regions)}",
         regions=regions,
         dns=old.dns if old else None,
     )

@@ -63,7 +63,11 @@ def test_crds_are_well_formed_for_the_api_server() -> None:
         spec = crd["spec"]
         version = spec["versions"][0]
         assert crd["metadata"]["name"] == f"{spec['names']['plural']}.{spec['group']}"
-        assert version["subresources"] == {"status": {}}
+        scale = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}
+        expected = (
+            {"status": {}, "scale": scale} if spec["names"]["kind"] == "FederatedApp" else {"status": {}}
+        )
+        assert version["subresources"] == expected
         assert spec["names"]["categories"] == ["federation"]
         assert spec["names"]["shortNames"] in (["fapp"], ["mc"])
         assert check_schema(version["schema"]["openAPIV3Schema"]) == []

@@ -82,3 +82,16 @@ async def test_member_region_cannot_change(kubectl: Kubectl) -> None:
     r = await kubectl("apply", "-f", "-", stdin=mc.replace("eu-central-1", "eu-west-1"), check=False)
     assert r.rc != 0
     assert 'spec.region: Invalid value: "string": region is immutable' in r.err
+
+
+async def test_kubectl_scale_changes_a_federated_apps_replicas(kubectl: Kubectl) -> None:
+    await _install(kubectl, "federation-system")
+    await kubectl("apply", "-f", str(EXAMPLES / "federatedapp-web.yaml"))
+    r = await kubectl("scale", "fapp", "web", "--replicas=20")
+    assert "scaled" in r.out
+    r = await kubectl("get", "fapp", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}")
+    assert r.out == "20 2"  # a spec change, as an edit would be
+    r = await kubectl(
+        "get", "--raw", "/apis/federation.io/v1alpha1/namespaces/default/federatedapps/web/scale"
+    )
+    assert '"replicas":20' in r.out.replace(" ", "")
