@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="client-side pacing per product or Product.Action: [requests per second, burst]",
     )
+    network_check_interval: float = Field(
+        default=60.0,
+        ge=5.0,
+        description="seconds between CEN checks of the fleet (read calls only; 0 calls without cenId)",
+    )
 
     # DNS.
     dns_provider: Literal["embedded", "alidns"] = "embedded"

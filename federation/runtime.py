@@ -105,12 +105,13 @@ class Runtime:
     dns: DnsRuntime | None = None
     web: Service | None = None  # the dashboard / JSON API / metrics server, when it exists
     health_scheduler: Service | None = None  # the health sweeps, when they exist
+    network: Service | None = None  # the CEN check, when Alibaba credentials are configured
     slb_client: AlibabaClient | None = None  # the regional SLB step's client, when it runs
     close_host: bool = True
     _started: list[Service] = field(default_factory=list)
 
     async def run(self) -> None:
-        for service in (self.health_scheduler, self.web):
+        for service in (self.health_scheduler, self.network, self.web):
             if service is not None:
                 await service.start()
                 self._started.append(service)
@@ -232,4 +233,9 @@ async def build(
         from federation.web.server import WebService
 
         rt.web = WebService(settings, host, db=db, controller=controller, dns_runtime=dns)
+    if client is not None:
+        # the fleet's CEN, checked by the leader with the same client (reads only)
+        from federation.cloud.alibaba.cen import CenApi
+
+        rt.network = controller.check_network(CenApi(client), settings.network_check_interval)
     return rt

@@ -47,7 +47,7 @@ COND_DEGRADED: Final = "Degraded"
 COND_LOAD_BALANCERS_READY: Final = "LoadBalancersReady"
 COND_DNS_PUBLISHED: Final = "DNSPublished"
 COND_REACHABLE: Final = "Reachable"
-COND_NETWORK_ATTACHED: Final = "NetworkAttached"
+COND_NETWORK_READY: Final = "NetworkReady"  # CEN attachment and inter-region bandwidth
 
 # --- value patterns (ECMAScript/RE2-compatible: no look-arounds, so the API server accepts them) -----
 # Kubernetes object names (DNS-1123 subdomain), as apimachinery's IsDNS1123Subdomain.

@@ -917,7 +917,7 @@ def membercluster_crd() -> Schema:
             {
                 "name": "Network",
                 "type": "string",
-                "jsonPath": condition.format(c.COND_NETWORK_ATTACHED),
+                "jsonPath": condition.format(c.COND_NETWORK_READY),
                 "priority": 1,
             },
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

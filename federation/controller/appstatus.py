@@ -97,9 +97,13 @@ def build_status(
             degraded.append(f"{a.name}: {obs.problem}")
         elif not obs.rolled_out or (obs.ready_replicas or 0) < a.replicas:
             progressing.append(a.name)
+    regions_degraded = bool(degraded)
+    # a step may add to Degraded (the network step's unreachable region pairs); the condition stays one
+    step_degraded = [(r, m) for t, ok, r, m in report.extra_conditions if t == c.COND_DEGRADED and ok]
     degraded.extend(f"name clash: {x}" for x in report.clashes)
     degraded.extend(f"cleanup pending: {x}" for x in report.cleanup_pending)
     degraded.extend(report.placement.problems)
+    degraded.extend(m for _, m in step_degraded)
 
     if report.deleting:
         conds = set_condition(
@@ -143,12 +147,14 @@ def build_status(
             conds,
             c.COND_DEGRADED,
             bool(degraded),
-            _degraded_reason(report, degraded),
+            _degraded_reason(report, degraded, regions_degraded, [r for r, _ in step_degraded]),
             "; ".join(degraded),
             gen,
             now,
         )
     for ctype, status, reason, message in report.extra_conditions:
+        if ctype == c.COND_DEGRADED:
+            continue  # folded into Degraded above
         conds = set_condition(conds, ctype, status, reason, message, gen, now)
 
     placed = [a for a in report.placement.regions if a.state == "active" and a.replicas > 0]
@@ -182,7 +188,9 @@ def _not_ready_message(progressing: list[str], degraded: list[str]) -> str:
     return "; ".join(parts) or "not all replicas are ready"
 
 
-def _degraded_reason(report: AppReport, degraded: list[str]) -> str:
+def _degraded_reason(
+    report: AppReport, degraded: list[str], regions_degraded: bool, step_reasons: list[str]
+) -> str:
     if not degraded:
         return "AsExpected"
     if report.clashes:
@@ -191,4 +199,6 @@ def _degraded_reason(report: AppReport, degraded: list[str]) -> str:
         return "PlacementInfeasible"
     if any(o.reachable is False for o in report.regions.values()):
         return "MemberUnreachable"
+    if not regions_degraded and step_reasons:
+        return step_reasons[0]
     return "RegionExcluded"

@@ -29,6 +29,7 @@ from federation.clusters.registry import KubeconfigError, kubeconfig_from_secret
 from federation.clusters.resources import MEMBERCLUSTERS
 from federation.controller.collaborators import ClusterCollaborators
 from federation.controller.members import MemberProbe, MemberView
+from federation.network.reachability import NOT_CONFIGURED
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,13 @@ class ClusterReconciler:
         conds = set_condition(
             conds, c.COND_READY, ready and not mc.drained(), ready_reason, ready_msg, gen, now
         )
+        net = deps.network(mc.name)
+        if net is None or net.reason == NOT_CONFIGURED:  # not checked: say nothing rather than guess
+            conds = [x for x in conds if x.type != c.COND_NETWORK_READY]
+        else:
+            conds = set_condition(
+                conds, c.COND_NETWORK_READY, bool(net.ready), net.reason, net.message, gen, now
+            )
         new = MemberClusterStatus(
             conditions=conds,
             kubernetes_version=version if reachable else old.kubernetes_version,

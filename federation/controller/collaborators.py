@@ -21,6 +21,7 @@ from federation.clusters.registry import MemberRegistry
 from federation.controller.members import MemberDirectory
 from federation.controller.steps import ReconcileStep
 from federation.health.source import RegionHealthSource
+from federation.network.reachability import Verdict as NetworkVerdict
 
 Obj = dict[str, Any]
 
@@ -112,4 +113,6 @@ class ClusterCollaborators:
     requeue_after: Callable[[str, float], None]  # the next probe of a member
     health_changed: Callable[[], None]  # a member's health changed: every app may place differently
     settings: ClusterSettings = field(default_factory=ClusterSettings)
+    # the CEN verdict of a member (NetworkReady), None while the network is not checked
+    network: Callable[[str], NetworkVerdict | None] = lambda name: None
     clock: Callable[[], datetime] = utcnow

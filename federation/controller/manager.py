@@ -52,8 +52,10 @@ from federation.controller.steps import ReconcileStep
 from federation.health.source import AllOf, RegionHealthSource
 
 if TYPE_CHECKING:
+    from federation.cloud.alibaba.cen import CenApi
     from federation.cloud.alibaba.slb import SlbApi
     from federation.dns.publisher import DnsPublisher
+    from federation.network.monitor import NetworkMonitor
     from federation.slb.step import SlbStep
 
 __all__ = ["Controller", "ControllerConfig", "MemberView"]
@@ -133,6 +135,7 @@ class Controller:
         self.events = EventRecorder(self.host)
         self.members = MemberDirectory()
         self.health: RegionHealthSource = AllOf([MemberReachability(self.members), *health])
+        self.network: NetworkMonitor | None = None  # CEN verdicts, when the network is checked
         self.steps = list(steps)
         self.slb_step: SlbStep | None = None
         if slb is not None:
@@ -258,6 +261,7 @@ class Controller:
                     status_refresh=self.config.status_refresh,
                 ),
                 clock=self.now,
+                network=lambda name: self.network.verdict(name) if self.network is not None else None,
             )
         )
 
@@ -441,6 +445,23 @@ class Controller:
             if view.nodes is not None:
                 await view.nodes.stop()
 
+    def check_network(self, api: CenApi, interval: float) -> NetworkMonitor:
+        """Check CEN behind the fleet every ``interval`` seconds while leading: members get the
+        ``NetworkReady`` condition and apps whose regions cannot reach each other are ``Degraded``.
+        The returned monitor is a service of the process (start/stop)."""
+        from federation.controller.networkstep import NetworkStep
+        from federation.network.monitor import NetworkMonitor
+
+        self.network = NetworkMonitor(
+            api,
+            _ControllerFleet(self),
+            interval=interval,
+            on_member_change=lambda name: self.cluster_queue.add(name),
+            on_app_change=lambda key: self.app_queue.add(key),
+        )
+        self.steps.insert(0, NetworkStep(self.network))
+        return self.network
+
     def member_for(self, cluster_name: str) -> MemberView | None:
         return self.members.view(cluster_name)
 
@@ -579,3 +600,21 @@ class SecretReader:
         if cache is not None and cache.synced.is_set():
             return cache.get(f"{namespace}/{name}")
         return await self.host.get(SECRETS, name, namespace)
+
+
+class _ControllerFleet:
+    """The network monitor's view of the fleet: this controller's caches, read while it leads."""
+
+    def __init__(self, ctrl: Controller) -> None:
+        self.ctrl = ctrl
+
+    def member_objects(self) -> list[Obj]:
+        inf = self.ctrl.clusters_informer
+        return list(inf.cache.values()) if inf is not None else []
+
+    def app_objects(self) -> list[Obj]:
+        inf = self.ctrl.apps_informer
+        return list(inf.cache.values()) if inf is not None else []
+
+    def is_leader(self) -> bool:
+        return self.ctrl.is_leader and self.ctrl.active.is_set()

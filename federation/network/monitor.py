@@ -1,0 +1,115 @@
+"""The leader's periodic CEN check: reads the CEN state behind the fleet, keeps the latest verdicts, and
+tells the controller which members and apps to look at again when a verdict changes.
+
+Read calls only, one round per interval (three per CEN). Between rounds the verdicts are served from
+memory: the MemberCluster condition ``NetworkReady`` and the pairs an app's ``Degraded`` names are
+read from here by the reconcilers, which never call the CEN API themselves. A round that fails (the
+API throttled or down) keeps the last verdicts: an unreachable API says nothing about the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from federation.cloud.alibaba.cen import CenApi
+from federation.network import fleet, reachability
+from federation.network.observe import observe
+from federation.network.reachability import PairRow, Verdict
+
+log = logging.getLogger(__name__)
+
+
+class FleetView(Protocol):
+    """What the monitor reads from the controller: its MemberCluster and FederatedApp caches."""
+
+    def member_objects(self) -> Iterable[Mapping[str, Any]]: ...
+
+    def app_objects(self) -> Iterable[Mapping[str, Any]]: ...
+
+    def is_leader(self) -> bool: ...
+
+
+class NetworkMonitor:
+    def __init__(
+        self,
+        api: CenApi,
+        view: FleetView,
+        *,
+        interval: float = 60.0,
+        on_member_change: Callable[[str], None] = lambda name: None,
+        on_app_change: Callable[[str], None] = lambda key: None,
+    ) -> None:
+        self.api = api
+        self.view = view
+        self.interval = interval
+        self.on_member_change = on_member_change
+        self.on_app_change = on_app_change
+        self._verdicts: dict[str, Verdict] = {}
+        self._rows: list[PairRow] = []
+        self._app_problems: dict[str, list[PairRow]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.rounds = 0
+
+    # --- what the reconcilers read ----------------------------------------------------------------
+
+    def verdict(self, member: str) -> Verdict | None:
+        return self._verdicts.get(member)
+
+    def problems(self, regions: Sequence[str]) -> list[PairRow]:
+        return reachability.app_problems(regions, self._rows)
+
+    def rows(self) -> list[PairRow]:
+        return list(self._rows)
+
+    # --- the round --------------------------------------------------------------------------------
+
+    async def check(self) -> None:
+        """One round: read, judge, and report what changed."""
+        members = fleet.members_from_objects(self.view.member_objects())
+        apps = fleet.app_regions(self.view.app_objects())
+        in_use = reachability.pairs_in_use(apps.values())
+        configured = [m for m in members if m.configured]
+        cens = await observe(self.api, configured) if configured else {}
+        verdicts = reachability.member_verdicts(members, cens, in_use)
+        rows = reachability.matrix(members, cens, in_use)
+        app_problems = {key: reachability.app_problems(regions, rows) for key, regions in apps.items()}
+        old_verdicts, old_apps = self._verdicts, self._app_problems
+        self._verdicts, self._rows, self._app_problems = verdicts, rows, app_problems
+        self.rounds += 1
+        for name in sorted(set(verdicts) | set(old_verdicts)):
+            if verdicts.get(name) != old_verdicts.get(name):
+                v = verdicts.get(name)
+                if v is not None and v.ready is not None:
+                    log.info("network: member %s %s: %s", name, v.reason, v.message)
+                self.on_member_change(name)
+        for key in sorted(set(app_problems) | set(old_apps)):
+            if app_problems.get(key, []) != old_apps.get(key, []):
+                self.on_app_change(key)
+
+    async def _loop(self) -> None:
+        while True:
+            if not self.view.is_leader():
+                await asyncio.sleep(1.0)  # a standby checks nothing; a new leader checks within a second
+                continue
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep the last verdicts; an API outage is not a network fault
+                log.warning("network: CEN check failed, keeping the last verdicts: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="network check")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
