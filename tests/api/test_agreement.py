@@ -64,10 +64,10 @@ def test_crds_are_well_formed_for_the_api_server() -> None:
         version = spec["versions"][0]
         assert crd["metadata"]["name"] == f"{spec['names']['plural']}.{spec['group']}"
         scale = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}
-        expected = (
+        subresources = (
             {"status": {}, "scale": scale} if spec["names"]["kind"] == "FederatedApp" else {"status": {}}
         )
-        assert version["subresources"] == expected
+        assert version["subresources"] == subresources
         assert spec["names"]["categories"] == ["federation"]
         assert spec["names"]["shortNames"] in (["fapp"], ["mc"])
         assert check_schema(version["schema"]["openAPIV3Schema"]) == []
