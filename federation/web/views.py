@@ -146,7 +146,7 @@ def member_row(mc: Mapping[str, Any]) -> dict[str, Any]:
     st = mc.get("status") or {}
     conds = _conditions(mc)
     override = (meta.get("annotations") or {}).get(c.ANNOTATION_REGION_HEALTH)
-    network = conds.get(c.COND_NETWORK_ATTACHED)
+    network = conds.get(c.COND_NETWORK_READY)
     return {
         "name": meta.get("name"),
         "region": spec.get("region"),
