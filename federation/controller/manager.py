@@ -99,10 +99,10 @@ class Controller:
         slb: SlbApi | None = None,
         store: Any = None,
     ) -> None:
-        """``steps`` run after propagation (the regional LB, later); ``dns``, when given, publishes
+        """``steps`` run after propagation and the SLB step, before DNS; ``dns``, when given, publishes
         each app's records as the last step. Without either the controller places, propagates and
-        reports. With ``service_type`` LoadBalancer each region's address is its member Service's
-        load-balancer ingress (:class:`~federation.controller.serviceaddress.ServiceAddressStep`).
+        reports. Without ``slb`` and with ``service_type`` LoadBalancer each region's address is its
+        member Service's ingress (:class:`~federation.controller.serviceaddress.ServiceAddressStep`).
         ``health`` adds sources of member health (a health sweep) after the controller's own probes:
         a member any of them calls unschedulable takes no replicas.
         ``on_leading(True)`` is awaited when this replica becomes leader, before any reconcile, and

@@ -1,8 +1,9 @@
-"""Where each region of an app is reached, for now: its member's LoadBalancer Service address.
+"""Where each region of an app is reached without the controller's own SLB: the member Service's address.
 
-Interim source of ``status.regions[].address`` (and so of the DNS records) until the regional SLB step
-of the load-balancer issue replaces it: that step will set the same ``address`` field from the SLB it
-creates, and the controller will then render NodePort Services and drop this step.
+The source of ``status.regions[].address`` (and so of the DNS records) when the controller runs without
+the regional SLB step (no SLB API: ``fedctl run --no-slb``, or no AccessKey). With that step,
+:class:`federation.slb.step.SlbStep` sets the address from the SLB it owns (Managed mode) and uses
+:func:`ingress_address` itself for apps in CloudController mode, and this step is not run.
 
 It reads the Service from the controller's member informer cache (no API call): the address is
 ``status.loadBalancer.ingress[0].ip`` (or ``.hostname``, published as a CNAME), written by the member's

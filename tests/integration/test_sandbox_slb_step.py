@@ -10,6 +10,7 @@ throttled for 30 s, then convergence; CloudController mode; and curl through the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def sandbox(tmp_path: Path, **kw: Any) -> Sandbox:
         tmp_path,
         rollout_delay=0.1,
         dns_provider=kw.pop("dns_provider", "alidns"),
-        controller_config=fast_config(),
+        controller_config=dataclasses.replace(fast_config(), slb_health_interval=1.0),
         slb_health_scale=0.1,
         slb_map_privileged=True,  # port 80 mapped as for an unprivileged user, whoever runs the test
         **kw,
@@ -92,6 +93,18 @@ async def test_create_update_steady_state_delete(tmp_path: Path) -> None:
             assert lb.name == "fedctl-default-web"
         # DNS answers with the SLBs' addresses
         assert (await run.query(None))[1] == {lb.address for lb in lbs.values()}
+        # the SLBs' own view of their backends: in the status and in the store, for the health sweeps
+        from federation.store.health import latest_samples
+
+        async def backend_health() -> bool:
+            regions = await run.regions()
+            return all((regions[r].get("backendHealth") or {}).get("normal") == 3 for r in sb.regions)
+
+        await wait_for(backend_health, 20, "every region's 3 backends normal in the status")
+        assert sb.db is not None
+        samples = await sb.db.run(latest_samples, target_kind="slb")
+        assert {s.target_id for s in samples} == {lb.lb_id for lb in lbs.values()}
+        assert all(s.ok and s.app == f"{NAMESPACE}/{APP}" for s in samples)
 
         # steady state: a resync costs one paged listing per region and no write
         ctrl = sb.controller
