@@ -5,12 +5,15 @@ what is not (a write answered 5xx), the per-cluster QPS/burst bucket, and pagina
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from federation.backoff import RetryPolicy
@@ -227,3 +230,32 @@ async def test_settings_pace_the_host_client(cluster: SimCluster, tmp_path: Path
         Settings(kube_qps=0)
     with pytest.raises(ValidationError, match="kube_burst"):
         Settings(kube_burst=0)
+
+
+class _Offline:
+    """Stands in for an ApiClient: deciding whether to repeat sends nothing."""
+
+
+@given(
+    st.sampled_from(["get", "list", "create", "update", "patch", "delete"]),
+    st.sampled_from([0, 400, 404, 409, 410, 422, 429, 500, 502, 503, 504]),
+    st.booleans(),
+    st.booleans(),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=600)),
+    st.integers(min_value=1, max_value=10),
+)
+def test_what_is_repeated_by_verb_and_failure(
+    verb: str, status: int, sent_: bool, timed_out: bool, retry_after: float | None, attempts: int
+) -> None:
+    api = KubeApi(cast(Any, _Offline()), rng=random.Random(attempts))
+    err = KubeError(status, "Reason", "message", retry_after=retry_after, sent=sent_, timed_out=timed_out)
+    wait = api._retry_wait(verb, err, attempts)
+    refused = status == 429 or (status == 0 and not sent_ and not timed_out)
+    transient = 500 <= status < 600 or (status == 0 and not timed_out)
+    if refused or (verb in ("get", "list") and transient):
+        assert wait is not None
+        assert 0 <= wait <= max(api.max_retry_after, api.retry.max_delay)
+        if retry_after is not None:
+            assert wait == min(retry_after, api.max_retry_after)
+    else:
+        assert wait is None  # a write answered 5xx, a timeout, a 4xx: never repeated
