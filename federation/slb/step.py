@@ -48,7 +48,7 @@ from typing import Any, Protocol
 from federation.api import constants as c
 from federation.api.federatedapp import BackendHealth, FederatedApp
 from federation.api.membercluster import MemberCluster
-from federation.cloud.alibaba.errors import AlibabaError
+from federation.cloud.alibaba.errors import AlibabaError, NotLeaderError
 from federation.cloud.alibaba.slb import BackendServer, ListenerSpec, SlbApi
 from federation.controller.steps import StepContext
 from federation.slb.ccm import certificate_conflict
@@ -111,6 +111,7 @@ class _Lb:
     running: set[ListenerKey] = field(default_factory=set)
     backends: set[str] | None = None
     detail_at: float = 0.0
+    recorded: bool = False  # in the store's inventory (an adopted SLB is recorded on first sight)
 
 
 @dataclass
@@ -262,6 +263,8 @@ class SlbStep:
                     return res
                 lb = await self._create(app, region, settings)
             else:
+                if not lb.recorded:
+                    await self._inventory_add(app, lb)
                 await self._read_detail(lb)
                 await self._apply_settings(lb, settings, res)
             res.fields = {"load_balancer_id": lb.lb_id, "address": lb.address}
@@ -273,6 +276,8 @@ class SlbStep:
                 res.notes.append(
                     ("Pending", f"{region}: member {cluster or '?'} not reachable; SLB left as it is")
                 )
+        except NotLeaderError:
+            raise
         except AlibabaError as err:
             if lb is not None:
                 lb.listeners = lb.backends = None  # read it back before the next change
@@ -632,6 +637,7 @@ class SlbStep:
     # --- inventory ---------------------------------------------------------------------------------
 
     async def _inventory_add(self, app: FederatedApp, lb: _Lb) -> None:
+        lb.recorded = True
         if self.db is None:
             return
         from federation.store.inventory import ResourceData, inventory_add

@@ -177,6 +177,12 @@ async def test_create_update_steady_state_delete(tmp_path: Path) -> None:
 
         await wait_for(gone, 20, "the app deleted")
         assert lbs_of(sb, uid) == {}
+        # the inventory remembers what was created and that it is gone
+        from federation.store.inventory import inventory_list
+
+        rows = await sb.db.run(inventory_list, owner_uid=uid, kind="slb", include_deleted=True)
+        assert sorted(r.region for r in rows) == sorted(sb.regions)
+        assert all(r.deleted_at is not None for r in rows)
     finally:
         await sb.stop()
 
