@@ -53,6 +53,40 @@ def _addresses(sb: SandboxProcess) -> dict[str, str]:
     return {r["region"]: r["address"] for r in app["status"]["regions"] if r.get("address")}
 
 
+def _record_health(sb: SandboxProcess) -> None:
+    """What the health sweeps store for a failing endpoint probe, written to the sandbox's store."""
+    from datetime import UTC, datetime, timedelta
+
+    from federation.store.db import Database
+    from federation.store.health import (
+        HealthSampleData,
+        HealthStateData,
+        TransitionData,
+        record_health_samples,
+        record_transition,
+        upsert_health_state,
+    )
+
+    now = datetime.now(UTC)
+    target = ("endpoint", "default/web@cn-hangzhou", "cn-hangzhou")
+    db = Database(sb.manifest["database"])
+    try:
+        samples = [
+            HealthSampleData(*target, ok, now - timedelta(seconds=s), "default/web", detail="GET /")
+            for s, ok in ((60, True), (40, False), (20, False))
+        ]
+        db.call(record_health_samples, samples)
+        db.call(upsert_health_state, HealthStateData(*target, "unhealthy", 2, 0, now, "default/web"))
+        db.call(
+            record_transition,
+            TransitionData(
+                *target, "healthy", "unhealthy", "2 failed probes", now - timedelta(seconds=20), "default/web"
+            ),
+        )
+    finally:
+        db.dispose()
+
+
 def test_overview_app_and_dns_pages(sandbox_proc: SandboxProcess, browser: Any, tmp_path: Path) -> None:
     sb, driver = sandbox_proc, browser
     addresses = _addresses(sb)
@@ -64,13 +98,21 @@ def test_overview_app_and_dns_pages(sandbox_proc: SandboxProcess, browser: Any, 
     )
     assert "Healthy" in row.text
     assert "serving" in row.text
+    assert "lb-" in row.text  # the regional SLB's id
+    _wait_text(driver, 'tr[data-app="default/web"][data-region="cn-beijing"]', "backends 3/3 normal")
     _wait_text(driver, 'tr[data-member="cn-beijing"]', "v1.")
     _wait_text(driver, "#leader", "leader: sandbox")
     _shot(driver, tmp_path, "overview")
 
+    _record_health(sb)
     driver.get(sb.url + "apps/default/web")
     _wait_text(driver, "#app-regions tr[data-region='eu-central-1']", addresses["eu-central-1"])
     _wait_text(driver, "#placement", "ReplicasPlaced")
+    # the health timeline: the samples as marks on the target's lane, the transition in the table
+    lane = 'svg.timeline g[data-target="endpoint:default/web@cn-hangzhou"]'
+    WebDriverWait(driver, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, lane + " rect.bad")) == 2)
+    assert len(driver.find_elements(By.CSS_SELECTOR, lane + " rect.ok")) == 1
+    _wait_text(driver, "#transitions", "2 failed probes")
     _shot(driver, tmp_path, "app")
 
     driver.get(sb.url + "dns")

@@ -134,6 +134,13 @@
 
   // --- Overview ------------------------------------------------------------------------------------
 
+  function backends(bh) {
+    if (!bh) return null;
+    const total = (bh.normal || 0) + (bh.abnormal || 0) + (bh.unavailable || 0);
+    const text = "backends " + (bh.normal || 0) + "/" + total + " normal" + (bh.abnormal ? ", " + bh.abnormal + " abnormal" : "") + (bh.unavailable ? ", " + bh.unavailable + " unavailable" : "");
+    return h("div", { class: "why" }, bh.abnormal || bh.unavailable ? badge(text, "bad") : text);
+  }
+
   function regionRow(app, r) {
     const dns =
       r.servingDNS === null || r.servingDNS === undefined
@@ -149,7 +156,7 @@
       h("td", { class: "num" }, r.desiredReplicas === null || r.desiredReplicas === undefined ? "-" : r.desiredReplicas),
       h("td", { class: "num" }, r.readyReplicas === null || r.readyReplicas === undefined ? "-" : r.readyReplicas),
       h("td", { class: "health" }, healthBadge(r.health), r.healthReason ? h("div", { class: "why" }, r.healthReason) : null),
-      h("td", {}, r.loadBalancerId || "-"),
+      h("td", {}, r.loadBalancerId || "-", backends(r.backendHealth)),
       h("td", {}, r.address || "-"),
       h("td", { class: "dns" }, dns)
     );
@@ -624,7 +631,7 @@
                   h("td", {}, r.loadBalancerId || "-"),
                   h("td", {}, r.address || "-"),
                   h("td", {}, r.listeners ? JSON.stringify(r.listeners) : "-"),
-                  h("td", {}, r.backends || r.backendHealth ? JSON.stringify(r.backends || r.backendHealth) : "-")
+                  h("td", {}, r.backendHealth ? backends(r.backendHealth) : r.backends ? JSON.stringify(r.backends) : "-")
                 )
               )
             )
