@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from federation.cloud.alibaba.client import AlibabaClient
     from federation.cloud.alibaba.slb import SlbApi
     from federation.dns.runtime import DnsRuntime
+    from federation.health.sweeps import HealthConfig
     from federation.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -143,12 +144,15 @@ def build_controller(
     health: Sequence[RegionHealthSource] = (),
     slb: SlbApi | None = None,
     store: Database | None = None,
+    sweeps: HealthConfig | None = None,
 ) -> Controller:
     """The controller over ``host``, publishing through ``dns`` when given (its DNS step runs last;
     its embedded server hands over between serving the store and serving what this replica
     publishes as the controller gains and loses the lead); with ``slb`` it runs the regional SLB step
     before DNS (inventory and health samples in ``store``). Every cloud write of either passes the
-    leader's write gate, as Kubernetes writes do."""
+    leader's write gate, as Kubernetes writes do. ``sweeps`` runs the health sweeps (their samples
+    and transitions in ``store``, the SLB backend signal through ``slb``); their scheduler starts and
+    stops with the Lease inside the controller, so it does not use the ``health_scheduler`` slot."""
     controller = Controller(
         host,
         config,
@@ -158,12 +162,24 @@ def build_controller(
         on_leading=dns.leading if dns is not None else None,
         slb=slb,
         store=store,
+        sweeps=sweeps,
     )
     if dns is not None:
         dns.gate_writes(controller.elector.may_write)
     if slb is not None:
         slb.client.write_gate = controller.elector.may_write
     return controller
+
+
+def health_config(settings: Settings) -> HealthConfig:
+    """The sweeps' configuration from the settings (everything else: the documented defaults)."""
+    from federation.health.sweeps import HealthConfig
+
+    return HealthConfig(
+        probe_networks=tuple(settings.health_probe_networks),
+        latency_source=settings.health_latency_source,
+        retention_days=settings.sample_retention_days,
+    )
 
 
 def slb_client(settings: Settings) -> AlibabaClient:
@@ -189,11 +205,13 @@ async def build(
     health: Sequence[RegionHealthSource] = (),
     with_slb: bool | None = None,
     web: bool = False,
+    sweeps: bool = False,
 ) -> Runtime:
     """Everything ``fedctl run`` runs: the store and DNS side (``with_dns``), the host client (``host``,
     else from ``kubeconfig``/``context``/settings) and the controller, with the regional SLB step when
-    ``with_slb`` (default: when an Alibaba AccessKey is configured) and, with ``web``, the dashboard on
-    ``web_listen``. Raises :class:`SetupError`."""
+    ``with_slb`` (default: when an Alibaba AccessKey is configured), with ``web`` the dashboard on
+    ``web_listen``, and the health sweeps when ``sweeps`` (they keep their history in the store,
+    opened for them without DNS too). Raises :class:`SetupError`."""
     from federation.cloud.alibaba.slb import SlbApi
 
     if with_slb is None:
@@ -207,6 +225,16 @@ async def build(
             if client is not None:
                 await client.close()
             raise
+    elif sweeps:
+        from federation.store.db import mask_url
+
+        try:
+            db = await open_store(settings)
+        except Exception as exc:
+            if client is not None:
+                await client.close()
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SetupError(f"store {mask_url(settings.database_url)}: {first}") from None
     try:
         if host is None:
             host = await host_client(
@@ -227,7 +255,16 @@ async def build(
             raise SetupError(str(exc)) from None
         raise
     slb = SlbApi(client) if client is not None else None
-    controller = build_controller(host, config, dns=dns, steps=steps, health=health, slb=slb, store=db)
+    controller = build_controller(
+        host,
+        config,
+        dns=dns,
+        steps=steps,
+        health=health,
+        slb=slb,
+        store=db,
+        sweeps=health_config(settings) if sweeps else None,
+    )
     rt = Runtime(settings, controller, store=db, dns=dns, slb_client=client)
     if web:
         from federation.web.server import WebService

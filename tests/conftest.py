@@ -16,6 +16,8 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    # the health sweeps of any `fedctl run` a test starts probe loopback addresses only
+    monkeypatch.setenv("FEDCTL_HEALTH_PROBE_NETWORKS", '["127.0.0.0/8"]')
 
 
 def postgres_dsn() -> str | None:

@@ -588,12 +588,18 @@ def _health_probe() -> Schema:
             "type": string("TCP connect or HTTP GET.", enum=["TCP", "HTTP"], default="TCP"),
             "path": string("Path for HTTP probes (default /).", pattern=c.HTTP_PATH, max_length=1024),
             "port": integer("Port probed, one of spec.ports (default: the first).", minimum=1, maximum=65535),
-            "intervalSeconds": integer("Seconds between probes.", minimum=1, maximum=3600, default=10),
+            "intervalSeconds": integer(
+                "Seconds between probes (while a result disagrees with the state, re-probes follow "
+                "within a fraction of a second until a threshold is reached or the run breaks).",
+                minimum=1,
+                maximum=3600,
+                default=2,
+            ),
             "timeoutSeconds": integer(
-                "Seconds before a probe fails; at most intervalSeconds.", minimum=1, maximum=60, default=3
+                "Seconds before a probe fails; at most intervalSeconds.", minimum=1, maximum=60, default=1
             ),
             "failureThreshold": integer(
-                "Consecutive failures before the region is unhealthy.", minimum=1, maximum=10, default=3
+                "Consecutive failures before the region is unhealthy.", minimum=1, maximum=10, default=8
             ),
             "successThreshold": integer(
                 "Consecutive successes before it is healthy again.", minimum=1, maximum=10, default=2

@@ -339,9 +339,9 @@ class HealthProbe(ApiModel):
     type: Literal["TCP", "HTTP"] = "TCP"
     path: str | None = Field(default=None, pattern=c.HTTP_PATH, max_length=1024)
     port: Int | None = Field(default=None, ge=1, le=65535)
-    interval_seconds: Int = Field(default=10, ge=1, le=3600)
-    timeout_seconds: Int = Field(default=3, ge=1, le=60)
-    failure_threshold: Int = Field(default=3, ge=1, le=10)
+    interval_seconds: Int = Field(default=2, ge=1, le=3600)
+    timeout_seconds: Int = Field(default=1, ge=1, le=60)
+    failure_threshold: Int = Field(default=8, ge=1, le=10)
     success_threshold: Int = Field(default=2, ge=1, le=10)
 
     @model_validator(mode="after")

@@ -89,7 +89,8 @@ class AppReconciler:
         deps = self.deps
         clusters = deps.clusters.member_clusters()
         resolved: dict[str, Resolved] = {
-            r.name: self._resolve(r, clusters) for r in app.spec.placement.regions
+            r.name: self._with_app_health(app.key, r.name, self._resolve(r, clusters))
+            for r in app.spec.placement.regions
         }
         old_status = app.status
         generation = app.metadata.generation or 0
@@ -143,7 +144,8 @@ class AppReconciler:
                     obs.problem = health.reason or f"member {mc.name} is not reachable"
                 continue
             obs.reachable = True
-            jobs.append(self._propagate(app, a, view, obs, report))
+            canary = health.canary and a.state == "excluded" and a.replicas == 0
+            jobs.append(self._propagate(app, a, view, obs, report, canary=canary))
         await asyncio.gather(*jobs)
 
         ctx = StepContext(app=app, placement=placement, regions=report.regions, previous_status=old_status)
@@ -171,6 +173,15 @@ class AppReconciler:
             deps.requeue_after(app.key, deps.pending_recheck)
         if retry or report.cleanup_pending:
             raise RetryLater("; ".join(o.problem for o in retry) or "; ".join(report.cleanup_pending))
+
+    def _with_app_health(self, app: str, region: str, resolved: Resolved) -> Resolved:
+        """A schedulable member may still fail this app there (its rollout, SLB, or VIP probe)."""
+        mc, member = resolved
+        judge = getattr(self.deps.health, "app_health", None)
+        if mc is None or not member.schedulable or judge is None:
+            return resolved
+        answer: MemberHealth = judge(app, region, mc)
+        return mc, answer
 
     def _resolve(self, region: PlacementRegion, clusters: list[MemberCluster]) -> Resolved:
         """The member cluster serving a region, and whether it can take replicas (with the reason)."""
@@ -200,8 +211,9 @@ class AppReconciler:
         view: MemberHandle,
         obs: RegionObservation,
         report: AppReport,
+        canary: bool = False,
     ) -> None:
-        got = await self.deps.propagation.propagate(app, a.name, a.replicas, view)
+        got = await self.deps.propagation.propagate(app, a.name, 1 if canary else a.replicas, view)
         report.clashes.extend(got.clashes)
         obs.problem = got.problem
         obs.ready_replicas = got.ready_replicas

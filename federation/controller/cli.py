@@ -42,6 +42,7 @@ async def _run(
     with_dns: bool,
     with_slb: bool | None = None,
     with_web: bool = True,
+    sweeps: bool = True,
 ) -> None:
     try:
         rt = await runtime.build(
@@ -52,6 +53,7 @@ async def _run(
             with_dns=with_dns,
             with_slb=with_slb,
             web=with_web,
+            sweeps=sweeps,
         )
     except runtime.SetupError as exc:
         raise click.ClickException(str(exc)) from None
@@ -144,6 +146,13 @@ async def _run(
     help="Serve the dashboard, JSON API, /metrics, /healthz and /readyz on web_listen (every replica).",
 )
 @click.option(
+    "--sweeps/--no-sweeps",
+    default=True,
+    show_default=True,
+    help="Run the scheduled health sweeps (member API, nodes, rollouts, SLB backends, VIP probes) "
+    "on the leader, with samples and transitions in the store.",
+)
+@click.option(
     "--service-type",
     type=click.Choice(["NodePort", "LoadBalancer"]),
     default=None,
@@ -166,6 +175,7 @@ def run(
     with_dns: bool,
     with_slb: bool | None,
     with_web: bool,
+    sweeps: bool,
     service_type: str | None,
 ) -> None:
     """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
@@ -202,6 +212,7 @@ def run(
             with_dns,
             with_slb,
             with_web,
+            sweeps,
         )
     )
 

@@ -44,6 +44,8 @@ class DnsStep:
                 and a.replicas > 0
                 and not problem
                 and (obs is None or obs.reachable is not False)
+                # rescheduleOnFailure=false keeps an unhealthy region's replicas, never its DNS answer
+                and (obs is None or obs.health != "Unhealthy")
             )
             reason = a.reason or problem or ("no replicas placed" if a.replicas == 0 else "")
             endpoints.append(RegionEndpoint(a.name, address, healthy, weight=a.replicas, reason=reason))

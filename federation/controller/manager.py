@@ -54,7 +54,9 @@ from federation.health.source import AllOf, RegionHealthSource
 if TYPE_CHECKING:
     from federation.cloud.alibaba.cen import CenApi
     from federation.cloud.alibaba.slb import SlbApi
+    from federation.controller.sweeps import ControllerHealth
     from federation.dns.publisher import DnsPublisher
+    from federation.health.sweeps import HealthConfig
     from federation.network.monitor import NetworkMonitor
     from federation.slb.step import SlbStep
 
@@ -98,6 +100,7 @@ class Controller:
         on_leading: Callable[[bool], Awaitable[None]] | None = None,
         slb: SlbApi | None = None,
         store: Any = None,
+        sweeps: HealthConfig | None = None,
     ) -> None:
         """``steps`` run after propagation and the SLB step, before DNS; ``dns``, when given, publishes
         each app's records as the last step. Without either the controller places, propagates and
@@ -109,7 +112,9 @@ class Controller:
         ``on_leading(False)`` after it stopped leading (the DNS runtime's hand-over). ``slb``, when
         given, runs the regional SLB step (:class:`~federation.slb.step.SlbStep`) before DNS: apps in
         Managed mode get NodePort Services and an SLB per region; ``store`` keeps its inventory and
-        health samples."""
+        health samples. ``sweeps`` runs the health sweeps (APScheduler, on the leader only; their
+        samples and transitions in ``store``; the SLB backend signal through ``slb``) and adds their
+        verdicts as one more health source."""
 
         self.config = config or ControllerConfig()
         self.on_leading = on_leading
@@ -134,6 +139,20 @@ class Controller:
         )
         self.events = EventRecorder(self.host)
         self.members = MemberDirectory()
+        self.sweeps: ControllerHealth | None = None
+        if sweeps is not None:
+            from federation.controller.sweeps import ControllerHealth
+
+            self.sweeps = ControllerHealth(
+                self.members,
+                lambda: self.apps_informer,
+                lambda key: self.app_queue.add(key),
+                self.enqueue_all_apps,
+                config=sweeps,
+                db=store,
+                slb=slb,
+            )
+            health = [*health, self.sweeps]
         self.health: RegionHealthSource = AllOf([MemberReachability(self.members), *health])
         self.network: NetworkMonitor | None = None  # CEN verdicts, when the network is checked
         self.steps = list(steps)
@@ -227,6 +246,8 @@ class Controller:
                         self.slb_step.run_health_sweeps(self.config.slb_health_interval), name="slb health"
                     )
                 )
+            if self.sweeps is not None:
+                await self.sweeps.start()  # sweeps run on the leader only
             self.active.set()
 
     def _build_reconcilers(self, apps: Informer, clusters: Informer) -> None:
@@ -298,6 +319,8 @@ class Controller:
     async def _stop_active(self) -> None:
         async with self._active_lock:
             self.active.clear()
+            if self.sweeps is not None:
+                await self.sweeps.stop()
             tasks, self._active = self._active, []
             await self.app_queue.shutdown()
             await self.cluster_queue.shutdown()
@@ -366,6 +389,8 @@ class Controller:
         if old is not None and new is not None and _same_but_noise(old, new):
             return
         self.app_queue.add(f"{ns}/{app}")
+        if self.sweeps is not None:
+            self.sweeps.deployment_changed(f"{ns}/{app}")  # the rollout signal is watch-driven
 
     def _on_node(self, member: str, old: Obj | None, new: Obj | None) -> None:
         """A node joined, left, or changed readiness, providerID or labels: every app with a Service in

@@ -451,7 +451,8 @@ def _with_reasons(
             gone = region_of.get(leaving.value.lower().rstrip(".")) if leaving is not None else None
             came = region_of.get(arriving.value.lower().rstrip(".")) if arriving is not None else None
             if gone is not None and not gone.healthy:
-                reason = "region-unhealthy"
+                # why it failed, when known: the change log answers "why did traffic move?"
+                reason = f"region-unhealthy: {gone.reason}" if gone.reason else "region-unhealthy"
             elif came is not None and came.region not in served_before:
                 reason = "region-recovered"
             elif failed:

@@ -137,7 +137,11 @@ class HealthScheduler:
     async def _run(self, job_id: str, fn: Any, *args: Any) -> None:
         # the scheduler's executor does not track our tasks; running it as one lets stop() cancel it
         task = self._spawn(job_id, fn, *args)
-        await asyncio.shield(task)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # stop(): the scheduler drops this wrapper and cancels the sweep itself; nothing to report
+            task.cancel()
 
     def _add(
         self,

@@ -155,15 +155,16 @@ def nodes_result(nodes: Sequence[Mapping[str, Any]]) -> tuple[bool, str, int, in
 def rollout_result(app: str, deployment: Mapping[str, Any] | None, desired: int) -> tuple[bool | None, str]:
     """Whether the app's Deployment in a region serves: (ok or None for "nothing to judge", detail).
 
-    Failing: replicas wanted, none available, and the Deployment is not in the middle of a rollout
+    Failing: replicas wanted (by the Deployment), none available, and it is not in the middle of a rollout
     that may still finish (its Progressing condition is False, e.g. ProgressDeadlineExceeded, or says
     the rollout completed and the replicas went away since, e.g. crash-looping). A fresh rollout, or a
     region given replicas back after recovering, is not judged until it finishes or fails.
     """
-    if deployment is None or desired <= 0:
+    if deployment is None:
         return None, ""
     status = deployment.get("status") or {}
     spec = deployment.get("spec") or {}
+    # judged on what the Deployment asks for: a region excluded for its rollout keeps a canary replica
     want = int(spec.get("replicas", desired) or 0)
     available = int(status.get("availableReplicas") or 0)
     if want <= 0:

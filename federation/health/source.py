@@ -24,6 +24,9 @@ class MemberHealth:
     reason: str = ""
     # not known yet (e.g. not probed since this controller started leading): ask again shortly
     pending: bool = False
+    # excluded because the app itself fails there (its rollout): keep one replica running there so
+    # that its recovery can be seen (DNS still leaves the region)
+    canary: bool = False
 
     @property
     def schedulable(self) -> bool:
@@ -39,6 +42,14 @@ class RegionHealthSource(Protocol):
         ...
 
 
+class AppHealthSource(Protocol):
+    """A source that also judges one app in one region (rollout, SLB backends, VIP probe)."""
+
+    def app_health(self, app: str, region: str, cluster: MemberCluster) -> MemberHealth:
+        """Whether ``cluster`` can serve ``app`` (``namespace/name``) in ``region``; must not block."""
+        ...
+
+
 class AllOf:
     """Several sources in order: the first answer that is not schedulable wins."""
 
@@ -50,4 +61,17 @@ class AllOf:
             answer = source.member_health(cluster)
             if not answer.schedulable:
                 return answer
+        return HEALTHY
+
+    def app_health(self, app: str, region: str, cluster: MemberCluster) -> MemberHealth:
+        """The member's health, then each source's judgement of the app there (if it has one)."""
+        answer = self.member_health(cluster)
+        if not answer.schedulable:
+            return answer
+        for source in self.sources:
+            judge = getattr(source, "app_health", None)
+            if judge is not None:
+                answer = judge(app, region, cluster)
+                if not answer.schedulable:
+                    return answer
         return HEALTHY

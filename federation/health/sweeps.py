@@ -116,6 +116,7 @@ class HealthConfig:
     retention_days: int = 14
     restore_max_age: float = 120.0  # stored states younger than this are resumed on start
     sync_interval: float = 2.0  # how often the job set is matched to the apps and members
+    forget_after: float = 30.0  # a target gone from the caches and not probed this long is forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +393,8 @@ class HealthService:
                     keep.append((Signal.SLB.value, tid))
                 if r.address:
                     keep.append((Signal.VIP.value, tid))
-        await self._dropped(self.tracker.drop(keep, [*MEMBER_SIGNALS, *APP_SIGNALS], self.clock()))
+        idle = timedelta(seconds=self.config.forget_after)
+        await self._dropped(self.tracker.drop(keep, [*MEMBER_SIGNALS, *APP_SIGNALS], self.clock(), idle))
 
     # --- the common part -----------------------------------------------------------------------------
 

@@ -88,13 +88,25 @@ class HealthTracker:
                 out.confirming.append(t)
         return out
 
-    def drop(self, keep: Iterable[tuple[str, str]], signals: Iterable[Signal], at: datetime) -> Outcome:
-        """Targets of ``signals`` not in ``keep`` (an app or member gone, a region with no address):
-        back to unknown, and forgotten."""
+    def drop(
+        self,
+        keep: Iterable[tuple[str, str]],
+        signals: Iterable[Signal],
+        at: datetime,
+        idle: timedelta = timedelta(0),
+    ) -> Outcome:
+        """Targets of ``signals`` not in ``keep`` (an app or member gone, a region with no address) and
+        not probed for ``idle``: back to unknown, and forgotten. The grace keeps what a restarted
+        controller resumed from the store until its caches have filled."""
         out = Outcome()
         keep = set(keep)
         kinds = {s.value for s in signals}
-        for key in [k for k in self.machines if k[0] in kinds and k not in keep]:
+        stale = [
+            k
+            for k, m in self.machines.items()
+            if k[0] in kinds and k not in keep and (m.last_at is None or at - m.last_at >= idle)
+        ]
+        for key in stale:
             t = self.targets.get(key)
             m, tr = forget(self.machines.pop(key), at)
             self.targets.pop(key, None)

@@ -49,6 +49,7 @@ from federation.runtime import build_controller
 log = logging.getLogger(__name__)
 
 DEFAULT_REGIONS = ("cn-hangzhou", "cn-beijing", "eu-central-1")
+LOOPBACK_ONLY = ("127.0.0.0/8",)
 CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"
@@ -155,6 +156,7 @@ class Sandbox:
     slb_health_scale: float = 1.0  # < 1 makes SLB health checks faster than configured (tests)
     slb: bool = True  # with the emulator: the controller runs the regional SLB step (Managed mode)
     web: bool = False  # serve the dashboard (web_listen; any free port if that one is taken)
+    sweeps: Any = None  # federation.health.sweeps.HealthConfig: run the health sweeps in the controller
 
     def __post_init__(self) -> None:
         from federation.sandbox.kube import KubeSimulator
@@ -171,6 +173,7 @@ class Sandbox:
         self.dns_runtime: Any = None  # federation.dns.runtime.DnsRuntime
         self.dns_address: tuple[str, int] | None = None  # where the app's records are answered
         self.database_url: str | None = None
+        self.admin: Any = None  # the simulator's admin endpoint (faults from `fedctl sim kube fault`)
         self._slb_clients: list[Any] = []  # AlibabaClient of each controller's SLB step
         self._kube_admin: Any = None  # federation.sandbox.kube.admin.AdminServer
         self.dashboard: Any = None  # federation.web.server.Dashboard
@@ -195,6 +198,7 @@ class Sandbox:
             self._register_cluster(region, cl.kubeconfig_path(kube_dir), region, cl.url)
         await self._start_kube_admin()
         self.host = await KubeApi.from_kubeconfig_file(self.kubeconfigs["host"], name="sandbox-host")
+        await self.start_admin()
         await self.apply_crds()
         await self.ensure_namespace(SYSTEM_NAMESPACE)
         for region in self.regions:
@@ -234,12 +238,37 @@ class Sandbox:
         self.add_service("web", self.dashboard.url)
         return self.dashboard
 
+    async def start_admin(self) -> None:
+        """The simulator's admin endpoint, and ``DIR/sim.json`` naming it (0600: it holds the admin
+        token), so ``fedctl sim kube fault --out DIR --cluster cn-hangzhou down`` breaks a region of
+        this sandbox as it would a standalone simulator's."""
+        from federation.sandbox.kube.admin import AdminServer
+        from federation.sandbox.kube.cli import SIM_JSON
+
+        self.admin = AdminServer(self.sim)
+        await self.admin.start()
+        info = {
+            "admin": {"url": self.admin.url, "token": self.admin.token},
+            "pid": os.getpid(),
+            "clusters": {
+                n: {"url": cl.url, "region": cl.region, "kubeconfig": str(self.kubeconfigs.get(n, ""))}
+                for n, cl in self.sim.clusters.items()
+            },
+        }
+        fd = os.open(self.workdir / SIM_JSON, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f, indent=2)
+        self.add_service("kube-admin", self.admin.url, faults=f"fedctl sim kube fault --out {self.workdir}")
+
     async def stop(self) -> None:
         if self.dashboard is not None:
             await self.dashboard.close()
             self.dashboard = None
         for ctrl in list(self._controllers):
             await self.stop_controller(ctrl)
+        if self.admin is not None:
+            await self.admin.stop()
+            self.admin = None
         for client in self._slb_clients:
             await client.close()
         self._slb_clients.clear()
@@ -382,7 +411,9 @@ class Sandbox:
         elif self.dns_runtime is not None and config.service_type != "LoadBalancer":
             # the Service's load-balancer address is each region's address in DNS
             config = dataclasses.replace(config, service_type="LoadBalancer")
-        ctrl = build_controller(host, config, dns=self.dns_runtime, steps=self.steps, slb=slb, store=self.db)
+        ctrl = build_controller(
+            host, config, dns=self.dns_runtime, steps=self.steps, slb=slb, store=self.db, sweeps=self.sweeps
+        )
         if self.controller is None:
             self.controller = ctrl
         self._controllers[ctrl] = asyncio.create_task(
@@ -572,6 +603,16 @@ class Sandbox:
             lines.append(
                 f"Dashboard: {self.dashboard.url}  (JSON API under /api/v1/, Prometheus at /metrics)"
             )
+        if self.admin is not None:
+            first = self.regions[0]
+            lines += [
+                f"Break {first} and watch the health sweeps react (then heal it):",
+                f"  fedctl sim kube fault --out {self.workdir} --cluster {first} down    # then: clear",
+                f"  fedctl sim kube fault --out {self.workdir} --cluster {first} deployment-fail default/web"
+                "    # then: deployment-heal default/web",
+                "  fedctl health web",
+                "  fedctl health transitions --since 10m",
+            ]
         lines.append(f"Everything is listed in {self.workdir / 'sandbox.json'}. Ctrl-C stops it all.")
         return "\n".join(lines)
 
@@ -579,6 +620,8 @@ class Sandbox:
 async def _serve(
     workdir: Path, rollout_delay: float, dns_provider: str | None, settings: Any, **options: Any
 ) -> None:
+    from federation.health.sweeps import HealthConfig
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -590,6 +633,8 @@ async def _serve(
         dns_provider=dns_provider,
         settings=settings,
         controller_config=ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="sandbox"),
+        # the health sweeps probe loopback only (the emulated SLBs' VIPs are on 127.x)
+        sweeps=HealthConfig(probe_networks=LOOPBACK_ONLY),
         **options,
         web=True,
     )

@@ -1,0 +1,114 @@
+"""The health sweeps inside the controller: what to probe from its caches, and what they concluded for
+placement.
+
+:class:`ControllerHealth` is three things for the controller:
+
+* the sweeps' :class:`~federation.health.sweeps.HealthSource`: members (with their probe clients) from
+  the member directory, apps from the FederatedApp cache (each region's cluster, address, SLB and
+  desired replicas from the app's status, its Deployment from the member's cache);
+* a :class:`~federation.health.source.RegionHealthSource`: a member whose API or nodes signal is
+  unhealthy takes no replicas (with the signal's reason), and per app and region the rollout, SLB and
+  VIP signals (``app_health``); unknown never drains;
+* the lifecycle of the :class:`~federation.health.scheduler.HealthScheduler`: started when this
+  replica takes the Lease, stopped when it loses it. A transition enqueues the affected apps at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from federation.api.membercluster import MemberCluster
+from federation.health.hysteresis import State
+from federation.health.probes import SlbHealthApi
+from federation.health.scheduler import HealthScheduler
+from federation.health.signals import MEMBER_SIGNALS, Signal, reason
+from federation.health.source import HEALTHY, MemberHealth
+from federation.health.sweeps import AppInfo, HealthConfig, HealthService, MemberInfo
+from federation.health.targets import app_info
+from federation.placement import Schedulability
+
+if TYPE_CHECKING:
+    from federation.controller.informer import Informer
+    from federation.controller.members import MemberDirectory
+
+log = logging.getLogger(__name__)
+
+
+class ControllerHealth:
+    def __init__(
+        self,
+        members: MemberDirectory,
+        apps: Callable[[], Informer | None],
+        enqueue_app: Callable[[str], None],
+        enqueue_all: Callable[[], None],
+        *,
+        config: HealthConfig | None = None,
+        db: Any = None,
+        slb: SlbHealthApi | None = None,
+    ) -> None:
+        self.directory = members
+        self._apps = apps
+        self._enqueue_app = enqueue_app
+        self._enqueue_all = enqueue_all
+        self.service = HealthService(self, db=db, config=config, on_change=self._changed, slb=slb)
+        self.scheduler = HealthScheduler(self.service)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.scheduler.start()
+        log.info("health: sweeps started (%d jobs)", len(self.scheduler.schedule()))
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+
+    def deployment_changed(self, app: str) -> None:
+        self.scheduler.poke_rollout(app)
+
+    def _changed(self, apps: set[str], clusters: set[str]) -> None:
+        if clusters:
+            self._enqueue_all()  # a member signal: every app may use that member
+            return
+        for app in apps:
+            self._enqueue_app(app)
+
+    # --- HealthSource ------------------------------------------------------------------------------
+
+    def members(self) -> Sequence[MemberInfo]:
+        return [MemberInfo(v.name, v.member.region, v.member.probe_api) for v in self.directory.all_views()]
+
+    def apps(self) -> Sequence[AppInfo]:
+        inf = self._apps()
+        if inf is None:
+            return []
+
+        def deployment(cluster: str, key: str) -> dict[str, Any] | None:
+            view = self.directory.view(cluster)
+            return view.deployments.get(key) if view is not None else None
+
+        out = []
+        for raw in list(inf.cache.values()):
+            info = app_info(raw, deployment)
+            if info is not None:
+                out.append(info)
+        return out
+
+    # --- RegionHealthSource ------------------------------------------------------------------------
+
+    def member_health(self, cluster: MemberCluster) -> MemberHealth:
+        machines = self.service.tracker.machines
+        for signal in MEMBER_SIGNALS:
+            m = machines.get((signal.value, cluster.name))
+            if m is not None and m.state is State.UNHEALTHY:
+                return MemberHealth(Schedulability.UNHEALTHY, reason(signal, m))
+        return HEALTHY
+
+    def app_health(self, app: str, region: str, cluster: MemberCluster) -> MemberHealth:
+        v = self.service.verdict(app, region, None)  # the app signals; member signals come above
+        if v.unhealthy:
+            # only the rollout fails: one replica stays to show when the app works there again
+            canary = all(s.signal is Signal.ROLLOUT for s in v.unhealthy)
+            return MemberHealth(Schedulability.UNHEALTHY, v.reason, canary=canary)
+        return HEALTHY
