@@ -254,3 +254,44 @@ def test_markup_is_text_and_no_secret_reaches_a_page(
             assert secret not in text, f"the {what} appears in {where}"
     assert "***" in pages["api/v1/apps/default/xss"]  # the pasted secret, redacted
     assert _console_errors(driver) == []
+
+
+def test_fedctl_dashboard_serves_a_store_and_a_host_without_a_controller(
+    sandbox_proc: SandboxProcess,
+) -> None:
+    """An operator's laptop: `fedctl dashboard` against the sandbox's store and host cluster."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    sb = sandbox_proc
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
+    args = ["--database-url", sb.manifest["database"], "dashboard", "--kubeconfig", str(sb.host_kubeconfig)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "federation.cli", *args, "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("dashboard: http://127.0.0.1:"), line
+        url = line.split()[1]
+
+        def get(path: str) -> Any:
+            with urllib.request.urlopen(url + path, timeout=10) as resp:  # loopback only
+                return json.loads(resp.read())
+
+        deadline = time.monotonic() + 10
+        while not get("api/v1/apps")["items"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        leader = get("api/v1/leader")
+        assert (leader["role"], leader["holder"]) == ("dashboard", "sandbox")
+        assert "default/web" in [a["key"] for a in get("api/v1/apps")["items"]]
+        assert get("api/v1/dns/changes?limit=1")["items"][0]["name"].endswith("example.com")
+    finally:
+        proc.terminate()
+        proc.wait(10)

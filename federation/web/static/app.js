@@ -1,8 +1,8 @@
-// The fedctl dashboard: three pages over the JSON API, refreshed every 2 s.
+// The fedctl dashboard: three pages over the JSON API, refreshed every second.
 // Every value is put into the DOM as text (textContent, attributes), never parsed as markup.
 "use strict";
 (function () {
-  const REFRESH_MS = 2000;
+  const REFRESH_MS = 1000;
   const SVGNS = "http://www.w3.org/2000/svg";
 
   function add(el, kids) {
