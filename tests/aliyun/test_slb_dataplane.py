@@ -20,6 +20,9 @@ from aliyunsdkslb.request.v20140515.CreateLoadBalancerRequest import CreateLoadB
 from aliyunsdkslb.request.v20140515.CreateLoadBalancerTCPListenerRequest import (
     CreateLoadBalancerTCPListenerRequest,
 )
+from aliyunsdkslb.request.v20140515.CreateLoadBalancerUDPListenerRequest import (
+    CreateLoadBalancerUDPListenerRequest,
+)
 from aliyunsdkslb.request.v20140515.DescribeHealthStatusRequest import DescribeHealthStatusRequest
 from aliyunsdkslb.request.v20140515.StartLoadBalancerListenerRequest import StartLoadBalancerListenerRequest
 from aliyunsdkslb.request.v20140515.StopLoadBalancerListenerRequest import StopLoadBalancerListenerRequest
@@ -326,3 +329,82 @@ async def test_a_taken_listener_port_is_served_on_another_port() -> None:
     finally:
         taken.close()
         await emu.stop()
+
+
+async def _udp(host: str, port: int, data: bytes) -> bytes | None:
+    """One datagram there and the answer, or None after a second of silence (or a refusal)."""
+    got: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, answer: bytes, addr: Any) -> None:
+            if not got.done():
+                got.set_result(answer)
+
+        def error_received(self, exc: Exception) -> None:
+            if not got.done():
+                got.set_result(None)
+
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(Client, remote_addr=(host, port))
+    try:
+        transport.sendto(data)
+        try:
+            return await asyncio.wait_for(got, 1.0)
+        except TimeoutError:
+            return None
+    finally:
+        transport.close()
+
+
+async def test_udp_listener_forwards_datagrams_and_checks_with_icmp(world) -> None:
+    emu, cluster, sdk = world
+    _deploy(cluster, replicas=1)
+    svc_rt = cluster.api.resolve("", "v1", "services")
+    udp_svc = {
+        "metadata": {"name": "dns"},
+        "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 53, "protocol": "UDP"}]},
+    }
+    node_port = int(cluster.api.create(svc_rt, "default", udp_svc)["spec"]["ports"][0]["nodePort"])
+    instances = _instances(cluster)
+    create = CreateLoadBalancerRequest()
+    create.set_ClientToken("udp-1")
+    lb = await sdk(create)
+    lb_id, address = lb["LoadBalancerId"], lb["Address"]
+    listener = CreateLoadBalancerUDPListenerRequest()
+    listener.set_LoadBalancerId(lb_id)
+    listener.set_ListenerPort(53)
+    listener.set_BackendServerPort(node_port)
+    listener.set_Bandwidth(-1)
+    listener.set_healthCheckInterval(1)
+    listener.set_HealthyThreshold(2)
+    listener.set_UnhealthyThreshold(2)
+    await sdk(listener)
+    start = StartLoadBalancerListenerRequest()
+    start.set_LoadBalancerId(lb_id)
+    start.set_ListenerPort(53)
+    await sdk(start)
+    add = AddBackendServersRequest()
+    add.set_LoadBalancerId(lb_id)
+    add.set_BackendServers(json.dumps([{"ServerId": i} for i in sorted(instances.values())]))
+    await sdk(add)
+    assert emu.data_plane is not None
+    port = emu.data_plane.bound_port(lb_id, 53, "udp")
+    assert port is not None
+
+    async def statuses() -> set[str]:
+        return set((await _health(sdk, lb_id)).values())
+
+    async def answered() -> bytes | None:
+        if await statuses() != {"normal"}:
+            return None
+        return await _udp(address, port, b"query")
+
+    answer = await wait_for(answered, what="a UDP answer through the SLB")
+    assert f"region: {REGION}".encode() in answer
+    assert answer.endswith(b"query")
+    _scale(cluster, 0)  # the NodePorts close: ICMP port unreachable, every backend abnormal
+
+    async def all_abnormal() -> bool:
+        return await statuses() == {"abnormal"}
+
+    await wait_for(all_abnormal, what="every UDP backend abnormal")
+    assert await _udp(address, port, b"query") is None

@@ -536,11 +536,17 @@ class SlbService:
             "HealthCheck",
             "HealthCheckSwitch",
             "HealthCheckMethod",
+            "healthCheckReq",
+            "healthCheckExp",
         ):
             if p.get(name) is not None:
                 hc[name] = p.get(name)
-        if hc.get("HealthCheckType", "tcp") not in ("tcp", "http"):
-            raise invalid("HealthCheckType", hc["HealthCheckType"], "It must be tcp or http.")
+        if hc.get("HealthCheckType", "tcp") not in (
+            ("tcp", "http", "udp") if protocol == "udp" else ("tcp", "http")
+        ):
+            raise invalid(
+                "HealthCheckType", hc["HealthCheckType"], "It must be tcp or http (or udp, on UDP)."
+            )
         uri = hc.get("HealthCheckURI")
         if uri is not None and not str(uri).startswith("/"):
             raise invalid("HealthCheckURI", uri, "It must start with /.")
@@ -828,7 +834,9 @@ class SlbService:
     def backend_status(self, lb: LoadBalancer, li: Listener, server_id: str) -> str:
         """normal | abnormal | unavailable: what DescribeHealthStatus says for one backend of a listener."""
         hc = li.health_check
-        if li.status != "running" or hc.get("HealthCheck", hc.get("HealthCheckSwitch", "on")) != "on":
+        if lb.status != "active" or li.status != "running":
+            return "unavailable"
+        if hc.get("HealthCheck", hc.get("HealthCheckSwitch", "on")) != "on":
             return "unavailable"
         forced = self.health.get((lb.lb_id, server_id))
         if forced is not None:

@@ -7,7 +7,7 @@ listener of an *active* load balancer listens on its port there (or on a mapped 
 :class:`~federation.sandbox.loopback.PortPolicy`) and forwards each connection to a healthy backend's
 ``BackendServerPort`` on the address its ECS instance registered (the simulated node's NodePort).
 HTTP is forwarded as TCP; HTTPS is terminated with the listener's uploaded certificate and forwarded
-as plain HTTP, as the real service does. UDP listeners are not served.
+as plain HTTP, as the real service does; UDP keeps one backend per client address while it is in use.
 
 Health checks follow the listener's settings (interval, timeout, healthy/unhealthy thresholds; TCP
 connect, or HTTP HEAD (GET with ``HealthCheckMethod`` get) of ``HealthCheckURI`` with
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import ssl
@@ -32,14 +33,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from federation.sandbox.aliyun.slb import Certificate, Listener, LoadBalancer, SlbService
 from federation.sandbox.loopback import SLB_BLOCKS, PortPolicy, random_block, require_loopback
 
 log = logging.getLogger(__name__)
 
-SERVED = ("tcp", "http", "https")
+SERVED = ("tcp", "udp", "http", "https")
+UDP_SESSION_IDLE = 60.0  # seconds a client's UDP session keeps its backend
 CONNECT_TIMEOUT = 2.0
 _CODE_CLASSES = {"http_2xx": 2, "http_3xx": 3, "http_4xx": 4, "http_5xx": 5}
 
@@ -91,6 +93,40 @@ async def probe_http(
     return len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) // 100 in wanted
 
 
+class _UdpProbe(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.answer: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if not self.answer.done():
+            self.answer.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.answer.done():
+            self.answer.set_result(None)  # ICMP port unreachable: nothing listens
+
+
+async def probe_udp(host: str, port: int, within: float, *, request: str = "", expect: str = "") -> bool:
+    """A UDP health check: send ``request``; an ICMP port unreachable fails it, an answer passes it
+    (when ``expect`` is set, only an answer containing it), and silence passes only without ``expect``
+    (Alibaba Cloud docs, "CLB health checks": UDP checks rely on ICMP unless a response is configured)."""
+    require_loopback(host, "health check target")
+    loop = asyncio.get_running_loop()
+    probe = _UdpProbe()
+    transport, _ = await loop.create_datagram_endpoint(lambda: probe, remote_addr=(host, port))
+    try:
+        transport.sendto((request or "fedctl-udp-health-check").encode())
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(probe.answer), within)
+        except TimeoutError:
+            return not expect
+        if answer is None:
+            return False
+        return expect.encode() in answer if expect else True
+    finally:
+        transport.close()
+
+
 async def open_backend(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """The forwarder's connection to a backend; refuses anything outside loopback."""
     require_loopback(host, "forwarding target")
@@ -117,7 +153,7 @@ class _Served:
     protocol: str
     address: str
     bound_port: int
-    server: asyncio.Server
+    server: Any  # asyncio.Server, or the DatagramTransport of a UDP listener
     cert_id: str | None
     checker: asyncio.Task[None] | None = None
     turn: int = 0
@@ -220,17 +256,24 @@ class SlbDataPlane:
                 if task is not None:
                     self._conns.discard(task)
 
-        server = None
+        server: Any = None
+        loop = asyncio.get_running_loop()
         for port in dict.fromkeys((self.port_policy.wanted(li.port), 0)):
             try:
-                server = await asyncio.start_server(handle, lb.address, port, ssl=ctx, reuse_address=True)
+                if li.protocol == "udp":
+                    server, _ = await loop.create_datagram_endpoint(
+                        functools.partial(_UdpFront, self, key), local_addr=(lb.address, port)
+                    )
+                else:
+                    server = await asyncio.start_server(handle, lb.address, port, ssl=ctx, reuse_address=True)
                 break
             except OSError as exc:
                 log.info("slb data plane: %s:%s not bindable (%s), mapping it", lb.address, port, exc)
         if server is None:
             log.warning("slb data plane: could not listen for %s %s:%s", lb.lb_id, li.protocol, li.port)
             return None
-        bound = server.sockets[0].getsockname()[1]
+        sock = server.get_extra_info("sockname") if li.protocol == "udp" else server.sockets[0].getsockname()
+        bound = int(sock[1])
         served = _Served(lb.lb_id, li.port, li.protocol, lb.address, bound, server, cert_id)
         served.checker = asyncio.create_task(
             self._check_loop(served), name=f"slb health {lb.lb_id}:{li.port}"
@@ -246,8 +289,9 @@ class SlbDataPlane:
             with contextlib.suppress(asyncio.CancelledError):
                 await s.checker
         s.server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(s.server.wait_closed(), 1.0)
+        if isinstance(s.server, asyncio.Server):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(s.server.wait_closed(), 1.0)
 
     async def close(self) -> None:
         async with self._lock:
@@ -366,6 +410,14 @@ class SlbDataPlane:
             float(hc.get(timeout_key, 5)) * self.interval_scale, min(float(hc.get(timeout_key, 5)), 1.0)
         )
         try:
+            if li.protocol == "udp" and hc.get("HealthCheckType") not in ("tcp", "http"):
+                return await probe_udp(
+                    inst.address,
+                    port,
+                    timeout,
+                    request=str(hc.get("healthCheckReq") or ""),
+                    expect=str(hc.get("healthCheckExp") or ""),
+                )
             if http:
                 return await probe_http(
                     inst.address,
@@ -401,3 +453,79 @@ def _tls_context(cert: Certificate) -> ssl.SSLContext:
         key.chmod(0o600)
         ctx.load_cert_chain(crt, key)
     return ctx
+
+
+class _UdpBack(asyncio.DatagramProtocol):
+    """One client's session towards its backend: answers go back to the client through the front."""
+
+    def __init__(self, front: _UdpFront, client: Any) -> None:
+        self.front, self.client = front, client
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if self.front.transport is not None:
+            self.front.transport.sendto(data, self.client)
+
+    def error_received(self, exc: Exception) -> None:
+        self.front.drop(self.client)  # the backend refused: the next datagram picks another
+
+
+class _UdpFront(asyncio.DatagramProtocol):
+    """A UDP listener: each client address keeps one backend while it is in use (a session)."""
+
+    def __init__(self, plane: SlbDataPlane, key: tuple[str, int, str]) -> None:
+        self.plane, self.key = plane, key
+        self.transport: asyncio.DatagramTransport | None = None
+        self.sessions: dict[Any, tuple[asyncio.DatagramTransport, float]] = {}
+        self.pending: dict[Any, list[bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for back, _ in self.sessions.values():
+            back.close()
+        self.sessions.clear()
+
+    def drop(self, client: Any) -> None:
+        found = self.sessions.pop(client, None)
+        if found is not None:
+            found[0].close()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        now = asyncio.get_running_loop().time()
+        session = self.sessions.get(addr)
+        if session is not None and now - session[1] < UDP_SESSION_IDLE:
+            self.sessions[addr] = (session[0], now)
+            session[0].sendto(data)
+            return
+        self.drop(addr)
+        if addr in self.pending:
+            self.pending[addr].append(data)
+            return
+        self.pending[addr] = [data]
+        task = asyncio.get_running_loop().create_task(self._connect(addr))
+        self.plane._conns.add(task)
+        task.add_done_callback(self.plane._conns.discard)
+
+    async def _connect(self, client: Any) -> None:
+        queued = self.pending.get(client, [])
+        try:
+            found, s = self.plane._lookup(self.key), self.plane._served.get(self.key)
+            if found is None or s is None:
+                return
+            lb, li = found
+            for sid, address in self.plane._candidates(s, lb, li):
+                try:
+                    require_loopback(address, "forwarding target")
+                    back, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                        functools.partial(_UdpBack, self, client), remote_addr=(address, li.backend_port)
+                    )
+                except (OSError, ValueError) as exc:
+                    log.debug("slb data plane: udp backend %s: %s", sid, exc)
+                    continue
+                self.sessions[client] = (back, asyncio.get_running_loop().time())
+                for data in queued:
+                    back.sendto(data)
+                return
+        finally:
+            self.pending.pop(client, None)

@@ -1,12 +1,14 @@
 """NodePorts that really answer (sandbox data plane): each simulated node listens on its own loopback
 address, the one in its ``sandbox.federation.io/address`` annotation.
 
-For every TCP port of a NodePort or LoadBalancer Service, each Ready node listens on
+For every TCP or UDP port of a NodePort or LoadBalancer Service, each Ready node listens on
 ``(node address, nodePort)`` while the Service has ready endpoints (the simulated Deployment has ready
 replicas), and closes the socket otherwise, so a client or an SLB health check gets *connection
 refused* exactly when kube-proxy would have no endpoint to send it to. A connection that starts with
 an HTTP request gets a small text page naming the region, cluster, node and Service; any other first
-bytes get one line naming them, then an echo; a connection that sends nothing is simply accepted.
+bytes get one line naming them, then an echo; a connection that sends nothing is simply accepted. A
+UDP datagram gets one datagram back: that line, then its own bytes (a closed UDP port answers with
+ICMP port unreachable, which is how a UDP health check tells it is down).
 Store events (nodes, Services, Endpoints) trigger the re-sync; nothing is polled.
 """
 
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from federation.sandbox.kube.behaviour import EP_KEY, NODE_KEY, SVC_KEY
 from federation.sandbox.kube.store import Event
@@ -47,7 +50,8 @@ class NodePorts:
         self.api = api
         self.cluster = cluster
         self.region = region
-        self._servers: dict[tuple[str, int], tuple[asyncio.Server, str, tuple[str, str]]] = {}
+        # (address, nodePort, protocol) -> (listening server or UDP transport, node, (namespace, service))
+        self._servers: dict[tuple[str, int, str], tuple[Any, str, tuple[str, str]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._dirty = asyncio.Event()
         self._running = False
@@ -87,15 +91,15 @@ class NodePorts:
             except Exception:  # keep serving; the next event retries
                 log.exception("nodeports %s: sync failed", self.cluster)
 
-    def _wanted(self) -> dict[tuple[str, int], tuple[str, tuple[str, str]]]:
-        """(node address, nodePort) -> (node name, (namespace, service))."""
+    def _wanted(self) -> dict[tuple[str, int, str], tuple[str, tuple[str, str]]]:
+        """(node address, nodePort, TCP|UDP) -> (node name, (namespace, service))."""
         store = self.api.store
         nodes = [
             (n["metadata"]["name"], addr)
             for _, n in store.iter_objects(NODE_KEY)
             if _ready(n) and (addr := node_address(n))
         ]
-        out: dict[tuple[str, int], tuple[str, tuple[str, str]]] = {}
+        out: dict[tuple[str, int, str], tuple[str, tuple[str, str]]] = {}
         for (ns, name), svc in store.iter_objects(SVC_KEY):
             spec = svc.get("spec") or {}
             if spec.get("type") not in ("NodePort", "LoadBalancer"):
@@ -104,9 +108,10 @@ class NodePorts:
             if not any(s.get("addresses") for s in (ep or {}).get("subsets") or ()):
                 continue
             for p in spec.get("ports") or ():
-                if p.get("nodePort") and p.get("protocol", "TCP") == "TCP":
+                proto = p.get("protocol", "TCP")
+                if p.get("nodePort") and proto in ("TCP", "UDP"):
                     for node, addr in nodes:
-                        out[(addr, int(p["nodePort"]))] = (node, (ns, name))
+                        out[(addr, int(p["nodePort"]), proto)] = (node, (ns, name))
         return out
 
     async def sync(self) -> None:
@@ -114,10 +119,22 @@ class NodePorts:
         for key in [k for k in self._servers if k not in wanted or self._servers[k][1:] != wanted[k]]:
             server, _, _ = self._servers.pop(key)
             server.close()
-        for (addr, port), (node, svc) in wanted.items():
-            if (addr, port) in self._servers:
+        for (addr, port, proto), (node, svc) in wanted.items():
+            if (addr, port, proto) in self._servers:
                 continue
             require_loopback(addr, f"node {node} address")
+            if proto == "UDP":
+                try:
+                    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                        functools.partial(_UdpAnswer, self._who(node, svc)), local_addr=(addr, port)
+                    )
+                except OSError as exc:
+                    log.warning(
+                        "nodeports %s: cannot listen on udp %s:%s (%s)", self.cluster, addr, port, exc
+                    )
+                    continue
+                self._servers[(addr, port, proto)] = (transport, node, svc)
+                continue
 
             async def handle(
                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter, node: str = node, svc: Any = svc
@@ -138,15 +155,18 @@ class NodePorts:
             except OSError as exc:
                 log.warning("nodeports %s: cannot listen on %s:%s (%s)", self.cluster, addr, port, exc)
                 continue
-            self._servers[(addr, port)] = (server, node, svc)
+            self._servers[(addr, port, proto)] = (server, node, svc)
 
-    def listening(self) -> list[tuple[str, int]]:
+    def listening(self) -> list[tuple[str, int, str]]:
         return sorted(self._servers)
+
+    def _who(self, node: str, svc: tuple[str, str]) -> str:
+        return f"region: {self.region}\ncluster: {self.cluster}\nnode: {node}\nservice: {svc[0]}/{svc[1]}\n"
 
     async def _answer(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, node: str, svc: tuple[str, str]
     ) -> None:
-        who = f"region: {self.region}\ncluster: {self.cluster}\nnode: {node}\nservice: {svc[0]}/{svc[1]}\n"
+        who = self._who(node, svc)
         try:
             try:
                 first = await asyncio.wait_for(reader.read(4096), FIRST_BYTES_WAIT)
@@ -180,3 +200,18 @@ class NodePorts:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+
+class _UdpAnswer(asyncio.DatagramProtocol):
+    """A UDP NodePort: each datagram is answered with one line naming who answered, then its bytes."""
+
+    def __init__(self, who: str) -> None:
+        self.line = who.replace("\n", " ").strip().encode() + b"\n"
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.transport is not None:
+            self.transport.sendto(self.line + data, addr)
