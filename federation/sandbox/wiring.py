@@ -175,7 +175,6 @@ class Sandbox:
         self.database_url: str | None = None
         self.admin: Any = None  # the simulator's admin endpoint (faults from `fedctl sim kube fault`)
         self._slb_clients: list[Any] = []  # AlibabaClient of each controller's SLB step
-        self._kube_admin: Any = None  # federation.sandbox.kube.admin.AdminServer
         self.dashboard: Any = None  # federation.web.server.Dashboard
 
     async def __aenter__(self) -> Sandbox:
@@ -196,7 +195,6 @@ class Sandbox:
         for region in self.regions:
             cl = await self.sim.add_cluster(region, region=region, nodes=3)
             self._register_cluster(region, cl.kubeconfig_path(kube_dir), region, cl.url)
-        await self._start_kube_admin()
         self.host = await KubeApi.from_kubeconfig_file(self.kubeconfigs["host"], name="sandbox-host")
         await self.start_admin()
         await self.apply_crds()
@@ -284,35 +282,7 @@ class Sandbox:
         if self.host is not None:
             await self.host.close()
             self.host = None
-        if self._kube_admin is not None:
-            await self._kube_admin.stop()
-            self._kube_admin = None
         await self.sim.stop()
-
-    async def _start_kube_admin(self) -> None:
-        """The simulator's admin API, so `fedctl sim kube fault --out WORKDIR ...` reaches the sandbox's
-        clusters (a node NotReady, a failing Deployment); its token goes to the 0600 WORKDIR/sim.json."""
-        from federation.sandbox.kube.admin import AdminServer
-        from federation.sandbox.kube.cli import SIM_JSON
-
-        self._kube_admin = AdminServer(self.sim)
-        await self._kube_admin.start()
-        info = {
-            "admin": {"url": self._kube_admin.url, "token": self._kube_admin.token},
-            "pid": os.getpid(),
-            "clusters": {
-                n: {"url": c.url, "region": c.region, "kubeconfig": str(self.kubeconfigs[n])}
-                for n, c in self.sim.clusters.items()
-            },
-        }
-
-        def write() -> None:
-            fd = os.open(self.workdir / SIM_JSON, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(info, f, indent=2)
-
-        await asyncio.to_thread(write)
-        self.add_service("kube-admin", self._kube_admin.url, config=str(self.workdir / SIM_JSON))
 
     async def start_dns(self) -> None:
         """The Alibaba Cloud emulator, the store and the DNS publisher, configured as an operator would
