@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, str] = {
     "crds": "federation.api.crdgen:crds",
     "validate": "federation.api.cli:validate_cmd",
     "network": "federation.network.cli:network",
+    "preflight": "federation.preflight.cli:preflight_cmd",
     "health": "federation.health.cli:health",
     "sweep": "federation.health.cli:sweep",
     "dashboard": "federation.web.cli:dashboard",

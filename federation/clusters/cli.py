@@ -61,8 +61,10 @@ def host_options(f: Any) -> Any:
     "--verify/--no-verify",
     default=True,
     show_default=True,
-    help="Check that the member answers with these credentials before joining.",
+    help="Run the preflight checks before joining (--no-verify skips them).",
 )
+@click.option("--force", is_flag=True, help="Join even when a preflight check fails (warnings never block).")
+@click.option("--check-only", is_flag=True, help="Run the preflight checks and change nothing.")
 @host_options
 @click.pass_obj
 def join_cmd(
@@ -76,11 +78,14 @@ def join_cmd(
     vswitch_ids: tuple[str, ...],
     cen_id: str | None,
     verify: bool,
+    force: bool,
+    check_only: bool,
     kubeconfig: Path | None,
     host_context: str | None,
     namespace: str | None,
 ) -> None:
-    """Join member cluster NAME: store its kubeconfig in a Secret and create its MemberCluster."""
+    """Join member cluster NAME: run the preflight checks, then store its kubeconfig in a Secret and
+    create its MemberCluster. A failed check refuses the join unless --force."""
     try:
         raw = yaml.safe_load(member_kubeconfig.read_text())
         config = self_contained_kubeconfig(raw, context=member_context, base_dir=member_kubeconfig.parent)
@@ -95,7 +100,17 @@ def join_cmd(
         vswitch_ids=vswitch_ids,
         cen_id=cen_id,
     )
-    outcome, version = asyncio.run(_join(settings, spec, config, verify, kubeconfig, host_context))
+    if verify or check_only:
+        passed = asyncio.run(_preflight(settings, spec, config))
+        if check_only:
+            if not passed:
+                raise SystemExit(1)
+            return
+        if not passed and not force:
+            raise click.ClickException(
+                f"not joining {name}: a preflight check failed (fix it, or --force to join anyway)"
+            )
+    outcome, version = asyncio.run(_join(settings, spec, config, kubeconfig, host_context))
     seen = f" (Kubernetes {version})" if version else ""
     click.echo(
         f"membercluster/{name} {outcome}: region {region}{seen}; kubeconfig in secret "
@@ -103,25 +118,32 @@ def join_cmd(
     )
 
 
+async def _preflight(settings: Any, spec: JoinSpec, config: dict[str, Any]) -> bool:
+    from federation.preflight.cli import checks_for, report
+
+    member = await KubeApi.from_kubeconfig_dict(config, name=spec.name)
+    try:
+        checks = await checks_for(settings, member, spec.region)
+    finally:
+        await member.close()
+    return report(checks)
+
+
 async def _join(
     settings: Any,
     spec: JoinSpec,
     config: dict[str, Any],
-    verify: bool,
     kubeconfig: Path | None,
     host_context: str | None,
 ) -> tuple[str, str | None]:
     version = None
-    if verify:
-        member = await KubeApi.from_kubeconfig_dict(config, name=spec.name)
-        try:
-            version = (await member.version()).get("gitVersion")
-        except KubeError as exc:
-            raise click.ClickException(
-                f"member {spec.name} did not answer with these credentials: {exc.reason}"
-            ) from None
-        finally:
-            await member.close()
+    member = await KubeApi.from_kubeconfig_dict(config, name=spec.name)
+    try:
+        version = (await member.version()).get("gitVersion")
+    except KubeError:
+        version = None  # --no-verify: the member need not answer now
+    finally:
+        await member.close()
     host = await _host(kubeconfig or settings.kubeconfig, host_context or settings.kube_context)
     try:
         return await join(host, spec, config), version

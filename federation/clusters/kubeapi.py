@@ -141,6 +141,8 @@ SERVICES = Resource("", "v1", "services")
 SECRETS = Resource("", "v1", "secrets")
 EVENTS = Resource("", "v1", "events")
 NODES = Resource("", "v1", "nodes", namespaced=False)
+PODS = Resource("", "v1", "pods")
+ACCESS_REVIEWS = Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", namespaced=False)
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 
@@ -278,15 +280,17 @@ class KubeApi:
         body: Any = None,
         content_type: str = "application/json",
         request_timeout: float | None = None,
+        text: bool = False,
     ) -> Any:
-        """One API call, repeated while the failure allows it for this verb (see the module doc)."""
+        """One API call, repeated while the failure allows it for this verb (see the module doc);
+        ``text``: the answer is plain text (a Pod's log), returned as it is."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         attempts = 0
         while True:
             attempts += 1
             try:
-                return await self._send(verb, method, path, query, body, content_type, request_timeout)
+                return await self._send(verb, method, path, query, body, content_type, request_timeout, text)
             except KubeError as exc:
                 wait = self._retry_wait(verb, exc, attempts)
                 if wait is None or not self.retry.allows(attempts, loop.time() - started, wait):
@@ -314,6 +318,7 @@ class KubeApi:
         body: Any,
         content_type: str,
         request_timeout: float | None,
+        text: bool = False,
     ) -> Any:
         if verb in WRITE_VERBS and not self.write_gate():
             raise NotLeaderError()
@@ -321,7 +326,7 @@ class KubeApi:
         if verb in WRITE_VERBS and not self.write_gate():  # the wait may have outlived the Lease
             raise NotLeaderError()
         self.calls[verb] += 1
-        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        headers = {"Content-Type": content_type, "Accept": "text/plain" if text else "application/json"}
         started = time.monotonic()
         try:
             resp = await self.api_client.call_api(
@@ -346,6 +351,8 @@ class KubeApi:
         metrics.kube_request(self.name, resp.status)
         if not 200 <= resp.status < 300:
             raise _error(resp.status, raw, resp.headers)
+        if text:
+            return raw.decode(errors="replace")
         return json.loads(raw) if raw else None
 
     async def get(self, res: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:

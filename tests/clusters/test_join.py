@@ -114,14 +114,18 @@ async def test_join_stores_a_self_contained_kubeconfig_and_is_idempotent(world: 
 async def test_join_refuses_a_region_change_and_an_unreachable_member(world: dict[str, Any]) -> None:
     base = ["--member-kubeconfig", str(world["member_kc"]), "--kubeconfig", str(world["host_kc"])]
     assert (await fedctl("join", "bj", "--region", "cn-beijing", *base))[0] == 0
-    code, _out, err = await fedctl("join", "bj", "--region", "cn-shanghai", *base)
+    code, out, err = await fedctl("join", "bj", "--region", "cn-shanghai", *base)
+    assert code == 1
+    assert "no usable providerID in cn-shanghai" in out  # the nodes are ECS instances of cn-beijing
+    code, _out, err = await fedctl("join", "bj", "--region", "cn-shanghai", "--force", *base)
     assert code == 1
     assert "spec.region is immutable" in err
 
     world["member"].faults.set("down")
     code, _out, err = await fedctl("join", "bj2", "--region", "cn-beijing", *base)
     assert code == 1
-    assert "did not answer" in err
+    assert "did not answer" in _out  # the preflight's API check
+    assert "a preflight check failed" in err
     assert await world["host"].get(MEMBERCLUSTERS, "bj2") is None, "nothing is registered on failure"
 
 

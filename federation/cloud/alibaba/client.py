@@ -47,7 +47,7 @@ from federation.logsetup import register_secret
 
 log = logging.getLogger(__name__)
 
-PRODUCTS = ("Alidns", "Slb", "Cbn")
+PRODUCTS = ("Alidns", "Slb", "Cbn", "Ecs")
 
 
 class AlibabaClient:

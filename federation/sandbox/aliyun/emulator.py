@@ -25,6 +25,7 @@ from aiohttp import web
 from federation.logsetup import register_secret
 from federation.sandbox.aliyun.alidns import EDITIONS, AlidnsService
 from federation.sandbox.aliyun.cen import CenService
+from federation.sandbox.aliyun.ecs import EcsService
 from federation.sandbox.aliyun.faults import THROTTLE_MESSAGES, Faults
 from federation.sandbox.aliyun.protocol import (
     ApiError,
@@ -41,7 +42,7 @@ from federation.sandbox.loopback import PortPolicy
 
 log = logging.getLogger(__name__)
 
-VERSIONS = {"2015-01-09": "Alidns", "2014-05-15": "Slb", "2017-09-12": "Cbn"}
+VERSIONS = {"2015-01-09": "Alidns", "2014-05-15": "Slb", "2017-09-12": "Cbn", "2014-05-26": "Ecs"}
 TIMESTAMP_WINDOW = 15 * 60  # seconds of clock skew the gateway accepts (Alibaba "Request signatures")
 ADMIN_PREFIX = "/_emulator"
 ADMIN_HEADER = "X-Emulator-Token"
@@ -92,6 +93,7 @@ class AliyunEmulator:
         self.alidns = AlidnsService(lines, on_change=self._zone_changed)
         self.slb = SlbService(quota_per_region=slb_quota_per_region)
         self.cen = CenService(transition_delay=cen_transition_delay)
+        self.ecs = EcsService(self.slb)  # the instances the SLB service knows, and their security groups
         for d in domains:
             self.alidns.add_domain(d, edition)
         self._counts: Counter[str] = Counter()
@@ -326,6 +328,7 @@ class AliyunEmulator:
                 "Alidns": self.alidns.actions,
                 "Slb": self.slb.actions,
                 "Cbn": self.cen.actions,
+                "Ecs": self.ecs.actions,
             }
             handler = services[product].get(action)
             if handler is None:

@@ -18,7 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-PRODUCT_HOSTS = {"Alidns": "alidns.aliyuncs.com", "Slb": "slb.aliyuncs.com", "Cbn": "cbn.aliyuncs.com"}
+PRODUCT_HOSTS = {
+    "Alidns": "alidns.aliyuncs.com",
+    "Slb": "slb.aliyuncs.com",
+    "Cbn": "cbn.aliyuncs.com",
+    "Ecs": "ecs.aliyuncs.com",
+}
 
 
 class ApiError(Exception):

@@ -22,6 +22,7 @@ from federation.sandbox.kube.api import ClusterApi, now_iso
 from federation.sandbox.kube.behaviour import Behaviours
 from federation.sandbox.kube.faults import Faults
 from federation.sandbox.kube.nodeports import ADDRESS_ANNOTATION, NodePorts
+from federation.sandbox.kube.podrun import PodRunner
 from federation.sandbox.kube.server import KUBE_VERSION, ClusterServer
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class SimCluster:
             progress_deadline=progress_deadline,
             lb_prefix=f"47.{96 + index % 100}",
         )
+        self.pods = PodRunner(self.api)  # run-to-completion Pods (the join preflight's readers)
+        self.denied: set[str] = set()  # "verb group/resource" the simulated identity may not do
         self.server = ClusterServer(self)
         self.port = 0
         self.host = "127.0.0.1"
@@ -99,6 +102,7 @@ class SimCluster:
         if seed:
             self._seed()
         self.behaviours.start()
+        self.pods.start()
         if self.node_prefix is not None:
             self.nodeports = NodePorts(self.api, cluster=self.name, region=self.region)
             self.nodeports.start()
@@ -123,6 +127,7 @@ class SimCluster:
 
     async def stop(self) -> None:
         self.behaviours.stop()
+        self.pods.stop()
         if self.nodeports is not None:
             await self.nodeports.stop()
             self.nodeports = None

@@ -142,6 +142,7 @@ def builtin_types() -> list[ResourceType]:
         _rt("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
         _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ["pdb"], status=True),
         _rt("batch", "v1", "Job", "jobs", True, [], ["all"], status=True),
+        _rt("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False),
         _rt(
             "apiextensions.k8s.io",
             "v1",

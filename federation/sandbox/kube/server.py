@@ -217,6 +217,56 @@ class ClusterServer:
             )
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
+    # ----- authorization and pod logs --------------------------------------------------------------
+    async def _access_review(self, request: web.Request, name: str | None) -> web.Response:
+        """SelfSubjectAccessReview: create-only and never stored. The simulated identity may do
+        everything except what :attr:`SimCluster.denied` lists (``verb group/resource``)."""
+        if request.method != "POST" or name is not None:
+            raise method_not_allowed()
+        body = await self._body(request)
+        attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
+        if not attrs.get("verb") or not attrs.get("resource"):
+            raise ApiError(
+                422,
+                "Invalid",
+                "SelfSubjectAccessReview.authorization.k8s.io is invalid: spec.resourceAttributes: "
+                "Invalid value: resourceAttributes.verb and resource are required",
+            )
+        group = attrs.get("group") or ""
+        what = f"{attrs['verb']} {group + '/' if group else ''}{attrs['resource']}"
+        if attrs.get("subresource"):
+            what += "/" + attrs["subresource"]
+        allowed = what not in self.cluster.denied
+        status: dict[str, Any] = {"allowed": allowed}
+        if not allowed:
+            status["reason"] = f"the simulated identity is denied {what}"
+        return json_response(
+            {
+                "kind": "SelfSubjectAccessReview",
+                "apiVersion": "authorization.k8s.io/v1",
+                "metadata": {},
+                "spec": body.get("spec") or {},
+                "status": status,
+            },
+            201,
+        )
+
+    def _pod_log(self, request: web.Request, ns: str | None, name: str | None) -> web.Response:
+        if request.method != "GET":
+            raise method_not_allowed()
+        pod = self.api.get(self.api.resolve("", "v1", "pods"), ns, name or "")
+        if pod is None:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found')
+        text = self.cluster.pods.logs.get((ns or "", name or ""))
+        if text is None:
+            container = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating',
+            )
+        return web.Response(text=text, content_type="text/plain")
+
     # ----- resources -----------------------------------------------------------------------------
     async def _resource(
         self, request: web.Request, group: str, version: str, parts: list[str]
@@ -229,6 +279,10 @@ class ClusterServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = parts[1] if len(parts) > 1 else None
         sub = parts[2] if len(parts) > 2 else None
+        if rt.kind == "SelfSubjectAccessReview":
+            return await self._access_review(request, name)
+        if sub == "log" and rt.kind == "Pod" and len(parts) == 3:
+            return self._pod_log(request, ns, name)
         if len(parts) > 3 or (
             sub is not None
             and not (
