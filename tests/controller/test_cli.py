@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -23,13 +24,32 @@ from tests.waiting import wait_for
 FEDCTL = [sys.executable, "-m", "federation.cli"]
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _get_json(url: str) -> tuple[int, Any]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        if r.content_type == "application/json":
+            return r.status, await r.json()
+        return r.status, await r.text()
+
+
 async def test_fedctl_run_reconciles_and_stops_cleanly_on_sigterm(world: World, tmp_path: Path) -> None:
     await world.create_app(make_app(replicas=3))
+    web = f"127.0.0.1:{_free_port()}"
     env = {
         **os.environ,
         "FEDCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
         "FEDCTL_DNS_LISTEN": "127.0.0.1:0",
         "FEDCTL_DNS_PROVIDER": "embedded",
+        "FEDCTL_WEB_LISTEN": web,
     }
     proc = await asyncio.create_subprocess_exec(
         *FEDCTL,
@@ -55,6 +75,15 @@ async def test_fedctl_run_reconciles_and_stops_cleanly_on_sigterm(world: World, 
         lease = await world.host.get(LEASES, "fedctl-controller", SYSTEM_NAMESPACE)
         assert lease is not None
         assert lease["spec"]["holderIdentity"] == "cli-test"
+        # the replica serves the dashboard and its probes on web_listen
+        status, leader = await _get_json(f"http://{web}/api/v1/leader")
+        assert status == 200
+        assert (leader["role"], leader["holder"]) == ("leader", "cli-test")
+
+        async def ready() -> bool:
+            return (await _get_json(f"http://{web}/readyz"))[0] == 200
+
+        await wait_for(ready, 10, "/readyz answering 200")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 15)
