@@ -229,9 +229,16 @@ class DnsServer:
 
     @loaded.setter
     def loaded(self, value: bool) -> None:
-        if value != self._loaded:
-            self._cache.clear()
+        changed = value != self._loaded
         self._loaded = value
+        if changed:
+            self._new_cache()
+
+    def _new_cache(self) -> None:
+        # A new dict rather than clear(): an answer computed from the old zones (a zone may be built
+        # in another thread while this loop answers) is stored into the dict it started with, which
+        # nobody reads any more, instead of outliving the change in the live one.
+        self._cache = {}
 
     def set_zone(self, zone: str, records: Iterable[Record]) -> None:
         """Replace the whole record set of ``zone`` at once (a query sees old or new, never a mix)."""
@@ -239,8 +246,8 @@ class DnsServer:
         serial = self._serials.get(origin, 0) + 1
         built = _build_zone(origin, records, serial, self._negative_ttl)
         self._serials[origin] = serial
-        self._cache.clear()
         self._zones[origin] = built
+        self._new_cache()
 
     def replace_names(self, zone: str, names: Iterable[str], records: Iterable[Record]) -> None:
         """Replace the records of some names of ``zone`` (all their types and lines) at once;
@@ -253,12 +260,12 @@ class DnsServer:
         serial = self._serials.get(origin, 0) + 1
         built = _build_zone(origin, records, serial, self._negative_ttl, base=base, replaced=names)
         self._serials[origin] = serial
-        self._cache.clear()
         self._zones[origin] = built
+        self._new_cache()
 
     def remove_zone(self, zone: str) -> None:
         self._zones.pop(_norm(zone), None)
-        self._cache.clear()
+        self._new_cache()
 
     def zones(self) -> list[str]:
         return sorted(self._zones)
@@ -344,9 +351,10 @@ class DnsServer:
         on every zone change), so a repeated question costs one dict lookup instead of a parse and
         a render. Weighted answers (random by design) are never cached."""
         key = None
+        cache = self._cache  # the answer goes into the cache of the zones it was computed from
         if len(wire) >= 12 and not wire[2] & 0x80:
             key = (wire[2:], tcp, self._peer_class(peer))
-            hit = self._cache.get(key)
+            hit = cache.get(key)
             if hit is not None:
                 self.stats["cached"] += 1
                 self._count(hit[1], hit[0])
@@ -365,9 +373,9 @@ class DnsServer:
             return None
         self._count(self._line, out[2:])
         if key is not None and not self._random:
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = (out[2:], self._line)
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[key] = (out[2:], self._line)
         return out
 
     def _count(self, line: str, after_id: bytes) -> None:
