@@ -318,8 +318,9 @@ async def test_slb_api_throttled_for_30s_then_converges(tmp_path: Path) -> None:
         uid = await app_uid(sb)
         assert sorted(lbs_of(sb, uid)) == sorted(sb.regions)
         print(f"SLB calls while throttled for 30 s: {during}; to converge after: {after}")
-        # bounded: per-call retries with backoff under the work queue's per-app backoff, not a storm
-        assert during < 150, during
+        # bounded: per-call retries with backoff under the work queue's per-app backoff (about 120
+        # here), a third of what the client's own pacing would let through (20/s: 600 in 30 s)
+        assert during <= 200, during
     finally:
         await sb.stop()
 
