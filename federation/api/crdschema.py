@@ -374,6 +374,11 @@ def _overrides() -> Schema:
                 max_length=c.DNS1123_LABEL_MAX,
             ),
             "replicas": integer("A fixed replica count for this region, bypassing the division.", minimum=0),
+            "certificateId": string(
+                "SLB server certificate of every HTTPS port in this region (certificates are regional).",
+                pattern=c.CERTIFICATE_ID,
+                max_length=128,
+            ),
             "env": array(
                 "Environment variables added to (or replacing those of) every container.",
                 env,
@@ -660,7 +665,9 @@ def federatedapp_spec() -> Schema:
             ),
             rule(
                 "has(self.loadBalancer.certificateId) || "
-                "self.ports.all(p, p.protocol != 'HTTPS' || has(p.certificateId))",
+                "self.ports.all(p, p.protocol != 'HTTPS' || has(p.certificateId)) || "
+                "(has(self.overrides) && self.placement.regions.all(r, "
+                "self.overrides.exists(o, o.region == r.name && has(o.certificateId))))",
                 "certificateId is required when a port uses protocol HTTPS",
                 ".loadBalancer.certificateId",
                 "FieldValueRequired",

@@ -199,6 +199,7 @@ class RegionOverride(ApiModel):
     image: str | None = Field(default=None, min_length=1)
     container: str | None = Field(default=None, pattern=c.DNS1123_LABEL, max_length=c.DNS1123_LABEL_MAX)
     replicas: Int | None = Field(default=None, ge=0)
+    certificate_id: str | None = Field(default=None, pattern=c.CERTIFICATE_ID, max_length=128)
     env: list[EnvVar] | None = None
     resources: ResourceRequirements | None = None
 
@@ -403,11 +404,13 @@ class FederatedAppSpec(ApiModel):
         dups = _duplicates((p.port, p.transport()) for p in self.ports)
         if dups:
             raise ValueError(f"ports: Duplicate value: port {dups[0][0]} is used twice for {dups[0][1]}")
+        regional = {o.region for o in self.overrides or [] if o.certificate_id}
+        every_region = set(self.placement.region_names()) <= regional
         for i, p in enumerate(self.ports):
-            if p.protocol == "HTTPS" and not self.load_balancer.certificate_for(p):
+            if p.protocol == "HTTPS" and not self.load_balancer.certificate_for(p) and not every_region:
                 raise ValueError(
-                    f"ports[{i}].certificateId: Required value: port {p.name!r} uses HTTPS and neither it "
-                    "nor loadBalancer.certificateId names a certificate"
+                    f"ports[{i}].certificateId: Required value: port {p.name!r} uses HTTPS and neither it, "
+                    "loadBalancer.certificateId nor an override of every region names a certificate"
                 )
         for i, line in enumerate(self.dns.lines or []):
             unknown = [r for r in line.regions if r not in regions]
@@ -432,6 +435,14 @@ class FederatedAppSpec(ApiModel):
             if ov.region == region:
                 return ov
         return None
+
+    def certificate_for(self, port: ServicePort, region: str | None = None) -> str | None:
+        """The SLB server certificate of an HTTPS port in ``region``: the region override's (server
+        certificates are regional), else the port's, else the load balancer's."""
+        ov = self.override_for(region) if region else None
+        if ov is not None and ov.certificate_id:
+            return ov.certificate_id
+        return self.load_balancer.certificate_for(port)
 
     def dns_failover_order(self) -> list[str]:
         """Regions in DNS failover priority: dns.failoverOrder, else placement.failoverOrder, else the

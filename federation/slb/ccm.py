@@ -33,7 +33,8 @@ def ccm_annotations(app: FederatedApp, mc: MemberCluster | None) -> dict[str, st
     }
     if lb.bandwidth is not None:
         ann["bandwidth"] = str(lb.bandwidth)
-    certs = {lb.certificate_for(p) for p in app.spec.ports if p.protocol == "HTTPS"} - {None}
+    region = mc.spec.region if mc is not None else None
+    certs = {app.spec.certificate_for(p, region) for p in app.spec.ports if p.protocol == "HTTPS"} - {None}
     if certs:
         # the CCM takes one certificate per Service: every HTTPS port shares it
         ann["cert-id"] = sorted(c for c in certs if c)[0]
@@ -63,10 +64,12 @@ def ccm_annotations(app: FederatedApp, mc: MemberCluster | None) -> dict[str, st
     return {PREFIX + k: v for k, v in sorted(ann.items())}
 
 
-def certificate_conflict(app: FederatedApp) -> str | None:
+def certificate_conflict(app: FederatedApp, region: str | None = None) -> str | None:
     """The CCM takes one certificate per Service: ports naming different ones cannot be expressed."""
-    lb = app.spec.load_balancer
-    certs = sorted({c for p in app.spec.ports if p.protocol == "HTTPS" and (c := lb.certificate_for(p))})
+    spec = app.spec
+    certs = sorted(
+        {c for p in spec.ports if p.protocol == "HTTPS" and (c := spec.certificate_for(p, region))}
+    )
     if len(certs) > 1:
         return (
             "CloudController mode: the cloud-controller-manager takes one certificate per Service, the "

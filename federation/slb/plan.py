@@ -157,7 +157,7 @@ def health_check(app: FederatedApp) -> HealthCheck:
 
 
 def desired_listeners(
-    app: FederatedApp, ports: Mapping[str, int]
+    app: FederatedApp, ports: Mapping[str, int], region: str | None = None
 ) -> tuple[dict[ListenerKey, ListenerSpec], list[str]]:
     """One listener per ``spec.ports`` entry, forwarding to that port's NodePort; a port whose NodePort
     is not known yet is a problem (and no listener)."""
@@ -175,7 +175,7 @@ def desired_listeners(
             listener_port=p.port,
             backend_port=node_port,
             health_check=hc,
-            certificate_id=app.spec.load_balancer.certificate_for(p) if proto == "https" else None,
+            certificate_id=app.spec.certificate_for(p, region) if proto == "https" else None,
         )
     return out, problems
 

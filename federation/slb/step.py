@@ -440,7 +440,7 @@ class SlbStep:
 
     async def _apply_listeners(self, app: FederatedApp, lb: _Lb, service: Obj | None, res: _Region) -> None:
         assert lb.listeners is not None
-        want, problems = desired_listeners(app, node_ports(service))
+        want, problems = desired_listeners(app, node_ports(service), lb.region)
         for problem in problems:
             res.notes.append(("Pending", f"{lb.region}: {problem}"))
         if problems:  # until every port has its NodePort, change nothing (a partial set would delete)

@@ -17,6 +17,7 @@ import typing
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -395,3 +396,33 @@ def test_generated_memberclusters_pass_both(
     assert validate(schema, defaulted, reject_unknown=True) == []
     dumped = MemberCluster.model_validate(mc).model_dump(mode="json", by_alias=True, exclude_none=True)
     assert dumped["spec"] == defaulted["spec"]
+
+
+def test_regional_certificates_satisfy_https_in_both_the_model_and_the_schema() -> None:
+    schema = federatedapp_schema()
+    app: dict[str, Any] = {
+        "apiVersion": "federation.io/v1alpha1",
+        "kind": "FederatedApp",
+        "metadata": {"name": "tls", "namespace": "default"},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "main", "image": "example/app:1"}]}},
+            "placement": {"regions": [{"name": "cn-hangzhou"}, {"name": "cn-beijing"}]},
+            "ports": [{"name": "tls", "port": 443, "protocol": "HTTPS"}],
+            "overrides": [
+                {"region": "cn-hangzhou", "certificateId": "cert-hz"},
+                {"region": "cn-beijing", "certificateId": "cert-bj"},
+            ],
+            "dns": {"zone": "example.com", "hostname": "www.example.com"},
+        },
+    }
+    assert validate(schema, apply_defaults(schema, app)) == []
+    model = FederatedApp.model_validate(app)
+    port = model.spec.ports[0]
+    assert [model.spec.certificate_for(port, r) for r in ("cn-hangzhou", "cn-beijing")] == [
+        "cert-hz",
+        "cert-bj",
+    ]
+    app["spec"]["overrides"].pop()  # Beijing without a certificate: both refuse
+    assert validate(schema, apply_defaults(schema, app))
+    with pytest.raises(ValueError, match=r"ports\[0\]\.certificateId"):
+        FederatedApp.model_validate(app)

@@ -261,3 +261,16 @@ def test_cloud_controller_annotations_carry_the_same_settings() -> None:
         "cn-hangzhou-i",
         "off",
     )
+
+
+def test_a_region_override_names_that_regions_certificate() -> None:
+    base = app(certificateId="cert-b")
+    body = base.model_dump(mode="json", by_alias=True, exclude_none=True)
+    body["spec"]["overrides"] = [{"region": "cn-hangzhou", "certificateId": "cert-hz"}]
+    regional = FederatedApp.model_validate(body)
+    want, _ = desired_listeners(regional, {"http": 30080, "tls": 30443, "dns": 30053}, "cn-hangzhou")
+    assert want[(443, "https")].certificate_id == "cert-hz"  # the region's own, over the port's
+    want, _ = desired_listeners(regional, {"http": 30080, "tls": 30443, "dns": 30053}, "cn-beijing")
+    assert want[(443, "https")].certificate_id == "cert-a"
+    short = {k.removeprefix(PREFIX): v for k, v in ccm_annotations(regional, member()).items()}
+    assert short["cert-id"] == "cert-hz"
