@@ -2,9 +2,10 @@
 
 Every address the sandbox's data plane answers on is a distinct loopback address (Linux routes all of
 127.0.0.0/8 to ``lo``, so binding one needs no setup): simulated nodes in one /16, SLB addresses in
-another. The second octet of each block, and where in it the clusters or regions start, are chosen at
-random per process so that sandboxes and test runs sharing a machine rarely meet; a listener port that
-still cannot be bound is mapped (:class:`PortPolicy`).
+another, the simulated cloud controller's LoadBalancer Service addresses in a third. The second octet
+of each block, and where in it the clusters or regions start, are chosen at random per process so
+that sandboxes and test runs sharing a machine rarely meet; a listener port that still cannot be
+bound is mapped (:class:`PortPolicy`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 NODE_BLOCKS = range(128, 192)  # second octet of the simulated nodes' block
 SLB_BLOCKS = range(64, 128)  # second octet of the SLB addresses' block
+CCM_BLOCKS = range(192, 255)  # second octet of the simulated cloud controller's LoadBalancer addresses
 
 
 class NonLoopbackTarget(ValueError):

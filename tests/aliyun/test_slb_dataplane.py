@@ -408,3 +408,30 @@ async def test_udp_listener_forwards_datagrams_and_checks_with_icmp(world) -> No
 
     await wait_for(all_abnormal, what="every UDP backend abnormal")
     assert await _udp(address, port, b"query") is None
+
+
+async def test_a_cloud_controller_load_balancer_answers_on_loopback(world) -> None:
+    _, cluster, _ = world
+    _deploy(cluster, replicas=1)
+    svc_rt = cluster.api.resolve("", "v1", "services")
+    lb_svc = {
+        "metadata": {"name": "web-lb"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 8080}]},
+    }
+    cluster.api.create(svc_rt, "default", lb_svc)
+
+    async def ingress() -> str | None:
+        got = cluster.api.get(svc_rt, "default", "web-lb")
+        found = ((got.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        return str(found[0]["ip"]) if found else None
+
+    ip = await wait_for(ingress, what="the ingress address")
+    require_loopback(ip, "the simulated cloud controller's address")  # never a public-looking one
+
+    async def page() -> str:
+        got = await _get(ip, 8080)
+        return got if "200 OK" in got else ""
+
+    answer = await wait_for(page, what="the LoadBalancer Service's page")
+    assert "service: default/web-lb" in answer
+    assert f"region: {REGION}" in answer

@@ -376,7 +376,10 @@ class Behaviours:
             return
         if ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
             return
-        ip = f"{self.lb_prefix}.{self.lb_next // 250}.{self.lb_next % 250 + 1}"
+        if self.lb_prefix.count(".") == 2:  # a /24 of its own (the sandbox's loopback load balancers)
+            ip = f"{self.lb_prefix}.{self.lb_next % 250 + 1}"
+        else:
+            ip = f"{self.lb_prefix}.{self.lb_next // 250}.{self.lb_next % 250 + 1}"
         self.lb_next += 1
         rt = self.api.resolve("", "v1", "services")
         self.api.write_status(

@@ -60,6 +60,7 @@ class SimCluster:
         index: int,
         token: str | None = None,
         node_prefix: str | None = None,
+        lb_prefix: str | None = None,
     ) -> None:
         self.name = name
         self.index = index
@@ -82,7 +83,8 @@ class SimCluster:
             self.api,
             rollout_delay=rollout_delay,
             progress_deadline=progress_deadline,
-            lb_prefix=f"47.{96 + index % 100}",
+            # with a data plane, LoadBalancer Services get loopback addresses that answer (nodeports.py)
+            lb_prefix=lb_prefix or f"47.{96 + index % 100}",
         )
         self.pods = PodRunner(self.api)  # run-to-completion Pods (the join preflight's readers)
         self.denied: set[str] = set()  # "verb group/resource" the simulated identity may not do
@@ -104,7 +106,9 @@ class SimCluster:
         self.behaviours.start()
         self.pods.start()
         if self.node_prefix is not None:
-            self.nodeports = NodePorts(self.api, cluster=self.name, region=self.region)
+            self.nodeports = NodePorts(
+                self.api, cluster=self.name, region=self.region, lb_prefix=self.behaviours.lb_prefix
+            )
             self.nodeports.start()
         self._runner = web.AppRunner(
             self.server.app, access_log=None, handle_signals=False, shutdown_timeout=0.5

@@ -9,7 +9,9 @@ an HTTP request gets a small text page naming the region, cluster, node and Serv
 bytes get one line naming them, then an echo; a connection that sends nothing is simply accepted. A
 UDP datagram gets one datagram back: that line, then its own bytes (a closed UDP port answers with
 ICMP port unreachable, which is how a UDP health check tells it is down).
-Store events (nodes, Services, Endpoints) trigger the re-sync; nothing is polled.
+With ``lb_prefix`` (the sandbox), a LoadBalancer Service's loopback ingress address answers the same way
+on the Service's own ports, as the load balancer a cloud controller would have made (CloudController
+mode). Store events (nodes, Services, Endpoints) trigger the re-sync; nothing is polled.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ def _ready(node: dict[str, Any]) -> bool:
 class NodePorts:
     """The listening NodePorts of one simulated cluster."""
 
-    def __init__(self, api: ClusterApi, *, cluster: str, region: str) -> None:
+    def __init__(self, api: ClusterApi, *, cluster: str, region: str, lb_prefix: str | None = None) -> None:
         self.api = api
+        # LoadBalancer Services whose ingress address is in this loopback prefix answer there as well
+        self.lb_prefix = lb_prefix if lb_prefix and lb_prefix.startswith("127.") else None
         self.cluster = cluster
         self.region = region
         # (address, nodePort, protocol) -> (listening server or UDP transport, node, (namespace, service))
@@ -107,11 +111,19 @@ class NodePorts:
             ep = store.get(EP_KEY, (ns, name))
             if not any(s.get("addresses") for s in (ep or {}).get("subsets") or ()):
                 continue
+            ingress = [
+                i["ip"]
+                for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or ()
+                if self.lb_prefix and str(i.get("ip", "")).startswith(self.lb_prefix + ".")
+            ]
             for p in spec.get("ports") or ():
                 proto = p.get("protocol", "TCP")
                 if p.get("nodePort") and proto in ("TCP", "UDP"):
                     for node, addr in nodes:
                         out[(addr, int(p["nodePort"]), proto)] = (node, (ns, name))
+                    if nodes:  # the cloud controller's load balancer, in front of the first Ready node
+                        for ip in ingress:
+                            out[(ip, int(p["port"]), proto)] = (min(nodes)[0], (ns, name))
         return out
 
     async def sync(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from federation.sandbox.kube import tls
 from federation.sandbox.kube.cluster import SimCluster
-from federation.sandbox.loopback import NODE_BLOCKS, random_block
+from federation.sandbox.loopback import CCM_BLOCKS, NODE_BLOCKS, random_block
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ class KubeSimulator:
         # simulators sharing a machine rarely pick the same addresses (and NodePorts)
         self.node_block = random_block(NODE_BLOCKS) if node_ports else None
         self._node_base = random.SystemRandom().randrange(256)
+        # LoadBalancer Services' ingress addresses (the simulated cloud controller's SLBs), likewise
+        self.lb_block = random_block(CCM_BLOCKS) if node_ports else None
 
     def _make(
         self, name: str, region: str | None, zones: list[str] | None, nodes: int, token: str | None = None
@@ -72,6 +74,11 @@ class KubeSimulator:
             node_prefix=(
                 f"127.{self.node_block}.{(self._node_base + len(self.clusters)) % 256}"
                 if self.node_block is not None
+                else None
+            ),
+            lb_prefix=(
+                f"127.{self.lb_block}.{(self._node_base + len(self.clusters)) % 256}"
+                if self.lb_block is not None
                 else None
             ),
         )
