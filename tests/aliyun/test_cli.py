@@ -45,6 +45,7 @@ async def test_sim_aliyun_runs_writes_config_and_takes_faults(tmp_path: Path) ->
         "enterprise_ultimate",
         "--dns-listen",
         "127.0.0.1:0",
+        "--data-plane",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -120,6 +121,10 @@ async def test_sim_aliyun_runs_writes_config_and_takes_faults(tmp_path: Path) ->
         assert code == 0, err
         dump = json.loads(out)
         assert [lb["LoadBalancerId"] for lb in dump["slb"]["load_balancers"]] == [lb["LoadBalancerId"]]
+        # --data-plane: the SLB's address answers on loopback, its started listener with its real port
+        [served] = dump["slb_data_plane"]
+        assert (served["address"], served["listener_port"]) == (lb["Address"], 80)
+        assert lb["Address"].startswith("127.")
         assert [r["RR"] for r in dump["alidns"]["records"]] == ["www"]
         assert doc["access_key_secret"] not in out
         code, snap, err = await _run("sim", "aliyun", "snapshot", "--out", str(tmp_path))
