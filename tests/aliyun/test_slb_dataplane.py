@@ -64,7 +64,7 @@ async def world() -> AsyncIterator[tuple[AliyunEmulator, SimCluster, Any]]:
 def _deploy(cluster: SimCluster, replicas: int) -> int:
     """A Deployment ``web`` with ``replicas`` and its NodePort Service; returns the nodePort."""
     api = cluster.api
-    deploy_rt, svc_rt = api.resolve("apps", "v1", "deployments"), api.resolve("", "v1", "services")
+    deploy_rt = api.resolve("apps", "v1", "deployments")
     labels = {"app": "web"}
     dep = {
         "metadata": {"name": "web"},
@@ -78,12 +78,22 @@ def _deploy(cluster: SimCluster, replicas: int) -> int:
         },
     }
     api.create(deploy_rt, "default", dep)
+    return int(_service(cluster, "web", "NodePort", 80)["spec"]["ports"][0]["nodePort"])
+
+
+def _service(
+    cluster: SimCluster, name: str, svc_type: str, port: int, protocol: str = "TCP"
+) -> dict[str, Any]:
+    """A Service of the ``web`` pods with one port; returns it as created."""
     svc = {
-        "metadata": {"name": "web"},
-        "spec": {"type": "NodePort", "selector": labels, "ports": [{"port": 80}]},
+        "metadata": {"name": name},
+        "spec": {
+            "type": svc_type,
+            "selector": {"app": "web"},
+            "ports": [{"port": port, "protocol": protocol}],
+        },
     }
-    created = api.create(svc_rt, "default", svc)
-    return int(created["spec"]["ports"][0]["nodePort"])
+    return cluster.api.create(cluster.api.resolve("", "v1", "services"), "default", svc)
 
 
 def _scale(cluster: SimCluster, replicas: int) -> None:
@@ -110,26 +120,37 @@ async def _get(host: str, port: int, tls: ssl.SSLContext | None = None) -> str:
         writer.close()
 
 
-async def _slb_with_listener(sdk: Any, node_port: int, *, nodes: list[str]) -> tuple[str, str]:
+async def _slb_with_listener(
+    sdk: Any,
+    node_port: int,
+    *,
+    nodes: list[str],
+    listener: type = CreateLoadBalancerTCPListenerRequest,
+    port: int = 80,
+    check: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """An SLB with one started listener (fast health checks) in front of ``nodes``: (id, address)."""
     create = CreateLoadBalancerRequest()
     create.set_LoadBalancerName("web")
-    create.set_ClientToken("dp-1")
+    create.set_ClientToken(f"dp-{port}")
     lb = await sdk(create)
     lb_id, address = lb["LoadBalancerId"], lb["Address"]
-    listener = CreateLoadBalancerTCPListenerRequest()
-    listener.set_LoadBalancerId(lb_id)
-    listener.set_ListenerPort(80)
-    listener.set_BackendServerPort(node_port)
-    listener.set_Bandwidth(-1)
-    listener.set_HealthCheckType("http")
-    listener.set_HealthCheckURI("/healthz")
-    listener.set_healthCheckInterval(1)
-    listener.set_HealthyThreshold(2)
-    listener.set_UnhealthyThreshold(2)
-    await sdk(listener)
+    req = listener()
+    req.set_LoadBalancerId(lb_id)
+    req.set_ListenerPort(port)
+    req.set_BackendServerPort(node_port)
+    req.set_Bandwidth(-1)
+    for name, value in {
+        "healthCheckInterval": 1,
+        "HealthyThreshold": 2,
+        "UnhealthyThreshold": 2,
+        **(check or {}),
+    }.items():
+        getattr(req, f"set_{name}")(value)
+    await sdk(req)
     start = StartLoadBalancerListenerRequest()
     start.set_LoadBalancerId(lb_id)
-    start.set_ListenerPort(80)
+    start.set_ListenerPort(port)
     await sdk(start)
     add = AddBackendServersRequest()
     add.set_LoadBalancerId(lb_id)
@@ -157,7 +178,8 @@ async def test_curl_the_slb_address_reaches_a_ready_node_and_follows_the_deploym
     node_port = _deploy(cluster, replicas=2)
     instances = _instances(cluster)
     assert len(instances) == 2
-    lb_id, address = await _slb_with_listener(sdk, node_port, nodes=sorted(instances.values()))
+    check = {"HealthCheckType": "http", "HealthCheckURI": "/healthz"}
+    lb_id, address = await _slb_with_listener(sdk, node_port, nodes=sorted(instances.values()), check=check)
     require_loopback(address, "the SLB address")  # the address CreateLoadBalancer answers really answers
     assert emu.slb.public_addresses[lb_id].startswith("198.18.")  # the simulated one is kept aside
     assert emu.data_plane is not None
@@ -358,34 +380,15 @@ async def _udp(host: str, port: int, data: bytes) -> bytes | None:
 async def test_udp_listener_forwards_datagrams_and_checks_with_icmp(world) -> None:
     emu, cluster, sdk = world
     _deploy(cluster, replicas=1)
-    svc_rt = cluster.api.resolve("", "v1", "services")
-    udp_svc = {
-        "metadata": {"name": "dns"},
-        "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 53, "protocol": "UDP"}]},
-    }
-    node_port = int(cluster.api.create(svc_rt, "default", udp_svc)["spec"]["ports"][0]["nodePort"])
+    node_port = int(_service(cluster, "dns", "NodePort", 53, "UDP")["spec"]["ports"][0]["nodePort"])
     instances = _instances(cluster)
-    create = CreateLoadBalancerRequest()
-    create.set_ClientToken("udp-1")
-    lb = await sdk(create)
-    lb_id, address = lb["LoadBalancerId"], lb["Address"]
-    listener = CreateLoadBalancerUDPListenerRequest()
-    listener.set_LoadBalancerId(lb_id)
-    listener.set_ListenerPort(53)
-    listener.set_BackendServerPort(node_port)
-    listener.set_Bandwidth(-1)
-    listener.set_healthCheckInterval(1)
-    listener.set_HealthyThreshold(2)
-    listener.set_UnhealthyThreshold(2)
-    await sdk(listener)
-    start = StartLoadBalancerListenerRequest()
-    start.set_LoadBalancerId(lb_id)
-    start.set_ListenerPort(53)
-    await sdk(start)
-    add = AddBackendServersRequest()
-    add.set_LoadBalancerId(lb_id)
-    add.set_BackendServers(json.dumps([{"ServerId": i} for i in sorted(instances.values())]))
-    await sdk(add)
+    lb_id, address = await _slb_with_listener(
+        sdk,
+        node_port,
+        nodes=sorted(instances.values()),
+        listener=CreateLoadBalancerUDPListenerRequest,
+        port=53,
+    )
     assert emu.data_plane is not None
     port = emu.data_plane.bound_port(lb_id, 53, "udp")
     assert port is not None
@@ -413,12 +416,8 @@ async def test_udp_listener_forwards_datagrams_and_checks_with_icmp(world) -> No
 async def test_a_cloud_controller_load_balancer_answers_on_loopback(world) -> None:
     _, cluster, _ = world
     _deploy(cluster, replicas=1)
+    _service(cluster, "web-lb", "LoadBalancer", 8080)
     svc_rt = cluster.api.resolve("", "v1", "services")
-    lb_svc = {
-        "metadata": {"name": "web-lb"},
-        "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 8080}]},
-    }
-    cluster.api.create(svc_rt, "default", lb_svc)
 
     async def ingress() -> str | None:
         got = cluster.api.get(svc_rt, "default", "web-lb")
