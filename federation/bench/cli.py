@@ -19,6 +19,8 @@ from federation.cli import LazyGroup
         "dns": "federation.sandbox.bench.dns:bench_dns",
         "chaos": "federation.sandbox.chaos:bench_chaos",
         "slb": "federation.sandbox.bench.slb:bench_slb",
+        "health": "federation.sandbox.bench.health:bench_health",
+        "failover": "federation.sandbox.bench.health:bench_failover",
     },
 )
 def bench() -> None:

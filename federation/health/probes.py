@@ -12,7 +12,9 @@ and the tests restrict them to 127.0.0.0/8, so a simulated public address is nev
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,11 +40,16 @@ class ProbeScope:
         return cls(tuple(nets))
 
     def allows(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False  # a hostname: resolving it would dial a DNS server we do not control
-        return any(ip.version == n.version and ip in n for n in self.networks)
+        return _allows(self.networks, address)
+
+
+@functools.lru_cache(maxsize=65536)
+def _allows(networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False  # a hostname: resolving it would dial a DNS server we do not control
+    return any(ip.version == n.version and ip in n for n in networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +69,12 @@ async def vip_probe(
     """Connect to ``address:port`` (and for HTTP, GET ``path`` expecting a 2xx or 3xx)."""
     where = f"VIP {address}:{port}"
     started = time.perf_counter()
+    if kind.upper() != "HTTP":
+        return await _tcp_connect(address, port, limit, where, started)
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(limit):
             reader, writer = await asyncio.open_connection(address, port)
-            if kind.upper() != "HTTP":
-                return ProbeOutcome(True, f"{where} accepted", _ms(started))
             request = (
                 f"GET {path} HTTP/1.1\r\nHost: {host or address}\r\nUser-Agent: fedctl-health\r\n"
                 "Connection: close\r\n\r\n"
@@ -91,6 +98,25 @@ async def vip_probe(
     if 200 <= code < 400:
         return ProbeOutcome(True, f"{where} HTTP {code}", _ms(started))
     return ProbeOutcome(False, f"{where} HTTP {code}", _ms(started))
+
+
+async def _tcp_connect(address: str, port: int, limit: float, where: str, started: float) -> ProbeOutcome:
+    """A bare non-blocking connect and close: no transport or stream objects (thousands per sweep)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(limit):
+            await asyncio.get_running_loop().sock_connect(sock, (address, port))
+    except ConnectionRefusedError:
+        return ProbeOutcome(False, f"{where} refused")
+    except TimeoutError:
+        return ProbeOutcome(False, f"{where} timed out after {limit:g}s")
+    except OSError as exc:
+        return ProbeOutcome(False, f"{where} {exc.strerror or type(exc).__name__}".rstrip())
+    finally:
+        sock.close()
+    return ProbeOutcome(True, f"{where} accepted", _ms(started))
 
 
 class MemberApi(Protocol):

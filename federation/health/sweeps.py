@@ -369,10 +369,9 @@ class HealthService:
 
         async def probe(t: Target) -> list[Result]:
             address, v, host = where[t.key]
-            async with self._sem:
-                out: ProbeOutcome = await vip_probe(
-                    address, v.port, kind=v.kind, path=v.path, limit=v.timeout, host=host
-                )
+            out: ProbeOutcome = await vip_probe(
+                address, v.port, kind=v.kind, path=v.path, limit=v.timeout, host=host
+            )
             return [Result(t, out.ok, out.detail, out.latency_ms)]
 
         report = await self._sweep("endpoint", targets, probe)
@@ -422,7 +421,7 @@ class HealthService:
                 results = await batch(round_targets)
             else:
                 assert probe is not None
-                nested = await asyncio.gather(*(probe(t) for t in round_targets))
+                nested = await self._bounded(probe, round_targets)
                 results = [r for rs in nested for r in rs]
             out = self.tracker.apply(results, self.clock())
             total.merge(out)
@@ -460,6 +459,22 @@ class HealthService:
         self.sweeps += 1
         self.last[name] = report
         return report
+
+    async def _bounded(
+        self, probe: Callable[[Target], Awaitable[list[Result]]], targets: Sequence[Target]
+    ) -> list[list[Result]]:
+        """``probe`` over every target, at most ``max_concurrency`` at once: a fixed set of workers
+        taking the next target (a semaphore with thousands of waiters costs more than the probes)."""
+        out: list[list[Result]] = [[] for _ in targets]
+        it = iter(enumerate(targets))
+
+        async def worker() -> None:
+            for i, t in it:
+                out[i] = await probe(t)
+
+        n = max(1, min(self.config.max_concurrency, len(targets)))
+        await asyncio.gather(*(worker() for _ in range(n)))
+        return out
 
     def _notify(self, out: Outcome) -> None:
         for tr in out.transitions:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from federation import metrics
@@ -122,10 +124,18 @@ def record_sweep(
     values = [_sample_values(s) for s in samples]
     if values:
         session.execute(insert(HealthSample), values)
-    n_states = 0
-    for st in states:
-        upsert_health_state(session, st, now=now)
-        n_states += 1
+    rows = [_state_values(st, now) for st in states]
+    if rows:
+        # one multi-row upsert (executemany) instead of a statement per target
+        dialect = session.get_bind().dialect.name
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = ins(HealthState)
+        key = ("target_kind", "target_id")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(key), set_={k: stmt.excluded[k] for k in rows[0] if k not in key}
+        )
+        session.execute(stmt, rows)
+    n_states = len(rows)
     n_tr = 0
     for tr in transitions:
         record_transition(session, tr)
@@ -202,31 +212,30 @@ def sample_history(
     return [_sample(r) for r in session.scalars(stmt)]
 
 
-def upsert_health_state(session: Session, state: HealthStateData, *, now: datetime | None = None) -> None:
-    """Store the current state and counters of one target (insert or replace)."""
+def _state_values(state: HealthStateData, now: datetime | None) -> dict[str, object]:
     kind = one_of("target_kind", state.target_kind, TargetKind).value
     name = one_of("state", state.state, HealthStateName).value
     for field in ("consecutive_failures", "consecutive_successes"):
         if getattr(state, field) < 0:
             raise ValueError(f"{field}: must be >= 0, got {getattr(state, field)}")
-    upsert(
-        session,
-        HealthState,
-        {
-            "target_kind": kind,
-            "target_id": state.target_id,
-            "region": state.region,
-            "app": state.app,
-            "state": name,
-            "consecutive_failures": state.consecutive_failures,
-            "consecutive_successes": state.consecutive_successes,
-            "since": aware("since", state.since),
-            "last_sample_at": aware("last_sample_at", state.last_sample_at) if state.last_sample_at else None,
-            "reason": clip(state.reason, DETAIL_LEN),
-            "updated_at": aware("now", now) if now is not None else utcnow(),
-        },
-        key=["target_kind", "target_id"],
-    )
+    return {
+        "target_kind": kind,
+        "target_id": state.target_id,
+        "region": state.region,
+        "app": state.app,
+        "state": name,
+        "consecutive_failures": state.consecutive_failures,
+        "consecutive_successes": state.consecutive_successes,
+        "since": aware("since", state.since),
+        "last_sample_at": aware("last_sample_at", state.last_sample_at) if state.last_sample_at else None,
+        "reason": clip(state.reason, DETAIL_LEN),
+        "updated_at": aware("now", now) if now is not None else utcnow(),
+    }
+
+
+def upsert_health_state(session: Session, state: HealthStateData, *, now: datetime | None = None) -> None:
+    """Store the current state and counters of one target (insert or replace)."""
+    upsert(session, HealthState, _state_values(state, now), key=["target_kind", "target_id"])
 
 
 def _state(r: HealthState) -> HealthStateData:

@@ -1,0 +1,314 @@
+"""`fedctl bench health` (VIP probe sweeps at scale) and `fedctl bench failover` (fault to DNS and back).
+
+``bench health``: N VIP targets (apps × 3 regions) whose addresses are loopback listeners (spread over
+``--listeners`` addresses on 127.0.1.0/24), one TCP (or HTTP) sweep of all of them through the same
+:class:`~federation.health.sweeps.HealthService` the controller runs, with its samples written to a
+SQLite store in one transaction; prints the sweep time, the probes per second and the process's peak
+memory. A second sweep runs with a tenth of the listeners closed (the confirmation re-probes of the
+refused ones included).
+
+``bench failover``: the sandbox in-process with the health sweeps at their defaults; each fault is
+injected ``--rounds`` times in cn-hangzhou and the time is measured, by asking the DNS server as a
+client of each line would, from the fault until the region's address is in no line's answer, and from
+clearing it until the address is back. Faults: the member API down, the app's Deployment failing, the
+SLB backends abnormal (the SLB data plane's nodes NotReady), the VIP refusing connections (the emulated
+SLB listener stopped). Prints median and maximum per fault; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from federation.health.sweeps import AppInfo, AppRegionInfo, HealthConfig, HealthService, VipSpec
+from federation.health.targets import StaticSource
+
+REGIONS = ("cn-hangzhou", "cn-beijing", "eu-central-1")
+
+
+def _peak_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class _Answer(asyncio.Protocol):
+    """The listener's side, kept cheap (the bench measures the prober): close at once (TCP), or
+    answer 200 to the first request line (HTTP)."""
+
+    def __init__(self, http: bool) -> None:
+        self.http = http
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if not self.http:
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is not None and b"\r\n" in data:
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.transport.close()
+
+
+async def _listen(addresses: list[str], port: int, http: bool) -> list[asyncio.Server]:
+    loop = asyncio.get_running_loop()
+    return [
+        await loop.create_server(lambda: _Answer(http), a, port, backlog=4096, reuse_address=True)
+        for a in addresses
+    ]
+
+
+async def _health(targets: int, listeners: int, port: int, http: bool, concurrency: int) -> dict[str, Any]:
+    from federation.store import migrate
+    from federation.store.db import Database
+
+    addresses = [f"127.0.1.{i + 1}" for i in range(listeners)]
+    servers = await _listen(addresses, port, http)
+    apps = []
+    n_apps = (targets + len(REGIONS) - 1) // len(REGIONS)
+    vip = VipSpec(kind="HTTP" if http else "TCP", port=port, timeout=2.0)
+    k = 0
+    for i in range(n_apps):
+        regions = []
+        for r in REGIONS:
+            if k >= targets:
+                break
+            regions.append(AppRegionInfo(r, cluster=r, address=addresses[k % len(addresses)], desired=1))
+            k += 1
+        apps.append(AppInfo(f"bench/app-{i}", vip, tuple(regions)))
+    tmp = Path(tempfile.mkdtemp(prefix="fedctl-bench-health-"))
+    url = f"sqlite:///{tmp / 'health.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    config = HealthConfig(probe_networks=("127.0.0.0/8",), max_concurrency=concurrency)
+    svc = HealthService(StaticSource([], apps), db=db, config=config)
+    out: dict[str, Any] = {
+        "targets": k,
+        "listeners": listeners,
+        "probe": vip.kind,
+        "concurrency": concurrency,
+    }
+    try:
+        t0 = time.perf_counter()
+        first = await svc.sweep_vips()
+        out["sweep_s"] = round(time.perf_counter() - t0, 3)
+        out["probe_s"] = round(first.seconds, 3)
+        out["ok"] = sum(1 for s in first.seen if s.ok)
+        out["probes_per_s"] = round(k / max(first.seconds, 1e-9))
+        # a tenth of the addresses refuse: their targets are confirmed unhealthy within the sweep
+        for server in servers[: max(1, listeners // 10)]:
+            server.close()
+            await server.wait_closed()
+        t0 = time.perf_counter()
+        second = await svc.sweep_vips()
+        out["sweep_with_failures_s"] = round(time.perf_counter() - t0, 3)
+        out["refused"] = sum(1 for s in second.seen if s.ok is False)
+        out["transitions"] = second.transitions
+        out["peak_rss_mib"] = _peak_mib()
+    finally:
+        for server in servers:
+            server.close()
+        await db.aclose()
+    return out
+
+
+@click.command("health")
+@click.option("--targets", type=click.IntRange(1, 200_000), default=10_000, show_default=True)
+@click.option("--listeners", type=click.IntRange(1, 254), default=100, show_default=True)
+@click.option("--port", type=click.IntRange(1024, 65535), default=18080, show_default=True)
+@click.option("--http", is_flag=True, help="HTTP GET probes instead of TCP connects.")
+@click.option("--concurrency", type=click.IntRange(1, 10_000), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_health(
+    targets: int, listeners: int, port: int, http: bool, concurrency: int, as_json: bool
+) -> None:
+    """One VIP sweep of N loopback targets: sweep time, probes per second, peak memory."""
+    logging.getLogger("federation").setLevel(logging.WARNING)
+    out = asyncio.run(_health(targets, listeners, port, http, concurrency))
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(
+        f"VIP sweep: {out['targets']} {out['probe']} probes against {out['listeners']} loopback listeners "
+        f"(at most {out['concurrency']} at once)"
+    )
+    click.echo(
+        f"  all answering: {out['sweep_s']} s including the store write "
+        f"({out['probe_s']} s probing, {out['probes_per_s']}/s), {out['ok']} ok"
+    )
+    click.echo(
+        f"  a tenth refusing: {out['sweep_with_failures_s']} s with confirmation re-probes, "
+        f"{out['refused']} refused, {out['transitions']} transitions"
+    )
+    click.echo(f"  peak memory (RSS): {out['peak_rss_mib']} MiB")
+
+
+# --- failover ---------------------------------------------------------------------------------------
+
+FAULTS = ("member-down", "deployment-fail", "slb-abnormal", "vip-refusing")
+REGION = "cn-hangzhou"
+
+
+async def _answers(address: tuple[str, int], subnets: list[str | None], hostname: str) -> list[set[str]]:
+    import dns.asyncquery
+    import dns.edns
+    import dns.message
+
+    out: list[set[str]] = []
+    for subnet in subnets:
+        options = [dns.edns.ECSOption.from_text(subnet)] if subnet else []
+        q = dns.message.make_query(hostname, "A", use_edns=0, options=options)
+        try:
+            msg = await dns.asyncquery.udp(q, address[0], port=address[1], timeout=1.0)
+        except Exception:
+            out.append(set())
+            continue
+        out.append({rd.to_text() for rrset in msg.answer for rd in rrset})
+    return out
+
+
+class _Faults:
+    """Each fault's inject and clear, on the running sandbox (cn-hangzhou, the app default/web)."""
+
+    def __init__(self, sb: Any) -> None:
+        self.sb = sb
+        self._vip: Any = None
+
+    def _lb(self) -> Any:
+        emu = self.sb.emulator
+        for lb in emu.slb.lbs.values():
+            if lb.region == REGION:
+                return lb
+        raise RuntimeError(f"no SLB in {REGION}")
+
+    async def inject(self, fault: str) -> None:
+        cluster = self.sb.sim.cluster(REGION)
+        if fault == "member-down":
+            cluster.faults.set("down")
+        elif fault == "deployment-fail":
+            cluster.fail_deployment("default", "web", True)
+        elif fault == "slb-abnormal":
+            lb = self._lb()
+            for sid in lb.backends:
+                self.sb.emulator.set_backend_health(lb.lb_id, sid, "abnormal")
+        elif fault == "vip-refusing":
+            dp = self.sb.emulator.data_plane
+            lb = self._lb()
+            self._vip = next(s for k, s in dp._served.items() if k[0] == lb.lb_id)
+            self._vip.server.close()  # the listening socket goes; the data plane still lists it
+
+    async def clear(self, fault: str) -> None:
+        cluster = self.sb.sim.cluster(REGION)
+        if fault == "member-down":
+            cluster.faults.clear()
+        elif fault == "deployment-fail":
+            cluster.fail_deployment("default", "web", False)
+        elif fault == "slb-abnormal":
+            lb = self._lb()
+            for sid in lb.backends:
+                self.sb.emulator.slb.health.pop((lb.lb_id, sid), None)
+        elif fault == "vip-refusing":
+            dp = self.sb.emulator.data_plane
+            key = next(k for k, s in dp._served.items() if s is self._vip)
+            await dp._close(dp._served.pop(key))
+            await dp.sync()  # listening again on the same address and port
+
+
+async def _failover(rounds: int, faults: list[str], workdir: Path, within: float) -> dict[str, Any]:
+    from federation.controller.manager import ControllerConfig
+    from federation.sandbox.wiring import DNS_CLIENTS, LOOPBACK_ONLY, SYSTEM_NAMESPACE, Sandbox
+
+    sb = Sandbox(
+        workdir,
+        rollout_delay=0.5,
+        dns_provider="embedded",
+        controller_config=ControllerConfig(namespace=SYSTEM_NAMESPACE, identity="bench"),
+        sweeps=HealthConfig(probe_networks=LOOPBACK_ONLY),  # the defaults, loopback only
+    )
+    subnets: list[str | None] = [None, *(cidr for cidr, _, _ in DNS_CLIENTS)]
+    hostname = "www.example.com"
+    results: dict[str, dict[str, list[float]]] = {f: {"out": [], "back": []} for f in faults}
+    await sb.start()
+    try:
+        addresses = await sb.wait_dns_published(within=60)
+        if REGION not in addresses:
+            raise RuntimeError(f"the app was not published with {REGION}: {addresses}")
+        vip = addresses[REGION]
+        assert sb.dns_address is not None
+        where = sb.dns_address
+        ctl = _Faults(sb)
+
+        async def until(pred: Any) -> float | None:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < within:
+                if pred(await _answers(where, subnets, hostname)):
+                    return time.monotonic() - t0
+                await asyncio.sleep(0.05)
+            return None
+
+        for fault in faults:
+            for _ in range(rounds):
+                # settled: every line answers, cn-hangzhou among the default line's answers
+                await until(lambda a: vip in a[0] and all(a))
+                await asyncio.sleep(3.0)  # counters of the last round's recovery settle
+                await ctl.inject(fault)
+                out = await until(lambda a: all(vip not in x for x in a) and all(a))
+                await ctl.clear(fault)
+                back = await until(lambda a: vip in a[0])
+                results[fault]["out"].append(out if out is not None else float("inf"))
+                results[fault]["back"].append(back if back is not None else float("inf"))
+    finally:
+        await sb.stop()
+    return {"rounds": rounds, "within": within, "results": results}
+
+
+def _fmt(xs: list[float]) -> str:
+    if not xs:
+        return "-"
+    if any(x == float("inf") for x in xs):
+        n = sum(1 for x in xs if x == float("inf"))
+        finite = [x for x in xs if x != float("inf")]
+        tail = f"median {statistics.median(finite):.2f} s, " if finite else ""
+        return f"{tail}{n}/{len(xs)} not within the limit"
+    return f"median {statistics.median(xs):.2f} s, max {max(xs):.2f} s"
+
+
+@click.command("failover")
+@click.option("--rounds", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option(
+    "--fault",
+    "faults",
+    type=click.Choice(FAULTS),
+    multiple=True,
+    help="Only these faults (repeatable; default: all four).",
+)
+@click.option("--within", type=float, default=30.0, show_default=True, help="Give up on a phase after this.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def bench_failover(
+    rounds: int, faults: tuple[str, ...], within: float, workdir: Path | None, as_json: bool
+) -> None:
+    """Time from a fault in cn-hangzhou to its address leaving every line's DNS answer, and back."""
+    logging.getLogger("federation").setLevel(logging.WARNING)
+    logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
+    work = workdir or Path(tempfile.mkdtemp(prefix="fedctl-bench-failover-"))
+    out = asyncio.run(_failover(rounds, list(faults or FAULTS), work, within))
+    if as_json:
+        click.echo(json.dumps(out, indent=2, default=str))
+        return
+    click.echo(
+        f"failover of {REGION} with the default health settings, {rounds} round(s) per fault "
+        "(DNS asked as a client of the default line and of three ECS subnets):"
+    )
+    for fault, r in out["results"].items():
+        click.echo(f"  {fault:16} fault -> out of every answer: {_fmt(r['out'])}")
+        click.echo(f"  {'':16} cleared -> back in the answers: {_fmt(r['back'])}")
