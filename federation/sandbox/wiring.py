@@ -155,6 +155,7 @@ class Sandbox:
     slb_map_privileged: bool | None = None
     slb_health_scale: float = 1.0  # < 1 makes SLB health checks faster than configured (tests)
     slb: bool = True  # with the emulator: the controller runs the regional SLB step (Managed mode)
+    pods: bool = True  # members materialise ReplicaSets and Pods (off: a benchmark measures the controller)
     web: bool = False  # serve the dashboard (web_listen; any free port if that one is taken)
     sweeps: Any = None  # federation.health.sweeps.HealthConfig: run the health sweeps in the controller
 
@@ -162,7 +163,7 @@ class Sandbox:
         from federation.sandbox.kube import KubeSimulator
 
         self.workdir = Path(self.workdir)
-        self.sim = KubeSimulator(rollout_delay=self.rollout_delay, node_ports=True)
+        self.sim = KubeSimulator(rollout_delay=self.rollout_delay, node_ports=True, pods=self.pods)
         self.kubeconfigs: dict[str, Path] = {}
         self.cluster_regions: dict[str, str] = {}
         self.host: KubeApi | None = None

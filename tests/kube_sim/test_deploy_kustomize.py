@@ -35,11 +35,11 @@ def _one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict
 
 def test_base_crds_are_the_generated_ones() -> None:
     # kustomize reads nothing outside its directory, so the base carries a copy of crds/
-    generated = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
-    copied = sorted(p.name for p in (DEPLOY / "base" / "crds").glob("*.yaml"))
-    assert copied == generated
-    for name in generated:
-        assert (DEPLOY / "base" / "crds" / name).read_text() == (REPO / "crds" / name).read_text(), name
+    names = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    assert sorted(p.name for p in (DEPLOY / "base" / "crds").glob("*.yaml")) == names
+    for name in names:
+        copy, generated = (DEPLOY / "base" / "crds" / name).read_text(), (REPO / "crds" / name).read_text()
+        assert copy == generated, f"deploy/base/crds/{name} is stale: run fedctl crds (it writes both)"
 
 
 async def test_production_overlay_runs_two_hardened_replicas_on_alidns() -> None:

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +186,8 @@ class Behaviours:
         self._svc_by_pair: dict[tuple[str, str, str], set[str]] = {}
         self._dep_by_pair: dict[tuple[str, str, str], set[str]] = {}
         self._gc_queue: list[str] = []
+        # the ready Pods (name, IP) of a Deployment, when the cluster materialises Pods (workloads.py)
+        self.pod_source: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
         self._scheduled = False
         self._running = False
         self._events: deque[tuple[str, str]] = deque()
@@ -262,6 +265,11 @@ class Behaviours:
             ns = self.api.store.get(NS_KEY, ("", key[0]))
             if ns is not None and ns["metadata"].get("deletionTimestamp"):
                 self._mark_ns(key[0], terminating=True)
+
+    def pods_changed(self, ns: str, labels: dict[str, Any]) -> None:
+        """Pods with these labels became ready or not: the Services selecting them resync."""
+        self._dep_changes.append((ns, labels))
+        self._schedule()
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -403,7 +411,7 @@ class Behaviours:
                 with contextlib.suppress(ApiError):
                     self.api.delete(ep_rt, ns, name)
             return
-        addresses = []
+        addresses: list[dict[str, Any]] = []
         k0, v0 = next(iter(sel.items()))
         for dep_name in sorted(self._dep_by_pair.get((ns, k0, str(v0)), ())):
             d = store.get(DEPLOY_KEY, (ns, dep_name))
@@ -411,6 +419,12 @@ class Behaviours:
                 continue
             labels = _pod_labels(d)
             if not all(labels.get(k) == v for k, v in sel.items()):
+                continue
+            if self.pod_source is not None:
+                addresses.extend(
+                    {"ip": ip, "targetRef": {"kind": "Pod", "namespace": ns, "name": pod}}
+                    for pod, ip in self.pod_source(d)
+                )
                 continue
             ready = _ready(d)
             base = int(hashlib.sha256(d["metadata"]["uid"].encode()).hexdigest()[:4], 16)

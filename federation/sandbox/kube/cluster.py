@@ -24,6 +24,7 @@ from federation.sandbox.kube.faults import Faults
 from federation.sandbox.kube.nodeports import ADDRESS_ANNOTATION, NodePorts
 from federation.sandbox.kube.podrun import PodRunner
 from federation.sandbox.kube.server import KUBE_VERSION, ClusterServer
+from federation.sandbox.kube.workloads import Workloads
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class SimCluster:
         token: str | None = None,
         node_prefix: str | None = None,
         lb_prefix: str | None = None,
+        pods: bool = True,
     ) -> None:
         self.name = name
         self.index = index
@@ -87,6 +89,15 @@ class SimCluster:
             lb_prefix=lb_prefix or f"47.{96 + index % 100}",
         )
         self.pods = PodRunner(self.api)  # run-to-completion Pods (the join preflight's readers)
+        # the ReplicaSets and Pods behind each Deployment; Endpoints list its ready Pods
+        self.workloads = Workloads(
+            self.api,
+            is_failing=lambda key: key in self.behaviours.failing,
+            on_pods_changed=self.behaviours.pods_changed,
+        )
+        self.materialise_pods = pods
+        if pods:
+            self.behaviours.pod_source = self.workloads.ready_pods
         self.denied: set[str] = set()  # "verb group/resource" the simulated identity may not do
         self.server = ClusterServer(self)
         self.port = 0
@@ -105,6 +116,8 @@ class SimCluster:
             self._seed()
         self.behaviours.start()
         self.pods.start()
+        if self.materialise_pods:
+            self.workloads.start()
         if self.node_prefix is not None:
             self.nodeports = NodePorts(
                 self.api, cluster=self.name, region=self.region, lb_prefix=self.behaviours.lb_prefix
@@ -132,6 +145,7 @@ class SimCluster:
     async def stop(self) -> None:
         self.behaviours.stop()
         self.pods.stop()
+        self.workloads.stop()
         if self.nodeports is not None:
             await self.nodeports.stop()
             self.nodeports = None

@@ -64,13 +64,13 @@ class PodRunner:
             self._timers.append(loop.call_later(self.delay, self._run, key))
 
     def _node(self, name: str) -> dict[str, Any] | None:
-        return self.api.get(self.api.resolve("", "v1", "nodes"), None, name)
+        return self.api.store.get("/nodes", ("", name))
 
     def _run(self, key: tuple[str, str]) -> None:
         if not self._running:
             return
         rt = self.api.resolve("", "v1", "pods")
-        pod = self.api.get(rt, key[0], key[1])
+        pod = self.api.store.get(POD_KEY, key)
         if pod is None:
             return
         spec = pod.get("spec") or {}

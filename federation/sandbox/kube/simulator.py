@@ -31,9 +31,13 @@ class KubeSimulator:
         history_size: int = 10_000,
         host: str = "127.0.0.1",
         node_ports: bool = False,
+        pods: bool = True,
     ) -> None:
         """``node_ports``: every node gets its own loopback address (one random /16 per simulator) and
-        serves the NodePorts of Services with ready endpoints there (see nodeports.py)."""
+        serves the NodePorts of Services with ready endpoints there (see nodeports.py). ``pods``:
+        Deployments get ReplicaSets and Pods (workloads.py); a benchmark of thousands of apps may turn
+        them off to measure the controller rather than the simulator."""
+        self.pods = pods
         self.rollout_delay = rollout_delay
         self.progress_deadline = (
             progress_deadline if progress_deadline is not None else max(3 * rollout_delay, 1.0)
@@ -71,6 +75,7 @@ class KubeSimulator:
             ca_pem=self.cert.ca_pem if self.cert else None,
             index=len(self.clusters),
             token=token,
+            pods=self.pods,
             node_prefix=(
                 f"127.{self.node_block}.{(self._node_base + len(self.clusters)) % 256}"
                 if self.node_block is not None

@@ -81,6 +81,19 @@ def _external_ip(o: dict[str, Any]) -> str:
     return "<pending>" if _g(o, "spec", "type") == "LoadBalancer" else "<none>"
 
 
+def _pod_status(o: dict[str, Any]) -> str:
+    if _g(o, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    for c in _g(o, "status", "containerStatuses", default=[]):
+        waiting = (c.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            return str(waiting["reason"])
+        terminated = (c.get("state") or {}).get("terminated")
+        if terminated and terminated.get("reason"):
+            return str(terminated["reason"])
+    return str(_g(o, "status", "phase", default="Pending"))
+
+
 NAME: Column = ("Name", "string", "Name must be unique within a namespace.", _name)
 AGE: Column = (
     "Age",
@@ -112,6 +125,42 @@ BUILTIN: dict[str, list[Column]] = {
             "targeted by this deployment.",
             lambda o: _g(o, "status", "availableReplicas", default=0),
         ),
+        AGE,
+    ],
+    "Pod": [
+        NAME,
+        (
+            "Ready",
+            "string",
+            "The aggregate readiness state of this pod for accepting traffic.",
+            lambda o: (
+                f"{sum(1 for c in _g(o, 'status', 'containerStatuses', default=[]) if c.get('ready'))}"
+                f"/{len(_g(o, 'spec', 'containers', default=[]))}"
+            ),
+        ),
+        ("Status", "string", "The aggregate status of the containers in this pod.", _pod_status),
+        (
+            "Restarts",
+            "string",
+            "The number of times the containers in this pod have been restarted.",
+            lambda o: str(
+                sum(c.get("restartCount", 0) for c in _g(o, "status", "containerStatuses", default=[]))
+            ),
+        ),
+        AGE,
+        (
+            "IP",
+            "string",
+            "The IP address assigned to the pod",
+            lambda o: _g(o, "status", "podIP", default="<none>"),
+        ),
+        ("Node", "string", "The node the pod is on", lambda o: _g(o, "spec", "nodeName", default="<none>")),
+    ],
+    "ReplicaSet": [
+        NAME,
+        ("Desired", "integer", "Number of desired pods", lambda o: _g(o, "spec", "replicas", default=0)),
+        ("Current", "integer", "Number of actual pods", lambda o: _g(o, "status", "replicas", default=0)),
+        ("Ready", "integer", "Number of ready pods", lambda o: _g(o, "status", "readyReplicas", default=0)),
         AGE,
     ],
     "Service": [
