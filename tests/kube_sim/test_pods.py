@@ -78,6 +78,12 @@ async def test_deployment_pods_follow_nodes_and_endpoints(kubectl: Kubectl, clus
 
     await wait_for(endpoints_are_the_ready_pods, 10, "Endpoints listing the ready Pods")
     assert len(await endpoint_pods(kubectl)) == 4
+    slices = json.loads(
+        (await kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "json")).out
+    )["items"]
+    assert len(slices) == 1
+    assert {e["targetRef"]["name"] for e in slices[0]["endpoints"]} == await endpoint_pods(kubectl)
+    assert {e["addresses"][0] for e in slices[0]["endpoints"]} == {p["status"]["podIP"] for p in listed}
 
     # a node going NotReady takes its Pods out of service; coming back brings them back
     down = sorted(nodes)[0]

@@ -410,6 +410,7 @@ class Behaviours:
             ):
                 with contextlib.suppress(ApiError):
                     self.api.delete(ep_rt, ns, name)
+            self._sync_slice(ns, name, None, [], [])
             return
         addresses: list[dict[str, Any]] = []
         k0, v0 = next(iter(sel.items()))
@@ -462,6 +463,69 @@ class Behaviours:
                 self.api.update(ep_rt, ns, name, new)
         except ApiError as e:
             log.debug("endpoints %s/%s: %s", ns, name, e.message)
+        self._sync_slice(ns, name, svc, addresses, ports)
+
+    def _sync_slice(
+        self,
+        ns: str,
+        svc_name: str,
+        svc: dict[str, Any] | None,
+        addresses: list[dict[str, Any]],
+        ports: list[dict[str, Any]],
+    ) -> None:
+        """The Service's EndpointSlice (discovery.k8s.io/v1), one per Service: the same ready addresses
+        as its Endpoints, as the EndpointSlice controller writes them (``<service>-<suffix>``, label
+        ``kubernetes.io/service-name``, owned by the Service)."""
+        rt = self.api.resolve("discovery.k8s.io", "v1", "endpointslices")
+        name = f"{svc_name}-sim"
+        cur = self.api.store.get(rt.key, (ns, name))
+        if svc is None:
+            if cur is not None and not cur["metadata"].get("deletionTimestamp"):
+                with contextlib.suppress(ApiError):
+                    self.api.delete(rt, ns, name)
+            return
+        endpoints = [
+            {
+                "addresses": [a["ip"]],
+                "conditions": {"ready": True, "serving": True, "terminating": False},
+                "targetRef": a["targetRef"],
+            }
+            for a in addresses
+        ]
+        body = {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "labels": {
+                    "kubernetes.io/service-name": svc_name,
+                    "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                },
+                "ownerReferences": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Service",
+                        "name": svc_name,
+                        "uid": svc["metadata"]["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "addressType": "IPv4",
+            "endpoints": endpoints,
+            "ports": ports,
+        }
+        try:
+            if cur is None:
+                self.api.create(rt, ns, body)
+            elif cur.get("endpoints") != endpoints or cur.get("ports") != ports:
+                new = copy.deepcopy(cur)
+                new["endpoints"], new["ports"] = endpoints, ports
+                self.api.update(rt, ns, name, new)
+        except ApiError as e:
+            log.debug("endpointslice %s/%s: %s", ns, name, e.message)
 
     # ----- garbage collection --------------------------------------------------------------------
     def _collect(self, uid: str) -> None:

@@ -127,6 +127,7 @@ def builtin_types() -> list[ResourceType]:
         _rt("", "v1", "Node", "nodes", False, ["no"], status=True),
         _rt("", "v1", "Service", "services", True, ["svc"], ["all"], status=True),
         _rt("", "v1", "Endpoints", "endpoints", True, ["ep"]),
+        _rt("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
         _rt("", "v1", "Secret", "secrets", True),
         _rt("", "v1", "ConfigMap", "configmaps", True, ["cm"]),
         _rt("", "v1", "Event", "events", True, ["ev"]),
