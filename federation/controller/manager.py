@@ -139,23 +139,6 @@ class Controller:
         )
         self.events = EventRecorder(self.host)
         self.members = MemberDirectory()
-        self.sweeps: ControllerHealth | None = None
-        if sweeps is not None:
-            from federation.controller.sweeps import ControllerHealth
-
-            self.sweeps = ControllerHealth(
-                self.members,
-                lambda: self.apps_informer,
-                lambda key: self.app_queue.add(key),
-                self.enqueue_all_apps,
-                config=sweeps,
-                db=store,
-                slb=slb,
-            )
-            health = [*health, self.sweeps]
-        self.health: RegionHealthSource = AllOf([MemberReachability(self.members), *health])
-        self.network: NetworkMonitor | None = None  # CEN verdicts, when the network is checked
-        self.steps = list(steps)
         self.slb_step: SlbStep | None = None
         if slb is not None:
             from federation.slb.step import SlbStep
@@ -168,6 +151,26 @@ class Controller:
                 resync=self.config.resync,
                 on_health_change=lambda key: self.app_queue.add(key),
             )
+        self.sweeps: ControllerHealth | None = None
+        if sweeps is not None:
+            from federation.controller.sweeps import ControllerHealth
+            from federation.slb.step import HealthRelay
+
+            self.sweeps = ControllerHealth(
+                self.members,
+                lambda: self.apps_informer,
+                lambda key: self.app_queue.add(key),
+                self.enqueue_all_apps,
+                config=sweeps,
+                db=store,
+                # one DescribeHealthStatus per SLB and sweep feeds both the sweeps and the SLB step
+                slb=HealthRelay(slb, self.slb_step) if slb is not None and self.slb_step else slb,
+            )
+            health = [*health, self.sweeps]
+        self.health: RegionHealthSource = AllOf([MemberReachability(self.members), *health])
+        self.network: NetworkMonitor | None = None  # CEN verdicts, when the network is checked
+        self.steps = list(steps)
+        if self.slb_step is not None:
             self.steps.insert(0, self.slb_step)
         self.propagator = Propagator(
             self.config.service_type, slb_managed=slb is not None, member_cluster=self._member_cluster
@@ -240,7 +243,7 @@ class Controller:
                 asyncio.create_task(self._run_after_sync(), name="controller workers"),
                 asyncio.create_task(self._resync_loop(), name="controller resync"),
             ]
-            if self.slb_step is not None:
+            if self.slb_step is not None and self.sweeps is None:  # else the sweeps read for it
                 self._active.append(
                     asyncio.create_task(
                         self.slb_step.run_health_sweeps(self.config.slb_health_interval), name="slb health"

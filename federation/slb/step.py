@@ -586,6 +586,19 @@ class SlbStep:
 
     # --- backend health ----------------------------------------------------------------------------
 
+    def observe_health(self, region: str, lb_id: str, servers: list[Obj]) -> None:
+        """Take a DescribeHealthStatus answer read by someone else (the health sweeps, through
+        :class:`HealthRelay`): the status shows it and a change enqueues the app, with no read of ours."""
+        for (uid, r), lb in list(self._lbs.items()):
+            if r != region or lb.lb_id != lb_id:
+                continue
+            counts = health_counts(servers)
+            before = self._health.get((uid, r))
+            self._health[(uid, r)] = counts
+            app_key = self._apps.get(uid)
+            if before != counts and app_key and self.on_health_change is not None:
+                self.on_health_change(app_key)
+
     async def sweep_health(self) -> int:
         """Read DescribeHealthStatus of every SLB the step owns; returns how many were read."""
         samples = []
@@ -670,3 +683,21 @@ class SlbStep:
             resource_id=lb_id,
             at=self.now(),
         )
+
+
+class HealthRelay:
+    """The SLB API as the health sweeps see it: each whole-SLB DescribeHealthStatus they make is also
+    handed to the step (:meth:`SlbStep.observe_health`), so one read serves both and the step runs no
+    sweep of its own."""
+
+    def __init__(self, api: SlbApi, step: SlbStep) -> None:
+        self.api = api
+        self.step = step
+
+    async def describe_health_status(
+        self, region: str, lb_id: str, *, port: int | None = None, protocol: str | None = None
+    ) -> list[Obj]:
+        servers = await self.api.describe_health_status(region, lb_id, port=port, protocol=protocol)
+        if port is None and protocol is None:
+            self.step.observe_health(region, lb_id, servers)
+        return servers

@@ -390,3 +390,27 @@ async def test_certificates_and_bandwidth_change_in_place(emu: AliyunEmulator, a
     await step.apply(ctx_for(app, ("cn-hangzhou",)))
     assert slb_calls(emu) == {"SetLoadBalancerHTTPSListenerAttribute": 1}  # tried once, not again
     assert lb.listeners[(443, "https")].extra["ServerCertificateId"] == certs["cn-hangzhou"][1]
+
+
+async def test_the_health_sweeps_reads_feed_the_step_through_the_relay(
+    emu: AliyunEmulator, api: SlbApi
+) -> None:
+    from federation.slb.step import HealthRelay
+
+    members = Members()
+    members.register(emu)
+    app = make_app()
+    members.set_ports(app)
+    changed: list[str] = []
+    step = SlbStep(api, members, on_health_change=changed.append)
+    await step.apply(ctx_for(app))
+    relay = HealthRelay(api, step)
+    (lb,) = [lb for lb in lbs_of(emu, "uid-web") if lb.region == "cn-beijing"]
+    emu.reset_call_counts()
+    servers = await relay.describe_health_status("cn-beijing", lb.lb_id)
+    assert len(servers) == 6
+    assert slb_calls(emu) == {"DescribeHealthStatus": 1}  # one read serves both
+    counts = step.backend_health("shop/web", "cn-beijing")
+    assert counts is not None
+    assert counts.normal == 6
+    assert changed == ["shop/web"]
