@@ -4,11 +4,11 @@ count what it left behind.
 Every part runs as its own process, as in production: the Kubernetes simulator (a host cluster and one
 member per region, ``fedctl sim kube``), the Alibaba Cloud emulator (``fedctl sim aliyun``) and the
 controller (``fedctl run`` with the alidns provider and a SQLite store). The harness joins the members,
-applies N apps, sets the weather (by default 10% throttling and 5% 5xx answered *after* the action ran,
-the ambiguous case, on every emulator action; 10% 429 and 5% 500 on every member request), then M
-times starts ``fedctl run`` and SIGKILLs it after a random, seeded uptime. Half-way it deletes some
-apps, so that their release is crashed into as well. The last run is left to converge under the same
-faults.
+applies N apps (every other one with weighted DNS, so alidns weighted round robin is in play), sets the
+weather (by default 10% throttling and 5% 5xx answered *after* the action ran, the ambiguous case, on
+every emulator action; 10% 429 and 5% 500 on every member request), then M times starts ``fedctl run``
+and SIGKILLs it after a random, seeded uptime. Half-way it deletes some apps, so that their release is
+crashed into as well. The last run is left to converge under the same faults.
 
 Then, faults cleared and the controller stopped, it counts: apps converged (Ready and DNSPublished at
 their generation; deleted apps gone) and the time the last run took; duplicate Deployments/Services
@@ -100,6 +100,7 @@ class ChaosReport:
     orphan_records: int = 0
     duplicate_record_errors: int = 0
     orphan_wrr: int = 0
+    wrr_on: int = 0  # weighted round robin switches on for live apps' names (the weighted half)
     slbs: int = 0
     slb_pairs_not_one: int = 0
     orphan_slbs: int = 0
@@ -146,7 +147,8 @@ class ChaosReport:
             f"Deployments/Services in members of no live app: {self.orphan_objects}",
             f"DNS records not owned by a live app: {self.orphan_records}",
             f"DomainRecordDuplicate errors seen: {self.duplicate_record_errors}",
-            f"weighted round robin left on for names no app owns: {self.orphan_wrr}",
+            f"weighted round robin left on for names no app owns: {self.orphan_wrr} "
+            f"(on for live apps' names: {self.wrr_on})",
             f"SLBs: {slbs}",
             "injected fault answers from the emulator: "
             + (", ".join(f"{k} {v}" for k, v in sorted(self.faults_answered.items())) or "none"),
@@ -225,21 +227,28 @@ class _Admin:
         return await self._call(method, self.aliyun_url + path, {ADMIN_HEADER: self.aliyun_token}, body)
 
 
-def chaos_app(name: str, regions: tuple[str, ...]) -> dict[str, Any]:
-    """One small app per name: a replica per region, its own hostname in the zone."""
+def chaos_app(name: str, regions: tuple[str, ...], *, weighted: bool = False) -> dict[str, Any]:
+    """One small app per name: a replica per region, its own hostname in the zone; ``weighted`` apps
+    have one replica more (unequal shares) and publish with DNS weights, so alidns's weighted round
+    robin is switched on for them (and must be switched off again when they go)."""
     return {
         "apiVersion": c.API_VERSION,
         "kind": c.FEDERATEDAPP_KIND,
         "metadata": {"name": name, "namespace": APP_NAMESPACE},
         "spec": {
-            "replicas": len(regions),
+            "replicas": len(regions) + (1 if weighted else 0),  # unequal shares: weights published
             "template": {
                 "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
             },
             "placement": {"strategy": "Spread", "regions": [{"name": r} for r in regions]},
             "ports": [{"name": "http", "port": 80}],
-            "dns": {"zone": ZONE, "hostname": f"{name}.{ZONE}", "ttl": 60},
+            "dns": {
+                "zone": ZONE,
+                "hostname": f"{name}.{ZONE}",
+                "ttl": 60,
+                "policy": "Weighted" if weighted else "Latency",
+            },
         },
     }
 
@@ -360,8 +369,8 @@ async def _register_instances(admin: _Admin, kubeconfigs: dict[str, Path], regio
 async def _apply_apps(host: Any, names: list[str], regions: tuple[str, ...]) -> None:
     from federation.clusters.resources import FEDERATEDAPPS
 
-    for name in names:
-        await host.create(FEDERATEDAPPS, chaos_app(name, regions), APP_NAMESPACE)
+    for i, name in enumerate(names):  # every other app weighted: deleted ones among them
+        await host.create(FEDERATEDAPPS, chaos_app(name, regions, weighted=i % 2 == 0), APP_NAMESPACE)
 
 
 async def _delete_apps(host: Any, names: list[str]) -> None:
@@ -475,7 +484,9 @@ async def _count(
             report.details.append(f"dns: {name} {rec['Type']} [{rec['Line']}] {rec['Value']}")
     for w in state["alidns"].get("weighted") or []:
         name = w["domain"] if w["rr"] == "@" else f"{w['rr']}.{w['domain']}"
-        if w.get("open") and name not in owner_of:
+        if w.get("open") and name in owner_of:
+            report.wrr_on += 1
+        elif w.get("open"):
             report.orphan_wrr += 1
             report.details.append(f"dns: weighted round robin on for {name} {w['type']} [{w['line']}]")
     errors: dict[str, int] = state.get("errors") or {}
