@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     # DNS.
     dns_provider: Literal["embedded", "alidns"] = "embedded"
     dns_listen: str = "127.0.0.1:5353"
+    dns_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Extra processes answering the embedded UDP queries on dns_listen (SO_REUSEPORT)",
+    )
     dns_cidrs: Path | None = Field(default=None, description="CIDR -> line overlay, YAML {line: [cidr]}")
     dns_latency: Path | None = Field(
         default=None,

@@ -516,22 +516,34 @@ def query(
 @click.option(
     "--ready-file", type=click.Path(dir_okay=False, path_type=Path), help="Write HOST:PORT here once serving."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    help="Extra processes answering UDP on the same port (SO_REUSEPORT; default: dns_workers).",
+)
 @click.pass_context
-def serve(ctx: click.Context, listen: str | None, records_file: Path, ready_file: Path | None) -> None:
+def serve(
+    ctx: click.Context, listen: str | None, records_file: Path, ready_file: Path | None, workers: int | None
+) -> None:
     """Serve a zone from a file with the embedded server until interrupted."""
     from federation.dns.server import DnsServer
+    from federation.dns.workers import WorkerPool
 
     settings = _settings(ctx)
     host, port = _hostport(listen or settings.dns_listen, "--listen")
     zone, records = load_records(records_file)
     server = DnsServer(_classifier(settings))
+    n_workers = settings.dns_workers if workers is None else workers
+    pool = WorkerPool(server, n_workers, cidrs=settings.dns_cidrs) if n_workers else None
     try:
         server.set_zone(zone, records)
     except ValueError as exc:
         raise click.ClickException(f"{records_file}: {exc}") from None
 
     async def run() -> None:
-        bound = await server.start(host, port)
+        bound = await server.start(host, port, reuse_port=pool is not None)
+        if pool is not None:
+            await pool.start(*bound)
         if ready_file is not None:
             await asyncio.to_thread(ready_file.write_text, f"{bound[0]}:{bound[1]}\n")
         click.echo(f"serving {zone} ({len(records)} records) on {bound[0]}:{bound[1]} udp+tcp", err=True)
@@ -540,6 +552,8 @@ def serve(ctx: click.Context, listen: str | None, records_file: Path, ready_file
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        if pool is not None:
+            await pool.stop()
         await server.stop()
 
     asyncio.run(run())

@@ -25,6 +25,7 @@ from federation.dns.store import DnsStore
 
 if TYPE_CHECKING:
     from federation.dns.replica import StoreFollower
+    from federation.dns.workers import WorkerPool
     from federation.store.db import Database
 
 
@@ -34,6 +35,7 @@ class DnsRuntime:
     server: DnsServer | None = None
     address: tuple[str, int] | None = None  # where the embedded server listens (UDP and TCP)
     follower: StoreFollower | None = None  # embedded with a store: serves what the leader published
+    workers: WorkerPool | None = None  # processes answering UDP beside the server (dns_workers)
     cloud: Any | None = None  # the AlibabaClient alidns writes go through (alidns only)
     _closers: list[Any] = field(default_factory=list)
 
@@ -62,6 +64,8 @@ class DnsRuntime:
     async def close(self) -> None:
         if self.follower is not None:
             await self.follower.stop()
+        if self.workers is not None:
+            await self.workers.stop()
         if self.server is not None:
             await self.server.stop()
         for closer in self._closers:
@@ -116,7 +120,14 @@ async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[s
         )
     from federation.dns.providers.embedded import EmbeddedProvider
 
-    server = DnsServer(LineClassifier.default(overlay_file=getattr(settings, "dns_cidrs", None)))
+    cidrs = getattr(settings, "dns_cidrs", None)
+    server = DnsServer(LineClassifier.default(overlay_file=cidrs))
+    n_workers = int(getattr(settings, "dns_workers", 0) or 0)
+    workers = None
+    if n_workers:
+        from federation.dns.workers import WorkerPool
+
+        workers = WorkerPool(server, n_workers, cidrs=cidrs)  # mirrors every zone change from here on
     provider_e = EmbeddedProvider(server, zones=list(zones))
     follower = None
     if store is not None:
@@ -124,7 +135,15 @@ async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[s
 
         follower = StoreFollower(provider_e, store)  # SERVFAIL until the first load
     host, port = _hostport(settings.dns_listen)
-    address = await server.start(host, port)
+    address = await server.start(host, port, reuse_port=workers is not None)
+    if workers is not None:
+        try:
+            await workers.start(*address)
+        except OSError:
+            await server.stop()
+            raise
     if follower is not None:
         follower.start()
-    return DnsRuntime(DnsPublisher(provider_e, latency=latency, store=store), server, address, follower)
+    return DnsRuntime(
+        DnsPublisher(provider_e, latency=latency, store=store), server, address, follower, workers=workers
+    )

@@ -40,11 +40,12 @@ import contextlib
 import ipaddress
 import logging
 import random
+import socket
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any
 
 import dns.edns
 import dns.exception
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 MAX_UDP_PAYLOAD = 4096  # the largest UDP answer we send, whatever the client advertises
 OUR_PAYLOAD = 1232  # advertised in our OPT record (DNS flag day 2020 recommendation)
 TCP_IDLE_TIMEOUT = 10.0
+UDP_BATCH = 64  # datagrams read per wake-up of the event loop (a loaded server answers in bursts)
 _RCODE_TEXT = {int(r): r.name for r in dns.rcode.Rcode if int(r) < 16}
 CACHE_SIZE = 50_000  # cached responses (and source classifications) before the cache starts over
 MAX_CNAME_CHAIN = 8
@@ -207,18 +209,22 @@ class DnsServer:
         self._negative_ttl = negative_ttl
         self._zones: dict[str, _Zone] = {}
         self._serials: dict[str, int] = {}
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: socket.socket | None = None
         self._tcp: asyncio.Server | None = None
         self._tcp_tasks: set[asyncio.Task[None]] = set()
         self.address: tuple[str, int] | None = None
         self.stats = {"queries": 0, "cached": 0, "formerr": 0, "dropped": 0, "truncated": 0, "servfail": 0}
-        # a cached response with the client line it was answered for (counted per line and rcode)
-        self._cache: dict[tuple[bytes, bool, Classification], tuple[bytes, str]] = {}
+        # a cached response with its (line, rcode) counter key (counted per line and rcode)
+        # (keys: the query after its ID, TCP, the line; ECS queries also by the part before the address)
+        self._cache: dict[tuple[Any, ...], tuple[bytes, tuple[str, str]]] = {}
         self._peers: dict[str, Classification] = {}
+        self._subnets: dict[tuple[int, int, bytes], Classification] = {}  # ECS (family, bits, address)
         self._random = False
         self._loaded = True
         self._line = "-"  # the line the query being answered was classified to
         self.query_counts: Counter[tuple[str, str]] = Counter()  # (line, rcode) -> answered
+        # told every zone change (worker processes serving the same zones: federation.dns.workers)
+        self.mirror: Callable[[tuple[Any, ...]], None] | None = None
 
     # -- zone state -------------------------------------------------------------------------------
 
@@ -229,10 +235,11 @@ class DnsServer:
 
     @loaded.setter
     def loaded(self, value: bool) -> None:
-        changed = value != self._loaded
-        self._loaded = value
-        if changed:
+        if value != self._loaded:
+            self._loaded = value
             self._new_cache()
+            if self.mirror is not None:
+                self.mirror(("loaded", value))
 
     def _new_cache(self) -> None:
         # A new dict rather than clear(): an answer computed from the old zones (a zone may be built
@@ -243,11 +250,13 @@ class DnsServer:
     def set_zone(self, zone: str, records: Iterable[Record]) -> None:
         """Replace the whole record set of ``zone`` at once (a query sees old or new, never a mix)."""
         origin = _norm(zone)
+        records = list(records)
         serial = self._serials.get(origin, 0) + 1
         built = _build_zone(origin, records, serial, self._negative_ttl)
         self._serials[origin] = serial
-        self._zones[origin] = built
-        self._new_cache()
+        self._swap(origin, built)
+        if self.mirror is not None:
+            self.mirror(("set", origin, records))
 
     def replace_names(self, zone: str, names: Iterable[str], records: Iterable[Record]) -> None:
         """Replace the records of some names of ``zone`` (all their types and lines) at once;
@@ -257,14 +266,22 @@ class DnsServer:
         if base is None:
             self.set_zone(origin, records)
             return
+        names, records = list(names), list(records)
         serial = self._serials.get(origin, 0) + 1
         built = _build_zone(origin, records, serial, self._negative_ttl, base=base, replaced=names)
         self._serials[origin] = serial
-        self._zones[origin] = built
-        self._new_cache()
+        self._swap(origin, built)
+        if self.mirror is not None:
+            self.mirror(("replace", origin, names, records))
 
     def remove_zone(self, zone: str) -> None:
         self._zones.pop(_norm(zone), None)
+        self._new_cache()
+        if self.mirror is not None:
+            self.mirror(("remove", _norm(zone)))
+
+    def _swap(self, origin: str, built: _Zone) -> None:
+        self._zones[origin] = built  # the zone first, then the new cache (see _new_cache)
         self._new_cache()
 
     def zones(self) -> list[str]:
@@ -353,12 +370,27 @@ class DnsServer:
         key = None
         cache = self._cache  # the answer goes into the cache of the zones it was computed from
         if len(wire) >= 12 and not wire[2] & 0x80:
-            key = (wire[2:], tcp, self._peer_class(peer))
+            cls = self._peers.get(peer)
+            key = (wire[2:], tcp, cls if cls is not None else self._peer_class(peer))
             hit = cache.get(key)
             if hit is not None:
                 self.stats["cached"] += 1
-                self._count(hit[1], hit[0])
+                self.query_counts[hit[1]] += 1
                 return wire[:2] + hit[0]
+            subnet = _ecs_subnet(wire)
+            if subnet is not None:
+                # Per question and ECS line, one rendered answer whose echoed address is patched
+                # in: resolvers send each of their clients' /24s, which the byte key above tells apart.
+                start, family, addr = subnet
+                ecs_cls = self._subnet_class(family, wire[start + 2], addr)
+                ecs_key = (wire[2 : start + 3], tcp, ecs_cls, None)
+                hit = cache.get(ecs_key)
+                if hit is not None:
+                    self.stats["cached"] += 1
+                    self.query_counts[hit[1]] += 1
+                    return wire[:2] + hit[0] + addr
+        else:
+            subnet = None
         self._random = False
         self._line = "-"
         try:
@@ -371,16 +403,36 @@ class DnsServer:
             return out
         if out is None:
             return None
-        self._count(self._line, out[2:])
+        counter_key = self._count(self._line, out[2:])
         if key is not None and not self._random:
             if len(cache) >= CACHE_SIZE:
                 cache.clear()
-            cache[key] = (out[2:], self._line)
+            cache[key] = (out[2:], counter_key)
+            if subnet is not None:
+                start, family, addr = subnet
+                # the answer must end with the option echoed as we would patch it: family, source
+                # prefix, scope (the matched block's), address
+                tail = wire[start : start + 3] + bytes((ecs_cls.prefix_len,)) + addr
+                if out.endswith(tail):
+                    cache[ecs_key] = (out[2 : len(out) - len(addr)], counter_key)
         return out
 
-    def _count(self, line: str, after_id: bytes) -> None:
+    def _subnet_class(self, family: int, srclen: int, addr: bytes) -> Classification:
+        key = (family, srclen, addr)
+        cls = self._subnets.get(key)
+        if cls is None:
+            if len(self._subnets) >= CACHE_SIZE:
+                self._subnets.clear()
+            af, width = (socket.AF_INET, 4) if family == 1 else (socket.AF_INET6, 16)
+            address = socket.inet_ntop(af, addr.ljust(width, b"\0"))
+            cls = self._subnets[key] = self.classifier.classify(address, srclen)
+        return cls
+
+    def _count(self, line: str, after_id: bytes) -> tuple[str, str]:
         # the rcode is the low nibble of the second flags byte (byte 3 of the message)
-        self.query_counts[(line, _RCODE_TEXT.get(after_id[1] & 0xF, str(after_id[1] & 0xF)))] += 1
+        key = (line, _RCODE_TEXT.get(after_id[1] & 0xF, str(after_id[1] & 0xF)))
+        self.query_counts[key] += 1
+        return key
 
     def _peer_class(self, peer: str) -> Classification:
         cls = self._peers.get(peer)
@@ -458,15 +510,16 @@ class DnsServer:
 
     # -- transports -----------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        """Listen on UDP and TCP on the same port (an ephemeral one when ``port`` is 0)."""
-        loop = asyncio.get_running_loop()
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+    ) -> tuple[str, int]:
+        """Listen on UDP and TCP on the same port (an ephemeral one when ``port`` is 0); with
+        ``reuse_port`` other processes may bind the same UDP port (SO_REUSEPORT: the kernel spreads
+        the clients over them)."""
         last_error: OSError | None = None
         for _ in range(20):
-            udp, _proto = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(host, port)
-            )
-            bound = udp.get_extra_info("sockname")[1]
+            udp = bind_udp(host, port, reuse_port=reuse_port)
+            bound = int(udp.getsockname()[1])
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, host, bound, reuse_address=True)
             except OSError as exc:  # the UDP port's TCP twin is taken: try another ephemeral port
@@ -475,14 +528,42 @@ class DnsServer:
                 if port:
                     raise
                 continue
-            self._udp = udp
+            self.serve_udp(udp)
             self.address = (host, bound)
             log.info("dns: serving %s on %s:%d (udp+tcp)", ", ".join(self.zones()) or "no zones", host, bound)
             return self.address
         raise OSError(f"dns: no port free for both UDP and TCP on {host}: {last_error}")
 
+    def serve_udp(self, sock: socket.socket) -> None:
+        """Answer the datagrams arriving on ``sock`` (bound, non-blocking) from the running loop."""
+        self._udp = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._drain_udp, sock)
+
+    def _drain_udp(self, sock: socket.socket) -> None:
+        # Read what is queued, up to a batch, per wake-up: one poll per burst instead of one per
+        # datagram, and no transport object in the way (asyncio's reads one datagram per wake-up).
+        handle = self.handle
+        recvfrom = sock.recvfrom
+        sendto = sock.sendto
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP unreachable from a vanished client
+                log.debug("dns: udp error %s", exc)
+                continue
+            out = handle(data, addr[0], tcp=False)
+            if out is not None:
+                try:
+                    sendto(out, addr)
+                except OSError:  # send buffer full or client gone: it asks again
+                    self.stats["dropped"] += 1
+
     async def stop(self) -> None:
         if self._udp is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._udp.fileno())
             self._udp.close()
             self._udp = None
         if self._tcp is not None:
@@ -519,21 +600,21 @@ class DnsServer:
                 await writer.wait_closed()
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: DnsServer) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        out = self.server.handle(data, str(addr[0]), tcp=False)
-        if out is not None and self.transport is not None:
-            self.transport.sendto(out, addr)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP unreachable from a vanished client
-        log.debug("dns: udp error %s", exc)
+def bind_udp(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A non-blocking UDP socket bound to ``host:port`` (SO_REUSEPORT set when ``reuse_port``)."""
+    family, _type, _proto, _canon, sockaddr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(sockaddr)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _owner_case(rrset: dns.rrset.RRset, qname: dns.name.Name) -> dns.rrset.RRset:
@@ -542,6 +623,45 @@ def _owner_case(rrset: dns.rrset.RRset, qname: dns.name.Name) -> dns.rrset.RRset
         out.name = qname
         return out
     return rrset
+
+
+_ONE_QUESTION_ONE_OPT = b"\x00\x01\x00\x00\x00\x00\x00\x01"
+
+
+def _ecs_subnet(wire: bytes) -> tuple[int, int, bytes] | None:
+    """For the common shape of an ECS query (one question, then an EDNS0 OPT record carrying only an
+    ECS option with a source prefix, at the end of the message): where the option's data starts,
+    the address family and the address bytes. None for anything else (the full parser decides)."""
+    if wire[4:12] != _ONE_QUESTION_ONE_OPT:
+        return None
+    n = len(wire)
+    i = 12
+    while i < n and wire[i]:
+        if wire[i] > 63:  # a compression pointer or a reserved label type: not our shape
+            return None
+        i += wire[i] + 1
+    i += 5  # the root label, QTYPE, QCLASS
+    # OPT: root owner, TYPE 41, CLASS = payload, extended RCODE, VERSION 0, flags, RDLENGTH
+    if n < i + 19 or wire[i : i + 3] != b"\x00\x00\x29" or wire[i + 6] != 0:
+        return None
+    opt = i + 11
+    if opt + ((wire[i + 9] << 8) | wire[i + 10]) != n or wire[opt : opt + 2] != b"\x00\x08":
+        return None
+    if opt + 4 + ((wire[opt + 2] << 8) | wire[opt + 3]) != n:
+        return None
+    start = opt + 4
+    family, srclen, scope, addr = (
+        (wire[start] << 8) | wire[start + 1],
+        wire[start + 2],
+        wire[start + 3],
+        wire[start + 4 :],
+    )
+    width = 32 if family == 1 else 128 if family == 2 else 0
+    if not width or scope or not 0 < srclen <= width or len(addr) != (srclen + 7) // 8:
+        return None
+    if srclen % 8 and addr[-1] & (0xFF >> (srclen % 8)):  # bits past the source prefix
+        return None
+    return start, family, addr
 
 
 def _header_only(wire: bytes, rcode: int) -> bytes:

@@ -241,3 +241,96 @@ async def test_dig_from_different_subnets_gets_different_regions(server: DnsServ
     assert await dig("+subnet=198.18.0.0/24", "www.example.com") == "10.0.0.1"
     # dig retries over TCP by itself on TC
     assert len((await dig("+noedns", "big.example.com", "TXT")).splitlines()) == 4
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    first=st.sampled_from(["198.51.100", "203.0.113", "192.0.2", "198.18.7", "100.64.1"]),
+    last=st.integers(0, 255),
+    srclen=st.integers(1, 32),
+    name=st.sampled_from(["www.example.com", "WwW.Example.COM", "alias.example.com", "nope.example.com"]),
+    tcp=st.booleans(),
+)
+def test_ecs_answers_from_the_rendered_cache_equal_a_fresh_answer(
+    classifier: LineClassifier, first: str, last: int, srclen: int, name: str, tcp: bool
+) -> None:
+    """Resolvers send each client's subnet: after one answer per question and line, others of the
+    same line come from the rendered answer with their own address patched in, byte for byte what
+    a server answering it for the first time sends."""
+    warm = DnsServer(classifier)
+    warm.set_zone("example.com", ZONE_RECORDS)
+    # a neighbour /24 of the same first octets warms the cache for the line
+    warm.handle(
+        dns.message.make_query(
+            name, "A", use_edns=0, options=[dns.edns.ECSOption(f"{first}.{(last + 1) % 256}", srclen)]
+        ).to_wire(),
+        "127.0.0.1",
+        tcp=tcp,
+    )
+    query = dns.message.make_query(
+        name, "A", use_edns=0, options=[dns.edns.ECSOption(f"{first}.{last}", srclen)]
+    ).to_wire()
+    fresh = DnsServer(classifier)
+    fresh.set_zone("example.com", ZONE_RECORDS)
+    assert warm.handle(query, "127.0.0.1", tcp=tcp) == fresh.handle(query, "127.0.0.1", tcp=tcp)
+    neighbour = classifier.classify(f"{first}.{(last + 1) % 256}", srclen)
+    if neighbour == classifier.classify(f"{first}.{last}", srclen):
+        assert warm.stats["cached"] == 1  # answered from the neighbour's rendered answer
+
+
+async def test_worker_processes_answer_on_the_same_port_and_follow_every_change() -> None:
+    from federation.dns.workers import WorkerPool
+
+    server = DnsServer(LineClassifier.default())
+    pool = WorkerPool(server, 2)
+    server.set_zone("example.com", [R("www.example.com", "A", "default", "10.7.0.1", 60)])
+    address = await server.start("127.0.0.1", 0, reuse_port=True)
+    await pool.start(*address)
+    try:
+        server.replace_names(
+            "example.com", ["www.example.com"], [R("www.example.com", "A", "default", "10.7.0.2", 60)]
+        )
+        server.set_zone("example.org", [R("api.example.org", "A", "default", "10.8.0.1", 60)])
+
+        async def answers(name: str) -> Counter[str]:
+            # many source ports: the kernel spreads them over the server and both workers
+            seen: Counter[str] = Counter()
+            for _ in range(40):
+                q = dns.message.make_query(name, "A")
+                for attempt in range(20):
+                    r = await dns.asyncquery.udp(q, address[0], port=address[1], timeout=2)
+                    got = values(r)
+                    if got or attempt == 19:
+                        break
+                    await asyncio.sleep(0.1)  # a worker still applying the change
+                seen.update(got or {"(none)"})
+            return seen
+
+        assert await answers("www.example.com") == Counter({"10.7.0.2": 40})
+        assert await answers("api.example.org") == Counter({"10.8.0.1": 40})
+        server.remove_zone("example.org")
+
+        async def rcodes() -> Counter[int]:
+            q = dns.message.make_query("api.example.org", "A")
+            return Counter(
+                [
+                    (await dns.asyncquery.udp(q, address[0], port=address[1], timeout=2)).rcode()
+                    for _ in range(30)
+                ]
+            )
+
+        for _ in range(50):  # every process refuses the removed zone once it has applied the change
+            refused = await rcodes()
+            if refused == Counter({dns.rcode.REFUSED: 30}):
+                break
+            await asyncio.sleep(0.1)
+        assert refused == Counter({dns.rcode.REFUSED: 30})
+        # the workers' answers are counted where the metrics read them, within a report interval
+        for _ in range(50):
+            if sum(server.query_counts.values()) >= 110:
+                break
+            await asyncio.sleep(0.1)
+        assert sum(server.query_counts.values()) >= 110
+    finally:
+        await pool.stop()
+        await server.stop()

@@ -1,0 +1,219 @@
+"""Worker processes that answer the embedded server's UDP queries beside it, on the same port.
+
+One Python process answers one query at a time; BIND 9 answers on every core. :class:`WorkerPool`
+starts ``n`` processes (``python -m federation.dns.workers``) that each bind the server's UDP port with
+``SO_REUSEPORT`` (the server's own socket is bound the same way), so the kernel spreads the clients
+over the server and its workers by their address and port. Each worker holds its own
+:class:`~federation.dns.server.DnsServer` with the same zones: the pool is the server's ``mirror``,
+so every zone change (whole zone, some names, a removed zone, ``loaded``) is pushed to every worker
+in the order it happened, and a worker rebuilds only what changed, as the server did. TCP stays with
+the server (truncated answers and zone-sized questions are rare).
+
+Frames on the pipes are a 4-byte length and a pickle (the parent's own data, never a client's).
+Workers send back, once a second, the queries they answered per (line, rcode), added to the
+server's ``query_counts`` so the metrics count every answer. A worker whose parent goes away (its
+stdin closes) exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import IO, Any
+
+from federation.dns.lines import LineClassifier
+from federation.dns.server import DnsServer, bind_udp
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 60.0  # a worker imports dnspython and loads the line table before it binds
+REPORT_INTERVAL = 1.0
+
+
+def _frame(message: Any) -> bytes:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return struct.pack("!I", len(body)) + body
+
+
+def _read_frame(stream: IO[bytes]) -> Any:
+    head = stream.read(4)
+    if len(head) < 4:
+        raise EOFError
+    (length,) = struct.unpack("!I", head)
+    body = stream.read(length)
+    if len(body) < length:
+        raise EOFError
+    return pickle.loads(body)  # frames from our own parent process
+
+
+class WorkerPool:
+    """``n`` worker processes answering UDP on ``server``'s port with copies of its zones."""
+
+    def __init__(self, server: DnsServer, n: int, *, cidrs: Path | None = None) -> None:
+        if n < 1:
+            raise ValueError(f"dns_workers: expected at least 1 worker, got {n}")
+        self.server = server
+        self.n = n
+        self.cidrs = cidrs
+        self._procs: list[asyncio.subprocess.Process] = []
+        self._readers: list[asyncio.Task[None]] = []
+        self._pending: list[bytes] = []  # changes made before the workers started
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()  # orders the first frames against changes made meanwhile
+        server.mirror = self._push
+
+    def _push(self, change: tuple[Any, ...]) -> None:
+        frame = _frame(change)
+        with self._lock:
+            if self._loop is None:
+                self._pending.append(frame)
+                return
+        # zones are built off the loop (replica loads): hand the write to the loop, in order
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._write(frame)
+        else:
+            self._loop.call_soon_threadsafe(self._write, frame)
+
+    def _write(self, frame: bytes) -> None:
+        for proc in self._procs:
+            if proc.stdin is not None and proc.returncode is None:
+                proc.stdin.write(frame)
+
+    async def start(self, host: str, port: int) -> None:
+        """Start the workers on ``host:port`` (the server's, bound with ``reuse_port``) and wait until
+        each answers there."""
+        args = [sys.executable, "-m", "federation.dns.workers", host, str(port)]
+        if self.cidrs is not None:
+            args.append(str(self.cidrs))
+        for _ in range(self.n):
+            proc = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            )
+            self._procs.append(proc)
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            for frame in [*self._pending, _frame(("loaded", self.server.loaded))]:
+                self._write(frame)
+            self._pending.clear()
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                for proc in self._procs:
+                    assert proc.stdout is not None
+                    head = await proc.stdout.readexactly(4)
+                    await proc.stdout.readexactly(struct.unpack("!I", head)[0])  # "ready"
+        except (TimeoutError, asyncio.IncompleteReadError) as exc:
+            await self.stop()
+            raise OSError(f"dns workers did not start on {host}:{port}: {exc!r}") from None
+        self._readers = [asyncio.create_task(self._collect(p), name="dns worker counts") for p in self._procs]
+        log.info("dns: %d worker process(es) answering UDP on %s:%d", self.n, host, port)
+
+    async def _collect(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await proc.stdout.readexactly(4)
+                body = await proc.stdout.readexactly(struct.unpack("!I", head)[0])
+                counts, stats = pickle.loads(body)  # from our own child process
+                self.server.query_counts.update(counts)
+                for key, n in stats.items():
+                    self.server.stats[key] = self.server.stats.get(key, 0) + n
+        if proc.returncode not in (None, 0, -signal.SIGTERM):
+            log.warning("dns: a worker process exited with %s", proc.returncode)
+
+    async def stop(self) -> None:
+        for proc in self._procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+        for proc in self._procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        for task in self._readers:
+            task.cancel()
+        self._procs.clear()
+        self._readers.clear()
+        if self.server.mirror == self._push:
+            self.server.mirror = None
+
+
+def _apply(server: DnsServer, change: tuple[Any, ...]) -> None:
+    kind = change[0]
+    if kind == "set":
+        server.set_zone(change[1], change[2])
+    elif kind == "replace":
+        server.replace_names(change[1], change[2], change[3])
+    elif kind == "remove":
+        server.remove_zone(change[1])
+    elif kind == "loaded":
+        server.loaded = bool(change[1])
+
+
+async def _worker(host: str, port: int, cidrs: Path | None) -> None:
+    server = DnsServer(LineClassifier.default(overlay_file=cidrs))
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    out = sys.stdout.buffer
+    lock = threading.Lock()
+
+    def send(message: Any) -> None:
+        with lock:
+            out.write(_frame(message))
+            out.flush()
+
+    def read_changes() -> None:
+        # Builds happen here, off the loop: the worker keeps answering while a big zone is built.
+        try:
+            while True:
+                _apply(server, _read_frame(sys.stdin.buffer))
+        except (EOFError, OSError, ValueError):
+            pass
+        loop.call_soon_threadsafe(done.set)
+
+    server.serve_udp(bind_udp(host, port, reuse_port=True))
+    threading.Thread(target=read_changes, name="dns changes", daemon=True).start()
+    send("ready")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    sent: Counter[tuple[str, str]] = Counter()
+    sent_stats: Counter[str] = Counter()
+    while not done.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), REPORT_INTERVAL)
+        counts = Counter(server.query_counts)
+        stats = Counter(server.stats)
+        delta, delta_stats = counts - sent, stats - sent_stats
+        if delta or delta_stats:
+            with contextlib.suppress(OSError, ValueError):
+                await asyncio.to_thread(send, (dict(delta), dict(delta_stats)))
+            sent, sent_stats = counts, stats
+    await server.stop()
+
+
+def main(argv: list[str]) -> None:
+    host, port = argv[0], int(argv[1])
+    cidrs = Path(argv[2]) if len(argv) > 2 else None
+    logging.basicConfig(level=os.environ.get("FEDCTL_LOG_LEVEL", "WARNING").upper())
+    asyncio.run(_worker(host, port, cidrs))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
