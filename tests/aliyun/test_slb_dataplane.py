@@ -5,6 +5,7 @@ follows the Deployment and the nodes; nothing is ever dialled outside 127.0.0.0/
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import socket
 import ssl
@@ -24,6 +25,7 @@ from aliyunsdkslb.request.v20140515.CreateLoadBalancerUDPListenerRequest import 
     CreateLoadBalancerUDPListenerRequest,
 )
 from aliyunsdkslb.request.v20140515.DescribeHealthStatusRequest import DescribeHealthStatusRequest
+from aliyunsdkslb.request.v20140515.SetBackendServersRequest import SetBackendServersRequest
 from aliyunsdkslb.request.v20140515.StartLoadBalancerListenerRequest import StartLoadBalancerListenerRequest
 from aliyunsdkslb.request.v20140515.StopLoadBalancerListenerRequest import StopLoadBalancerListenerRequest
 
@@ -98,7 +100,7 @@ def _service(
 
 def _scale(cluster: SimCluster, replicas: int) -> None:
     rt = cluster.api.resolve("apps", "v1", "deployments")
-    dep = cluster.api.get(rt, "default", "web")
+    dep = copy.deepcopy(cluster.api.get(rt, "default", "web"))  # get hands out the stored object
     dep["spec"]["replicas"] = replicas
     cluster.api.update(rt, "default", "web", dep)
 
@@ -195,6 +197,22 @@ async def test_curl_the_slb_address_reaches_a_ready_node_and_follows_the_deploym
     pages = {await _get(address, port) for _ in range(4)}
     assert all("200 OK" in p and f"region: {REGION}" in p and "cluster: member-a" in p for p in pages)
     assert {n for n in instances if any(f"node: {n}" in p for p in pages)} == set(instances)  # both serve
+
+    # weights: twice the weight, twice the connections
+    first, second = sorted(instances)
+    weights = SetBackendServersRequest()
+    weights.set_LoadBalancerId(lb_id)
+    weights.set_BackendServers(
+        json.dumps(
+            [{"ServerId": instances[first], "Weight": "100"}, {"ServerId": instances[second], "Weight": "50"}]
+        )
+    )
+    await sdk(weights)
+    served_by = []
+    for _ in range(6):
+        page = await _get(address, port)
+        served_by += [n for n in instances if f"node: {n}\n" in page]
+    assert (served_by.count(first), served_by.count(second)) == (4, 2)
 
     # a node goes NotReady: its NodePort stops answering, the SLB marks it abnormal, traffic avoids it
     down = sorted(instances)[0]

@@ -16,9 +16,9 @@ connect, or HTTP HEAD (GET with ``HealthCheckMethod`` get) of ``HealthCheckURI``
 after threshold-many consecutive results (Alibaba Cloud docs, "Configure and manage CLB health checks":
 HEAD is the default method; a status changes only after consecutive successes or failures).
 ``interval_scale`` shrinks every interval (and timeout, down to a second) for tests. Connections go
-to backends whose state is normal, in turn, skipping weight 0; one that refuses is skipped for the
-next; with none healthy the client is closed. Nothing here dials outside 127.0.0.0/8: a
-non-loopback target raises :class:`~federation.sandbox.loopback.NonLoopbackTarget`.
+to backends whose state is normal by weight (smooth weighted round robin; weight 0 takes none); one
+that refuses is skipped for the next; with none healthy the client is closed. Nothing here dials
+outside 127.0.0.0/8: a non-loopback target raises :class:`~federation.sandbox.loopback.NonLoopbackTarget`.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class _Served:
     server: Any  # asyncio.Server, or the DatagramTransport of a UDP listener
     cert_id: str | None
     checker: asyncio.Task[None] | None = None
-    turn: int = 0
+    credit: dict[str, int] = field(default_factory=dict)  # smooth weighted round robin, per server id
     streaks: dict[str, tuple[bool, int]] = field(default_factory=dict)  # server id -> (last ok, count)
 
 
@@ -333,21 +333,26 @@ class SlbDataPlane:
         return (lb, li) if lb is not None and li is not None else None
 
     def _candidates(self, s: _Served, lb: LoadBalancer, li: Listener) -> list[tuple[str, str]]:
-        """(server id, address) of the backends to try, in turn order."""
-        ready = []
+        """(server id, address) of the backends to try: the one whose turn it is by weight (smooth
+        weighted round robin), then the others as fallbacks."""
+        ready: list[tuple[str, str, int]] = []
         hc = li.health_check
         checking = hc.get("HealthCheck", hc.get("HealthCheckSwitch", "on")) == "on"
         for sid, b in sorted(lb.backends.items()):
             inst = self.slb.instances.get((lb.region, sid))
-            if inst is None or inst.address is None or int(b.get("Weight", 100)) == 0:
+            weight = int(b.get("Weight", 100))
+            if inst is None or inst.address is None or weight == 0:
                 continue
             # without a health check every backend takes traffic; with one, those found normal
             if not checking or self.slb.backend_status(lb, li, sid) == "normal":
-                ready.append((sid, inst.address))
+                ready.append((sid, inst.address, weight))
         if not ready:
             return []
-        s.turn = (s.turn + 1) % len(ready)
-        return ready[s.turn :] + ready[: s.turn]
+        for sid, _, weight in ready:
+            s.credit[sid] = s.credit.get(sid, 0) + weight
+        chosen = max(ready, key=lambda r: s.credit[r[0]])
+        s.credit[chosen[0]] -= sum(w for _, _, w in ready)
+        return [(chosen[0], chosen[1])] + [(sid, a) for sid, a, _ in ready if sid != chosen[0]]
 
     async def _forward(
         self, key: tuple[str, int, str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DEPLOY_KEY = "apps/deployments"
 SVC_KEY = "/services"
 EP_KEY = "/endpoints"
+POD_KEY = "/pods"
 NODE_KEY = "/nodes"
 EVENT_KEY = "/events"
 MANAGED_LABEL = "endpoints.kubernetes.io/managed-by"
@@ -234,6 +235,12 @@ class Behaviours:
                 self._dep_changes.append((key[0], new_labels))
                 if ev.old is not None and old_labels != new_labels:
                     self._dep_changes.append((key[0], old_labels))
+                self._schedule()
+        elif ev.rkey == POD_KEY and self.pod_source is not None:
+            # Endpoints list ready Pods: a Pod that comes, goes or changes readiness re-syncs the
+            # Services selecting it (a scale to 0 deletes Pods after the Deployment's status changed)
+            if ev.type != "MODIFIED" or _pod_is_ready(ev.obj) != _pod_is_ready(ev.old):
+                self._dep_changes.append((key[0], (ev.obj["metadata"].get("labels") or {})))
                 self._schedule()
         elif ev.rkey == SVC_KEY:
             if ev.type != "DELETED":
@@ -729,6 +736,11 @@ def _index(
                 del idx[(ns, k, str(v))]
     for k, v in (new or {}).items():
         idx.setdefault((ns, k, str(v)), set()).add(name)
+
+
+def _pod_is_ready(pod: dict[str, Any] | None) -> bool:
+    conds = ((pod or {}).get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
 
 def _ready(dep: dict[str, Any] | None) -> int:
