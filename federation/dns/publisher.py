@@ -432,7 +432,14 @@ def _with_reasons(
     # What this publish is about: a served region that failed, or a region coming (back) into service.
     # A change whose own values do not name that region (a line that now differs from its parent, or
     # no longer does) has the same cause: a drain is never a latency shift.
-    failed = any(not e.healthy and e.region in served_before for e in regions)
+    failed = next(
+        (
+            f"region-unhealthy: {e.reason}" if e.reason else "region-unhealthy"
+            for e in regions
+            if not e.healthy and e.region in served_before
+        ),
+        None,
+    )
     returned = any(ok and region not in served_before for region, ok in desired.serving.items())
     out: list[Change] = []
     for c in changes:
@@ -455,8 +462,8 @@ def _with_reasons(
                 reason = f"region-unhealthy: {gone.reason}" if gone.reason else "region-unhealthy"
             elif came is not None and came.region not in served_before:
                 reason = "region-recovered"
-            elif failed:
-                reason = "region-unhealthy"
+            elif failed is not None:
+                reason = failed
             elif returned:
                 reason = "region-recovered"
             elif spec.policy == "Latency":
