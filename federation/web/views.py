@@ -66,7 +66,9 @@ def region_rows(
         region = str(r.get("region"))
         seen.add(region)
         health = r.get("health") or "Unknown"
-        why = r.get("excludedReason") or reasons.get((key, region)) or ""
+        # the store's reason explains a region that is not healthy; next to Healthy it would mislead
+        stored = reasons.get((key, region)) if health != "Healthy" else None
+        why = r.get("excludedReason") or stored or ""
         row = {
             "region": region,
             "cluster": r.get("cluster"),

@@ -46,91 +46,79 @@ def _shot(driver: Any, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def _addresses(sb: SandboxProcess) -> dict[str, str]:
+def _regions(sb: SandboxProcess) -> dict[str, dict[str, Any]]:
+    """The app's per-region status now (what the pages must agree with)."""
     from federation.controller.resources import FEDERATEDAPPS
 
     app = sb.host_call(lambda api: api.get(FEDERATEDAPPS, "web", "default"))
-    return {r["region"]: r["address"] for r in app["status"]["regions"] if r.get("address")}
+    return {r["region"]: r for r in app["status"]["regions"]}
 
 
-def _record_health(sb: SandboxProcess) -> None:
-    """What the health sweeps store for a failing endpoint probe, written to the sandbox's store."""
-    from datetime import UTC, datetime, timedelta
+def _dns_answer(sb: SandboxProcess, subnet: str) -> set[str]:
+    """What the sandbox's DNS server answers a client of ``subnet`` (EDNS Client Subnet)."""
+    import dns.edns
+    import dns.message
+    import dns.query
 
-    from federation.store.db import Database
-    from federation.store.health import (
-        HealthSampleData,
-        HealthStateData,
-        TransitionData,
-        record_health_samples,
-        record_transition,
-        upsert_health_state,
+    host, port = sb.manifest["dns"].rsplit(":", 1)
+    q = dns.message.make_query(
+        "www.example.com", "A", use_edns=0, options=[dns.edns.ECSOption.from_text(subnet)]
     )
+    msg = dns.query.udp(q, host, port=int(port), timeout=3)
+    return {rd.to_text() for rrset in msg.answer for rd in rrset}
 
-    now = datetime.now(UTC)
-    target = ("endpoint", "default/web@cn-hangzhou", "cn-hangzhou")
-    db = Database(sb.manifest["database"])
-    try:
-        samples = [
-            HealthSampleData(*target, ok, now - timedelta(seconds=s), "default/web", detail="GET /")
-            for s, ok in ((60, True), (40, False), (20, False))
-        ]
-        db.call(record_health_samples, samples)
-        db.call(upsert_health_state, HealthStateData(*target, "unhealthy", 2, 0, now, "default/web"))
-        db.call(
-            record_transition,
-            TransitionData(
-                *target, "healthy", "unhealthy", "2 failed probes", now - timedelta(seconds=20), "default/web"
-            ),
-        )
-    finally:
-        db.dispose()
+
+def _client_values(driver: Any) -> set[str]:
+    """The addresses the client box shows for www.example.com."""
+    els = driver.find_elements(
+        By.CSS_SELECTOR, '#client-answer li[data-answer-for="www.example.com"] .values'
+    )
+    return set(els[0].text.split(", ")) if els else set()
 
 
 def test_overview_app_and_dns_pages(sandbox_proc: SandboxProcess, browser: Any, tmp_path: Path) -> None:
     sb, driver = sandbox_proc, browser
-    addresses = _addresses(sb)
-    assert set(addresses) == {"cn-hangzhou", "cn-beijing", "eu-central-1"}
+    regions = _regions(sb)
+    assert set(regions) == {"cn-hangzhou", "cn-beijing", "eu-central-1"}
 
+    # each region's row shows its address, SLB, health and DNS state as the app's status has them
     driver.get(sb.url)
-    row = _wait_text(
-        driver, 'tr[data-app="default/web"][data-region="cn-hangzhou"]', addresses["cn-hangzhou"]
-    )
-    assert "Healthy" in row.text
-    assert "serving" in row.text
-    assert "lb-" in row.text  # the regional SLB's id
-    _wait_text(driver, 'tr[data-app="default/web"][data-region="cn-beijing"]', "backends 3/3 normal")
+    for name, r in regions.items():
+        row = _wait_text(driver, f'tr[data-app="default/web"][data-region="{name}"]', r["address"])
+        assert r["loadBalancerId"] in row.text
+    for name, r in _regions(sb).items():  # the SLB's backend health, once the SLB step reported it
+        if r.get("backendHealth"):
+            _wait_text(driver, f'tr[data-app="default/web"][data-region="{name}"]', "backends ")
     _wait_text(driver, 'tr[data-member="cn-beijing"]', "v1.")
     _wait_text(driver, "#leader", "leader: sandbox")
     _shot(driver, tmp_path, "overview")
 
-    _record_health(sb)
     driver.get(sb.url + "apps/default/web")
-    _wait_text(driver, "#app-regions tr[data-region='eu-central-1']", addresses["eu-central-1"])
+    _wait_text(driver, "#app-regions tr[data-region='eu-central-1']", regions["eu-central-1"]["address"])
     _wait_text(driver, "#placement", "ReplicasPlaced")
-    # the health timeline: the samples as marks on the target's lane, the transition in the table
-    lane = 'svg.timeline g[data-target="endpoint:default/web@cn-hangzhou"]'
-    WebDriverWait(driver, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, lane + " rect.bad")) == 2)
-    assert len(driver.find_elements(By.CSS_SELECTOR, lane + " rect.ok")) == 1
-    _wait_text(driver, "#transitions", "2 failed probes")
+    # the health timeline from the sandbox's sweeps: each sample a mark on its target's lane
+    lane = 'svg.timeline g[data-target="cluster:cn-hangzhou"]'
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, lane + " rect.ok"))
+    _wait_text(driver, "#transitions", "cluster")
     _shot(driver, tmp_path, "app")
 
     driver.get(sb.url + "dns")
-    # unicom clients are published on their own line and get Beijing; the default line gets everyone
-    unicom = _wait_text(driver, 'tr[data-line="unicom"]', addresses["cn-beijing"])
-    assert "published" in unicom.text
-    default = _wait_text(driver, 'tr[data-line="default"]', addresses["cn-hangzhou"])
-    assert all(a in default.text for a in addresses.values())
+    # the default line answers every region DNS serves
+    serving = [r["address"] for r in _regions(sb).values() if r.get("servingDNS")]
+    assert serving
+    for address in serving:
+        _wait_text(driver, 'tr[data-line="default"]', address)
+    assert "published" in driver.find_element(By.CSS_SELECTOR, 'tr[data-line="default"]').text
+    # the client box answers what the DNS server answers that client
     box = driver.find_element(By.ID, "client-ip")
     box.send_keys("36.21.0.0/24")
     driver.find_element(By.ID, "client-go").click()
     answer = _wait_text(driver, "#client-answer", "cn_telecom_zhejiang")
-    assert f"www.example.com → {addresses['cn-hangzhou']}" in answer.text
     assert "cn_telecom_zhejiang › cn_telecom_huadong › telecom" in answer.text
+    WebDriverWait(driver, 10).until(lambda d: _client_values(d) == _dns_answer(sb, "36.21.0.0/24"))
     # the heatmap says where each number came from: North America -> Frankfurt is a published figure
-    cells = _wait_text(driver, 'tr[data-latency-line="os_namerica"]', "published").find_elements(
-        By.CSS_SELECTOR, "td.cell"
-    )
+    row = _wait_text(driver, 'tr[data-latency-line="os_namerica"]', "published")
+    cells = row.find_elements(By.CSS_SELECTOR, "td.cell")
     assert [c.text for c in cells][-1] == "153published"  # columns: the members' regions, sorted
     _wait_text(driver, "#changes", "created")
     _shot(driver, tmp_path, "dns")
@@ -141,34 +129,45 @@ def test_a_drain_shows_on_the_open_pages_within_5s(
     sandbox_proc: SandboxProcess, browser: Any, tmp_path: Path
 ) -> None:
     sb, driver = sandbox_proc, browser
-    addresses = _addresses(sb)
     driver.get(sb.url + "dns")
     box = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "client-ip"))
     box.send_keys("36.21.0.0/24")
     driver.find_element(By.ID, "client-go").click()
-    _wait_text(driver, "#client-answer", f"→ {addresses['cn-hangzhou']}")
+    before = WebDriverWait(driver, 10).until(_client_values)
+    by_address = {r["address"]: name for name, r in _regions(sb).items()}
+    drained = by_address[sorted(before)[0]]  # the region this client is sent to now
 
-    sb.set_drained("cn-hangzhou", True)
+    sb.set_drained(drained, True)
     try:
         started = time.monotonic()
-        _wait_text(driver, "#client-answer", f"→ {addresses['cn-beijing']}", within=LIVE_WITHIN)
-        print(f"drain on the open DNS page after {time.monotonic() - started:.2f}s")
-        _wait_text(driver, "#changes", "region-unhealthy", within=LIVE_WITHIN)
+        WebDriverWait(driver, LIVE_WITHIN, poll_frequency=0.1).until(
+            lambda d: _client_values(d) not in (before, set())
+        )
+        print(f"drain of {drained} on the open DNS page after {time.monotonic() - started:.2f}s")
+        # the new answer is the DNS server's, and the change log says why
+        WebDriverWait(driver, LIVE_WITHIN).until(
+            lambda d: _client_values(d) == _dns_answer(sb, "36.21.0.0/24")
+        )
+        # region-unhealthy; fail-open when the drained region was the last healthy one
+        WebDriverWait(driver, LIVE_WITHIN).until(
+            lambda d: any(
+                w in d.find_element(By.ID, "changes").text for w in ("region-unhealthy", "fail-open")
+            )
+        )
         _shot(driver, tmp_path, "dns-drained")
 
         driver.get(sb.url)
+        _wait_text(driver, f'tr[data-member="{drained}"]', "drained", within=LIVE_WITHIN)
         row = _wait_text(
-            driver, 'tr[data-app="default/web"][data-region="cn-hangzhou"]', "not serving", within=LIVE_WITHIN
+            driver, f'tr[data-app="default/web"][data-region="{drained}"]', "Unhealthy", within=LIVE_WITHIN
         )
-        assert "Unhealthy" in row.text
-        _wait_text(driver, 'tr[data-member="cn-hangzhou"]', "drained", within=LIVE_WITHIN)
+        assert "federation.io/health-override=Unhealthy" in row.text
         _shot(driver, tmp_path, "overview-drained")
     finally:
-        sb.set_drained("cn-hangzhou", False)
-    started = time.monotonic()
-    row = _wait_text(driver, 'tr[data-app="default/web"][data-region="cn-hangzhou"]', "Healthy", within=10)
-    _wait_text(driver, 'tr[data-app="default/web"][data-region="cn-hangzhou"]', "serving", within=10)
-    print(f"recovery on the open overview after {time.monotonic() - started:.2f}s")
+        sb.set_drained(drained, False)
+    WebDriverWait(driver, 10).until(
+        lambda d: "drained" not in d.find_element(By.CSS_SELECTOR, f'tr[data-member="{drained}"]').text
+    )
     assert _console_errors(driver) == []
 
 

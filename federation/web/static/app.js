@@ -504,8 +504,12 @@
 
   function timeline(health) {
     const targets = health.states;
-    const start = new Date(health.since).getTime();
+    // the window: from the first sample (at most the last hour) to now, so a young history is legible
+    const since = new Date(health.since).getTime();
     const end = Date.now();
+    let first = end;
+    for (const list of Object.values(health.samples)) for (const p of list) first = Math.min(first, new Date(p.at).getTime());
+    const start = Math.max(since, first - Math.max(2000, (end - first) * 0.05));
     const W = 900,
       ROW = 22,
       LEFT = 230;
@@ -539,7 +543,7 @@
       { viewBox: "0 0 " + W + " " + height, class: "timeline", role: "img", "aria-label": "health timeline" },
       rows,
       marks,
-      s("text", { x: LEFT, y: height - 4, class: "axis" }, when(health.since)),
+      s("text", { x: LEFT, y: height - 4, class: "axis" }, when(new Date(start).toISOString())),
       s("text", { x: W - 10, y: height - 4, class: "axis end" }, "now")
     );
   }
