@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,7 @@ class Informer:
         self.relists = 0
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._nodes = resource.plural == "nodes" and not resource.group
 
     def start(self) -> None:
         if self._task is None:
@@ -91,7 +93,7 @@ class Informer:
         """Put what a write returned into the cache, unless the watch already delivered something newer
         (so the next reconcile does not act on its own stale view). Versions are opaque strings; only
         two decimal ones are compared."""
-        obj = _trim(obj)
+        obj = _trim(obj, self._nodes)
         key = obj_key(obj)
         cached = self.cache.get(key)
         if cached is not None:
@@ -160,7 +162,7 @@ class Informer:
             self.resource, self.namespace, label_selector=self.label_selector, page_size=self.page_size
         )
         self.relists += 1
-        fresh = {obj_key(o): _trim(o) for o in items}
+        fresh = {obj_key(o): _trim(o, self._nodes) for o in items}
         old = self.cache
         self.cache = fresh
         self.resource_version = rv
@@ -192,7 +194,7 @@ class Informer:
             self.resource_version = str(rv)
         if etype == "BOOKMARK":
             return True
-        obj = _trim(obj)
+        obj = _trim(obj, self._nodes)
         key = obj_key(obj)
         before = self.cache.get(key)
         if etype == "DELETED":
@@ -204,13 +206,44 @@ class Informer:
         return True
 
 
-def _trim(obj: Obj) -> Obj:
-    """Drop ``metadata.managedFields`` before caching: often the larger part of an object on a real
-    API server, and nothing here reads it (client-go informers offer the same transform)."""
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Node status the controller never reads (it reads conditions, spec.providerID and the labels); on a
+# real cluster ``images`` alone is often most of a Node.
+_NODE_STATUS_UNREAD = frozenset(
+    ("images", "nodeInfo", "volumesAttached", "volumesInUse", "daemonEndpoints", "config")
+)
+_INTERN_MAX = 64  # strings up to this length are shared between cached objects
+
+
+def _trim(obj: Obj, node: bool = False) -> Obj:
+    """What the cache keeps of an object, in the spirit of client-go's cache transform: no
+    ``metadata.managedFields`` (often the larger part of an object on a real API server), no
+    ``kubectl apply`` copy of the object in its annotations, none of a Node's unread status; every key
+    and short string shared with the other cached objects (``sys.intern``: decoded JSON gives each
+    object its own copy of "metadata", "True", "apps/v1"... which is about half of a cached
+    Deployment's memory). Nothing here reads what is dropped."""
     meta = obj.get("metadata")
-    if isinstance(meta, dict) and "managedFields" in meta:
-        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-    return obj
+    if isinstance(meta, dict):
+        annotations = meta.get("annotations")
+        if "managedFields" in meta or (isinstance(annotations, dict) and LAST_APPLIED in annotations):
+            meta = {k: v for k, v in meta.items() if k != "managedFields"}
+            if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+                meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+            obj = {**obj, "metadata": meta}
+    status = obj.get("status")
+    if node and isinstance(status, dict) and not _NODE_STATUS_UNREAD.isdisjoint(status):
+        obj = {**obj, "status": {k: v for k, v in status.items() if k not in _NODE_STATUS_UNREAD}}
+    return _shared(obj)
+
+
+def _shared(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {sys.intern(k) if isinstance(k, str) else k: _shared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v) for v in value]
+    if isinstance(value, str) and len(value) <= _INTERN_MAX:
+        return sys.intern(value)
+    return value
 
 
 def _rv(obj: Obj) -> str:

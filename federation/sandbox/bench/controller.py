@@ -10,7 +10,14 @@ peak RSS is the controller's (plus the small load generator), not the simulated 
 3. N apps: time from the first create to all N Ready;
 4. steady state: every app reconciled once more; API calls per app per reconcile, by verb (the
    writes must be zero);
-5. the round's peak RSS.
+5. propagation: 200 spec updates (a new image), paced, while the fleet is steady: from each apply
+   to the last member Deployment carrying it (as the controller's member watches see it), P50/P99;
+6. the round's peak RSS, RSS per app, and the CPU seconds the process spent (the controller and the
+   small load generator; the simulator runs elsewhere, so a slow convergence with few CPU seconds
+   here means the simulator is the bottleneck).
+
+Rounds run for every (regions, apps) pair: ``--regions 10 --apps 1000,3000,10000`` is the growth
+series.
 
 It prints numbers and asserts nothing.
 """
@@ -21,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -179,12 +187,15 @@ async def run_round(
                     await host.create(FEDERATEDAPPS, bench_app(f"app-{i:05d}", regions, n_regions), "bench")
 
             names = [f"app-{i:05d}" for i in range(n_apps)]
+            rss_before = _rss_mib()
+            cpu_before = _cpu_s()
             started = time.monotonic()
             reconciles_before = ctrl.reconciles
             await asyncio.gather(*(create(i) for i in range(n_apps)))
             created = time.monotonic() - started
             await _wait(lambda: all(_ready(cached(n)) for n in names), limit, 0.25)
             converge = time.monotonic() - started
+            converge_cpu = _cpu_s() - cpu_before
             reconciles_converge = ctrl.reconciles - reconciles_before
 
             await ctrl.wait_idle(within=limit, settle=1.0)
@@ -201,6 +212,14 @@ async def run_round(
                 if v - calls_before.get(k, 0)
             }
             per = {k: round(v / max(1, reconciled), 4) for k, v in delta.items()}
+            propagation = await _propagation(host, ctrl, names[: min(200, n_apps)], regions, limit)
+            await ctrl.wait_idle(within=limit, settle=1.0)
+            quiet_before = dict(ctrl.api_calls())
+            await asyncio.sleep(5.0)  # a steady fleet left alone: nothing to write
+            quiet_writes = sum(
+                v - quiet_before.get(k, 0) for k, v in ctrl.api_calls().items() if k in WRITE_VERBS
+            )
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             return {
                 "regions": n_regions,
                 "apps": n_apps,
@@ -215,7 +234,13 @@ async def run_round(
                 "steady_resync_s": round(max(0.0, steady_time), 3),
                 "steady_calls_per_app_reconcile": per,
                 "steady_writes": sum(v for k, v in delta.items() if k in WRITE_VERBS),
-                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "quiet_writes_5s": quiet_writes,
+                "peak_rss_mib": round(peak, 1),
+                "rss_before_apps_mib": round(rss_before, 1),
+                "rss_per_app_kib": round((peak - rss_before) * 1024 / n_apps, 1),
+                "converge_cpu_s": round(converge_cpu, 2),
+                "cpu_s_total": round(_cpu_s(), 2),
+                **propagation,
                 "leadership_terms": ctrl.elector.transitions,
                 "mean_request_ms": _mean_latency(ctrl),
             }
@@ -228,6 +253,76 @@ async def run_round(
             with contextlib.suppress(ProcessLookupError):
                 sim.terminate()
             await sim.wait()
+
+
+def _rss_mib() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _propagation(
+    host: KubeApi, ctrl: Controller, names: list[str], regions: list[str], limit: float
+) -> dict[str, Any]:
+    """Spec updates applied while the fleet is steady, 20 a second: seconds from each apply to the
+    last region's Deployment carrying the new image in the controller's member caches."""
+    image = "nginx:1.28"
+
+    def done(name: str) -> bool:
+        for region in regions:
+            view = ctrl.members.view(region)
+            if view is None:
+                return False
+            found = False
+            for dep in view.deployments.cache.values():
+                labels = (dep.get("metadata") or {}).get("labels") or {}
+                if labels.get(c.LABEL_APP) == name and labels.get(c.LABEL_APP_NAMESPACE) == "bench":
+                    containers = (
+                        ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers")
+                    )
+                    found = bool(containers) and containers[0].get("image") == image
+                    break
+            if not found:
+                return False
+        return True
+
+    applied: dict[str, float] = {}
+    took: dict[str, float] = {}
+
+    async def watch() -> None:
+        while len(took) < len(names):
+            now = time.monotonic()
+            for name in [n for n in applied if n not in took]:
+                if done(name):
+                    took[name] = now - applied[name]
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+    try:
+        for name in names:
+            applied[name] = time.monotonic()
+            await host.merge_patch(FEDERATEDAPPS, name, patch, "bench")
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(watcher, limit)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    times = sorted(took.values())
+    return {
+        "propagation_updates": len(times),
+        "propagation_p50_s": round(statistics.median(times), 3) if times else None,
+        "propagation_p99_s": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3) if times else None,
+    }
 
 
 def _mean_latency(ctrl: Controller) -> dict[str, float]:
@@ -258,7 +353,16 @@ def _print(r: dict[str, Any]) -> None:
         f"  steady state: {r['steady_reconciles']} reconciles in {r['steady_resync_s']:.3f} s; "
         f"API calls per app per reconcile: {per}; writes: {r['steady_writes']}"
     )
-    click.echo(f"  controller process peak RSS: {r['peak_rss_mib']} MiB")
+    click.echo(
+        f"  controller process peak RSS: {r['peak_rss_mib']} MiB ({r['rss_before_apps_mib']} MiB before the "
+        f"apps; {r['rss_per_app_kib']} KiB per app); CPU: {r['converge_cpu_s']} s while converging, "
+        f"{r['cpu_s_total']} s in all"
+    )
+    click.echo(
+        f"  propagation of {r['propagation_updates']} spec updates at steady state: "
+        f"P50 {r['propagation_p50_s']} s, P99 {r['propagation_p99_s']} s; "
+        f"writes in 5 s of a quiet fleet: {r['quiet_writes_5s']}"
+    )
     lat = ", ".join(f"{k}={v}" for k, v in r.get("mean_request_ms", {}).items())
     click.echo(
         f"  mean API request latency (ms) while converging: {lat}; "
@@ -270,11 +374,17 @@ def _print(r: dict[str, Any]) -> None:
 @click.option(
     "--regions",
     "region_counts",
-    default="3,10",
+    default="10",
     show_default=True,
-    help="Comma-separated region counts, one round each.",
+    help="Comma-separated region counts.",
 )
-@click.option("--apps", type=click.IntRange(1), default=1000, show_default=True, help="Apps per round.")
+@click.option(
+    "--apps",
+    "app_counts",
+    default="1000,3000,10000",
+    show_default=True,
+    help="Comma-separated app counts: one round per (regions, apps) pair, the growth series.",
+)
 @click.option(
     "--rollout-delay",
     type=click.FloatRange(0),
@@ -292,19 +402,26 @@ def _print(r: dict[str, Any]) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per round.")
 def bench_controller(
-    region_counts: str, apps: int, rollout_delay: float, workers: int, timeout: float, as_json: bool
+    region_counts: str, app_counts: str, rollout_delay: float, workers: int, timeout: float, as_json: bool
 ) -> None:
-    """Time to Ready for one app and for many, steady-state API calls, and peak memory."""
+    """Time to Ready for one app and for many, steady-state API calls, propagation, CPU and memory."""
     try:
         counts = [int(x) for x in region_counts.split(",") if x.strip()]
     except ValueError:
         raise click.BadParameter("expected integers such as 3,10", param_hint="--regions") from None
+    try:
+        sizes = [int(x) for x in app_counts.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter("expected integers such as 1000,3000", param_hint="--apps") from None
+    if not sizes or any(n < 1 for n in sizes):
+        raise click.BadParameter("expected positive integers such as 1000,3000", param_hint="--apps")
     for n in counts:
         if not 1 <= n <= len(REGION_POOL):
             raise click.BadParameter(f"{n}: between 1 and {len(REGION_POOL)}", param_hint="--regions")
     import subprocess
 
-    for n in counts:
+    series: list[dict[str, Any]] = []
+    for n, apps in [(n, a) for n in counts for a in sizes]:
         out = subprocess.run(
             [
                 sys.executable,
@@ -325,12 +442,24 @@ def bench_controller(
             check=False,
         )
         if out.returncode != 0:
-            raise click.ClickException(f"round with {n} regions failed:\n{out.stderr[-3000:]}")
+            raise click.ClickException(f"round with {n} regions, {apps} apps failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        series.append(result)
         if as_json:
             click.echo(json.dumps(result))
         else:
             _print(result)
+    if not as_json and len(series) > 1:
+        click.echo(
+            f"\n{'regions':>7} {'apps':>6} {'converge s':>10} {'CPU s':>7} {'peak MiB':>9} {'KiB/app':>8} "
+            f"{'prop P50 s':>10} {'prop P99 s':>10} {'writes':>6}"
+        )
+        for r in series:
+            click.echo(
+                f"{r['regions']:>7} {r['apps']:>6} {r['converge_s']:>10.1f} {r['converge_cpu_s']:>7.1f} "
+                f"{r['peak_rss_mib']:>9.1f} {r['rss_per_app_kib']:>8.1f} {r['propagation_p50_s']!s:>10} "
+                f"{r['propagation_p99_s']!s:>10} {r['steady_writes'] + r['quiet_writes_5s']:>6}"
+            )
 
 
 if __name__ == "__main__":  # one round, in its own process (see bench_controller)
