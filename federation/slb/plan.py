@@ -17,7 +17,7 @@ from typing import Any
 from federation.api import constants as c
 from federation.api.federatedapp import FederatedApp
 from federation.api.membercluster import MemberCluster
-from federation.cloud.alibaba.slb import HealthCheck, ListenerSpec
+from federation.slb.types import HealthCheck, ListenerSpec
 
 Obj = dict[str, Any]
 

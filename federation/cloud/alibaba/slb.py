@@ -8,7 +8,6 @@ require a ClientToken (the service deduplicates it, so they are retried safely);
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from aliyunsdkslb.request.v20140515.AddBackendServersRequest import AddBackendServersRequest
@@ -68,6 +67,9 @@ from aliyunsdkslb.request.v20140515.UntagResourcesRequest import UntagResourcesR
 from federation.cloud.alibaba.client import AlibabaClient
 from federation.cloud.alibaba.errors import AlibabaError
 from federation.cloud.alibaba.retry import CallKind
+from federation.slb.types import BackendServer, HealthCheck, ListenerSpec
+
+__all__ = ["BackendServer", "HealthCheck", "ListenerSpec", "SlbApi"]
 
 _LISTENER_REQUESTS: dict[str, type] = {
     "tcp": CreateLoadBalancerTCPListenerRequest,
@@ -81,47 +83,6 @@ _LISTENER_SET_REQUESTS: dict[str, type] = {
     "http": SetLoadBalancerHTTPListenerAttributeRequest,
     "https": SetLoadBalancerHTTPSListenerAttributeRequest,
 }
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """Listener health check. ``type`` tcp|http applies to TCP listeners; HTTP(S) always check over HTTP."""
-
-    enabled: bool = True
-    type: str = "tcp"
-    uri: str | None = None
-    domain: str | None = None
-    connect_port: int | None = None
-    interval_seconds: int = 2
-    timeout_seconds: int = 5
-    healthy_threshold: int = 3
-    unhealthy_threshold: int = 3
-    http_code: str | None = None  # "http_2xx,http_3xx"
-
-
-@dataclass(frozen=True)
-class ListenerSpec:
-    protocol: str  # tcp | udp | http | https
-    listener_port: int
-    backend_port: int
-    bandwidth: int = -1  # -1: no limit
-    scheduler: str = "wrr"
-    health_check: HealthCheck = field(default_factory=HealthCheck)
-    certificate_id: str | None = None  # HTTPS only
-
-
-@dataclass(frozen=True)
-class BackendServer:
-    server_id: str
-    weight: int = 100
-    type: str = "ecs"
-    description: str | None = None
-
-    def to_api(self) -> dict[str, str]:
-        d = {"ServerId": self.server_id, "Weight": str(self.weight), "Type": self.type}
-        if self.description:
-            d["Description"] = self.description
-        return d
 
 
 def _tags_list(tags: dict[str, str]) -> list[dict[str, str]]:
