@@ -23,7 +23,7 @@ from federation.api.membercluster import MemberCluster
 from federation.health.hysteresis import State
 from federation.health.probes import SlbHealthApi
 from federation.health.scheduler import HealthScheduler
-from federation.health.signals import MEMBER_SIGNALS, Signal, reason
+from federation.health.signals import APP_SIGNALS, MEMBER_SIGNALS, reason
 from federation.health.source import HEALTHY, MemberHealth
 from federation.health.sweeps import AppInfo, HealthConfig, HealthService, MemberInfo
 from federation.health.targets import app_info
@@ -108,7 +108,8 @@ class ControllerHealth:
     def app_health(self, app: str, region: str, cluster: MemberCluster) -> MemberHealth:
         v = self.service.verdict(app, region, None)  # the app signals; member signals come above
         if v.unhealthy:
-            # only the rollout fails: one replica stays to show when the app works there again
-            canary = all(s.signal is Signal.ROLLOUT for s in v.unhealthy)
+            # the app fails there (its rollout, SLB backends or VIP), not the member: one replica
+            # stays, or nothing could ever show that it works there again
+            canary = all(s.signal in APP_SIGNALS for s in v.unhealthy)
             return MemberHealth(Schedulability.UNHEALTHY, v.reason, canary=canary)
         return HEALTHY

@@ -183,8 +183,13 @@ def rollout_result(app: str, deployment: Mapping[str, Any] | None, desired: int)
 
 
 def slb_result(backends: Sequence[Mapping[str, Any]]) -> tuple[bool | None, str]:
-    """From ``DescribeHealthStatus``: healthy while at least one backend is ``normal``."""
+    """From ``DescribeHealthStatus``: healthy while at least one backend is ``normal``; not judged
+    while none is checked yet (``unavailable``: the SLB's own health check has not completed)."""
     if not backends:
         return None, "no SLB backends"
-    normal = sum(1 for b in backends if str(b.get("ServerHealthStatus", "")).lower() == "normal")
-    return normal > 0, f"{normal}/{len(backends)} SLB backends normal"
+    status = [str(b.get("ServerHealthStatus", "")).lower() for b in backends]
+    normal = status.count("normal")
+    detail = f"{normal}/{len(backends)} SLB backends normal"
+    if normal == 0 and "abnormal" not in status:
+        return None, detail
+    return normal > 0, detail

@@ -76,6 +76,7 @@ class AppRegionInfo:
     cluster: str | None = None
     address: str | None = None
     desired: int = 0
+    ready: int = 0  # ready replicas the app's status reports there (nothing ready: VIP/SLB not judged)
     deployment: dict[str, Any] | None = None
     load_balancer_id: str | None = None
 
@@ -295,7 +296,8 @@ class HealthService:
         if self.slb is not None:
             for a in self._apps(app):
                 for r in a.regions:
-                    if r.load_balancer_id and (region is None or r.region == region):
+                    # no ready replica: nothing behind the SLB could answer (the rollout signal judges that)
+                    if r.load_balancer_id and r.ready > 0 and (region is None or r.region == region):
                         t = Target(
                             Signal.SLB,
                             app_target_id(a.key, r.region),
@@ -341,8 +343,8 @@ class HealthService:
         for a in self._apps(app):
             v = a.vip
             for r in a.regions:
-                if not r.address:
-                    continue
+                if not r.address or r.ready <= 0:
+                    continue  # no ready replica: nothing could answer (the rollout signal judges that)
                 t = Target(
                     Signal.VIP,
                     app_target_id(a.key, r.region),

@@ -53,6 +53,7 @@ def app_info(raw: dict[str, Any], deployment: DeploymentLookup | None = None) ->
                 cluster=r.cluster,
                 address=r.address,
                 desired=r.desired_replicas or 0,
+                ready=r.ready_replicas or 0,
                 deployment=dep,
                 load_balancer_id=r.load_balancer_id,
             )

@@ -44,7 +44,7 @@ async def listener(host: str) -> AsyncIterator[tuple[asyncio.Server, int]]:
 
 def source(port: int, addresses: dict[str, str]) -> StaticSource:
     vip = VipSpec(port=port, interval=1, timeout=0.5, failure_threshold=3, success_threshold=2)
-    regions = tuple(AppRegionInfo(r, cluster=r, address=a, desired=1) for r, a in addresses.items())
+    regions = tuple(AppRegionInfo(r, cluster=r, address=a, desired=1, ready=1) for r, a in addresses.items())
     return StaticSource([], [AppInfo(APP, vip, regions)])
 
 

@@ -82,7 +82,8 @@ async def _health(targets: int, listeners: int, port: int, http: bool, concurren
         for r in REGIONS:
             if k >= targets:
                 break
-            regions.append(AppRegionInfo(r, cluster=r, address=addresses[k % len(addresses)], desired=1))
+            address = addresses[k % len(addresses)]
+            regions.append(AppRegionInfo(r, cluster=r, address=address, desired=1, ready=1))
             k += 1
         apps.append(AppInfo(f"bench/app-{i}", vip, tuple(regions)))
     tmp = Path(tempfile.mkdtemp(prefix="fedctl-bench-health-"))
