@@ -369,15 +369,21 @@ class HealthService:
                 targets.append(t)
                 where[t.key] = (r.address, v, a.hostname)
 
+        rtts: dict[str, float] = {}
+
         async def probe(t: Target) -> list[Result]:
             address, v, host = where[t.key]
             out: ProbeOutcome = await vip_probe(
                 address, v.port, kind=v.kind, path=v.path, limit=v.timeout, host=host
             )
+            if out.ok and out.latency_ms is not None:
+                rtts[t.region] = min(out.latency_ms, rtts.get(t.region, out.latency_ms))
             return [Result(t, out.ok, out.detail, out.latency_ms)]
 
         report = await self._sweep("endpoint", targets, probe)
         report.seen.extend(skipped)
+        if rtts:  # the controller -> region RTT through the VIP: one sample per region and sweep
+            await self._latency(sorted(rtts.items()))
         return report
 
     async def forget_gone(self) -> None:

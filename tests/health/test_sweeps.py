@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,10 @@ async def test_vip_refusing_goes_unhealthy_with_its_reason_and_recovers(db_url: 
             ("cn-hangzhou", "unhealthy"),
             ("cn-beijing", "healthy"),
         ]
+        from federation.store.latency import latency_matrix_samples
+
+        rtts = await db.run(latency_matrix_samples, datetime.now(UTC) - timedelta(hours=1))
+        assert {(m.source, m.region) for m in rtts} >= {("controller", "cn-beijing")}
         samples = await db.run(sample_history, "endpoint", f"{APP}@cn-beijing")
         assert samples[0].ok is True
         assert any("refused" in (s.detail or "") for s in samples)
