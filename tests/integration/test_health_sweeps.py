@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -74,7 +75,10 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Listeners]]:
         tmp_path,
         rollout_delay=0.1,
         dns_provider="embedded",
-        controller_config=fast_config(),
+        # a lease that survives a busy machine: this test is about health, not leader election
+        controller_config=dataclasses.replace(
+            fast_config(), lease_duration=8.0, renew_deadline=6.0, retry_period=0.5
+        ),
         steps=[LoopbackVips()],
         apply_example=False,
         slb=False,  # the regions' addresses are the test's own listeners (LoopbackVips)

@@ -67,12 +67,45 @@ async def _listen(addresses: list[str], port: int, http: bool) -> list[asyncio.S
     ]
 
 
+def _listener_process(addresses: list[str], port: int, http: bool, conn: Any) -> None:
+    """The listeners in a process of their own, so the sweep's numbers are the prober's: reports
+    "ready", then on "close N" closes the first N listeners, on "stop" ends."""
+
+    async def main() -> None:
+        servers = await _listen(addresses, port, http)
+        conn.send("ready")
+        loop = asyncio.get_running_loop()
+        while True:
+            msg = await loop.run_in_executor(None, conn.recv)
+            if msg == "stop":
+                break
+            n = int(str(msg).split()[1])
+            for server in servers[:n]:
+                server.close()
+                await server.wait_closed()
+            conn.send("closed")
+        for server in servers:
+            server.close()
+
+    asyncio.run(main())
+
+
 async def _health(targets: int, listeners: int, port: int, http: bool, concurrency: int) -> dict[str, Any]:
+    import multiprocessing
+
     from federation.store import migrate
     from federation.store.db import Database
 
     addresses = [f"127.0.1.{i + 1}" for i in range(listeners)]
-    servers = await _listen(addresses, port, http)
+    ours, theirs = multiprocessing.Pipe()
+    child = multiprocessing.get_context("spawn").Process(
+        target=_listener_process, args=(addresses, port, http, theirs), daemon=True
+    )
+    child.start()
+    if not await asyncio.to_thread(ours.poll, 30):
+        child.kill()
+        raise RuntimeError("the listener process did not start")
+    ours.recv()
     apps = []
     n_apps = (targets + len(REGIONS) - 1) // len(REGIONS)
     vip = VipSpec(kind="HTTP" if http else "TCP", port=port, timeout=2.0)
@@ -106,18 +139,17 @@ async def _health(targets: int, listeners: int, port: int, http: bool, concurren
         out["ok"] = sum(1 for s in first.seen if s.ok)
         out["probes_per_s"] = round(k / max(first.seconds, 1e-9))
         # a tenth of the addresses refuse: their targets are confirmed unhealthy within the sweep
-        for server in servers[: max(1, listeners // 10)]:
-            server.close()
-            await server.wait_closed()
+        ours.send(f"close {max(1, listeners // 10)}")
+        await asyncio.to_thread(ours.recv)
         t0 = time.perf_counter()
         second = await svc.sweep_vips()
         out["sweep_with_failures_s"] = round(time.perf_counter() - t0, 3)
         out["refused"] = sum(1 for s in second.seen if s.ok is False)
         out["transitions"] = second.transitions
-        out["peak_rss_mib"] = _peak_mib()
+        out["peak_rss_mib"] = _peak_mib()  # the prober's process (the listeners run in a child)
     finally:
-        for server in servers:
-            server.close()
+        ours.send("stop")
+        await asyncio.to_thread(child.join, 10)
         await db.aclose()
     return out
 
