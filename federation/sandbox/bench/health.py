@@ -256,7 +256,61 @@ class _Faults:
             await dp.sync()  # listening again on the same address and port
 
 
-async def _failover(rounds: int, faults: list[str], workdir: Path, within: float) -> dict[str, Any]:
+class _Flaky(asyncio.Protocol):
+    """Stands in for a region's VIP: answers HTTP 500 to ``rate`` of the requests, 200 to the rest."""
+
+    def __init__(self, rate: float, rng: Any) -> None:
+        self.rate, self.rng = rate, rng
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None or b"\r\n" not in data:
+            return
+        status = b"500 Internal Server Error" if self.rng.random() < self.rate else b"200 OK"
+        self.transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        self.transport.close()
+
+
+async def _flap(sb: Any, ctl: _Faults, seconds: float, rate: float) -> dict[str, Any]:
+    """The VIP of cn-hangzhou answers errors to ``rate`` of the probes for ``seconds``: its transitions
+    and the DNS changes made meanwhile."""
+    import random
+    from datetime import UTC, datetime
+
+    from federation.store.dnslog import list_dns_changes
+    from federation.store.health import list_transitions
+
+    dp = sb.emulator.data_plane
+    lb = ctl._lb()
+    key, served = next((k, s) for k, s in dp._served.items() if k[0] == lb.lb_id)
+    served.server.close()
+    await served.server.wait_closed()
+    loop = asyncio.get_running_loop()
+    rng = random.Random(7)
+    flaky = await loop.create_server(
+        lambda: _Flaky(rate, rng), served.address, served.bound_port, reuse_address=True
+    )
+    started = datetime.now(UTC)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        flaky.close()
+        await flaky.wait_closed()
+        await dp._close(dp._served.pop(key))
+        await dp.sync()
+    trs = await sb.db.run(list_transitions, since=started, region=REGION, target_kind="endpoint")
+    changes = await sb.db.run(list_dns_changes, app="default/web", limit=10000)
+    moved = [c for c in changes if c.at >= started]
+    return {"seconds": seconds, "rate": rate, "transitions": len(trs), "dns_changes": len(moved)}
+
+
+async def _failover(
+    rounds: int, faults: list[str], workdir: Path, within: float, flap: float = 0.0
+) -> dict[str, Any]:
     from federation.controller.manager import ControllerConfig
     from federation.sandbox.wiring import DNS_CLIENTS, LOOPBACK_ONLY, SYSTEM_NAMESPACE, Sandbox
 
@@ -299,9 +353,14 @@ async def _failover(rounds: int, faults: list[str], workdir: Path, within: float
                 back = await until(lambda a: vip in a[0])
                 results[fault]["out"].append(out if out is not None else float("inf"))
                 results[fault]["back"].append(back if back is not None else float("inf"))
+        flapping = None
+        if flap > 0:
+            await until(lambda a: vip in a[0] and all(a))
+            await asyncio.sleep(3.0)
+            flapping = await _flap(sb, ctl, flap, 0.3)
     finally:
         await sb.stop()
-    return {"rounds": rounds, "within": within, "results": results}
+    return {"rounds": rounds, "within": within, "results": results, "flapping": flapping}
 
 
 def _fmt(xs: list[float]) -> str:
@@ -325,16 +384,24 @@ def _fmt(xs: list[float]) -> str:
     help="Only these faults (repeatable; default: all four).",
 )
 @click.option("--within", type=float, default=30.0, show_default=True, help="Give up on a phase after this.")
+@click.option(
+    "--flap",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Then make the VIP answer HTTP 500 to 30%% of requests for this many seconds and count the "
+    "transitions (0: skip).",
+)
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--json", "as_json", is_flag=True)
 def bench_failover(
-    rounds: int, faults: tuple[str, ...], within: float, workdir: Path | None, as_json: bool
+    rounds: int, faults: tuple[str, ...], within: float, flap: float, workdir: Path | None, as_json: bool
 ) -> None:
     """Time from a fault in cn-hangzhou to its address leaving every line's DNS answer, and back."""
     logging.getLogger("federation").setLevel(logging.WARNING)
     logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
     work = workdir or Path(tempfile.mkdtemp(prefix="fedctl-bench-failover-"))
-    out = asyncio.run(_failover(rounds, list(faults or FAULTS), work, within))
+    out = asyncio.run(_failover(rounds, list(faults or FAULTS), work, within, flap))
     if as_json:
         click.echo(json.dumps(out, indent=2, default=str))
         return
@@ -345,3 +412,9 @@ def bench_failover(
     for fault, r in out["results"].items():
         click.echo(f"  {fault:16} fault -> out of every answer: {_fmt(r['out'])}")
         click.echo(f"  {'':16} cleared -> back in the answers: {_fmt(r['back'])}")
+    f = out["flapping"]
+    if f is not None:
+        click.echo(
+            f"flapping: the VIP answering HTTP 500 to {f['rate']:.0%} of requests for {f['seconds']:g} s: "
+            f"{f['transitions']} transition(s) of the VIP signal, {f['dns_changes']} DNS change(s)"
+        )
