@@ -729,6 +729,19 @@ def federatedapp_status() -> Schema:
             ),
             "servingDNS": boolean("Whether DNS answers with this region."),
             "dnsReason": string("Why DNS does not answer with it.", max_length=1024),
+            "phase": string(
+                "Make-before-break phase: Serving, Joining (replicas first, DNS once ready), Draining "
+                "(out of DNS or about to be, replicas kept), Drained.",
+                enum=["Serving", "Joining", "Draining", "Drained"],
+            ),
+            "phaseReason": string("What the phase waits for.", max_length=1024),
+            "drainingUntil": string(
+                "Draining: when the region's replicas may go (DNS change confirmed + drain grace).",
+                fmt="date-time",
+            ),
+            "dnsRemovedAt": string(
+                "When the DNS provider confirmed that DNS no longer answers with the region.", fmt="date-time"
+            ),
         },
         required=["region"],
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
@@ -472,6 +473,10 @@ class RegionStatus(ApiModel):
     backend_health: BackendHealth | None = None
     serving_dns: StrictBool | None = Field(default=None, alias="servingDNS")
     dns_reason: str | None = None
+    phase: Literal["Serving", "Joining", "Draining", "Drained"] | None = None
+    phase_reason: str | None = None
+    draining_until: datetime | None = None
+    dns_removed_at: datetime | None = None
 
 
 class DnsRecordStatus(ApiModel):

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from federation.api import constants as c
 from federation.api.conditions import set_condition
-from federation.api.federatedapp import FederatedApp, FederatedAppStatus, PlacementRegion
+from federation.api.federatedapp import FederatedApp, FederatedAppStatus, PlacementRegion, RegionStatus
 from federation.api.membercluster import MemberCluster
 from federation.clusters.kubeapi import KubeError, NotLeaderError
 from federation.clusters.resources import FEDERATEDAPPS
@@ -40,6 +42,7 @@ from federation.controller.appstatus import (
 from federation.controller.collaborators import AppCollaborators, MemberHandle
 from federation.controller.informer import Obj
 from federation.controller.steps import StepContext
+from federation.drain import RegionState, next_look, transition
 from federation.health.source import MemberHealth
 from federation.placement import (
     PlacementInput,
@@ -51,6 +54,9 @@ from federation.placement import (
 )
 
 log = logging.getLogger(__name__)
+
+
+REMOVED_REASON = "removed from spec.placement.regions"
 
 
 class RetryLater(Exception):
@@ -125,8 +131,29 @@ class AppReconciler:
             )
         )
 
+        # A region removed from the spec leaves like a drained one: its traffic first, then its replicas.
+        listed = {r.name for r in app.spec.placement.regions}
+        removed = [
+            gone
+            for gone in (old_status.regions if old_status else [])
+            if gone.region not in listed
+            and (gone.desired_replicas or gone.serving_dns)
+            and gone.phase != "Drained"
+        ]
+        for gone in removed:
+            pinned = PlacementRegion(name=gone.region, cluster=gone.cluster)
+            resolved[gone.region] = self._resolve(pinned, clusters)
+        if removed:
+            placement = PlacementResult(
+                (
+                    *placement.regions,
+                    *(RegionAssignment(gone.region, 0, "excluded", REMOVED_REASON) for gone in removed),
+                ),
+                placement.problems,
+            )
         report = AppReport(generation=generation, placement=placement, regions={})
-        jobs = []
+        views: dict[str, MemberHandle] = {}
+        canaries: set[str] = set()  # excluded regions running one replica while their rollout fails
         for a in placement.regions:
             mc, health = resolved[a.name]
             obs = RegionObservation(
@@ -144,11 +171,78 @@ class AppReconciler:
                     obs.problem = health.reason or f"member {mc.name} is not reachable"
                 continue
             obs.reachable = True
-            canary = health.canary and a.state == "excluded" and a.replicas == 0
-            jobs.append(self._propagate(app, a, view, obs, report, canary=canary))
-        await asyncio.gather(*jobs)
+            views[a.name] = view
+            if health.canary and a.state == "excluded" and a.replicas == 0:
+                canaries.add(a.name)
 
-        ctx = StepContext(app=app, placement=placement, regions=report.regions, previous_status=old_status)
+        # Make before break (federation.drain): the regions that keep or gain replicas get them first;
+        # knowing how ready those are, the order decides what the others keep and what DNS answers.
+        before = {r.region: r for r in (old_status.regions if old_status else [])}
+        applied = {
+            n: before[n].desired_replicas or 0 for n in before if before[n].desired_replicas is not None
+        }
+        making = [a for a in placement.regions if a.name in views and a.replicas >= applied.get(a.name, 0)]
+        await asyncio.gather(
+            *(
+                self._propagate(
+                    app,
+                    a,
+                    a.replicas,
+                    views[a.name],
+                    report.regions[a.name],
+                    report,
+                    canary=a.name in canaries,
+                )
+                for a in making
+            )
+        )
+        now = deps.clock()
+        moves = transition(
+            [
+                self._region_state(a, resolved, report.regions[a.name], before.get(a.name))
+                for a in placement.regions
+            ],
+            now=now,
+            grace=timedelta(seconds=deps.drain_grace if deps.drain_grace is not None else app.spec.dns.ttl),
+            dns=deps.manages_dns,
+        )
+        made = {a.name for a in making}
+        breaking = [a for a in placement.regions if a.name in views and a.name not in made]
+        await asyncio.gather(
+            *(
+                self._propagate(
+                    app,
+                    a,
+                    moves[a.name].replicas,
+                    views[a.name],
+                    report.regions[a.name],
+                    report,
+                    canary=a.name in canaries,
+                )
+                for a in breaking
+            )
+        )
+        report.placement = effective = PlacementResult(
+            tuple(replace(a, replicas=moves[a.name].replicas) for a in placement.regions), placement.problems
+        )
+        wait = next_look(moves, now)
+        if wait is not None:
+            deps.requeue_after(app.key, max(wait.total_seconds(), 0.1))
+
+        ctx = StepContext(
+            app=app,
+            placement=effective,
+            regions=report.regions,
+            previous_status=old_status,
+            moves=moves,
+            clock=deps.clock,
+        )
+        for name, m in moves.items():
+            ctx.region_fields[name] = {
+                "phase": m.phase,
+                "phase_reason": m.reason or None,
+                "draining_until": m.until,
+            }
         retry = [o for o in report.regions.values() if o.problem and o.reachable is True]
         steps_failed = False
         for step in deps.steps:
@@ -204,16 +298,40 @@ class AppReconciler:
 
     # --- propagation -----------------------------------------------------------------------------
 
+    @staticmethod
+    def _region_state(
+        a: RegionAssignment, resolved: dict[str, Resolved], obs: RegionObservation, prev: RegionStatus | None
+    ) -> RegionState:
+        """A region as the make-before-break order sees it, from this reconcile and the last status."""
+        reachable = resolved[a.name][0] is not None and obs.reachable is not False
+        ready = obs.ready_replicas if obs.ready_replicas is not None else (prev.ready_replicas if prev else 0)
+        return RegionState(
+            a.name,
+            target=a.replicas,
+            # rescheduleOnFailure=false keeps an unhealthy region's replicas, not its DNS answer
+            wanted=a.state == "active"
+            and a.replicas > 0
+            and not obs.problem
+            and reachable
+            and obs.health != "Unhealthy",
+            applied=(prev.desired_replicas or 0) if prev is not None else 0,
+            ready=ready or 0,
+            reachable=reachable,
+            in_dns=bool(prev is not None and prev.serving_dns),
+            dns_out_at=prev.dns_removed_at if prev is not None else None,
+        )
+
     async def _propagate(
         self,
         app: FederatedApp,
         a: RegionAssignment,
+        replicas: int,
         view: MemberHandle,
         obs: RegionObservation,
         report: AppReport,
         canary: bool = False,
     ) -> None:
-        got = await self.deps.propagation.propagate(app, a.name, 1 if canary else a.replicas, view)
+        got = await self.deps.propagation.propagate(app, a.name, 1 if canary else replicas, view)
         report.clashes.extend(got.clashes)
         obs.problem = got.problem
         obs.ready_replicas = got.ready_replicas
@@ -333,6 +451,7 @@ class AppReconciler:
                     "MemberUnreachable",
                     f"{r.region}: member {r.cluster or '?'} cannot be reached",
                 )
+            await self._phase_events(raw, prev, r)
             if prev is not None and prev.desired_replicas != r.desired_replicas:
                 moved.append(f"{r.region} {prev.desired_replicas}->{r.desired_replicas}")
             elif prev is None and r.desired_replicas:
@@ -346,6 +465,28 @@ class AppReconciler:
         for problem in report.placement.problems:
             if old is None or not any(problem in cd.message for cd in old.conditions):
                 await rec.record(raw, "Warning", "PlacementInfeasible", problem)
+
+    async def _phase_events(self, raw: Obj, prev: RegionStatus | None, r: RegionStatus) -> None:
+        """The make-before-break timeline of a region, one Event per step."""
+        rec = self.deps.events
+        was = prev.phase if prev is not None else None
+        if r.phase == "Draining" and was != "Draining":
+            await rec.record(raw, "Normal", "RegionDraining", f"{r.region}: {r.phase_reason or 'leaving'}")
+        if r.draining_until is not None and (prev is None or prev.draining_until is None):
+            since = r.dns_removed_at.isoformat() if r.dns_removed_at else "now"
+            await rec.record(
+                raw,
+                "Normal",
+                "RegionLeftDNS",
+                f"{r.region}: out of DNS since {since}; its {r.desired_replicas} replica(s) stay until "
+                f"{r.draining_until.isoformat()}",
+            )
+        if r.phase == "Drained" and was == "Draining":
+            await rec.record(raw, "Normal", "RegionDrained", f"{r.region}: scaled to {r.desired_replicas}")
+        if r.phase == "Joining" and was not in (None, "Joining"):
+            await rec.record(raw, "Normal", "RegionJoining", f"{r.region}: {r.phase_reason or 'joining'}")
+        if r.phase == "Serving" and was == "Joining" and r.serving_dns:
+            await rec.record(raw, "Normal", "RegionServing", f"{r.region}: ready, answered in DNS")
 
     async def _invalid(self, raw: Obj, exc: ValidationError) -> None:
         err = exc.errors()[0]

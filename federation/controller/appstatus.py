@@ -89,6 +89,7 @@ def build_status(
         if prev is not None:
             rs.load_balancer_id, rs.address = prev.load_balancer_id, prev.address
             rs.serving_dns, rs.dns_reason = prev.serving_dns, prev.dns_reason
+            rs.dns_removed_at = prev.dns_removed_at
         regions.append(rs)
         ready_total += obs.ready_replicas or 0
         if a.state == "excluded":

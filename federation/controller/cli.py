@@ -160,6 +160,13 @@ async def _run(
     "LoadBalancer with --dns (its load-balancer address is the region's address in DNS), NodePort "
     "with --no-dns. With the SLB step, Managed apps get NodePort and CloudController apps LoadBalancer.",
 )
+@click.option(
+    "--drain-grace",
+    type=click.FloatRange(0),
+    default=None,
+    help="Seconds a leaving region keeps its replicas after the DNS provider confirmed it no longer "
+    "answers with it (resolvers may still hold the old answer). Default: each app's DNS TTL.",
+)
 @click.pass_obj
 def run(
     settings: Settings,
@@ -177,6 +184,7 @@ def run(
     with_web: bool,
     sweeps: bool,
     service_type: str | None,
+    drain_grace: float | None,
 ) -> None:
     """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
     slb = bool(settings.alibaba_access_key_id) if with_slb is None else with_slb
@@ -200,6 +208,7 @@ def run(
         service_type=service_type,
         kube_qps=settings.kube_qps,
         kube_burst=settings.kube_burst,
+        drain_grace=drain_grace,
     )
     if identity:
         config.identity = identity
@@ -236,6 +245,7 @@ def status_table(apps: list[dict[str, Any]]) -> str:
         "SLB",
         "BACKENDS",
         "DNS",
+        "PHASE",
         "NOTE",
     )
     rows: list[tuple[str, ...]] = []
@@ -257,12 +267,14 @@ def status_table(apps: list[dict[str, Any]]) -> str:
         summaries.append(summary)
         regions = st.get("regions") or []
         if not regions:
-            rows.append((key, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "not reconciled yet"))
+            rows.append((key, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "not reconciled yet"))
         for r in regions:
             reach, serving = r.get("reachable"), r.get("servingDNS")
             note = r.get("excludedReason") or (
                 f"dns: {r.get('dnsReason')}" if serving is False and r.get("dnsReason") else ""
             )
+            if r.get("phase") in ("Draining", "Joining") and r.get("phaseReason"):
+                note = f"{note}; {r['phaseReason']}" if note else str(r["phaseReason"])
             rows.append(
                 (
                     key,
@@ -276,6 +288,7 @@ def status_table(apps: list[dict[str, Any]]) -> str:
                     r.get("loadBalancerId") or "-",
                     _backends(r.get("backendHealth")),
                     "-" if serving is None else ("yes" if serving else "no"),
+                    _phase(r),
                     note,
                 )
             )
@@ -336,3 +349,14 @@ def status(
             _status(kubeconfig or settings.kubeconfig, context or settings.kube_context, app, namespace)
         )
     )
+
+
+def _phase(region: dict[str, Any]) -> str:
+    """Serving, Joining, "Draining until 12:00:05" (UTC), Drained; "-" before the first reconcile."""
+    phase = region.get("phase")
+    if not phase:
+        return "-"
+    until = region.get("drainingUntil")
+    if phase == "Draining" and until:
+        return f"Draining until {str(until)[11:19]}"
+    return str(phase)

@@ -90,6 +90,8 @@ class AppCollaborators:
     steps: Sequence[ReconcileStep] = ()
     clock: Callable[[], datetime] = utcnow
     pending_recheck: float = 0.5  # seconds until an app waiting for a member's first probe is looked at
+    drain_grace: float | None = None  # seconds a drained region keeps its replicas after DNS moved; None: TTL
+    manages_dns: bool = False  # a DNS step runs: leaving regions wait out their DNS answer
 
 
 class SecretSource(Protocol):

@@ -39,15 +39,24 @@ class DnsStep:
             # a step that looked and found none says None; a step that could not look says nothing
             address = fields.get("address", prev.address if prev else None)
             problem = obs.problem if obs else ""
-            healthy = (
-                a.state == "active"
-                and a.replicas > 0
-                and not problem
-                and (obs is None or obs.reachable is not False)
-                # rescheduleOnFailure=false keeps an unhealthy region's replicas, never its DNS answer
-                and (obs is None or obs.health != "Unhealthy")
-            )
-            reason = a.reason or problem or ("no replicas placed" if a.replicas == 0 else "")
+            move = ctx.moves.get(a.name)
+            if move is not None:
+                # the make-before-break order decides (a leaving region stays until the others are
+                # ready; a joining one waits for its own replicas)
+                healthy = move.serve_dns and not problem and (obs is None or obs.reachable is not False)
+                reason = (
+                    a.reason or problem or move.reason or ("no replicas placed" if move.replicas == 0 else "")
+                )
+            else:
+                healthy = (
+                    a.state == "active"
+                    and a.replicas > 0
+                    and not problem
+                    and (obs is None or obs.reachable is not False)
+                    # rescheduleOnFailure=false keeps an unhealthy region's replicas, never its DNS answer
+                    and (obs is None or obs.health != "Unhealthy")
+                )
+                reason = a.reason or problem or ("no replicas placed" if a.replicas == 0 else "")
             endpoints.append(RegionEndpoint(a.name, address, healthy, weight=a.replicas, reason=reason))
         result = await self.publisher.publish(
             AppIdentity(app.namespace, app.name, app.metadata.uid),
@@ -67,9 +76,29 @@ class DnsStep:
             )
         else:
             ctx.conditions.append((c.COND_DNS_PUBLISHED, result.ok, result.reason, result.message))
+        confirmed = not result.error and not result.conflicts  # the provider made the change
+        at = ctx.clock()
         for region, serving in result.serving.items():
-            ctx.region_fields.setdefault(region, {}).update(
-                serving_dns=serving, dns_reason=result.reasons.get(region) or None
+            prev = previous.get(region)
+            fields = ctx.region_fields.setdefault(region, {})
+            was_serving = bool(prev and prev.serving_dns)
+            if not confirmed:
+                # what DNS answers is what it answered: a leaving region keeps its replicas and says why
+                fields.update(
+                    serving_dns=prev.serving_dns if prev else None,
+                    dns_removed_at=prev.dns_removed_at if prev else None,
+                    dns_reason=f"DNS not changed: {result.message}"[:1024],
+                )
+                if was_serving and not serving and region in ctx.moves:
+                    fields["phase_reason"] = f"replicas kept: DNS still answers with it ({result.reason})"
+                continue
+            removed_at = prev.dns_removed_at if prev else None
+            if serving:
+                removed_at = None
+            elif was_serving:
+                removed_at = at  # the timeline's anchor: the grace period counts from here
+            fields.update(
+                serving_dns=serving, dns_reason=result.reasons.get(region) or None, dns_removed_at=removed_at
             )
         ctx.status_fields["dns"] = DnsStatus(
             hostname=result.hostname,

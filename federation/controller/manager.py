@@ -86,6 +86,9 @@ class ControllerConfig:
     service_type: str = "NodePort"
     watch_nodes: bool = False  # keep a Node cache per member (the regional SLB step's backends)
     slb_health_interval: float = 10.0  # seconds between DescribeHealthStatus sweeps of the owned SLBs
+    drain_grace: float | None = (
+        None  # seconds a leaving region keeps its replicas after DNS moved (None: TTL)
+    )
 
 
 class Controller:
@@ -268,6 +271,8 @@ class Controller:
                 steps=self.steps,
                 clock=self.now,
                 pending_recheck=max(0.5, self.config.probe_interval / 2),
+                drain_grace=self.config.drain_grace,
+                manages_dns=any(step.name == "DNS" for step in self.steps),
             )
         )
         self.cluster_reconciler = ClusterReconciler(

@@ -7,11 +7,14 @@ was configured with, in order; with none it still places, propagates and reports
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from federation.api.federatedapp import FederatedApp, FederatedAppStatus
 from federation.controller.appstatus import RegionObservation
+from federation.drain import RegionMove
 from federation.placement import PlacementResult
 
 
@@ -26,6 +29,9 @@ class StepContext:
     conditions: list[tuple[str, bool, str, str]] = field(default_factory=list)
     region_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     status_fields: dict[str, Any] = field(default_factory=dict)
+    # the make-before-break order's decision per region (federation.drain): what DNS should answer
+    moves: dict[str, RegionMove] = field(default_factory=dict)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 class ReconcileStep(Protocol):

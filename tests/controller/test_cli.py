@@ -119,9 +119,11 @@ async def test_fedctl_status_prints_apps_by_region(world: World) -> None:
         "SLB",
         "BACKENDS",
         "DNS",
+        "PHASE",
         "NOTE",
     ]
     rows = [ln.split() for ln in lines[1:4]]
+    assert all(r[11] == "Serving" for r in rows)
     assert {r[1] for r in rows} == {"cn-hangzhou", "cn-beijing", "eu-central-1"}
     assert sum(int(r[3]) for r in rows) == 5
     assert all(r[5] == "yes" and r[6] == "Healthy" for r in rows)
@@ -177,6 +179,7 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
         "-",
         "NO",
         "Unhealthy",
+        "-",
         "-",
         "-",
         "-",
