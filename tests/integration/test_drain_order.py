@@ -180,19 +180,21 @@ async def test_a_region_removed_from_the_spec_leaves_in_the_same_order(run: Runn
         placement["regions"] = [r for r in placement["regions"] if r["name"] != HZ]
         await sb.host.merge_patch(FEDERATEDAPPS, APP, {"spec": {"placement": placement}}, NAMESPACE)
         dns_out = False
+        draining: dict[str, Any] | None = None
         for _ in range(400):
             published = _published(sb)
             dep = (await _deployments(members))[HZ]
-            dns_out = dns_out or addresses[HZ] not in published
+            if not dns_out and addresses[HZ] not in published:
+                dns_out, draining = True, (await run.regions()).get(HZ)
             if _spec(dep) < hz_replicas:
                 assert dns_out, "cn-hangzhou lost its replicas while DNS still answered with it"
                 break
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("cn-hangzhou was never scaled down")
-        hz = (await run.regions()).get(HZ)
-        assert hz is not None
-        assert hz["excludedReason"] == "removed from spec.placement.regions"
+        assert draining is not None
+        assert draining["excludedReason"] == "removed from spec.placement.regions"
+        assert draining["phase"] == "Draining"
 
         async def gone() -> bool:
             return HZ not in await run.regions() and not (await _deployments(members))[HZ]

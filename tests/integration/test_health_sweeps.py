@@ -75,9 +75,10 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Listeners]]:
         tmp_path,
         rollout_delay=0.1,
         dns_provider="embedded",
-        # a lease that survives a busy machine: this test is about health, not leader election
+        # a lease that survives a busy machine: this test is about health, not leader election; and a
+        # region leaving DNS keeps its replicas for the drain grace (default: the TTL), not here
         controller_config=dataclasses.replace(
-            fast_config(), lease_duration=8.0, renew_deadline=6.0, retry_period=0.5
+            fast_config(), lease_duration=8.0, renew_deadline=6.0, retry_period=0.5, drain_grace=0.2
         ),
         steps=[LoopbackVips()],
         apply_example=False,
