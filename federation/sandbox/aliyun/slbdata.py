@@ -12,13 +12,14 @@ as plain HTTP, as the real service does; UDP keeps one backend per client addres
 Health checks follow the listener's settings (interval, timeout, healthy/unhealthy thresholds; TCP
 connect, or HTTP HEAD (GET with ``HealthCheckMethod`` get) of ``HealthCheckURI`` with
 ``HealthCheckDomain``, passing on the ``HealthCheckHttpCode`` classes) and feed
-``DescribeHealthStatus``. A backend's first probe sets its state at once; afterwards it changes only
-after threshold-many consecutive results (Alibaba Cloud docs, "Configure and manage CLB health checks":
-HEAD is the default method; a status changes only after consecutive successes or failures).
+``DescribeHealthStatus``: ``unavailable`` until threshold-many consecutive results judge a backend
+(Alibaba Cloud docs, "Configure and manage CLB health checks": HEAD is the default method; a status
+changes only after consecutive successes or failures), then normal or abnormal.
 ``interval_scale`` shrinks every interval (and timeout, down to a second) for tests. Connections go
-to backends whose state is normal by weight (smooth weighted round robin; weight 0 takes none); one
-that refuses is skipped for the next; with none healthy the client is closed. Nothing here dials
-outside 127.0.0.0/8: a non-loopback target raises :class:`~federation.sandbox.loopback.NonLoopbackTarget`.
+to backends whose state is normal by weight (smooth weighted round robin; weight 0 takes none), or
+while none is, to those not judged yet; one that refuses is skipped for the next; with none left the
+client is closed. Nothing here dials outside 127.0.0.0/8: a non-loopback target raises
+:class:`~federation.sandbox.loopback.NonLoopbackTarget`.
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ class _Served:
     checker: asyncio.Task[None] | None = None
     credit: dict[str, int] = field(default_factory=dict)  # smooth weighted round robin, per server id
     streaks: dict[str, tuple[bool, int]] = field(default_factory=dict)  # server id -> (last ok, count)
+    checked: frozenset[str] = frozenset()  # the backends the last health-check round looked at
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # a new backend: check now, not later
 
 
 class SlbDataPlane:
@@ -230,6 +233,10 @@ class SlbDataPlane:
                     if served is not None:
                         self._served[key] = served
                         changed = True
+                elif not set(lb.backends) <= self._served[key].checked:
+                    self._served[
+                        key
+                    ].wake.set()  # unchecked backends stay "unavailable" no longer than needed
             if changed and self.on_change is not None:
                 self.on_change()
 
@@ -336,6 +343,7 @@ class SlbDataPlane:
         """(server id, address) of the backends to try: the one whose turn it is by weight (smooth
         weighted round robin), then the others as fallbacks."""
         ready: list[tuple[str, str, int]] = []
+        unjudged: list[tuple[str, str, int]] = []
         hc = li.health_check
         checking = hc.get("HealthCheck", hc.get("HealthCheckSwitch", "on")) == "on"
         for sid, b in sorted(lb.backends.items()):
@@ -346,6 +354,9 @@ class SlbDataPlane:
             # without a health check every backend takes traffic; with one, those found normal
             if not checking or self.slb.backend_status(lb, li, sid) == "normal":
                 ready.append((sid, inst.address, weight))
+            elif self.slb.backend_status(lb, li, sid) == "unavailable":
+                unjudged.append((sid, inst.address, weight))
+        ready = ready or unjudged  # none judged normal yet: those not judged at all rather than nobody
         if not ready:
             return []
         for sid, _, weight in ready:
@@ -393,12 +404,15 @@ class SlbDataPlane:
             lb, li = found
             hc = li.health_check
             interval = float(hc.get("HealthCheckInterval", 2)) * self.interval_scale
+            s.wake.clear()
+            servers = sorted(lb.backends)
+            s.checked = frozenset(servers)
             if hc.get("HealthCheck", hc.get("HealthCheckSwitch", "on")) == "on":
-                servers = sorted(lb.backends)
                 results = await asyncio.gather(*(self._probe(lb, li, sid) for sid in servers))
                 for sid, ok in zip(servers, results, strict=True):
                     self._record(s, lb, li, sid, ok)
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(s.wake.wait(), interval)
 
     async def _probe(self, lb: LoadBalancer, li: Listener, server_id: str) -> bool:
         inst = self.slb.instances.get((lb.region, server_id))
@@ -443,9 +457,8 @@ class SlbDataPlane:
         count = count + 1 if last == ok else 1
         s.streaks[server_id] = (ok, count)
         key = (lb.lb_id, li.port, li.protocol, server_id)
-        current = self.slb.checked.get(key)
         threshold = int(li.health_check.get("HealthyThreshold" if ok else "UnhealthyThreshold", 3))
-        if current is None or count >= threshold:
+        if count >= threshold:
             self.slb.checked[key] = "normal" if ok else "abnormal"
 
 
