@@ -74,9 +74,9 @@ def render_matrix(rows: list[Any], rtt: Any) -> str:
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        ("  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]).rstrip()
         for row in table
-    ).rstrip()
+    )
 
 
 async def _check(settings: Settings, kubeconfig: Path | None, context: str | None) -> tuple[str, bool]:

@@ -158,6 +158,7 @@ class Sandbox:
     pods: bool = True  # members materialise ReplicaSets and Pods (off: a benchmark measures the controller)
     web: bool = False  # serve the dashboard (web_listen; any free port if that one is taken)
     sweeps: Any = None  # federation.health.sweeps.HealthConfig: run the health sweeps in the controller
+    cen: bool = False  # with the emulator: the members' VPCs on one CEN with bandwidth, checked by the leader
 
     def __post_init__(self) -> None:
         from federation.sandbox.kube import KubeSimulator
@@ -204,6 +205,8 @@ class Sandbox:
             await self.register_member(region, region)
         if self.dns_provider:
             await self.start_dns()
+            if self.cen:
+                await self.connect_regions()
         if self.apply_example:
             app = self.example_app()
             text = yaml.safe_dump(app, sort_keys=False)  # for `fedctl dns plan -f`
@@ -385,6 +388,10 @@ class Sandbox:
         ctrl = build_controller(
             host, config, dns=self.dns_runtime, steps=self.steps, slb=slb, store=self.db, sweeps=self.sweeps
         )
+        if self.cen and slb is not None:
+            from federation.cloud.alibaba.cen import CenApi
+
+            ctrl.check_network(CenApi(slb.client), interval=10.0)
         if self.controller is None:
             self.controller = ctrl
         self._controllers[ctrl] = asyncio.create_task(
@@ -394,10 +401,53 @@ class Sandbox:
 
     @staticmethod
     async def _run_controller(ctrl: Controller) -> None:
+        if ctrl.network is not None:
+            await ctrl.network.start()
         try:
             await ctrl.run()
         finally:
+            if ctrl.network is not None:
+                await ctrl.network.stop()
             await ctrl.host_raw.close()
+
+    async def connect_regions(self) -> None:
+        """What a network team does before the fleet joins: one CEN, each member's VPC attached to it,
+        a bandwidth plan per pair of areas and an inter-region limit for every pair of regions; the
+        MemberClusters name their cenId and vpcId (so ``fedctl network check`` and ``NetworkReady``
+        have something to say). Through the emulated Cbn API, as an operator would."""
+        from itertools import combinations
+
+        from federation.cloud.alibaba.cen import CenApi
+        from federation.cloud.alibaba.client import AlibabaClient
+        from federation.sandbox.aliyun.cen import area_of
+
+        assert self.emulator is not None
+        assert self.host is not None
+        emu = self.emulator
+        api = CenApi(
+            AlibabaClient(emu.access_key_id, emu.access_key_secret, self.regions[0], endpoint=emu.endpoint)
+        )
+        try:
+            cen_id = await api.create_cen("sandbox", client_token="sandbox-cen")
+            for region in self.regions:
+                vpc = "vpc-" + region.replace("-", "")
+                await api.attach_child_instance(cen_id, vpc, region)
+                while True:  # CEN takes one attachment at a time
+                    children = await api.describe_attached_child_instances(cen_id)
+                    if all(ch["Status"] == "Attached" for ch in children):
+                        break
+                    await asyncio.sleep(0.1)
+                await self.host.merge_patch(MEMBERCLUSTERS, region, {"spec": {"cenId": cen_id, "vpcId": vpc}})
+            spans = sorted(
+                {tuple(sorted((area_of(a), area_of(b)))) for a, b in combinations(self.regions, 2)}
+            )
+            for i, (area_a, area_b) in enumerate(spans):
+                pkg = await api.create_bandwidth_package(100, area_a, area_b, client_token=f"sandbox-bwp-{i}")
+                await api.associate_bandwidth_package(cen_id, pkg)
+            for a, b in combinations(self.regions, 2):
+                await api.set_inter_region_bandwidth_limit(cen_id, a, b, 10)
+        finally:
+            await api.client.close()
 
     async def stop_controller(self, ctrl: Controller | None = None) -> None:
         """Stop one controller (default: the first); it gives its Lease up unless configured not to."""
@@ -584,6 +634,14 @@ class Sandbox:
                 "  fedctl health web",
                 "  fedctl health transitions --since 10m",
             ]
+        if self.cen and self.emulator is not None:
+            emu = self.emulator
+            lines += [
+                "The regions are joined by one CEN; check each pair (attached, bandwidth, RTT):",
+                f"  FEDCTL_ALIBABA_ENDPOINT={emu.endpoint} FEDCTL_ALIBABA_ACCESS_KEY_ID={emu.access_key_id} "
+                f'FEDCTL_ALIBABA_ACCESS_KEY_SECRET=$(python3 -c "import json;print(json.load(open('
+                f"'{self.workdir / 'aliyun.json'}'))['access_key_secret'])\") fedctl network check",
+            ]
         lines.append(f"Everything is listed in {self.workdir / 'sandbox.json'}. Ctrl-C stops it all.")
         return "\n".join(lines)
 
@@ -608,6 +666,7 @@ async def _serve(
         sweeps=HealthConfig(probe_networks=LOOPBACK_ONLY),
         **options,
         web=True,
+        cen=bool(dns_provider),
     )
     try:
         await sandbox.start()
