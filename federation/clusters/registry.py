@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from federation.backoff import RetryPolicy
 from federation.clusters.kubeapi import KubeApi
 from federation.logsetup import register_secret
 
@@ -74,9 +75,15 @@ class Member:
 
     @property
     def probe_api(self) -> KubeApi:
-        """Same connection pool, own request counters: health probes are not reconcile traffic."""
+        """Same connection pool, own request counters: health probes are not reconcile traffic. A probe
+        is one observation and is never retried (the health sweeps' hysteresis does the repeating)."""
         if self._probe is None:
-            self._probe = KubeApi(self.api.api_client, name=f"{self.name}-probe", timeout=self.api.timeout)
+            self._probe = KubeApi(
+                self.api.api_client,
+                name=f"{self.name}-probe",
+                timeout=self.api.timeout,
+                retry=RetryPolicy(max_attempts=1),
+            )
         return self._probe
 
     _probe: KubeApi | None = None

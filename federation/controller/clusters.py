@@ -83,13 +83,20 @@ class ClusterReconciler:
         finally:
             deps.requeue_after(name, deps.settings.probe_interval)
         problem, latency_ms = got.problem, got.latency_ms
-        if got.view is not None:
+        # placement acts on what the sweeps' hysteresis confirmed, not on one failed probe of ours
+        # (the MemberCluster status below still reports what this probe saw)
+        noise = problem is not None and got.view is not None and deps.sweeps_hold_healthy(name)
+        if got.view is not None and not noise:
             got.view.reachable = problem is None
             got.view.ready = problem is None and got.ready_nodes > 0
             got.view.message = problem or ("" if got.ready_nodes else "no node is Ready")
         reachable = problem is None
         ready = reachable and got.ready_nodes > 0
-        probe = MemberProbe(reachable, ready, mc.drained(), problem)
+        probe = (
+            deps.members.probes.get(name) or MemberProbe(True, True, mc.drained(), None)
+            if noise
+            else MemberProbe(reachable, ready, mc.drained(), problem)
+        )
         first = name not in deps.members.probes
         if deps.members.record_probe(name, probe):
             if not first:

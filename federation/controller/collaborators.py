@@ -117,4 +117,7 @@ class ClusterCollaborators:
     settings: ClusterSettings = field(default_factory=ClusterSettings)
     # the CEN verdict of a member (NetworkReady), None while the network is not checked
     network: Callable[[str], NetworkVerdict | None] = lambda name: None
+    # the health sweeps still hold this member's API healthy: one failed probe is not acted on (their
+    # hysteresis decides); always False without sweeps
+    sweeps_hold_healthy: Callable[[str], bool] = lambda name: False
     clock: Callable[[], datetime] = utcnow

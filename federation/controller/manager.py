@@ -291,6 +291,9 @@ class Controller:
                 ),
                 clock=self.now,
                 network=lambda name: self.network.verdict(name) if self.network is not None else None,
+                sweeps_hold_healthy=(
+                    self.sweeps.holds_healthy if self.sweeps is not None else lambda name: False
+                ),
             )
         )
 

@@ -23,7 +23,7 @@ from federation.api.membercluster import MemberCluster
 from federation.health.hysteresis import State
 from federation.health.probes import SlbHealthApi
 from federation.health.scheduler import HealthScheduler
-from federation.health.signals import APP_SIGNALS, MEMBER_SIGNALS, reason
+from federation.health.signals import APP_SIGNALS, MEMBER_SIGNALS, Signal, reason
 from federation.health.source import HEALTHY, MemberHealth
 from federation.health.sweeps import AppInfo, HealthConfig, HealthService, MemberInfo
 from federation.health.targets import app_info
@@ -96,6 +96,11 @@ class ControllerHealth:
         return out
 
     # --- RegionHealthSource ------------------------------------------------------------------------
+
+    def holds_healthy(self, cluster: str) -> bool:
+        """The member API signal is healthy (a failed probe elsewhere is not confirmed yet)."""
+        m = self.service.tracker.machines.get((Signal.MEMBER.value, cluster))
+        return m is not None and m.state is State.HEALTHY
 
     def member_health(self, cluster: MemberCluster) -> MemberHealth:
         machines = self.service.tracker.machines
