@@ -9,10 +9,11 @@ settings (``FEDCTL_DATABASE_URL``, the config file, or the default SQLite file).
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection
-from sqlalchemy.engine import URL
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
 from federation.config import load_settings
@@ -59,12 +60,32 @@ def run_offline() -> None:
         context.run_migrations()
 
 
+def _transactional_ddl(engine: Engine) -> None:
+    """Make each upgrade one SQLite transaction, DDL included. pysqlite begins a transaction only
+    before DML, so every CREATE TABLE committed on its own and a process killed half-way through the
+    first upgrade left half a schema and no revision (every later start: "table ... already exists").
+    SQLite's DDL is transactional: the driver is told to stay out and SQLAlchemy says BEGIN
+    (SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional DDL" for pysqlite)."""
+
+    @event.listens_for(engine, "connect")
+    def _driver_stays_out(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        # set before the first BEGIN: the pragma is a no-op inside a transaction (see _run)
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
 def run_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)
         return
     engine = create_store_engine(_url(), poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+        _transactional_ddl(engine)
     try:
         with engine.connect() as conn:
             _run(conn)
