@@ -10,12 +10,12 @@ API throttled or down) keeps the last verdicts: an unreachable API says nothing 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from federation.cloud.alibaba.cen import CenApi
+from federation.controller.shutdown import stop_task
 from federation.network import fleet, reachability
 from federation.network.observe import observe
 from federation.network.reachability import PairRow, Verdict
@@ -110,6 +110,4 @@ class NetworkMonitor:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task, what="network check")

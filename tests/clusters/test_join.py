@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,20 +15,7 @@ from federation.clusters.kubeapi import SECRETS, KubeApi
 from federation.controller.resources import MEMBERCLUSTERS
 from federation.sandbox.kube import KubeSimulator
 from federation.sandbox.wiring import apply_crds
-
-
-async def fedctl(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "federation.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from tests.fedctl_cli import fedctl
 
 
 @pytest.fixture

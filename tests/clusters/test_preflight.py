@@ -5,9 +5,7 @@ over HTTP with the real SDK, and Pods that read the node's sysctl."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from federation.sandbox.aliyun import AliyunEmulator
 from federation.sandbox.kube import KubeSimulator
 from federation.sandbox.kube.podrun import SYSCTL_ANNOTATION
 from federation.sandbox.wiring import apply_crds
+from tests.fedctl_cli import fedctl as run_fedctl
 
 
 @pytest.fixture
@@ -69,17 +68,7 @@ async def world(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
 
 
 async def fedctl(world: dict[str, Any], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "federation.cli",
-        *args,
-        env=world["env"],
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await run_fedctl(*args, env=world["env"])
 
 
 def verdicts(out: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from federation.clusters.resources import FEDERATEDAPPS, MEMBERCLUSTERS
 from federation.sandbox.aliyun import AliyunEmulator
 from federation.sandbox.kube import KubeSimulator
 from federation.sandbox.wiring import apply_crds
+from tests.fedctl_cli import fedctl as run_fedctl
 
 REGIONS = {"hz": "cn-hangzhou", "bj": "cn-beijing", "fra": "eu-central-1"}
 
@@ -76,20 +76,7 @@ async def world(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
 
 
 async def fedctl(world: dict[str, Any], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "federation.cli",
-        "network",
-        *args,
-        "--kubeconfig",
-        str(world["kc"]),
-        env=world["env"],
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await run_fedctl("network", *args, "--kubeconfig", str(world["kc"]), env=world["env"])
 
 
 def row(out: str, a: str, b: str) -> str:
