@@ -41,7 +41,7 @@ from federation.controller.appstatus import (
 )
 from federation.controller.collaborators import AppCollaborators, MemberHandle
 from federation.controller.informer import Obj
-from federation.controller.steps import StepContext
+from federation.controller.steps import StepContext, StepFailed
 from federation.drain import RegionState, next_look, transition
 from federation.health.source import MemberHealth
 from federation.placement import (
@@ -60,7 +60,12 @@ REMOVED_REASON = "removed from spec.placement.regions"
 
 
 class RetryLater(Exception):
-    """The reconcile did what it could; something remains (unreachable member, pending cleanup)."""
+    """The reconcile did what it could; something remains (unreachable member, pending cleanup).
+    ``retry_after``: no retry can succeed sooner (the work queue waits at least that long)."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 Resolved = tuple[MemberCluster | None, MemberHealth]
@@ -243,18 +248,34 @@ class AppReconciler:
                 "phase_reason": m.reason or None,
                 "draining_until": m.until,
             }
-        retry = [o for o in report.regions.values() if o.problem and o.reachable is True]
+        retry = [o.problem for o in report.regions.values() if o.problem and o.reachable is True]
+        retry_after = 0.0
         steps_failed = False
+        previous_types = {cd.type for cd in (old_status.conditions if old_status else [])}
         for step in deps.steps:
+            failed = f"{step.name}Failed"
             try:
                 await step.apply(ctx)
             except NotLeaderError:
                 raise
-            except Exception as exc:
-                log.warning("app %s: step %s failed: %s", app.key, step.name, exc)
-                ctx.conditions.append((f"{step.name}Failed", True, "StepFailed", str(exc)[:500]))
-                retry.append(RegionObservation(step.name, problem=str(exc)))
+            except StepFailed as exc:
+                log.warning("app %s: step %s failed: %s", app.key, step.name, exc.message)
+                if not exc.reported:
+                    ctx.conditions.append((failed, True, exc.reason, exc.message))
+                retry.append(f"{step.name}: {exc.message}")
+                retry_after = max(retry_after, exc.retry_after)
                 steps_failed = True
+            except Exception as exc:
+                # the exception's text may carry per-call detail (request ids): the log gets it, the
+                # condition gets what stays the same from one attempt to the next
+                log.warning("app %s: step %s failed: %s", app.key, step.name, exc, exc_info=True)
+                message = f"the {step.name} step failed ({type(exc).__name__}); see the controller log"
+                ctx.conditions.append((failed, True, "StepFailed", message))
+                retry.append(f"{step.name}: {type(exc).__name__}")
+                steps_failed = True
+            else:
+                if failed in previous_types:
+                    ctx.conditions.append((failed, False, "Succeeded", ""))
         # after the steps: a region the app left loses its SLB (and its DNS answer) before the Service
         # that SLB points at; when a step failed, the Services wait for its retry
         chosen = {mc.name for mc, _ in resolved.values() if mc is not None}
@@ -266,7 +287,7 @@ class AppReconciler:
             # a member this controller has not probed yet: look again shortly, not at the next resync
             deps.requeue_after(app.key, deps.pending_recheck)
         if retry or report.cleanup_pending:
-            raise RetryLater("; ".join(o.problem for o in retry) or "; ".join(report.cleanup_pending))
+            raise RetryLater("; ".join(retry) or "; ".join(report.cleanup_pending), retry_after)
 
     def _with_app_health(self, app: str, region: str, resolved: Resolved) -> Resolved:
         """A schedulable member may still fail this app there (its rollout, SLB, or VIP probe)."""

@@ -4,7 +4,9 @@ Thin: it translates the placement and observations into the publisher's ``Region
 region is healthy for DNS when it is placed, has replicas and no problem; its address comes from the
 load-balancer step (for now ``ServiceAddressStep``), or from the status when that step could not look
 this time) and the publisher's result into the ``DNSPublished`` condition (False, ``WaitingForAddresses``,
-while no region has an address), ``status.dns`` and each region's ``servingDNS``/``dnsReason``.
+while no region has an address), ``status.dns`` and each region's ``servingDNS``/``dnsReason``. A publish
+that failed (provider error, a hostname owned by another app) fails the step after reporting it, so the
+app is retried with backoff.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from federation.api import constants as c
 from federation.api.federatedapp import DnsRecordStatus, DnsStatus
-from federation.controller.steps import StepContext
+from federation.controller.steps import StepContext, StepFailed
 
 if TYPE_CHECKING:
-    from federation.dns.publisher import DnsPublisher
+    from federation.dns.publisher import DnsPublisher, PublishResult
+    from federation.dns.steering import RegionEndpoint
 
 
 class DnsStep:
@@ -64,6 +67,12 @@ class DnsStep:
             endpoints,
             failover_order=app.spec.dns_failover_order(),
         )
+        self._report(ctx, result, endpoints)
+        if not result.ok:
+            # the status says what happened (above); failing the reconcile makes the queue back off
+            raise StepFailed(result.reason, result.message, reported=True, retry_after=result.retry_after)
+
+    def _report(self, ctx: StepContext, result: PublishResult, endpoints: list[RegionEndpoint]) -> None:
         if result.ok and not result.records and not any(e.address for e in endpoints):
             # nothing to answer with yet (the regions' addresses are on their way): not published
             ctx.conditions.append(
@@ -76,9 +85,12 @@ class DnsStep:
             )
         else:
             ctx.conditions.append((c.COND_DNS_PUBLISHED, result.ok, result.reason, result.message))
+        previous = {r.region: r for r in (ctx.previous_status.regions if ctx.previous_status else [])}
         confirmed = not result.error and not result.conflicts  # the provider made the change
         at = ctx.clock()
-        for region, serving in result.serving.items():
+        # a provider that was not even read (paused after refusing, or unreadable) changed nothing
+        serving_now = result.serving if result.known else dict.fromkeys((e.region for e in endpoints), False)
+        for region, serving in serving_now.items():
             prev = previous.get(region)
             fields = ctx.region_fields.setdefault(region, {})
             was_serving = bool(prev and prev.serving_dns)
@@ -100,6 +112,8 @@ class DnsStep:
             fields.update(
                 serving_dns=serving, dns_reason=result.reasons.get(region) or None, dns_removed_at=removed_at
             )
+        if not result.known:
+            return  # what the status says about the records stands
         ctx.status_fields["dns"] = DnsStatus(
             hostname=result.hostname,
             fail_open=result.fail_open,
@@ -116,4 +130,4 @@ class DnsStep:
             AppIdentity(app.namespace, app.name, app.metadata.uid), app.spec.dns.zone, [app.spec.dns.hostname]
         )
         if not result.ok:
-            raise RuntimeError(result.error or "; ".join(result.conflicts) or "DNS records not released")
+            raise StepFailed(result.reason, result.message)

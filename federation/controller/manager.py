@@ -89,6 +89,12 @@ class ControllerConfig:
     drain_grace: float | None = (
         None  # seconds a leaving region keeps its replicas after DNS moved (None: TTL)
     )
+    # retries of a failed app reconcile: per app base_delay * 2**failures up to retry_max_delay, and
+    # at most queue_qps retries per second over all apps (queue_burst at once)
+    retry_base_delay: float = 0.2
+    retry_max_delay: float = 300.0
+    queue_qps: float = 10.0
+    queue_burst: int = 100
 
 
 class Controller:
@@ -195,8 +201,7 @@ class Controller:
             on_added=self._member_added,
             on_removed=self._member_removed,
         )
-        self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
-        self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
+        self.app_queue, self.cluster_queue = self._new_queues()
         self.apps_informer: Informer | None = None
         self.clusters_informer: Informer | None = None
         self.secret_informers: dict[str, Informer] = {}
@@ -229,8 +234,7 @@ class Controller:
                 return
             if self.on_leading is not None:
                 await self.on_leading(True)
-            self.app_queue = WorkQueue(base_delay=0.1, max_delay=30.0)
-            self.cluster_queue = WorkQueue(base_delay=0.2, max_delay=30.0)
+            self.app_queue, self.cluster_queue = self._new_queues()
             # what the last term learnt about members is stale: probe everything afresh
             self.members.probes.clear()
             self.apps_informer = Informer(
@@ -255,6 +259,18 @@ class Controller:
             if self.sweeps is not None:
                 await self.sweeps.start()  # sweeps run on the leader only
             self.active.set()
+
+    def _new_queues(self) -> tuple[WorkQueue, WorkQueue]:
+        cfg = self.config
+        apps = WorkQueue(
+            base_delay=cfg.retry_base_delay,
+            max_delay=cfg.retry_max_delay,
+            qps=cfg.queue_qps,
+            burst=cfg.queue_burst,
+        )
+        # a member that fails is probed again on its own period anyway: short retries are enough
+        clusters = WorkQueue(base_delay=0.2, max_delay=30.0, qps=cfg.queue_qps, burst=cfg.queue_burst)
+        return apps, clusters
 
     def _build_reconcilers(self, apps: Informer, clusters: Informer) -> None:
         self.app_reconciler = AppReconciler(
@@ -357,6 +373,8 @@ class Controller:
     # --- event handlers: they only enqueue ----------------------------------------------------------
 
     def _on_app(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        if old is not None and new is not None and not app_changed(old, new):
+            return  # our own status write (or a no-op update): nothing to reconcile
         self.app_queue.add(key)
 
     def _on_cluster(self, key: str, old: Obj | None, new: Obj | None) -> None:
@@ -399,7 +417,9 @@ class Controller:
             return
         if old is not None and new is not None and _same_but_noise(old, new):
             return
-        self.app_queue.add(f"{ns}/{app}")
+        # an app backing off after a failure keeps its scheduled retry: a rollout's progress in one
+        # member must not turn another member's refusals into a loop
+        self.app_queue.nudge(f"{ns}/{app}")
         if self.sweeps is not None:
             self.sweeps.deployment_changed(f"{ns}/{app}")  # the rollout signal is watch-driven
 
@@ -547,6 +567,19 @@ def _secret_namespace(mc: Obj | None) -> str | None:
     ref = ((mc or {}).get("spec") or {}).get("kubeconfigSecretRef") or {}
     ns = ref.get("namespace")
     return str(ns) if ns else None
+
+
+# what a reconcile of the app depends on, besides the spec (generation): a change of any enqueues it
+_APP_METADATA = ("generation", "deletionTimestamp", "finalizers", "labels", "annotations", "uid")
+
+
+def app_changed(old: Obj, new: Obj) -> bool:
+    """Whether a FederatedApp changed in anything but its status (and server-kept bookkeeping such as
+    resourceVersion and managedFields): our own status writes must not enqueue the app again."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    before, after = old.get("metadata") or {}, new.get("metadata") or {}
+    return any(before.get(k) != after.get(k) for k in _APP_METADATA)
 
 
 def _same_but_noise(old: Obj, new: Obj) -> bool:

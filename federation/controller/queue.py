@@ -1,9 +1,13 @@
-"""A work queue keyed by object: deduplicated, per-key exponential backoff, bounded concurrency.
+"""A work queue keyed by object: deduplicated, rate-limited retries, bounded concurrency.
 
 The semantics are client-go's workqueue: a key waiting in the queue is not queued twice; a key being
 processed is never processed by two workers at once (if it is added meanwhile it is marked dirty and
-queued again when the worker finishes, so no change is lost); a failing key comes back after
-``base_delay * 2**failures`` (capped), and ``forget`` resets that after a success.
+queued again when the worker finishes, so no change is lost).
+
+Retries follow client-go's default controller rate limiter: the later of a per-key exponential delay
+(``base_delay * 2**failures``, capped at ``max_delay``; ``forget`` resets it after a success) and an
+overall token bucket (``qps`` retries per second, ``burst`` at once) shared by every key, so a failure
+that hits every app at once (a throttled cloud API) cannot turn the queue into a hot loop.
 """
 
 from __future__ import annotations
@@ -20,10 +24,41 @@ from federation import metrics
 log = logging.getLogger(__name__)
 
 
+class TokenBucket:
+    """``qps`` tokens per second, at most ``burst`` saved up; :meth:`reserve` takes one and says how long
+    to wait for it (like Go's ``rate.Limiter.Reserve``: a reservation is never refused, only delayed)."""
+
+    def __init__(self, qps: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        if qps <= 0:
+            raise ValueError(f"qps: must be > 0, got {qps}")
+        if burst < 1:
+            raise ValueError(f"burst: must be >= 1, got {burst}")
+        self.qps = qps
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def reserve(self) -> float:
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.qps)
+        self._at = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+
 class WorkQueue:
-    def __init__(self, *, base_delay: float = 0.05, max_delay: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        base_delay: float = 0.05,
+        max_delay: float = 300.0,
+        qps: float = 10.0,
+        burst: int = 100,
+    ) -> None:
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.bucket = TokenBucket(qps, burst)
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
         self._processing: set[str] = set()
@@ -58,6 +93,14 @@ class WorkQueue:
         self._queue.append(key)
         self._wake_one()
 
+    def nudge(self, key: str) -> None:
+        """:meth:`add`, unless the key is waiting out a backoff after failing: then its scheduled retry
+        (which reads everything afresh) stands, so news that cannot fix the failure does not pull it
+        forward again and again."""
+        if self._failures.get(key) and key in self._timers:
+            return
+        self.add(key)
+
     def add_after(self, key: str, delay: float) -> None:
         if self._shutdown:
             return
@@ -77,11 +120,14 @@ class WorkQueue:
         self._timers.pop(key, None)
         self.add(key)
 
-    def add_rate_limited(self, key: str) -> float:
-        """Requeue after a failure; returns the delay chosen."""
+    def add_rate_limited(self, key: str, at_least: float = 0.0) -> float:
+        """Requeue after a failure; returns the delay chosen (the per-key backoff, with +-25% jitter so
+        keys that failed together do not retry together, or later if the overall bucket is empty, and
+        never before ``at_least``: what failed said when it can be tried again)."""
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
-        delay = min(self.max_delay, self.base_delay * (2**n)) * (0.75 + random.random() / 2)
+        per_key = min(self.max_delay, self.base_delay * (2 ** min(n, 62))) * (0.75 + random.random() / 2)
+        delay = max(per_key, self.bucket.reserve(), at_least)
         self.add_after(key, delay)
         return delay
 
@@ -140,7 +186,8 @@ async def run_workers(
 ) -> None:
     """Process keys with ``workers`` concurrent workers until the queue shuts down (or cancellation).
 
-    ``handler`` raising means "retry with backoff"; returning means success (the backoff is forgotten).
+    ``handler`` raising means "retry with backoff" (not before the exception's ``retry_after`` seconds,
+    if it has one); returning means success (the backoff is forgotten).
     """
 
     async def worker(i: int) -> None:
@@ -157,7 +204,7 @@ async def run_workers(
             except Exception as exc:
                 metrics.reconciled(name, False, time.monotonic() - started)
                 metrics.retried(name)
-                delay = queue.add_rate_limited(key)
+                delay = queue.add_rate_limited(key, at_least=float(getattr(exc, "retry_after", 0.0) or 0.0))
                 log.info("%s %s: retrying in %.1fs: %s", name, key, delay, exc)
             else:
                 metrics.reconciled(name, True, time.monotonic() - started)

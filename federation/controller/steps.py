@@ -3,6 +3,12 @@
 A step gets the app, the placement and the per-region observations, may add conditions and set
 per-region fields of the status, and cleans up when the app is deleted. The controller runs the steps it
 was configured with, in order; with none it still places, propagates and reports.
+
+A step that could not do its part raises: the app's status is still written (with what the step
+reported), then the reconcile fails, so the work queue retries the app with backoff instead of at once.
+:class:`StepFailed` carries a stable reason and message for the step's condition (no request ids, no
+timestamps: the same failure must not rewrite the status); per-call detail belongs in the log. Any
+other exception becomes the ``<Step>Failed`` condition with the exception's type only.
 """
 
 from __future__ import annotations
@@ -32,6 +38,20 @@ class StepContext:
     # the make-before-break order's decision per region (federation.drain): what DNS should answer
     moves: dict[str, RegionMove] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+class StepFailed(Exception):
+    """The step did not finish; ``reason`` (CamelCase) and ``message`` are stable across retries. With
+    ``reported`` the step already put its own condition into the context (e.g. ``DNSPublished`` False)."""
+
+    def __init__(
+        self, reason: str, message: str, *, reported: bool = False, retry_after: float = 0.0
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.reported = reported
+        self.retry_after = retry_after  # seconds before a retry can succeed (e.g. a provider's pause)
 
 
 class ReconcileStep(Protocol):

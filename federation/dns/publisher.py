@@ -77,7 +77,12 @@ class PublishResult:
     records: dict[str, list[str]] = field(default_factory=dict)  # line -> values as published
     changes: list[Change] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # what went wrong, in full (for the log: may carry request ids)
+    error_code: str | None = None  # the provider's error code (or the exception type): stable
+    # whether ``records``/``serving`` describe what the provider holds now (False when it was not read:
+    # the status then keeps what it said before)
+    known: bool = True
+    retry_after: float = 0.0  # seconds until the provider may be called again (after a refusal)
     api_calls: int = 0
     warnings: list[str] = field(default_factory=list)
     unknown_lines: list[str] = field(default_factory=list)  # spec.dns.lines codes not in the catalogue
@@ -97,12 +102,15 @@ class PublishResult:
 
     @property
     def message(self) -> str:
+        """For the ``DNSPublished`` condition: stable while the outcome is the same (no request ids, no
+        per-call counts), so a repeated failure does not rewrite the app's status."""
         if self.conflicts:
             return "; ".join(self.conflicts)
         if self.error:
-            return self.error
-        lines = len(self.records)
-        base = f"{self.hostname}: {lines} line(s), {len(self.changes)} change(s)"
+            return (
+                f"{self.hostname}: the DNS provider failed ({self.error_code or 'ProviderError'}); retrying"
+            )
+        base = f"{self.hostname}: {len(self.records)} line(s)"
         base += " (fail-open: no healthy region, answering all)" if self.fail_open else ""
         return "; ".join([base, *self.warnings])
 
@@ -126,6 +134,7 @@ class DnsPublisher:
         store: DnsStore | None = None,
         steering_lines: Sequence[str] = DEFAULT_STEERING_LINES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.provider = provider
         self.catalogue = catalogue or default_catalogue()
@@ -142,6 +151,14 @@ class DnsPublisher:
         self._samples_at: datetime | None = None
         self.samples_window = SAMPLES_WINDOW
         self.samples_refresh = timedelta(seconds=60)  # how often publish() re-reads them
+        # After the provider refuses a call (throttling, busy) every app pauses: 1 s, doubling while it
+        # keeps refusing, up to ``refusal_max`` (thousands of apps must not retry into a throttled API).
+        self.refusal_base = 1.0
+        self.refusal_max = 60.0
+        self._monotonic = monotonic
+        self._refusals = 0
+        self._paused_until = 0.0
+        self._refused_code = ""
         self._unrecorded: set[tuple[str, str]] = set()  # (zone, app) whose published records the store missed
         # (app, region) -> when a publish first saw the served region unhealthy (failover metric)
         self._failing_since: dict[tuple[str, str], float] = {}
@@ -166,6 +183,39 @@ class DnsPublisher:
         self.latency = self._base_latency.with_samples(samples)
         self._samples_at = now
         return len(samples)
+
+    def paused(self) -> float:
+        """Seconds until the provider may be called again after refusing (0: now)."""
+        return max(0.0, self._paused_until - self._monotonic())
+
+    def _refused(self, err: DnsProviderError) -> None:
+        if not err.refused:
+            return
+        pause = min(self.refusal_max, self.refusal_base * 2 ** min(self._refusals, 30))
+        self._refusals += 1
+        self._refused_code = err.code
+        self._paused_until = self._monotonic() + pause
+        log.warning("dns: the provider refused a call (%s): no calls for %.1fs", err.code, pause)
+
+    def _accepted(self) -> None:
+        if self._refusals:
+            log.info("dns: the provider accepts calls again")
+        self._refusals = 0
+        self._paused_until = 0.0
+
+    def _while_paused(self, zone: str, hostname: str) -> PublishResult | None:
+        wait = self.paused()
+        if not wait:
+            return None
+        return PublishResult(
+            zone,
+            hostname,
+            ok=False,
+            error=f"{hostname}: not calling the provider for {wait:.1f}s after {self._refused_code}",
+            error_code=self._refused_code,
+            known=False,
+            retry_after=wait,
+        )
 
     def _lock(self, hostname: str) -> asyncio.Lock:
         return self._locks.setdefault(hostname, asyncio.Lock())
@@ -231,15 +281,35 @@ class DnsPublisher:
         ):
             await self.refresh_latency()
         async with self._lock(hostname):
+            paused = self._while_paused(zone, hostname)
+            if paused is not None:
+                return paused
             try:
                 desired, plan, current = await self.plan(
                     app, spec, regions, failover_order=failover_order, latency_samples=latency_samples
                 )
             except DnsProviderError as err:
-                return PublishResult(zone, hostname, ok=False, error=f"reading {zone}: {err}")
+                log.warning("dns: reading %s failed: %s", zone, err)
+                self._refused(err)
+                return PublishResult(
+                    zone,
+                    hostname,
+                    ok=False,
+                    error=f"reading {zone}: {err}",
+                    error_code=err.code,
+                    known=False,
+                    retry_after=self.paused(),
+                )
             except Exception as exc:  # a bug or bad data must become a condition, not a crash loop
                 log.exception("dns: planning %s failed", hostname)
-                return PublishResult(zone, hostname, ok=False, error=f"planning {hostname}: {exc}")
+                return PublishResult(
+                    zone,
+                    hostname,
+                    ok=False,
+                    error=f"planning {hostname}: {exc}",
+                    error_code=type(exc).__name__,
+                    known=False,
+                )
             result = PublishResult(
                 zone,
                 hostname,
@@ -268,11 +338,15 @@ class DnsPublisher:
                     outcome = await self.provider.apply(plan)
                     applied = list(outcome.applied)
                     result.api_calls = outcome.api_calls
+                    self._accepted()
                 except DnsProviderError as err:
                     applied = list(plan.changes[: err.applied])
                     result.ok = False
                     result.error = f"publishing {hostname}: {err}"
+                    result.error_code = err.code
                     log.warning("dns: %s", result.error)
+                    self._refused(err)
+                    result.retry_after = self.paused()
                 except Exception as exc:  # unknown how far it got: the next reconcile re-reads the zone
                     log.exception("dns: publishing %s failed", hostname)
                     invalidate = getattr(self.provider, "invalidate", None)
@@ -280,10 +354,19 @@ class DnsPublisher:
                         invalidate(zone)
                     result.ok = False
                     result.error = f"publishing {hostname}: {exc}"
+                    result.error_code = type(exc).__name__
             result.changes = applied
             self._note_owners(zone, applied)
             state = _after(current, applied)
             result.records = dict(per_line(r for r in state if r.name == hostname))
+            if result.error:
+                # a region is served only if its address is in what the provider holds now
+                published = {v.lower().rstrip(".") for values in result.records.values() for v in values}
+                for e in regions:
+                    served = bool(e.address) and str(e.address).lower().rstrip(".") in published
+                    if result.serving.get(e.region) and not served:
+                        result.serving[e.region] = False
+                        result.reasons[e.region] = "the DNS provider failed"
             # What the app owns, its ownership marker included (a plan made from the store needs it).
             mine = [
                 r
@@ -320,10 +403,21 @@ class DnsPublisher:
     async def delete(self, app: AppIdentity, zone: str, hostnames: Sequence[str] = ()) -> PublishResult:
         """Release every name the app owns in ``zone`` (its finalizer): records, then markers."""
         zone = zone.lower().rstrip(".")
+        paused = self._while_paused(zone, hostnames[0] if hostnames else "")
+        if paused is not None:
+            return paused
         try:
             current = await self.provider.records(zone)
         except DnsProviderError as err:
-            return PublishResult(zone, hostnames[0] if hostnames else "", ok=False, error=str(err))
+            self._refused(err)
+            return PublishResult(
+                zone,
+                hostnames[0] if hostnames else "",
+                ok=False,
+                error=str(err),
+                error_code=err.code,
+                known=False,
+            )
         plan = make_plan(
             zone, app.key, [], current, names=hostnames, update_in_place=self.provider.supports_update
         )
@@ -336,10 +430,13 @@ class DnsPublisher:
                 outcome = await self.provider.apply(plan)
                 result.changes = list(outcome.applied)
                 result.api_calls = outcome.api_calls
+                self._accepted()
             except DnsProviderError as err:
                 result.changes = list(plan.changes[: err.applied])
                 result.ok = False
                 result.error = f"releasing {zone}: {err}"
+                result.error_code = err.code
+                self._refused(err)
         self._note_owners(zone, result.changes)
         await self._log(zone, app, result.changes, published=[] if result.ok else None)
         return result

@@ -22,7 +22,8 @@ from federation.clusters.kubeapi import Resource
 from federation.clusters.propagate import MemberTarget, RegionPropagation
 from federation.controller.apps import AppReconciler, RetryLater
 from federation.controller.collaborators import AppCollaborators
-from federation.controller.steps import StepContext
+from federation.controller.manager import app_changed
+from federation.controller.steps import StepContext, StepFailed
 from federation.health.source import HEALTHY, MemberHealth
 from federation.placement import Schedulability
 from tests.controller.conftest import REGIONS, make_app
@@ -282,3 +283,66 @@ async def test_steps_see_the_placement_and_their_fields_reach_the_status() -> No
     assert step.seen == [dict.fromkeys(REGIONS, 1)]
     hz = next(x for x in r.status()["regions"] if x["region"] == "cn-hangzhou")
     assert hz["address"] == "192.0.2.10"
+
+
+class RefusingStep:
+    """A step whose cloud API refuses, with a different request id every time (as real ones do)."""
+
+    name = "LB"
+
+    def __init__(self, exc: type[Exception] = StepFailed) -> None:
+        self.calls = 0
+        self.broken = True
+        self.exc = exc
+
+    async def apply(self, ctx: StepContext) -> None:
+        self.calls += 1
+        if not self.broken:
+            return
+        if self.exc is StepFailed:
+            raise StepFailed("Throttled", "the load balancer API refused the call", retry_after=3.0)
+        raise self.exc(f"Throttling [RequestId {self.calls:08d}-4b2c]")
+
+    async def cleanup(self, ctx: StepContext) -> None:
+        return None
+
+
+@pytest.mark.parametrize("exc", [StepFailed, RuntimeError])
+async def test_a_failing_step_fails_the_reconcile_with_a_condition_that_does_not_change(exc: type) -> None:
+    step = RefusingStep(exc)
+    r = rig(make_app(replicas=3), steps=[step])
+    with pytest.raises(RetryLater) as failed:
+        await r.reconcile()
+    assert failed.value.retry_after == (3.0 if exc is StepFailed else 0.0)
+    cond = next(cd for cd in r.status()["conditions"] if cd["type"] == "LBFailed")
+    assert cond["status"] == "True"
+    assert "RequestId" not in cond["message"]
+    patches = len(r.host.patches)
+    for _ in range(3):  # the same failure again: nothing new to say, nothing written
+        with pytest.raises(RetryLater):
+            await r.reconcile()
+    assert len(r.host.patches) == patches
+
+    step.broken = False
+    await r.reconcile()
+    assert r.condition("LBFailed") == ("False", "Succeeded")
+
+
+def test_only_changes_a_reconcile_depends_on_enqueue_the_app() -> None:
+    app = make_app()
+    app["metadata"].update(generation=1, resourceVersion="5", finalizers=[c.FINALIZER])
+    ours = copy.deepcopy(app)
+    ours["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    ours["metadata"]["resourceVersion"] = "6"
+    assert not app_changed(app, ours)  # our own status write
+    for path, value in [
+        (("spec", "replicas"), 9),
+        (("metadata", "generation"), 2),
+        (("metadata", "deletionTimestamp"), "2026-01-01T00:00:00Z"),
+        (("metadata", "finalizers"), []),
+        (("metadata", "annotations"), {"federation.io/note": "x"}),
+        (("metadata", "labels"), {"team": "a"}),
+    ]:
+        changed = copy.deepcopy(app)
+        changed[path[0]][path[1]] = value
+        assert app_changed(app, changed), path

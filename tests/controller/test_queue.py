@@ -1,11 +1,16 @@
-"""The work queue: deduplication, no concurrent processing of one key, backoff, bounded concurrency."""
+"""The work queue: deduplication, no concurrent processing of one key, backoff and the overall token
+bucket, bounded concurrency."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 
-from federation.controller.queue import WorkQueue, run_workers
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from federation.controller.queue import TokenBucket, WorkQueue, run_workers
 
 
 async def test_a_key_is_queued_once_and_never_processed_twice_at_once() -> None:
@@ -85,3 +90,59 @@ async def test_concurrency_is_bounded() -> None:
     await q.shutdown()
     await workers
     assert peak == 3
+
+
+def test_token_bucket_allows_a_burst_then_spaces_reservations_at_its_rate() -> None:
+    now = [100.0]
+    bucket = TokenBucket(qps=10, burst=3, clock=lambda: now[0])
+    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    waits = [bucket.reserve() for _ in range(3)]  # reservations queue up behind each other
+    assert waits == pytest.approx([0.1, 0.2, 0.3])
+    now[0] += 10  # a quiet period refills the bucket, never beyond its burst
+    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.reserve() > 0
+
+
+@given(
+    qps=st.floats(0.5, 100),
+    burst=st.integers(1, 50),
+    gaps=st.lists(st.floats(0, 2), min_size=1, max_size=200),
+)
+def test_token_bucket_never_lets_more_through_than_burst_plus_rate(
+    qps: float, burst: int, gaps: list[float]
+) -> None:
+    """Over any run, the k-th reservation starts no earlier than (k - burst) / qps after the first."""
+    now = [0.0]
+    bucket = TokenBucket(qps=qps, burst=burst, clock=lambda: now[0])
+    starts = []
+    for gap in gaps:
+        now[0] += gap
+        starts.append(now[0] + bucket.reserve())
+    for k, start in enumerate(starts):
+        assert start >= (k + 1 - burst) / qps - 1e-6
+
+
+async def test_the_overall_bucket_delays_retries_when_many_keys_fail_at_once() -> None:
+    q = WorkQueue(base_delay=0.001, max_delay=0.001, qps=10, burst=5)
+    delays = [q.add_rate_limited(f"app{i}") for i in range(8)]
+    await q.shutdown()
+    assert all(d < 0.01 for d in delays[:5])  # the burst
+    assert delays[5:] == pytest.approx([0.1, 0.2, 0.3], abs=0.02)  # then 10 per second
+
+
+async def test_a_retry_waits_at_least_what_the_failure_asked_for() -> None:
+    q = WorkQueue(base_delay=0.01, max_delay=1.0)
+    assert q.add_rate_limited("k", at_least=5.0) == 5.0
+    await q.shutdown()
+
+
+async def test_news_about_owned_objects_does_not_pull_a_backing_off_key_forward() -> None:
+    q = WorkQueue(base_delay=10.0, max_delay=10.0)
+    q.add_rate_limited("failing")  # scheduled ~10 s from now
+    q.nudge("failing")
+    assert len(q) == 0  # its retry stands
+    q.add("failing")  # a change to the app itself still runs it now
+    assert len(q) == 1
+    q.nudge("healthy")
+    assert len(q) == 2
+    await q.shutdown()

@@ -20,12 +20,19 @@ class DnsProviderError(Exception):
     """A change the provider could not make; ``applied`` changes before it went through."""
 
     def __init__(
-        self, message: str, *, change: Change | None = None, applied: int = 0, code: str = "ProviderError"
+        self,
+        message: str,
+        *,
+        change: Change | None = None,
+        applied: int = 0,
+        code: str = "ProviderError",
+        refused: bool = False,
     ) -> None:
         super().__init__(message)
         self.change = change
         self.applied = applied
         self.code = code
+        self.refused = refused  # the service turned the call away (throttling, busy): call it less
 
 
 @dataclass

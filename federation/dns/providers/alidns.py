@@ -164,7 +164,9 @@ class AlidnsProvider:
                 found = await self.api.describe_domain_records(zone)
             except AlibabaError as err:
                 cache.abort_read()
-                raise DnsProviderError(f"alidns: reading {zone}: {err.code}: {err}", code=err.code) from err
+                raise DnsProviderError(
+                    f"alidns: reading {zone}: {err.code}: {err}", code=err.code, refused=err.refused
+                ) from err
             except BaseException:
                 cache.abort_read()
                 raise
@@ -211,7 +213,7 @@ class AlidnsProvider:
             self.invalidate(zone)  # our picture of the zone may be wrong now: read it again next time
             result.api_calls = sum(self.calls.values()) - before
             raise DnsProviderError(
-                f"alidns: {err.code}: {err}", applied=len(result.applied), code=err.code
+                f"alidns: {err.code}: {err}", applied=len(result.applied), code=err.code, refused=err.refused
             ) from err
         result.api_calls = sum(self.calls.values()) - before
         return result
