@@ -63,9 +63,10 @@ class RetryLater(Exception):
     """The reconcile did what it could; something remains (unreachable member, pending cleanup).
     ``retry_after``: no retry can succeed sooner (the work queue waits at least that long)."""
 
-    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+    def __init__(self, message: str, retry_after: float = 0.0, *, deferred: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.deferred = deferred  # only steps that did not try (paused) remain: no backoff growth
 
 
 Resolved = tuple[MemberCluster | None, MemberHealth]
@@ -250,6 +251,7 @@ class AppReconciler:
             }
         retry = [o.problem for o in report.regions.values() if o.problem and o.reachable is True]
         retry_after = 0.0
+        deferred = not retry  # stays True while every failure so far is a step that did not try
         steps_failed = False
         previous_types = {cd.type for cd in (old_status.conditions if old_status else [])}
         for step in deps.steps:
@@ -264,6 +266,7 @@ class AppReconciler:
                     ctx.conditions.append((failed, True, exc.reason, exc.message))
                 retry.append(f"{step.name}: {exc.message}")
                 retry_after = max(retry_after, exc.retry_after)
+                deferred = deferred and exc.deferred
                 steps_failed = True
             except Exception as exc:
                 # the exception's text may carry per-call detail (request ids): the log gets it, the
@@ -272,6 +275,7 @@ class AppReconciler:
                 message = f"the {step.name} step failed ({type(exc).__name__}); see the controller log"
                 ctx.conditions.append((failed, True, "StepFailed", message))
                 retry.append(f"{step.name}: {type(exc).__name__}")
+                deferred = False
                 steps_failed = True
             else:
                 if failed in previous_types:
@@ -287,7 +291,11 @@ class AppReconciler:
             # a member this controller has not probed yet: look again shortly, not at the next resync
             deps.requeue_after(app.key, deps.pending_recheck)
         if retry or report.cleanup_pending:
-            raise RetryLater("; ".join(retry) or "; ".join(report.cleanup_pending), retry_after)
+            raise RetryLater(
+                "; ".join(retry) or "; ".join(report.cleanup_pending),
+                retry_after,
+                deferred=deferred and not report.cleanup_pending,
+            )
 
     def _with_app_health(self, app: str, region: str, resolved: Resolved) -> Resolved:
         """A schedulable member may still fail this app there (its rollout, SLB, or VIP probe)."""

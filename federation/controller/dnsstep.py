@@ -70,7 +70,13 @@ class DnsStep:
         self._report(ctx, result, endpoints)
         if not result.ok:
             # the status says what happened (above); failing the reconcile makes the queue back off
-            raise StepFailed(result.reason, result.message, reported=True, retry_after=result.retry_after)
+            raise StepFailed(
+                result.reason,
+                result.message,
+                reported=True,
+                retry_after=result.retry_after,
+                deferred=result.deferred,
+            )
 
     def _report(self, ctx: StepContext, result: PublishResult, endpoints: list[RegionEndpoint]) -> None:
         if result.ok and not result.records and not any(e.address for e in endpoints):

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from federation.api import constants as c
 from federation.api.membercluster import MemberCluster
+from federation.backoff import NO_RETRY
 from federation.clusters.kubeapi import (
     DEFAULT_BURST,
     DEFAULT_QPS,
@@ -487,6 +488,16 @@ class Controller:
                 on_recover=ok,
                 max_backoff=2.0,
             )
+        # Propagation's own client over the member's connections (same pacing): a write the member
+        # refuses fails the reconcile at once and the work queue's per-app backoff decides when to try
+        # again; retrying inside the call too would hold a worker and multiply every attempt.
+        view.writer = KubeApi(
+            member.api.api_client,
+            name=member.name,
+            write_gate=self.elector.may_write,
+            timeout=member.api.timeout,
+            retry=NO_RETRY,
+        )
         self.members.views[member.name] = view
         view.deployments.start()
         view.services.start()
@@ -540,8 +551,9 @@ class Controller:
         (Lease renewals, member probes and MemberCluster status are counted apart)."""
         total: dict[str, int] = dict(self.host.calls)
         for view in self.members.all_views():
-            for verb, n in view.member.api.calls.items():
-                total[verb] = total.get(verb, 0) + n
+            for api in (view.member.api, view.writer):
+                for verb, n in (api.calls if api is not None else {}).items():
+                    total[verb] = total.get(verb, 0) + n
         return total
 
     async def wait_idle(self, within: float = 30.0, settle: float = 0.2) -> bool:

@@ -34,6 +34,7 @@ class MemberView:
     ready: bool | None = None
     message: str = ""
     namespaces: set[str] = field(default_factory=set)  # known to exist there (saves a GET per create)
+    writer: KubeApi | None = None  # what propagation writes with (default: the member's client)
     nodes: Informer | None = None  # every Node, when a step needs them (the regional SLB's backends)
 
     @property
@@ -42,7 +43,7 @@ class MemberView:
 
     @property
     def api(self) -> KubeApi:
-        return self.member.api
+        return self.writer or self.member.api
 
     @property
     def synced(self) -> bool:

@@ -23,6 +23,8 @@ from federation import metrics
 
 log = logging.getLogger(__name__)
 
+DEFERRED_FLOOR = 0.05  # seconds: a deferred key never comes back sooner than this
+
 
 class TokenBucket:
     """``qps`` tokens per second, at most ``burst`` saved up; :meth:`reserve` takes one and says how long
@@ -187,7 +189,8 @@ async def run_workers(
     """Process keys with ``workers`` concurrent workers until the queue shuts down (or cancellation).
 
     ``handler`` raising means "retry with backoff" (not before the exception's ``retry_after`` seconds,
-    if it has one); returning means success (the backoff is forgotten).
+    if it has one; an exception marked ``deferred``, where nothing was tried, is retried after
+    ``retry_after`` without growing the backoff); returning means success (the backoff is forgotten).
     """
 
     async def worker(i: int) -> None:
@@ -204,7 +207,13 @@ async def run_workers(
             except Exception as exc:
                 metrics.reconciled(name, False, time.monotonic() - started)
                 metrics.retried(name)
-                delay = queue.add_rate_limited(key, at_least=float(getattr(exc, "retry_after", 0.0) or 0.0))
+                retry_after = float(getattr(exc, "retry_after", 0.0) or 0.0)
+                if getattr(exc, "deferred", False):
+                    # nothing was tried (e.g. a provider's pause): not one more failure for the backoff
+                    delay = max(retry_after, DEFERRED_FLOOR)
+                    queue.add_after(key, delay)
+                else:
+                    delay = queue.add_rate_limited(key, at_least=retry_after)
                 log.info("%s %s: retrying in %.1fs: %s", name, key, delay, exc)
             else:
                 metrics.reconciled(name, True, time.monotonic() - started)

@@ -45,13 +45,20 @@ class StepFailed(Exception):
     ``reported`` the step already put its own condition into the context (e.g. ``DNSPublished`` False)."""
 
     def __init__(
-        self, reason: str, message: str, *, reported: bool = False, retry_after: float = 0.0
+        self,
+        reason: str,
+        message: str,
+        *,
+        reported: bool = False,
+        retry_after: float = 0.0,
+        deferred: bool = False,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.reported = reported
         self.retry_after = retry_after  # seconds before a retry can succeed (e.g. a provider's pause)
+        self.deferred = deferred  # nothing was tried (the provider is paused): no backoff growth
 
 
 class ReconcileStep(Protocol):

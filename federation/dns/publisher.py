@@ -83,6 +83,7 @@ class PublishResult:
     # the status then keeps what it said before)
     known: bool = True
     retry_after: float = 0.0  # seconds until the provider may be called again (after a refusal)
+    deferred: bool = False  # not tried at all: the provider is paused after refusing
     api_calls: int = 0
     warnings: list[str] = field(default_factory=list)
     unknown_lines: list[str] = field(default_factory=list)  # spec.dns.lines codes not in the catalogue
@@ -152,7 +153,8 @@ class DnsPublisher:
         self.samples_window = SAMPLES_WINDOW
         self.samples_refresh = timedelta(seconds=60)  # how often publish() re-reads them
         # After the provider refuses a call (throttling, busy) every app pauses: 1 s, doubling while it
-        # keeps refusing, up to ``refusal_max`` (thousands of apps must not retry into a throttled API).
+        # refuses every write, up to ``refusal_max`` (thousands of apps must not retry into a throttled
+        # API); a write that goes through starts the count afresh.
         self.refusal_base = 1.0
         self.refusal_max = 60.0
         self._monotonic = monotonic
@@ -215,6 +217,7 @@ class DnsPublisher:
             error_code=self._refused_code,
             known=False,
             retry_after=wait,
+            deferred=True,
         )
 
     def _lock(self, hostname: str) -> asyncio.Lock:
@@ -345,6 +348,8 @@ class DnsPublisher:
                     result.error = f"publishing {hostname}: {err}"
                     result.error_code = err.code
                     log.warning("dns: %s", result.error)
+                    if err.applied:
+                        self._accepted()  # some writes went through: not a sustained refusal
                     self._refused(err)
                     result.retry_after = self.paused()
                 except Exception as exc:  # unknown how far it got: the next reconcile re-reads the zone
@@ -436,6 +441,8 @@ class DnsPublisher:
                 result.ok = False
                 result.error = f"releasing {zone}: {err}"
                 result.error_code = err.code
+                if err.applied:
+                    self._accepted()
                 self._refused(err)
         self._note_owners(zone, result.changes)
         await self._log(zone, app, result.changes, published=[] if result.ok else None)

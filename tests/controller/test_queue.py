@@ -146,3 +146,32 @@ async def test_news_about_owned_objects_does_not_pull_a_backing_off_key_forward(
     q.nudge("healthy")
     assert len(q) == 2
     await q.shutdown()
+
+
+class Paused(Exception):
+    """What a step raises when its provider is paused: nothing was tried."""
+
+    deferred = True
+    retry_after = 0.05
+
+
+async def test_a_deferred_failure_is_retried_after_its_pause_without_growing_the_backoff() -> None:
+    q = WorkQueue(base_delay=10.0, max_delay=10.0)
+    calls = 0
+
+    async def handle(key: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 4:
+            raise Paused()
+
+    q.add("k")
+    workers = asyncio.create_task(run_workers(q, handle, 1, "test"))
+    for _ in range(100):
+        if calls >= 4:
+            break
+        await asyncio.sleep(0.02)
+    await q.shutdown()
+    await workers
+    assert calls == 4  # three pauses of 0.05 s, not a 10 s backoff
+    assert q.failures("k") == 0

@@ -68,3 +68,20 @@ async def test_a_failed_write_does_not_claim_the_region_is_served() -> None:
     result = await pub.publish(AppIdentity("default", "a"), spec(hostname="a.example.com"), REGIONS)
     assert not result.ok
     assert result.serving == {"cn-hangzhou": False, "eu-central-1": False}
+
+
+async def test_sparse_refusals_keep_the_pause_short() -> None:
+    """Writes that go through between refusals (a plan half applied) are not a sustained refusal."""
+    now = [0.0]
+    provider = Throttled()
+    pub = DnsPublisher(provider, monotonic=lambda: now[0])
+
+    async def half_applied(plan: Plan) -> ApplyResult:
+        provider.writes += 1
+        raise DnsProviderError("Throttling.User", code="Throttling.User", refused=True, applied=1)
+
+    provider.apply = half_applied  # type: ignore[method-assign]
+    for i in range(4):
+        now[0] = 10.0 * i
+        result = await pub.publish(AppIdentity("default", "a"), spec(hostname="a.example.com"), REGIONS)
+        assert result.retry_after == 1.0

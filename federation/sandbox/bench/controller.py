@@ -328,7 +328,10 @@ async def _propagation(
 def _mean_latency(ctrl: Controller) -> dict[str, float]:
     """Mean request latency per verb over the round, host and members together (the simulator's
     load shows here)."""
-    apis = [ctrl.host, *(v.member.api for v in ctrl.members.all_views())]
+    apis = [
+        ctrl.host,
+        *(a for v in ctrl.members.all_views() for a in (v.member.api, v.writer) if a is not None),
+    ]
     out = {}
     for verb in ("get", "list", "create", "update", "patch", "delete"):
         n = sum(a.calls[verb] for a in apis)
