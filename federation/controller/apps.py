@@ -287,6 +287,14 @@ class AppReconciler:
             report.cleanup_pending.extend(await self._remove_from(app, exclude=chosen))
         report.extra_conditions = ctx.conditions
         await self._write_status(app, raw, report, ctx)
+        before_dns = {r.region: r.dns_removed_at for r in (old_status.regions if old_status else [])}
+        if any(
+            f.get("dns_removed_at") is not None and f.get("dns_removed_at") != before_dns.get(region)
+            for region, f in ctx.region_fields.items()
+        ):
+            # DNS just stopped answering a region: the drain's grace period starts now, and our own
+            # status write does not enqueue the app, so ask for the look that schedules its end
+            deps.requeue_after(app.key, 0.1)
         if any(h.pending for _, h in resolved.values()):
             # a member this controller has not probed yet: look again shortly, not at the next resync
             deps.requeue_after(app.key, deps.pending_recheck)
