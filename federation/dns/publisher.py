@@ -17,12 +17,13 @@ or the app's deletion).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from federation import metrics
 from federation.dns.latency import LatencyMatrix
@@ -205,6 +206,13 @@ class DnsPublisher:
         self._refusals = 0
         self._paused_until = 0.0
 
+    def _probing(self) -> contextlib.AbstractContextManager[None]:
+        """After refusals, calls go out once each (the provider's ``single_shot``, if it has one)."""
+        single_shot = getattr(self.provider, "single_shot", None)
+        if self._refusals and single_shot is not None:
+            return cast(contextlib.AbstractContextManager[None], single_shot())
+        return contextlib.nullcontext()
+
     def _while_paused(self, zone: str, hostname: str) -> PublishResult | None:
         wait = self.paused()
         if not wait:
@@ -338,7 +346,8 @@ class DnsPublisher:
                 result.reasons = dict.fromkeys(result.reasons, "hostname-conflict")
             if plan.changes:
                 try:
-                    outcome = await self.provider.apply(plan)
+                    with self._probing():
+                        outcome = await self.provider.apply(plan)
                     applied = list(outcome.applied)
                     result.api_calls = outcome.api_calls
                     self._accepted()

@@ -100,7 +100,7 @@ async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[s
     if settings.dns_provider == "alidns":
         from federation.cloud.alibaba.alidns import AlidnsApi
         from federation.cloud.alibaba.client import AlibabaClient
-        from federation.cloud.alibaba.retry import NO_RETRY
+        from federation.cloud.alibaba.retry import RetryPolicy
         from federation.dns.providers.alidns import AlidnsProvider
 
         if not settings.alibaba_access_key_id or settings.alibaba_access_key_secret is None:
@@ -108,16 +108,16 @@ async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[s
                 "dns_provider alidns: alibaba_access_key_id and alibaba_access_key_secret are required"
             )
         secret = settings.alibaba_access_key_secret.get_secret_value()
-        # In the controller a failed call fails the reconcile: the work queue (per-app backoff, an overall
-        # bucket) and the publisher's pause after a refusal are the retry layers. Repeating inside the
-        # call as well would multiply every attempt into a throttled API and hold a worker meanwhile.
+        # In the controller a failed call fails the reconcile and the work queue (per-app backoff, an
+        # overall bucket) and the publisher's pause after a refusal are the long-term retry layers: the
+        # client repeats a call only briefly, and not at all while alidns keeps refusing (single_shot).
         client = AlibabaClient(
             settings.alibaba_access_key_id,
             secret,
             "cn-hangzhou",
             endpoint=settings.alibaba_endpoint,
             max_workers=settings.alibaba_max_workers,
-            retry=NO_RETRY,
+            retry=RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0, max_elapsed=3.0),
         )
         provider = AlidnsProvider(AlidnsApi(client), zones=list(zones))
         return DnsRuntime(

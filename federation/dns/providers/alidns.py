@@ -26,14 +26,16 @@ so no Remark calls are needed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from federation.cloud.alibaba.alidns import AlidnsApi, DomainRecord
 from federation.cloud.alibaba.errors import AlibabaError, AmbiguousWriteError
+from federation.cloud.alibaba.retry import NO_RETRY
 from federation.dns.plan import Change, Plan
 from federation.dns.providers import ApplyResult, DnsProviderError
 from federation.dns.records import Record
@@ -139,6 +141,17 @@ class AlidnsProvider:
         self._cache: dict[str, _ZoneCache] = {}
         self._read_locks: dict[str, asyncio.Lock] = {}
         self.calls: Counter[str] = Counter()  # API calls by action, for the benchmarks and status
+
+    @contextlib.contextmanager
+    def single_shot(self) -> Iterator[None]:
+        """Calls inside are sent once, not repeated by the client: while alidns keeps refusing, each
+        probe of the publisher's pause costs one call."""
+        client = self.api.client
+        saved, client.retry = client.retry, NO_RETRY
+        try:
+            yield
+        finally:
+            client.retry = saved
 
     def zones(self) -> list[str]:
         return list(self._zones)
