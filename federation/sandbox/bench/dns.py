@@ -305,15 +305,42 @@ def _wait_ready(port: int, name: str, timeout: float = 15.0) -> None:
     raise TimeoutError(f"no DNS answer on port {port} after {timeout:.0f}s")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its children (the embedded server's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state, ppid, ... utime and stime are fields 14 and 15 of the whole line
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _dnsperf(
-    port: int, queries: Path, seconds: float, *, rate: int | None = None, ecs_hex: str | None = None
+    port: int,
+    queries: Path,
+    seconds: float,
+    *,
+    rate: int | None = None,
+    ecs_hex: str | None = None,
+    pid: int | None = None,
 ) -> dict[str, float]:
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", str(seconds), "-c", "4"]
     if rate:
         cmd += ["-Q", str(rate), "-v"]
     if ecs_hex:
         cmd += ["-E", f"8:{ecs_hex}"]
+    cpu_before = _cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False).stdout
+    cpu = _cpu_seconds(pid) - cpu_before if pid else 0.0
+    completed = re.search(r"Queries completed:\s+(\d+)", out)
+    n_done = int(completed.group(1)) if completed else 0
     qps = re.search(r"Queries per second:\s+([\d.]+)", out)
     lost = re.search(r"Queries lost:\s+(\d+)", out)
     lat = [float(m) for m in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", out, re.M)]
@@ -322,6 +349,8 @@ def _dnsperf(
         "lost": float(lost.group(1)) if lost else 0.0,
         "p50_ms": 1000 * _pct(lat, 0.5),
         "p99_ms": 1000 * _pct(lat, 0.99),
+        # the server's own CPU per answered query: what the load of the shared machine moves least
+        "cpu_us_per_query": 1e6 * cpu / n_done if n_done else 0.0,
     }
 
 
@@ -354,7 +383,7 @@ def _zone_text(zone: str, rows: list[tuple[str, str, str]]) -> str:
 @contextlib.contextmanager
 def _bind(
     records: list[Record], zone: str, classifier: LineClassifier, lines: list[str], cidrs_per_line: int
-) -> Iterator[int]:
+) -> Iterator[tuple[int, int]]:
     """BIND 9 with one view per line (match-clients: that line's subnets) plus the default view."""
     tmp = Path(tempfile.mkdtemp(prefix="fedctl-bind-"))
     port = _free_port()
@@ -395,7 +424,7 @@ def _bind(
             proc.terminate()
             tail = log_file.read_text().splitlines()[-8:]
             raise RuntimeError("named did not start:\n" + "\n".join(tail)) from None
-        yield port
+        yield port, proc.pid
     finally:
         _stop(proc, tmp)
 
@@ -425,7 +454,7 @@ def _line_subnets(classifier: LineClassifier, lines: set[str], per_line: int) ->
 
 
 @contextlib.contextmanager
-def _ours(records: list[Record], zone: str, workers: int = 0) -> Iterator[int]:
+def _ours(records: list[Record], zone: str, workers: int = 0) -> Iterator[tuple[int, int]]:
     tmp = Path(tempfile.mkdtemp(prefix="fedctl-dns-"))
     doc = {
         "zone": zone,
@@ -472,7 +501,7 @@ def _ours(records: list[Record], zone: str, workers: int = 0) -> Iterator[int]:
             time.sleep(0.1)
         port = int(ready.read_text().strip().rsplit(":", 1)[1])
         _wait_ready(port, zone)
-        yield port
+        yield port, proc.pid
     finally:
         _stop(proc, tmp)
 
@@ -575,22 +604,24 @@ def bench_dns(
     click.echo(f"load before: {_loadavg()}")
     try:
         with (
-            _ours(records, ZONE, workers) as our_port,
-            _bind(records, ZONE, classifier, list(lines[1:]), 200) as bind_port,
+            _ours(records, ZONE, workers) as our_server,
+            _bind(records, ZONE, classifier, list(lines[1:]), 200) as bind_server,
         ):
             # Both servers up at once and every run of one followed by the same run of the other
             # (order alternating by round): on a shared machine the load moves within seconds, and
             # back-to-back pairs see the same load; the median of the rounds is printed.
             for i in range(rounds):
-                pair = [("embedded", our_port), ("bind9", bind_port)]
-                for server, port in pair if i % 2 == 0 else pair[::-1]:
+                pair = [("embedded", our_server), ("bind9", bind_server)]
+                for server, (port, pid) in pair if i % 2 == 0 else pair[::-1]:
                     for kind, kw in (
                         ("", {}),
                         ("+ECS", {"ecs_hex": ecs}),
                         ("@rate", {"rate": rate}),
                         ("+ECS@rate", {"rate": rate, "ecs_hex": ecs}),
                     ):
-                        runs.setdefault(server + kind, []).append(_dnsperf(port, queries, seconds, **kw))
+                        runs.setdefault(server + kind, []).append(
+                            _dnsperf(port, queries, seconds, pid=pid, **kw)
+                        )
     finally:
         queries.unlink(missing_ok=True)
     results = {
@@ -600,10 +631,10 @@ def bench_dns(
     click.echo(
         f"embedded: 1 server + {workers} worker process(es); BIND 9: named -n 2; median of {rounds} round(s)"
     )
-    click.echo(f"{'server':<20} {'qps':>10} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8}")
+    click.echo(f"{'server':<20} {'qps':>10} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/q':>9}")
     for name, r in results.items():
         p = f"{r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}" if "@rate" in name else f"{'-':>8} {'-':>8}"
-        click.echo(f"{name:<20} {r['qps']:>10.0f} {r['lost']:>6.0f} {p}")
+        click.echo(f"{name:<20} {r['qps']:>10.0f} {r['lost']:>6.0f} {p} {r['cpu_us_per_query']:>9.1f}")
     for suffix in ("", "+ECS"):
         ours, theirs = results["embedded" + suffix], results["bind9" + suffix]
         if theirs["qps"]:
@@ -611,6 +642,11 @@ def bench_dns(
         ours, theirs = results[f"embedded{suffix}@rate"], results[f"bind9{suffix}@rate"]
         if theirs["p99_ms"]:
             click.echo(f"p99 ratio at {rate} qps{suffix}: {ours['p99_ms'] / theirs['p99_ms']:.2f}")
+        if theirs["cpu_us_per_query"]:
+            click.echo(
+                f"CPU per query at {rate} qps{suffix} embedded/BIND: "
+                f"{ours['cpu_us_per_query']:.1f} / {theirs['cpu_us_per_query']:.1f} us"
+            )
 
 
 def _loadavg() -> str:
