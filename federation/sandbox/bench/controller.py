@@ -252,7 +252,12 @@ async def run_round(
             await ctrl_host.close()
             with contextlib.suppress(ProcessLookupError):
                 sim.terminate()
-            await sim.wait()
+            try:  # a simulator still busy with the round's backlog may not stop when asked
+                await asyncio.wait_for(sim.wait(), 10)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    sim.kill()
+                await sim.wait()
 
 
 def _rss_mib() -> float:
