@@ -727,6 +727,13 @@ def federatedapp_status() -> Schema:
                     ),
                 },
             ),
+            "listeners": {
+                "type": "array",
+                "description": "The regional SLB's listeners as PROTOCOL:PORT->NODEPORT, marked stopped "
+                "when not started.",
+                "maxItems": 64,
+                "items": {"type": "string", "maxLength": 64},
+            },
             "servingDNS": boolean("Whether DNS answers with this region."),
             "dnsReason": string("Why DNS does not answer with it.", max_length=1024),
             "phase": string(

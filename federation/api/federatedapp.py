@@ -471,6 +471,7 @@ class RegionStatus(ApiModel):
     load_balancer_id: str | None = None
     address: str | None = None
     backend_health: BackendHealth | None = None
+    listeners: list[str] | None = None
     serving_dns: StrictBool | None = Field(default=None, alias="servingDNS")
     dns_reason: str | None = None
     phase: Literal["Serving", "Joining", "Draining", "Drained"] | None = None

@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -272,6 +272,7 @@ class SlbStep:
                 assert cluster is not None
                 await self._apply_listeners(app, lb, self.members.service(cluster, app.key), res)
                 await self._apply_backends(lb, self.members.nodes(cluster), res)
+                res.fields["listeners"] = listener_lines(lb.listeners or {}, lb.running)
             else:
                 res.notes.append(
                     ("Pending", f"{region}: member {cluster or '?'} not reachable; SLB left as it is")
@@ -701,3 +702,12 @@ class HealthRelay:
         if port is None and protocol is None:
             self.step.observe_health(region, lb_id, servers)
         return servers
+
+
+def listener_lines(listeners: Mapping[ListenerKey, ListenerSpec], running: set[ListenerKey]) -> list[str]:
+    """The SLB's listeners as the status shows them: ``HTTPS:443->31443`` (and `` stopped`` if so)."""
+    return [
+        f"{spec.protocol.upper()}:{port}->{spec.backend_port}"
+        + ("" if (port, proto) in running else " stopped")
+        for (port, proto), spec in sorted(listeners.items())
+    ]

@@ -169,6 +169,8 @@ async def test_create_then_steady_state_then_delete(emu: AliyunEmulator, api: Sl
         assert set(lb.backends) == {f"i-{lb.region[3:6]}{i:04d}" for i in range(1, 4)}
         fields = ctx.region_fields[lb.region]
         assert (fields["load_balancer_id"], fields["address"]) == (lb.lb_id, lb.address)
+        node_ports = {li.port: li.backend_port for li in lb.listeners.values()}  # what the SLB holds
+        assert fields["listeners"] == [f"HTTP:80->{node_ports[80]}", f"TCP:9000->{node_ports[9000]}"]
     assert ctx.conditions[-1][:3] == ("LoadBalancersReady", True, "Ready")
 
     # steady state: the next reconciles make no write and, within a resync, no read at all

@@ -634,7 +634,7 @@
                   h("td", {}, r.region),
                   h("td", {}, r.loadBalancerId || "-"),
                   h("td", {}, r.address || "-"),
-                  h("td", {}, r.listeners ? JSON.stringify(r.listeners) : "-"),
+                  h("td", {}, r.listeners && r.listeners.length ? r.listeners.join(", ") : "-"),
                   h("td", {}, r.backendHealth ? backends(r.backendHealth) : r.backends ? JSON.stringify(r.backends) : "-")
                 )
               )
