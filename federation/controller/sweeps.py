@@ -15,8 +15,10 @@ placement.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from federation.api.membercluster import MemberCluster
@@ -54,6 +56,10 @@ class ControllerHealth:
         self._enqueue_all = enqueue_all
         self.service = HealthService(self, db=db, config=config, on_change=self._changed, slb=slb)
         self.scheduler = HealthScheduler(self.service)
+        # (app, region) held out for an app signal, and since when: it comes back only once every app
+        # signal has been probed healthy after that (see ``app_health``)
+        self._held: dict[tuple[str, str], datetime] = {}
+        self._rechecks: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -112,9 +118,52 @@ class ControllerHealth:
 
     def app_health(self, app: str, region: str, cluster: MemberCluster) -> MemberHealth:
         v = self.service.verdict(app, region, None)  # the app signals; member signals come above
+        key = (app, region)
         if v.unhealthy:
             # the app fails there (its rollout, SLB backends or VIP), not the member: one replica
             # stays, or nothing could ever show that it works there again
             canary = all(s.signal in APP_SIGNALS for s in v.unhealthy)
+            self._held.setdefault(key, self.service.clock())
             return MemberHealth(Schedulability.UNHEALTHY, v.reason, canary=canary)
+        held_since = self._held.get(key)
+        if held_since is not None:
+            # Back only on fresh evidence from every app signal. While the region had no ready replica
+            # the SLB and VIP were not probed, so their last state is from before the failure; and an
+            # SLB marks recovered backends normal only after its own healthy threshold. Releasing on the
+            # rollout alone would put the region back in DNS and pull it out again a second later.
+            waiting = self._unconfirmed(app, region, held_since)
+            if waiting:
+                self._recheck(app)
+                return MemberHealth(
+                    Schedulability.UNHEALTHY,
+                    "recovering: waiting for " + ", ".join(waiting) + " to be probed healthy again",
+                    canary=True,
+                )
+            del self._held[key]
         return HEALTHY
+
+    def _unconfirmed(self, app: str, region: str, since: datetime) -> list[str]:
+        from federation.health.signals import LABELS, app_target_id
+
+        machines = self.service.tracker.machines
+        out = []
+        for signal in APP_SIGNALS:
+            m = machines.get((signal.value, app_target_id(app, region)))
+            if m is None:
+                continue
+            if m.state is not State.HEALTHY or m.confirming or m.last_at is None or m.last_at <= since:
+                out.append(LABELS[signal])
+        return out
+
+    def _recheck(self, app: str) -> None:
+        """Look at a recovering app again shortly: its signals' next probes may release it without a
+        transition (a stale healthy state confirmed again changes nothing the sweeps report)."""
+        if app in self._rechecks:
+            return
+        self._rechecks.add(app)
+
+        def fire() -> None:
+            self._rechecks.discard(app)
+            self._enqueue_app(app)
+
+        asyncio.get_running_loop().call_later(1.0, fire)
