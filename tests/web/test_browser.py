@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -25,15 +26,26 @@ def _console_errors(driver: Any) -> list[dict[str, Any]]:
     return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
 
 
-def _wait_text(driver: Any, css: str, text: str, within: float = 15.0) -> Any:
-    def found(d: Any) -> Any:
-        for el in d.find_elements(By.CSS_SELECTOR, css):
-            if text in el.text:
-                return el
+# the pages re-render every second: an element found may be replaced before it is read
+STALE = (StaleElementReferenceException,)
+
+
+def _wait_text(driver: Any, css: str, text: str, within: float = 15.0) -> str:
+    """The text of the first element matching ``css`` that shows ``text`` (the pages re-render every
+    second, so an element found may be gone a moment later: read its text while looking)."""
+
+    def found(d: Any) -> str | bool:
+        try:
+            for el in d.find_elements(By.CSS_SELECTOR, css):
+                shown = el.text
+                if text in shown:
+                    return str(shown)
+        except StaleElementReferenceException:
+            pass  # replaced by the next render: look again
         return False
 
     try:
-        return WebDriverWait(driver, within, poll_frequency=0.1).until(found)
+        return str(WebDriverWait(driver, within, poll_frequency=0.1, ignored_exceptions=STALE).until(found))
     except Exception:
         shown = [el.text for el in driver.find_elements(By.CSS_SELECTOR, css)]
         raise AssertionError(f"{css!r} never showed {text!r} within {within}s; it showed {shown!r}") from None
@@ -73,7 +85,10 @@ def _client_values(driver: Any) -> set[str]:
     els = driver.find_elements(
         By.CSS_SELECTOR, '#client-answer li[data-answer-for="www.example.com"] .values'
     )
-    return set(els[0].text.split(", ")) if els else set()
+    try:
+        return set(els[0].text.split(", ")) if els else set()
+    except StaleElementReferenceException:
+        return set()  # replaced by the next render: the caller's wait looks again
 
 
 def test_overview_app_and_dns_pages(sandbox_proc: SandboxProcess, browser: Any, tmp_path: Path) -> None:
@@ -85,7 +100,7 @@ def test_overview_app_and_dns_pages(sandbox_proc: SandboxProcess, browser: Any, 
     driver.get(sb.url)
     for name, r in regions.items():
         row = _wait_text(driver, f'tr[data-app="default/web"][data-region="{name}"]', r["address"])
-        assert r["loadBalancerId"] in row.text
+        assert r["loadBalancerId"] in row
     for name, r in _regions(sb).items():  # the SLB's backend health, once the SLB step reported it
         if r.get("backendHealth"):
             _wait_text(driver, f'tr[data-app="default/web"][data-region="{name}"]', "backends ")
@@ -98,7 +113,9 @@ def test_overview_app_and_dns_pages(sandbox_proc: SandboxProcess, browser: Any, 
     _wait_text(driver, "#placement", "ReplicasPlaced")
     # the health timeline from the sandbox's sweeps: each sample a mark on its target's lane
     lane = 'svg.timeline g[data-target="cluster:cn-hangzhou"]'
-    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, lane + " rect.ok"))
+    WebDriverWait(driver, 15, ignored_exceptions=STALE).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, lane + " rect.ok")
+    )
     _wait_text(driver, "#transitions", "cluster")
     _shot(driver, tmp_path, "app")
 
@@ -114,12 +131,16 @@ def test_overview_app_and_dns_pages(sandbox_proc: SandboxProcess, browser: Any, 
     box.send_keys("36.21.0.0/24")
     driver.find_element(By.ID, "client-go").click()
     answer = _wait_text(driver, "#client-answer", "cn_telecom_zhejiang")
-    assert "cn_telecom_zhejiang › cn_telecom_huadong › telecom" in answer.text
-    WebDriverWait(driver, 10).until(lambda d: _client_values(d) == _dns_answer(sb, "36.21.0.0/24"))
+    assert "cn_telecom_zhejiang › cn_telecom_huadong › telecom" in answer
+    WebDriverWait(driver, 10, ignored_exceptions=STALE).until(
+        lambda d: _client_values(d) == _dns_answer(sb, "36.21.0.0/24")
+    )
     # the heatmap says where each number came from: North America -> Frankfurt is a published figure
-    row = _wait_text(driver, 'tr[data-latency-line="os_namerica"]', "published")
-    cells = row.find_elements(By.CSS_SELECTOR, "td.cell")
-    assert [c.text for c in cells][-1] == "153published"  # columns: the members' regions, sorted
+    _wait_text(driver, 'tr[data-latency-line="os_namerica"]', "published")
+    last = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-latency-line="os_namerica"] td.cell')[-1].text
+    )
+    assert last == "153published"  # columns: the members' regions, sorted
     _wait_text(driver, "#changes", "created")
     _shot(driver, tmp_path, "dns")
     assert _console_errors(driver) == []
@@ -130,26 +151,28 @@ def test_a_drain_shows_on_the_open_pages_within_5s(
 ) -> None:
     sb, driver = sandbox_proc, browser
     driver.get(sb.url + "dns")
-    box = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "client-ip"))
+    box = WebDriverWait(driver, 10, ignored_exceptions=STALE).until(
+        lambda d: d.find_element(By.ID, "client-ip")
+    )
     box.send_keys("36.21.0.0/24")
     driver.find_element(By.ID, "client-go").click()
-    before = WebDriverWait(driver, 10).until(_client_values)
+    before = WebDriverWait(driver, 10, ignored_exceptions=STALE).until(_client_values)
     by_address = {r["address"]: name for name, r in _regions(sb).items()}
     drained = by_address[sorted(before)[0]]  # the region this client is sent to now
 
     sb.set_drained(drained, True)
     try:
         started = time.monotonic()
-        WebDriverWait(driver, LIVE_WITHIN, poll_frequency=0.1).until(
+        WebDriverWait(driver, LIVE_WITHIN, poll_frequency=0.1, ignored_exceptions=STALE).until(
             lambda d: _client_values(d) not in (before, set())
         )
         print(f"drain of {drained} on the open DNS page after {time.monotonic() - started:.2f}s")
         # the new answer is the DNS server's, and the change log says why
-        WebDriverWait(driver, LIVE_WITHIN).until(
+        WebDriverWait(driver, LIVE_WITHIN, ignored_exceptions=STALE).until(
             lambda d: _client_values(d) == _dns_answer(sb, "36.21.0.0/24")
         )
         # region-unhealthy; fail-open when the drained region was the last healthy one
-        WebDriverWait(driver, LIVE_WITHIN).until(
+        WebDriverWait(driver, LIVE_WITHIN, ignored_exceptions=STALE).until(
             lambda d: any(
                 w in d.find_element(By.ID, "changes").text for w in ("region-unhealthy", "fail-open")
             )
@@ -161,11 +184,11 @@ def test_a_drain_shows_on_the_open_pages_within_5s(
         row = _wait_text(
             driver, f'tr[data-app="default/web"][data-region="{drained}"]', "Unhealthy", within=LIVE_WITHIN
         )
-        assert "federation.io/health-override=Unhealthy" in row.text
+        assert "federation.io/health-override=Unhealthy" in row
         _shot(driver, tmp_path, "overview-drained")
     finally:
         sb.set_drained(drained, False)
-    WebDriverWait(driver, 10).until(
+    WebDriverWait(driver, 10, ignored_exceptions=STALE).until(
         lambda d: "drained" not in d.find_element(By.CSS_SELECTOR, f'tr[data-member="{drained}"]').text
     )
     assert _console_errors(driver) == []
@@ -210,7 +233,7 @@ def test_markup_is_text_and_no_secret_reaches_a_page(
 
     driver.get(sb.url + "apps/default/xss")
     annotations = _wait_text(driver, "#annotations", 'id="xss-b"')
-    assert MARKUP in annotations.text  # shown as the text it is
+    assert MARKUP in annotations  # shown as the text it is
     assert driver.find_elements(By.ID, "xss-b") == []  # never parsed into elements
     assert driver.execute_script("return window.__xss === undefined")
     # a region the spec lists without a MemberCluster is shown, and says why it has nothing
@@ -224,7 +247,9 @@ def test_markup_is_text_and_no_secret_reaches_a_page(
     pages = {}
     for path in ("", "dns", "apps/default/web", "apps/default/xss"):
         driver.get(sb.url + path)
-        WebDriverWait(driver, 10).until(lambda d: "live ·" in d.find_element(By.ID, "live").text)
+        WebDriverWait(driver, 10, ignored_exceptions=STALE).until(
+            lambda d: "live ·" in d.find_element(By.ID, "live").text
+        )
         pages[path or "/"] = driver.page_source
     api = [
         "api/v1/overview",
