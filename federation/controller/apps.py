@@ -298,6 +298,14 @@ class AppReconciler:
         if any(h.pending for _, h in resolved.values()):
             # a member this controller has not probed yet: look again shortly, not at the next resync
             deps.requeue_after(app.key, deps.pending_recheck)
+        if not retry and any(
+            m.phase == "Joining" or (m.phase == "Draining" and m.until is None) for m in moves.values()
+        ):
+            # waiting for replicas to become ready (a joining region, or the others before one leaves):
+            # the member's Deployment event normally brings the next look, but a member client replaced
+            # meanwhile (a new kubeconfig) may not have watched it yet; one look a second until it settles
+            # (not while failing: then the backoff decides when to look again)
+            deps.requeue_after(app.key, 1.0)
         if retry or report.cleanup_pending:
             raise RetryLater(
                 "; ".join(retry) or "; ".join(report.cleanup_pending),
