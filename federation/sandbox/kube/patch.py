@@ -12,41 +12,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from federation.sandbox.kube import schemas
 from federation.sandbox.kube.errors import ApiError
-
-# (parent field, field) or field -> merge key; "" means a merged list of primitives.
-_MERGE_KEYS: dict[str, str] = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath",
-    "imagePullSecrets": "name",
-    "hostAliases": "ip",
-    "ownerReferences": "uid",
-    "conditions": "type",
-    "finalizers": "",
-    "resourceClaims": "name",
-    "schedulingGates": "name",
-    "topologySpreadConstraints": "topologyKey",
-    "taints": "key",
-    "addresses": "type",
-}
 
 
 def _merge_key(kind: str, path: tuple[str, ...]) -> str | None:
-    field = path[-1]
-    if field == "ports":
-        if kind == "Service" and path == ("spec", "ports"):
-            return "port"
-        if "containers" in path or "initContainers" in path or "ephemeralContainers" in path:
-            return "containerPort"
-        return None
-    if field == "conditions" and path[:1] != ("status",):
-        return None
-    return _MERGE_KEYS.get(field)
+    """The list's merge key from the kind's published schema (schemas.py); "" merges primitives."""
+    return schemas.merge_key(kind, path)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
