@@ -6,7 +6,7 @@
 #   deploy/build-image.sh [--tag IMAGE] [--base-image IMAGE | --local-base] [--verify | --verify-only]
 #
 #   --tag IMAGE         name of the result (default localhost/fedctl:<version>)
-#   --base-image IMAGE  the Dockerfile's BASE_IMAGE (default python:3.11-slim-bookworm, from a registry)
+#   --base-image IMAGE  the Dockerfile's BASE_IMAGE (default docker.io/library/python:3.11-slim-bookworm)
 #   --local-base        no registry: debootstrap Debian bookworm + python3 (3.11) from the Debian mirror
 #                       (DEBIAN_MIRROR) and import it as localhost/fedctl-base:bookworm, made once
 #   --verify            after the build: fedctl --version, the user is not root, the root is read-only,

@@ -70,7 +70,9 @@ def test_image_takes_its_base_as_a_build_arg_and_starts_fedctl() -> None:
     ins = _instructions()
     first_from = next(i for i, (word, _) in enumerate(ins) if word == "FROM")
     args = [rest for word, rest in ins[:first_from] if word == "ARG"]
-    assert any(a.startswith("BASE_IMAGE=python:3.11") for a in args), args
+    assert any(re.fullmatch(r"BASE_IMAGE=(docker.io/library/)?python:3.11-slim-bookworm", a) for a in args), (
+        args
+    )
     froms = [rest for word, rest in ins if word == "FROM"]
     assert len(froms) >= 2, "a build stage and a runtime stage"
     assert all(f.split()[0] == "${BASE_IMAGE}" for f in froms), froms
@@ -123,3 +125,16 @@ async def test_workload_arguments_are_commands_fedctl_accepts(path: Path) -> Non
         code, out, err = await fedctl(*ctr["args"], "--help")
         assert code == 0, f"{path.name}: fedctl {' '.join(ctr['args'])}: {err}"
         assert "Usage: " in out
+
+
+def test_a_rollout_keeps_a_ready_replica() -> None:
+    # upgrades roll one replica at a time, the new one ready first; the PDB covers node drains
+    dep = yaml.safe_load(WORKLOADS[0].read_text())
+    assert dep["spec"]["replicas"] >= 2
+    assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pdb = yaml.safe_load((REPO / "deploy" / "base" / "pdb.yaml").read_text())
+    assert pdb["spec"]["minAvailable"] == 1
+    assert (
+        pdb["spec"]["selector"]["matchLabels"].items()
+        <= dep["spec"]["template"]["metadata"]["labels"].items()
+    )

@@ -107,3 +107,22 @@ async def test_member_rbac_is_accepted_by_an_api_server(kubectl: Kubectl) -> Non
     await kubectl("create", "namespace", "federation-system")
     r = await kubectl("apply", "--server-side", "--dry-run=server", "-k", str(DEPLOY / "member"))
     assert "clusterrole.rbac.authorization.k8s.io/fedctl-member serverside-applied" in r.out, r.out
+
+
+async def test_upgrade_applies_the_migration_job_alone_first(kubectl: Kubectl) -> None:
+    # the README's upgrade: `kubectl apply -k <overlay> -l app.kubernetes.io/name=fedctl-migrate`
+    # selects this release's Job and nothing else, so the schema moves before the rollout starts
+    overlay = DEPLOY / "overlays" / "production"
+    job = _one(await _render(overlay), "Job")["metadata"]["name"]
+    await kubectl("create", "namespace", "federation-system")
+    r = await kubectl(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "-k",
+        str(overlay),
+        "-l",
+        "app.kubernetes.io/name=fedctl-migrate",
+    )
+    lines = [line for line in r.out.splitlines() if line.strip()]
+    assert lines == [f"job.batch/{job} serverside-applied (server dry run)"], r.out
