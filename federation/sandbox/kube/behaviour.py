@@ -14,9 +14,10 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from federation.sandbox.kube import rollout
 from federation.sandbox.kube.api import NS_KEY, now_iso
 from federation.sandbox.kube.errors import ApiError
 from federation.sandbox.kube.store import Event, Key
@@ -38,8 +39,20 @@ MANAGED_LABEL = "endpoints.kubernetes.io/managed-by"
 @dataclass
 class Rollout:
     generation: int
-    started: float
+    started: float  # when this generation (or the fault state) began: the progress deadline counts from it
     timers: list[asyncio.TimerHandle]
+    pools: dict[str, rollout.Pool] = field(default_factory=dict)  # ReplicaSets' pods, oldest first
+    wake: asyncio.TimerHandle | None = None  # the next step (a batch of pods becoming ready)
+    wake_at: float | None = None
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """One ReplicaSet of a Deployment as the controller sees it now."""
+
+    hash: str
+    replicas: int
+    ready: int
 
 
 def _cond(
@@ -63,41 +76,40 @@ def _cond(
 def deployment_status(
     dep: dict[str, Any],
     *,
-    rolled_out: bool,
+    pools: list[PoolView],
+    new_hash: str,
+    complete: bool,
     failing: bool,
     deadline_passed: bool,
-    node_readiness: list[bool],
     now: str,
 ) -> dict[str, Any]:
-    """The status a Deployment controller would report for this phase of a (simulated) rollout.
+    """The status a Deployment controller reports for its ReplicaSets (``pools``, one per template;
+    ``new_hash`` the current one's) at this point of a (simulated) rollout.
 
-    Replicas are spread round-robin over the nodes; those on a node that is not Ready are not ready
-    (the node lifecycle controller marks their pods NotReady). Available follows the rolling-update
-    rule: ready >= replicas - maxUnavailable (Kubernetes docs: "Deployments", "Deployment status").
+    Counts follow the controller's ``calculateStatus``: replicas and ready over all ReplicaSets,
+    updated from the new one, unavailable = desired - available (never below 0). Available follows the
+    rolling-update rule ready >= replicas - maxUnavailable; Progressing says NewReplicaSetAvailable
+    once the new ReplicaSet completed, ProgressDeadlineExceeded when a failing rollout ran out of time
+    (Kubernetes docs: "Deployments", "Deployment status").
     """
     spec = dep.get("spec") or {}
     prev = dep.get("status") or {}
     prev_conds = prev.get("conditions") or []
     name = dep["metadata"]["name"]
-    want = int(spec.get("replicas", 1))
-    rs_name = f"{name}-{_template_hash(spec.get('template') or {})}"
-    n = len(node_readiness)
-    capacity = sum(1 for i in range(want) if node_readiness[i % n]) if n else want
-    if failing:
-        ready = 0
-    elif rolled_out:
-        ready = capacity
-    else:
-        ready = min(int(prev.get("readyReplicas", 0) or 0), capacity)
+    want = max(int(spec.get("replicas", 1)), 0)
+    rs_name = f"{name}-{new_hash}"
+    total = sum(p.replicas for p in pools)
+    ready = sum(p.ready for p in pools)
+    updated = sum(p.replicas for p in pools if p.hash == new_hash)
     status: dict[str, Any] = {
         "observedGeneration": dep["metadata"].get("generation", 1),
-        "replicas": want,
-        "updatedReplicas": want,
+        "replicas": total,
+        "updatedReplicas": updated,
     }
     if ready:
         status["readyReplicas"] = ready
         status["availableReplicas"] = ready
-    if want - ready:
+    if want - ready > 0:
         status["unavailableReplicas"] = want - ready
     if ready >= want - _max_unavailable(spec, want):
         available = _cond(
@@ -126,7 +138,7 @@ def deployment_status(
             prev_conds,
             now,
         )
-    elif ready >= want or (rolled_out and not failing):
+    elif want == 0 or (complete and not failing):
         progressing = _cond(
             "Progressing",
             "True",
@@ -149,22 +161,10 @@ def deployment_status(
 
 
 def _max_unavailable(spec: dict[str, Any], want: int) -> int:
-    strategy = spec.get("strategy") or {}
-    if strategy.get("type") == "Recreate":
+    """The controller's MaxUnavailable: 0 for Recreate, else the resolved rolling-update value."""
+    if (spec.get("strategy") or {}).get("type") == "Recreate":
         return 0
-    raw = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%")
-    if isinstance(raw, str) and raw.endswith("%"):
-        try:
-            return want * int(raw[:-1]) // 100  # percentages round down for maxUnavailable
-        except ValueError:
-            return 0
-    return int(raw) if isinstance(raw, int) else 0
-
-
-def _template_hash(template: dict[str, Any]) -> str:
-    import orjson
-
-    return hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).hexdigest()[:10]
+    return min(rollout.surge_and_unavailable(spec, want)[1], want)
 
 
 class Behaviours:
@@ -209,6 +209,8 @@ class Behaviours:
         for r in self.rollouts.values():
             for t in r.timers:
                 t.cancel()
+            if r.wake is not None:
+                r.wake.cancel()
         self.rollouts.clear()
 
     # ----- event fan-in --------------------------------------------------------------------------
@@ -223,6 +225,8 @@ class Behaviours:
                 if r:
                     for t in r.timers:
                         t.cancel()
+                    if r.wake is not None:
+                        r.wake.cancel()
                 self.failing.discard(key)
             else:
                 r = self.rollouts.get(key)
@@ -316,46 +320,104 @@ class Behaviours:
         return self.api.resolve("apps", "v1", "deployments")
 
     def _new_rollout(self, key: Key, dep: dict[str, Any]) -> None:
+        """A new generation (or a fault switched): the progress deadline counts from now; the
+        ReplicaSets' pods carry over."""
         old = self.rollouts.pop(key, None)
         if old:
             for t in old.timers:
                 t.cancel()
+            if old.wake is not None:
+                old.wake.cancel()
         loop = asyncio.get_running_loop()
         gen = dep["metadata"].get("generation", 1)
         r = Rollout(gen, loop.time(), [])
+        r.pools = old.pools if old is not None else self._seed_pools(dep)
         self.rollouts[key] = r
-        r.timers.append(loop.call_later(self.rollout_delay, self._reconcile_deployment, key))
         r.timers.append(loop.call_later(self.progress_deadline, self._reconcile_deployment, key))
-        prev_gen = (dep.get("status") or {}).get("observedGeneration")
-        if prev_gen != gen:
-            replicas = (dep.get("spec") or {}).get("replicas", 1)
-            rs = f"{dep['metadata']['name']}-{_template_hash((dep.get('spec') or {}).get('template') or {})}"
-            self.record_event(
-                dep,
-                "Normal",
-                "ScalingReplicaSet",
-                f"Scaled up replica set {rs} to {replicas}",
-                "deployment-controller",
-            )
         self._reconcile_deployment(key)
 
+    def _seed_pools(self, dep: dict[str, Any]) -> dict[str, rollout.Pool]:
+        """A Deployment first seen with a status (a restored simulator): its ready replicas stay ready."""
+        st = dep.get("status") or {}
+        spec = dep.get("spec") or {}
+        if st.get("observedGeneration") != dep["metadata"].get("generation"):
+            return {}
+        ready = min(int(st.get("readyReplicas") or 0), max(int(spec.get("replicas", 1)), 0))
+        if not ready:
+            return {}
+        h = rollout.template_hash(spec.get("template") or {})
+        return {h: rollout.Pool(h, [[ready, float("-inf")]])}
+
+    def _pool_ready(self, failing: bool, now: float, nodes: list[bool]) -> Callable[[rollout.Pool], int]:
+        """Ready pods of a pool: started (the rollout delay passed), not crash-looping, and placed
+        round-robin over the nodes, those on a NotReady node not ready."""
+
+        def ready(pool: rollout.Pool) -> int:
+            if failing:
+                return 0
+            n = len(nodes)
+            want = pool.replicas
+            capacity = (want // n) * sum(nodes) + sum(nodes[: want % n]) if n else want
+            return min(pool.matured(now), capacity)
+
+        return ready
+
     def _reconcile_deployment(self, key: Key) -> None:
+        """One sync of the Deployment controller: step the rollout, write the status, and wake up
+        when the next batch of pods becomes ready."""
         if not self._running:
             return
         dep = self.api.store.get(DEPLOY_KEY, key)
         r = self.rollouts.get(key)
         if dep is None or r is None:
             return
-        elapsed = asyncio.get_running_loop().time() - r.started
+        loop = asyncio.get_running_loop()
+        now = loop.time() + 1e-3  # a timer may fire a hair early
+        spec = dep.get("spec") or {}
+        new_hash = rollout.template_hash(spec.get("template") or {})
+        failing = key in self.failing
+        ready = self._pool_ready(failing, now, self._node_readiness())
+        name = dep["metadata"]["name"]
+
+        def scaled(pool: rollout.Pool, before: int, after: int) -> None:
+            verb = "up" if after > before else "down"
+            self.record_event(
+                dep,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {verb} replica set {name}-{pool.hash} from {before} to {after}",
+                "deployment-controller",
+            )
+
+        rollout.step(r.pools, new_hash, spec, now=now, delay=self.rollout_delay, ready=ready, on_scale=scaled)
+        desired = max(int(spec.get("replicas", 1)), 0)
         status = deployment_status(
             dep,
-            rolled_out=elapsed >= self.rollout_delay - 1e-3,
-            failing=key in self.failing,
-            deadline_passed=elapsed >= self.progress_deadline - 1e-3,
-            node_readiness=self._node_readiness(),
+            pools=[PoolView(p.hash, p.replicas, ready(p)) for p in r.pools.values()],
+            new_hash=new_hash,
+            complete=rollout.complete(r.pools, new_hash, desired, now),
+            failing=failing,
+            deadline_passed=now - r.started >= self.progress_deadline,
             now=now_iso(),
         )
         self.api.write_status(self._deployment_type(), dep, status)
+        wake = rollout.next_change(r.pools, now)
+        if wake != r.wake_at:
+            if r.wake is not None:
+                r.wake.cancel()
+            r.wake, r.wake_at = None, wake
+            if wake is not None:
+                r.wake = loop.call_at(wake, self._reconcile_deployment, key)
+
+    def pools_of(self, key: Key) -> list[PoolView] | None:
+        """The Deployment's ReplicaSets (template hash, replicas, ready pods) now, oldest first."""
+        r = self.rollouts.get(key)
+        if r is None:
+            return None
+        ready = self._pool_ready(
+            key in self.failing, asyncio.get_running_loop().time() + 1e-3, self._node_readiness()
+        )
+        return [PoolView(p.hash, p.replicas, ready(p)) for p in r.pools.values()]
 
     def _node_readiness(self) -> list[bool]:
         """Ready flag per node, in name order (empty: no simulated nodes, scheduling always works)."""
@@ -369,8 +431,13 @@ class Behaviours:
         key = (ns, name)
         if failing:
             self.failing.add(key)
-        else:
+        elif key in self.failing:
             self.failing.discard(key)
+            r = self.rollouts.get(key)
+            if r is not None:  # the crash-looping containers start again: ready after the delay
+                now = asyncio.get_running_loop().time()
+                for pool in r.pools.values():
+                    pool.restart(now, self.rollout_delay)
         dep = self.api.store.get(DEPLOY_KEY, key)
         if dep is not None:
             self._new_rollout(key, dep)

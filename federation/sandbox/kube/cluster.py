@@ -92,6 +92,7 @@ class SimCluster:
         # the ReplicaSets and Pods behind each Deployment; Endpoints list its ready Pods
         self.workloads = Workloads(
             self.api,
+            plan=self.behaviours.pools_of,
             is_failing=lambda key: key in self.behaviours.failing,
             on_pods_changed=self.behaviours.pods_changed,
         )

@@ -1,19 +1,20 @@
 """The ReplicaSets and Pods behind each simulated Deployment, so that `kubectl get pods`, `kubectl get rs`,
 `kubectl rollout status/history/undo` and `kubectl logs` work against a member as against a real one.
 
-The Deployment's status stays the simulator's source of truth (see :func:`~federation.sandbox.kube.
-behaviour.deployment_status`: rollout delay, failing rollouts, replicas on NotReady nodes); this
-controller materialises what a Deployment controller and a kubelet would have made for that status:
+The Deployment controller's rollout (behaviour.py with rollout.py: ReplicaSets scaled in steps within
+maxSurge/maxUnavailable, pods ready after the rollout delay, failing rollouts, NotReady nodes) is the
+simulator's source of truth for the Deployment's status; this controller materialises what it
+decided, as the ReplicaSet controller and a kubelet would:
 
 * one ReplicaSet per pod template (``<deployment>-<template hash>``, the name the Deployment's
-  conditions already print), owned by the Deployment, carrying ``deployment.kubernetes.io/revision``;
-  the current one has ``spec.replicas`` pods, older ones are scaled to 0 and kept up to
+  conditions print), owned by the Deployment, carrying ``deployment.kubernetes.io/revision`` and
+  the ``spec.replicas`` the rollout gives it; those left with no pods are kept at 0 up to
   ``revisionHistoryLimit`` (default 10). A template that returns to an older one (``rollout undo``)
   reuses that ReplicaSet with the next revision number, as the real controller does;
-* the Pods of the current ReplicaSet, owned by it, bound when created to a schedulable node (Ready,
-  not cordoned, matching ``nodeSelector``; none: Pending and Unschedulable) and kept there; exactly
-  ``readyReplicas`` of them are Ready, those on Ready nodes first. A failing rollout's Pods are in
-  CrashLoopBackOff. Pod IPs come from the node's ``podCIDR``.
+* the Pods of each ReplicaSet, owned by it, bound when created to a schedulable node (Ready, not
+  cordoned, matching ``nodeSelector``; none: Pending and Unschedulable) and kept there; exactly as
+  many as the rollout counts ready are Ready, those on Ready nodes first, then the oldest. A failing
+  rollout's Pods are in CrashLoopBackOff. Pod IPs come from the node's ``podCIDR``.
 
 Garbage collection needs nothing here: ownerReferences make the collector delete ReplicaSets with
 their Deployment and Pods with their ReplicaSet. Endpoints are built from :meth:`Workloads.ready_pods`.
@@ -30,9 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from federation.sandbox.kube.api import now_iso
 from federation.sandbox.kube.errors import ApiError
+from federation.sandbox.kube.rollout import HASH_LABEL, template_hash
 
 if TYPE_CHECKING:
     from federation.sandbox.kube.api import ClusterApi
+    from federation.sandbox.kube.behaviour import PoolView
     from federation.sandbox.kube.store import Event, Key
 
 log = logging.getLogger(__name__)
@@ -42,14 +45,7 @@ RS_KEY = "apps/replicasets"
 POD_KEY = "/pods"
 NODE_KEY = "/nodes"
 REVISION = "deployment.kubernetes.io/revision"
-HASH_LABEL = "pod-template-hash"
 _SUFFIX = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet of Kubernetes' generated name suffixes
-
-
-def template_hash(template: dict[str, Any]) -> str:
-    import orjson
-
-    return hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).hexdigest()[:10]
 
 
 def _suffix(seed: str) -> str:
@@ -80,12 +76,14 @@ class Workloads:
         self,
         api: ClusterApi,
         *,
+        plan: Callable[[Key], list[PoolView] | None],
         is_failing: Callable[[tuple[str, str]], bool] = lambda key: False,
         on_pods_changed: Callable[[str, dict[str, Any]], None] = lambda ns, labels: None,
     ) -> None:
         """``is_failing(namespace, name)``: the Deployment's rollout crash-loops; ``on_pods_changed``
         (namespace, pod labels): Pods became ready or not (Endpoints follow)."""
         self.api = api
+        self.plan = plan
         self.is_failing = is_failing
         self.on_pods_changed = on_pods_changed
         self._dirty: set[Key] = set()
@@ -174,14 +172,10 @@ class Workloads:
         return self._pod_ips[key]
 
     def ready_pods(self, dep: dict[str, Any]) -> list[tuple[str, str]]:
-        """(pod name, IP) of the Deployment's ready Pods, as Endpoints list them."""
-        template = (dep.get("spec") or {}).get("template") or {}
-        owned = self._owned(RS_KEY, dep["metadata"].get("uid") or "")
-        rs = next((r for r in owned if _same_template(r["spec"].get("template") or {}, template)), None)
-        if rs is None:
-            return []
+        """(pod name, IP) of the Deployment's ready Pods (of every ReplicaSet), as Endpoints list them."""
         return sorted(
             (p["metadata"]["name"], (p.get("status") or {}).get("podIP") or "")
+            for rs in self._owned(RS_KEY, dep["metadata"].get("uid") or "")
             for p in self._owned(POD_KEY, rs["metadata"]["uid"])
             if _pod_ready(p)
         )
@@ -193,35 +187,59 @@ class Workloads:
         dep = store.get(DEPLOY_KEY, key)
         if dep is None or dep["metadata"].get("deletionTimestamp"):
             return
+        plan = self.plan(key)
+        if plan is None:
+            return
         ns, name = key
         md, spec = dep["metadata"], dep.get("spec") or {}
-        template = spec.get("template") or {}
-        h = template_hash(template)
-        rs_name = f"{name}-{h}"
+        new_hash = template_hash(spec.get("template") or {})
         rs_rt = api.resolve("apps", "v1", "replicasets")
         owned = self._owned(RS_KEY, md["uid"])
         latest = max((_revision(r) for r in owned), default=0)
-        # the ReplicaSet whose template is the Deployment's, ignoring the hash label (the real
-        # controller's EqualIgnoreHash): `rollout undo` copies an old template back, defaults and all
-        current = next((r for r in owned if _same_template(r["spec"].get("template") or {}, template)), None)
-        if current is not None:
-            rs_name = current["metadata"]["name"]
-        want = int(spec.get("replicas", 1))
-        if current is None:
-            current = api.create(rs_rt, ns, self._new_rs(dep, rs_name, h, latest + 1, want))
-        elif _revision(current) < latest or current["spec"].get("replicas") != want:
-            new = copy.deepcopy(current)
-            if _revision(current) < latest:  # back to an older template: it becomes the newest revision
-                new["metadata"].setdefault("annotations", {})[REVISION] = str(latest + 1)
-            new["spec"]["replicas"] = want
-            current = api.update(rs_rt, ns, rs_name, new)
-        revision = _revision(current)
-        if str(revision) != (md.get("annotations") or {}).get(REVISION):
-            new_dep = copy.deepcopy(dep)
-            new_dep["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
-            api.update(api.resolve("apps", "v1", "deployments"), ns, name, new_dep)
-        # older ReplicaSets: scaled to 0, their Pods gone, history trimmed
-        old = sorted((r for r in owned if r["metadata"]["name"] != rs_name), key=_revision)
+        # each ReplicaSet by the hash of its template without the hash label (the real controller's
+        # EqualIgnoreHash): `rollout undo` copies an old template back and finds its ReplicaSet
+        by_hash = {template_hash(r["spec"].get("template") or {}): r for r in owned}
+        keep: set[str] = set()
+        synced: list[tuple[dict[str, Any], PoolView]] = []
+        for pool in plan:
+            rs = by_hash.get(pool.hash)
+            if rs is None:
+                if pool.hash != new_hash and not pool.replicas:
+                    continue
+                template = spec.get("template") or {} if pool.hash == new_hash else None
+                if template is None:
+                    continue  # an old template the simulator never materialised (pods turned on later)
+                latest += 1
+                rs = api.create(
+                    rs_rt, ns, self._new_rs(dep, f"{name}-{pool.hash}", pool.hash, latest, pool.replicas)
+                )
+            elif (pool.hash == new_hash and _revision(rs) < latest) or rs["spec"].get(
+                "replicas"
+            ) != pool.replicas:
+                new = copy.deepcopy(rs)
+                if pool.hash == new_hash and _revision(rs) < latest:
+                    # back to an older template: it becomes the newest revision
+                    latest += 1
+                    new["metadata"].setdefault("annotations", {})[REVISION] = str(latest)
+                new["spec"]["replicas"] = pool.replicas
+                rs = api.update(rs_rt, ns, rs["metadata"]["name"], new)
+            keep.add(rs["metadata"]["name"])
+            if pool.hash == new_hash:
+                revision = _revision(rs)
+                if str(revision) != (md.get("annotations") or {}).get(REVISION):
+                    new_dep = copy.deepcopy(dep)
+                    new_dep["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
+                    api.update(api.resolve("apps", "v1", "deployments"), ns, name, new_dep)
+            synced.append((rs, pool))
+        # Pods that became ready first, then the scale-downs (ReplicaSets left without pods included),
+        # then the new Pods: whoever watches never sees fewer available or more Pods than the rollout
+        # allows
+        for rs, pool in synced:
+            self._sync_pods(dep, rs, pool.replicas, pool.ready, "ready")
+        for rs, pool in synced:
+            self._sync_pods(dep, rs, pool.replicas, pool.ready, "shrink")
+        # ReplicaSets with no pods left: scaled to 0, their Pods gone, history trimmed
+        old = sorted((r for r in owned if r["metadata"]["name"] not in keep), key=_revision)
         limit = int(spec.get("revisionHistoryLimit", 10))
         for i, rs in enumerate(old):
             for pod in self._owned(POD_KEY, rs["metadata"]["uid"]):
@@ -233,8 +251,8 @@ class Workloads:
                 scaled["spec"]["replicas"] = 0
                 api.update(rs_rt, ns, rs["metadata"]["name"], scaled)
                 api.write_status(rs_rt, scaled, {"replicas": 0, "observedGeneration": 1})
-        ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
-        self._sync_pods(dep, current, want, ready)
+        for rs, pool in synced:
+            self._sync_pods(dep, rs, pool.replicas, pool.ready, "grow")
 
     def _new_rs(self, dep: dict[str, Any], rs_name: str, h: str, revision: int, want: int) -> dict[str, Any]:
         md, spec = dep["metadata"], dep.get("spec") or {}
@@ -279,7 +297,9 @@ class Workloads:
             if exc.code != 404:
                 raise
 
-    def _sync_pods(self, dep: dict[str, Any], rs: dict[str, Any], want: int, ready: int) -> None:
+    def _sync_pods(self, dep: dict[str, Any], rs: dict[str, Any], want: int, ready: int, phase: str) -> None:
+        """``phase`` "ready": the existing Pods' readiness; "shrink": Pods beyond ``want`` deleted;
+        "grow": the missing Pods created, and the ReplicaSet's status."""
         api, store = self.api, self.api.store
         ns = rs["metadata"]["namespace"]
         rs_name = rs["metadata"]["name"]
@@ -287,27 +307,27 @@ class Workloads:
         template = rs["spec"]["template"]
         names = [f"{rs_name}-{_suffix(f'{rs_name}/{i}')}" for i in range(want)]
         existing = {p["metadata"]["name"]: p for p in self._owned(POD_KEY, rs["metadata"]["uid"])}
-        for extra in sorted(set(existing) - set(names)):
-            self._delete_pod(ns, extra)
-        nodes = self._schedulable(template.get("spec") or {})
-        for i, pod_name in enumerate(names):
-            if pod_name not in existing:
-                node = nodes[i % len(nodes)]["metadata"]["name"] if nodes else None
-                existing[pod_name] = api.create(pod_rt, ns, self._new_pod(rs, pod_name, node))
-        # exactly `ready` Pods are Ready: those on Ready nodes first, then in name order
-        order = sorted(
-            names,
-            key=lambda n: (not _on_ready_node(store, existing[n]), n),
-        )
-        ready_set = set(order[:ready])
+        if phase == "shrink":
+            for extra in sorted(set(existing) - set(names)):
+                self._delete_pod(ns, extra)
+            return
+        if phase == "grow":
+            nodes = self._schedulable(template.get("spec") or {})
+            for i, pod_name in enumerate(names):
+                if pod_name not in existing:
+                    node = nodes[i % len(nodes)]["metadata"]["name"] if nodes else None
+                    existing[pod_name] = api.create(pod_rt, ns, self._new_pod(rs, pod_name, node))
+        present = [i for i in range(want) if names[i] in existing]
+        # exactly `ready` Pods are Ready: those on Ready nodes first, then the oldest
+        order = sorted(present, key=lambda i: (not _on_ready_node(store, existing[names[i]]), i))
+        ready_set = {names[i] for i in order[:ready]}
         failing = self.is_failing((ns, dep["metadata"]["name"]))
-        n_ready = 0
         readiness_moved = False
-        for pod_name in names:
+        for i in present:
+            pod_name = names[i]
             pod = existing[pod_name]
             node = store.get(NODE_KEY, ("", (pod.get("spec") or {}).get("nodeName") or ""))
             status = self._pod_status(pod, node, pod_name in ready_set, failing)
-            n_ready += pod_name in ready_set
             if pod.get("status") != status:
                 readiness_moved |= _pod_ready(pod) != (
                     status.get("phase") == "Running" and pod_name in ready_set
@@ -315,6 +335,9 @@ class Workloads:
                 api.write_status(pod_rt, pod, status)
         if readiness_moved:
             self.on_pods_changed(ns, (template.get("metadata") or {}).get("labels") or {})
+        if phase != "grow":
+            return
+        n_ready = len(ready_set)
         rs_status = {
             "replicas": want,
             "fullyLabeledReplicas": want,
@@ -325,8 +348,9 @@ class Workloads:
         if not n_ready:
             rs_status.pop("readyReplicas")
             rs_status.pop("availableReplicas")
-        if rs.get("status") != rs_status:
-            api.write_status(rs_rt, rs, rs_status)
+        cur = store.get(RS_KEY, (ns, rs_name))
+        if cur is not None and cur.get("status") != rs_status:
+            api.write_status(rs_rt, cur, rs_status)
 
     def _new_pod(self, rs: dict[str, Any], name: str, node: str | None) -> dict[str, Any]:
         template = copy.deepcopy(rs["spec"]["template"])
@@ -417,21 +441,6 @@ class Workloads:
                 for c in containers
             ],
         }
-
-
-def _bare(template: dict[str, Any]) -> dict[str, Any]:
-    t = copy.deepcopy(template)
-    meta = t.setdefault("metadata", {})
-    (meta.get("labels") or {}).pop(HASH_LABEL, None)
-    if meta.get("creationTimestamp") is None:
-        meta.pop("creationTimestamp", None)
-    if not meta.get("labels"):
-        meta.pop("labels", None)
-    return t
-
-
-def _same_template(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return _bare(a) == _bare(b)
 
 
 def _since(prev: dict[str, Any], type_: str, status: str, now: str) -> str:
