@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     kube_qps: float = Field(default=50.0, gt=0, description="requests per second to each cluster")
     kube_burst: int = Field(default=100, ge=1, description="requests a cluster client may send at once")
 
+    # Several replicas (fedctl run): apps are split into this many shards, each a Lease held by one
+    # replica; 0 turns sharding off (one leader does everything, the other replicas wait).
+    shards: int = Field(default=16, ge=0, le=1024, description="app shards shared by the replicas (0: off)")
+    log_writes: bool = Field(
+        default=False,
+        description="log every write an app reconcile makes with replica, app and shard (federation.writes)",
+    )
+
     # Alibaba Cloud.
     alibaba_access_key_id: str | None = None
     alibaba_access_key_secret: SecretStr | None = None

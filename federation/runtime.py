@@ -159,15 +159,18 @@ def build_controller(
         steps=steps,
         dns=dns.publisher if dns is not None else None,
         health=health,
-        on_leading=dns.leading if dns is not None else None,
+        on_leading=dns.leading if dns is not None and not config.shards else None,
         slb=slb,
         store=store,
         sweeps=sweeps,
     )
     if dns is not None:
-        dns.gate_writes(controller.elector.may_write)
+        dns.gate_writes(controller.app_gate)
+        if config.shards and dns.follower is not None:
+            # every replica publishes its shards' apps and serves the others' from the store
+            dns.follower.keep = controller.owns_app
     if slb is not None:
-        slb.client.write_gate = controller.elector.may_write
+        slb.client.write_gate = controller.app_gate
     return controller
 
 

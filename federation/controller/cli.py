@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,8 @@ def run(
     service_type: str | None,
     drain_grace: float | None,
 ) -> None:
-    """Run the controller against the host cluster (one leader; extra replicas wait as standbys)."""
+    """Run the controller against the host cluster. Replicas share the apps by shards (the ``shards``
+    setting); one elected replica also does the cluster-level work."""
     slb = bool(settings.alibaba_access_key_id) if with_slb is None else with_slb
     if service_type is None:
         service_type = "LoadBalancer" if with_dns and not slb else "NodePort"
@@ -209,7 +211,10 @@ def run(
         kube_qps=settings.kube_qps,
         kube_burst=settings.kube_burst,
         drain_grace=drain_grace,
+        shards=settings.shards,
     )
+    if settings.log_writes:
+        logging.getLogger("federation.writes").setLevel(logging.INFO)
     if identity:
         config.identity = identity
     asyncio.run(
@@ -329,9 +334,85 @@ async def _status(
     return status_table(items)
 
 
+def shard_table(leases: list[dict[str, Any]], leader: dict[str, Any] | None, now: datetime) -> str:
+    """Who holds each shard (pure): the shard Leases and presence Leases of one controller's replicas,
+    the leader Lease, and ``now`` (UTC) to say how long ago each was renewed."""
+    from federation.controller.sharding import LABEL_ROLE, LABEL_SHARD, ROLE_REPLICA, ROLE_SHARD
+
+    def spec(lease: dict[str, Any] | None) -> dict[str, Any]:
+        return dict((lease or {}).get("spec") or {})
+
+    def age(sp: dict[str, Any]) -> tuple[str, bool]:
+        """(seconds since the renewal, still within its duration) by the wall clock: a display only."""
+        stamp = sp.get("renewTime")
+        if not stamp:
+            return "-", False
+        try:
+            at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        except ValueError:
+            return "-", False
+        secs = (now - at).total_seconds()
+        return f"{secs:.1f}s", secs <= float(sp.get("leaseDurationSeconds") or 0)
+
+    shards: list[tuple[int, str, str, str, str]] = []
+    replicas: list[tuple[str, str, bool]] = []
+    for lease in leases:
+        labels = (lease.get("metadata") or {}).get("labels") or {}
+        sp = spec(lease)
+        holder = str(sp.get("holderIdentity") or "")
+        ago, fresh = age(sp)
+        if labels.get(LABEL_ROLE) == ROLE_SHARD and str(labels.get(LABEL_SHARD, "")).isdigit():
+            state = "free" if not holder else ("held" if fresh else "expired")
+            renewed = str(sp.get("renewTime") or "-")
+            shards.append((int(labels[LABEL_SHARD]), holder or "-", renewed, ago, state))
+        elif labels.get(LABEL_ROLE) == ROLE_REPLICA and holder:
+            replicas.append((holder, ago, fresh))
+    if not shards:
+        return "No shard Leases found (the controller runs unsharded, or has not started)."
+    header = ("SHARD", "HOLDER", "RENEWED", "AGO", "STATE")
+    rows = [header, *[(str(a), b, c_, d, e) for a, b, c_, d, e in sorted(shards)]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.append("")
+    held = [s for s in shards if s[4] == "held"]
+    for name, ago, fresh in sorted(replicas):
+        n = sum(1 for s in held if s[1] == name)
+        lines.append(f"replica {name}: {n} shard(s), seen {ago} ago{'' if fresh else ' (silent: gone?)'}")
+    lsp = spec(leader)
+    lines.append(
+        f"leader (cluster-level work): {lsp.get('holderIdentity') or '-'}; "
+        f"{len(held)}/{len(shards)} shards held"
+    )
+    return "\n".join(lines)
+
+
+async def _shards(kubeconfig: Path | None, context: str | None, namespace: str, lease_name: str) -> str:
+    from federation.clusters.kubeapi import LEASES
+    from federation.controller.sharding import LABEL_SET
+
+    host = await host_client(kubeconfig, context)
+    try:
+        leases, _ = await host.list(LEASES, namespace, label_selector=f"{LABEL_SET}={lease_name}")
+        leader = await host.get(LEASES, lease_name, namespace)
+    except KubeError as exc:
+        raise click.ClickException(f"cannot read the Leases in {namespace}: {exc}") from None
+    finally:
+        await host.close()
+    return shard_table(leases, leader, datetime.now(UTC))
+
+
 @click.command("status")
 @click.argument("app", required=False)
 @click.option("-n", "--namespace", default=None, help="Namespace (default: all; 'default' with APP).")
+@click.option(
+    "--shards",
+    "show_shards",
+    is_flag=True,
+    help="Show which replica holds each shard (and when it renewed it) instead of the apps.",
+)
+@click.option(
+    "--lease-name", default="fedctl-controller", show_default=True, help="The controller's Lease name."
+)
 @click.option(
     "--kubeconfig",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -341,9 +422,28 @@ async def _status(
 @click.option("--context", default=None, help="kubeconfig context.")
 @click.pass_obj
 def status(
-    settings: Settings, app: str | None, namespace: str | None, kubeconfig: Path | None, context: str | None
+    settings: Settings,
+    app: str | None,
+    namespace: str | None,
+    show_shards: bool,
+    lease_name: str,
+    kubeconfig: Path | None,
+    context: str | None,
 ) -> None:
-    """Show apps × regions: desired and ready replicas, reachability, why a region is excluded."""
+    """Show apps × regions: desired and ready replicas, reachability, why a region is excluded
+    (with --shards: which controller replica holds each shard)."""
+    if show_shards:
+        click.echo(
+            asyncio.run(
+                _shards(
+                    kubeconfig or settings.kubeconfig,
+                    context or settings.kube_context,
+                    settings.namespace,
+                    lease_name,
+                )
+            )
+        )
+        return
     click.echo(
         asyncio.run(
             _status(kubeconfig or settings.kubeconfig, context or settings.kube_context, app, namespace)

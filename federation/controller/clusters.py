@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from federation.api import constants as c
 from federation.api.conditions import set_condition
 from federation.api.membercluster import MemberCluster, MemberClusterStatus
-from federation.clusters.kubeapi import NODES, KubeError
+from federation.clusters.kubeapi import NODES, KubeError, NotLeaderError
 from federation.clusters.registry import KubeconfigError, kubeconfig_from_secret
 from federation.clusters.resources import MEMBERCLUSTERS
 from federation.controller.collaborators import ClusterCollaborators
@@ -219,6 +219,8 @@ class ClusterReconciler:
         try:
             await deps.host.merge_patch(MEMBERCLUSTERS, mc.name, body, sub="status")
             self._last_write[mc.name] = time.monotonic()
+        except NotLeaderError:
+            return  # sharded replicas probe their own clients; the leader reports the status
         except KubeError as exc:
             if not exc.not_found:
                 raise

@@ -49,6 +49,8 @@ from federation.controller.informer import Informer, Obj
 from federation.controller.leader import LeaderElector
 from federation.controller.members import MemberDirectory, MemberReachability, MemberView
 from federation.controller.queue import WorkQueue, run_workers
+from federation.controller.sharding import CURRENT, ShardManager
+from federation.controller.shards import shard_of
 from federation.controller.steps import ReconcileStep
 from federation.health.source import AllOf, RegionHealthSource
 
@@ -96,6 +98,9 @@ class ControllerConfig:
     retry_max_delay: float = 300.0
     queue_qps: float = 10.0
     queue_burst: int = 100
+    # 0: one leader does everything and standbys wait; N: apps are split into N shards (Leases) shared
+    # by every replica, and only the cluster-level work waits for the leader Lease (see sharding.py)
+    shards: int = 0
 
 
 class Controller:
@@ -137,12 +142,30 @@ class Controller:
             lease_duration=self.config.lease_duration,
             renew_deadline=self.config.renew_deadline,
             retry_period=self.config.retry_period,
-            on_started=self._start_active,
-            on_stopped=self._stop_active,
+            on_started=None if self.config.shards else self._start_active,
+            on_stopped=None if self.config.shards else self._stop_active,
         )
-        self.host = KubeApi(
-            host.api_client, name="host", write_gate=self.elector.may_write, timeout=host.timeout
-        )
+        # Sharded, every replica is active: an app's writes pass its shard's gate (the leader's gate
+        # still guards what is not any app's, such as MemberCluster status)
+        self.sharding: ShardManager | None = None
+        self.app_gate: Callable[[], bool] = self.elector.may_write
+        self._in_flight: dict[int, int] = {}  # shard -> app reconciles running for it
+        if self.config.shards:
+            self.sharding = ShardManager(
+                KubeApi(host.api_client, name="shards", timeout=host.timeout),
+                lease_name=self.config.lease_name,
+                namespace=self.config.namespace,
+                identity=self.config.identity,
+                shards=self.config.shards,
+                lease_duration=self.config.lease_duration,
+                renew_deadline=self.config.renew_deadline,
+                retry_period=self.config.retry_period,
+                on_gained=self._shards_gained,
+                in_flight=lambda shard: self._in_flight.get(shard, 0),
+            )
+            self.app_gate = self.sharding.gate(self.elector.may_write)
+        self.dns_publisher = dns
+        self.host = KubeApi(host.api_client, name="host", write_gate=self.app_gate, timeout=host.timeout)
         # the cluster reconciler's own counters: probes and MemberCluster status are not app traffic
         self.host_clusters = KubeApi(
             host.api_client, name="host-clusters", write_gate=self.elector.may_write, timeout=host.timeout
@@ -173,6 +196,8 @@ class Controller:
                 self.enqueue_all_apps,
                 config=sweeps,
                 db=store,
+                leads=self.elector.may_write if self.config.shards else lambda: True,
+                owns_app=self.owns_app,
                 # one DescribeHealthStatus per SLB and sweep feeds both the sweeps and the SLB step
                 slb=HealthRelay(slb, self.slb_step) if slb is not None and self.slb_step else slb,
             )
@@ -195,7 +220,7 @@ class Controller:
 
             self.steps.append(DnsStep(dns))
         self.registry = MemberRegistry(
-            self.elector.may_write,
+            self.app_gate,
             timeout=self.config.member_timeout,
             qps=self.config.kube_qps,
             burst=self.config.kube_burst,
@@ -220,8 +245,14 @@ class Controller:
         """Run until cancelled."""
         if not self.config.release_on_exit:
             self.elector.release_on_exit = False
+            if self.sharding is not None:
+                self.sharding.release_on_exit = False
         try:
-            await self.elector.run()
+            if self.sharding is None:
+                await self.elector.run()
+            else:
+                await self._start_active()
+                await asyncio.gather(self.elector.run(), self.sharding.run())
         finally:
             await self._stop_active()
 
@@ -233,7 +264,7 @@ class Controller:
         async with self._active_lock:
             if self._active:
                 return
-            if self.on_leading is not None:
+            if self.on_leading is not None and self.sharding is None:
                 await self.on_leading(True)
             self.app_queue, self.cluster_queue = self._new_queues()
             # what the last term learnt about members is stale: probe everything afresh
@@ -340,9 +371,47 @@ class Controller:
             await asyncio.sleep(0.05)
 
     async def _reconcile_app(self, key: str) -> None:
-        self.reconciles += 1
         assert self.app_reconciler is not None
-        await self.app_reconciler.reconcile(key)
+        if self.sharding is None:
+            self.reconciles += 1
+            await self.app_reconciler.reconcile(key)
+            return
+        shard = self.shard_of_app(key)
+        if shard is None or not self.sharding.holds(shard):
+            return  # not ours (any more): the replica holding its shard reconciles it
+        # (ours but past its renew deadline for a moment: the gate refuses the writes and the queue
+        # retries; losing the shard for good re-enqueues its apps when it comes back)
+        self.reconciles += 1
+        token = CURRENT.set((key, shard))
+        self._in_flight[shard] = self._in_flight.get(shard, 0) + 1
+        try:
+            await self.app_reconciler.reconcile(key)
+        finally:
+            self._in_flight[shard] -= 1
+            CURRENT.reset(token)
+
+    def shard_of_app(self, key: str) -> int | None:
+        """The shard of the app ``namespace/name`` (None: not in the cache, nothing to reconcile)."""
+        raw = self.apps_informer.get(key) if self.apps_informer is not None else None
+        if raw is None or not self.config.shards:
+            return None
+        return shard_of(str((raw.get("metadata") or {}).get("uid") or key), self.config.shards)
+
+    def owns_app(self, key: str) -> bool:
+        """Whether this replica reconciles the app now (always, unsharded: the leader does them all)."""
+        if self.sharding is None:
+            return True
+        shard = self.shard_of_app(key)
+        return shard is not None and self.sharding.holds(shard)
+
+    def _shards_gained(self, shards: set[int]) -> None:
+        if self.dns_publisher is not None:
+            self.dns_publisher.forget_owners()  # the former holder changed them meanwhile
+        inf = self.apps_informer
+        for key, raw in list(inf.cache.items() if inf is not None else []):
+            uid = str((raw.get("metadata") or {}).get("uid") or key)
+            if shard_of(uid, self.config.shards) in shards:
+                self.app_queue.add(key)
 
     async def _stop_active(self) -> None:
         async with self._active_lock:
@@ -361,7 +430,7 @@ class Controller:
             self.secret_informers.clear()
             await self.registry.close()
             self.members.clear()
-            if self.on_leading is not None:
+            if self.on_leading is not None and self.sharding is None:
                 await self.on_leading(False)
 
     async def _resync_loop(self) -> None:
@@ -440,7 +509,8 @@ class Controller:
 
     def enqueue_all_apps(self) -> None:
         for key in list(self.apps_informer.cache if self.apps_informer else []):
-            self.app_queue.add(key)
+            if self.owns_app(key):
+                self.app_queue.add(key)
 
     # --- members ----------------------------------------------------------------------------------
 
@@ -494,7 +564,7 @@ class Controller:
         view.writer = KubeApi(
             member.api.api_client,
             name=member.name,
-            write_gate=self.elector.may_write,
+            write_gate=self.app_gate,
             timeout=member.api.timeout,
             retry=NO_RETRY,
         )

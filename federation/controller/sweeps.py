@@ -49,8 +49,14 @@ class ControllerHealth:
         config: HealthConfig | None = None,
         db: Any = None,
         slb: SlbHealthApi | None = None,
+        leads: Callable[[], bool] = lambda: True,
+        owns_app: Callable[[str], bool] = lambda key: True,
     ) -> None:
         self.directory = members
+        # Sharded, the sweeps run on every replica: the member signals on the leader only (cluster-level
+        # work), the app signals of the apps whose shards this replica holds
+        self._leads = leads
+        self._owns_app = owns_app
         self._apps = apps
         self._enqueue_app = enqueue_app
         self._enqueue_all = enqueue_all
@@ -83,6 +89,8 @@ class ControllerHealth:
     # --- HealthSource ------------------------------------------------------------------------------
 
     def members(self) -> Sequence[MemberInfo]:
+        if not self._leads():
+            return []
         return [MemberInfo(v.name, v.member.region, v.member.probe_api) for v in self.directory.all_views()]
 
     def apps(self) -> Sequence[AppInfo]:
@@ -97,7 +105,7 @@ class ControllerHealth:
         out = []
         for raw in list(inf.cache.values()):
             info = app_info(raw, deployment)
-            if info is not None:
+            if info is not None and self._owns_app(info.key):
                 out.append(info)
         return out
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from federation.dns.plan import owner_name, ownership
 from federation.dns.providers.embedded import EmbeddedProvider
 
 if TYPE_CHECKING:
@@ -45,6 +47,9 @@ class StoreFollower:
         self.store = store
         self.interval = interval
         self.following = True
+        # sharded replicas: every one publishes the apps of its shards (``keep(app)`` True) and
+        # follows the store for the rest, all the time
+        self.keep: Callable[[str], bool] | None = None
         self.loads = 0  # zone loads so far (tests, diagnostics)
         self._serials: dict[str, int] = {}  # zone -> the serial of the records this replica holds
         self._lock = asyncio.Lock()
@@ -52,6 +57,15 @@ class StoreFollower:
         self._failing = False
         if provider.server is not None:
             provider.server.loaded = False
+
+    def _own_names(self, zone: str) -> set[str]:
+        """The names (and their ownership markers) of the apps this replica publishes itself."""
+        assert self.keep is not None
+        out: set[str] = set()
+        for hostname, owner in ownership(self.provider.snapshot(zone)).items():
+            if self.keep(owner):
+                out.update((hostname, owner_name(hostname)))
+        return out
 
     @property
     def server(self) -> DnsServer | None:
@@ -78,9 +92,14 @@ class StoreFollower:
                 if self._serials.get(zone) == serial:
                     continue
                 got, records = await self.store.published_zone(zone)
-                # off the event loop: building a big zone's answers takes seconds, and this server
-                # keeps answering meanwhile (each query sees the zone before or after, never a mix)
-                await asyncio.to_thread(self.provider.load, zone, records)
+                if self.keep is not None:
+                    # sharded: this replica publishes too, so the merge runs on the loop, between its
+                    # own publishes (only the names that changed are rebuilt)
+                    self.provider.load(zone, records, self._own_names(zone))
+                else:
+                    # off the event loop: building a big zone's answers takes seconds, and this server
+                    # keeps answering meanwhile (each query sees the zone before or after, never a mix)
+                    await asyncio.to_thread(self.provider.load, zone, records)
                 self._serials[zone] = got
                 loaded += 1
             self.loads += loaded

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import random
@@ -184,7 +185,9 @@ class AlibabaClient:
             self.attempts += 1
             attempts += 1
             try:
-                body = await loop.run_in_executor(self._pool, self._send, client, request, gate)
+                # the gate runs in the pool too: it needs the caller's context (which app's shard writes)
+                ctx = contextvars.copy_context()
+                body = await loop.run_in_executor(self._pool, ctx.run, self._send, client, request, gate)
             except NotLeaderError:
                 raise
             except AlibabaError as err:

@@ -37,16 +37,24 @@ class EmbeddedProvider:
             if self.server is not None:
                 self.server.set_zone(zone, [])
 
-    def load(self, zone: str, records: Collection[Record]) -> int:
+    def load(self, zone: str, records: Collection[Record], keep: Collection[str] = ()) -> int:
         """Make ``records`` the whole published state of ``zone`` (what a replica read from the store),
         served at once; returns how many names changed. Only those names are rebuilt in the server:
-        a zone of tens of thousands of records takes seconds to build whole, one name milliseconds."""
+        a zone of tens of thousands of records takes seconds to build whole, one name milliseconds.
+        The names in ``keep`` stay as they are here (a sharded replica's own apps: what it published
+        last is newer than what the store said when it was read)."""
         zone = _norm(zone)
         grouped: dict[str, set[Record]] = {}
         for r in records:
             grouped.setdefault(r.name, set()).add(r)
         by_name = {name: frozenset(recs) for name, recs in grouped.items()}
         known = self._zones.get(zone)
+        for name in keep:
+            mine = (known or {}).get(name)
+            if mine is not None:
+                by_name[name] = mine
+            else:
+                by_name.pop(name, None)
         if self.server is not None and (known is None or zone not in self.server.zones()):
             self.server.set_zone(zone, records)  # first: a record the server refuses changes nothing
             self._zones[zone] = by_name
