@@ -25,6 +25,7 @@ from federation.controller.resources import FEDERATEDAPPS
 from federation.controller.sharding import LABEL_ROLE, LABEL_SET, LABEL_SHARD, ROLE_SHARD
 from federation.controller.shards import shard_of
 from federation.sandbox.wiring import SYSTEM_NAMESPACE, Sandbox
+from tests.fedctl_cli import fedctl
 from tests.integration.conftest import fedctl_run_command
 from tests.waiting import wait_for
 
@@ -209,6 +210,16 @@ async def test_three_replicas_share_the_apps_and_take_over_a_killed_ones_shards(
         after = await wait_for(moved, 30, f"the shards {sorted(orphaned)} of {victim.identity} taken over")
         took = time.monotonic() - killed_at
         assert not set(after.values()) & {victim.identity}
+
+        # what an operator sees
+        code, out, err = await fedctl(
+            "status", "--shards", "--kubeconfig", str(sb.kubeconfigs["host"]), env={**os.environ}
+        )
+        assert code == 0, err
+        rows = [line.split() for line in out.splitlines()[1 : SHARDS + 1]]
+        assert {int(r[0]): r[1] for r in rows if r[-1] == "held"} == after
+        for ident in survivors:
+            assert f"replica {ident}: {SHARDS // 2} shard(s)" in out
 
         # its apps keep converging: scale 20 of them and see the members follow
         items, _ = await host.list(FEDERATEDAPPS, NS)
