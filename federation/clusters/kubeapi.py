@@ -109,10 +109,15 @@ class KubeError(Exception):
 
 
 class NotLeaderError(KubeError):
-    """A write refused locally because this controller does not (or no longer) hold the Lease."""
+    """A write refused locally because this controller does not (or no longer) hold the Lease (the
+    leader's, or the shard's of the app being reconciled)."""
 
     def __init__(self) -> None:
-        super().__init__(0, "NotLeader", "this controller is not the leader; write refused")
+        super().__init__(
+            0,
+            "NotLeader",
+            "this controller does not hold the Lease (leader or the app's shard); write refused",
+        )
 
 
 @dataclass(frozen=True)

@@ -348,7 +348,13 @@ class Dashboard:
             "lease": "/".join(self.lease),
             "self": ctrl.config.identity if ctrl is not None else None,
             "selfIsLeader": bool(ctrl.is_leader) if ctrl is not None else None,
-            "role": ("dashboard" if ctrl is None else ("leader" if ctrl.is_leader else "standby")),
+            "role": (
+                "dashboard"
+                if ctrl is None
+                else ("leader" if ctrl.is_leader else ("replica" if ctrl.sharding else "standby"))
+            ),
+            # sharded: the shards this replica holds (its apps); None unsharded
+            "shards": sorted(ctrl.sharding.held()) if ctrl is not None and ctrl.sharding else None,
         }
 
     async def _health_reasons(self) -> dict[tuple[str, str], str]:

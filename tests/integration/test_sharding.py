@@ -14,10 +14,11 @@ import re
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from federation.api import constants as c
 from federation.clusters.kubeapi import LEASES, KubeApi
@@ -117,7 +118,12 @@ def _balanced(holders: dict[int, str], live: set[str]) -> bool:
     )
 
 
-def _writes(replicas: list[Replica]) -> dict[str, list[tuple[float, str]]]:
+class Logged(Protocol):
+    identity: str
+    log: Path
+
+
+def _writes(replicas: Sequence[Logged]) -> dict[str, list[tuple[float, str]]]:
     """app -> [(time, replica)] of every write, from the replicas' logs, sorted."""
     out: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for r in replicas:
