@@ -406,7 +406,11 @@ class Controller:
 
     def _shards_gained(self, shards: set[int]) -> None:
         if self.dns_publisher is not None:
-            self.dns_publisher.forget_owners()  # the former holder changed them meanwhile
+            # the former holder changed these apps' records meanwhile: read them afresh
+            self.dns_publisher.forget_owners()
+            invalidate = getattr(self.dns_publisher.provider, "invalidate", None)  # alidns's zone cache
+            if invalidate is not None:
+                invalidate()
         inf = self.apps_informer
         for key, raw in list(inf.cache.items() if inf is not None else []):
             uid = str((raw.get("metadata") or {}).get("uid") or key)

@@ -57,13 +57,21 @@ class DashboardMetrics(Collector):
             labels=["identity"],
         )
         depth = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Keys waiting in a work queue.", labels=["queue"])
+        shards = GaugeMetricFamily(
+            f"{PREFIX}_shards_held",
+            "App shards this replica holds (sharded replicas only).",
+            labels=["identity"],
+        )
         ctrl = dash.controller
         if ctrl is not None:
             leader.add_metric([ctrl.config.identity], 1.0 if ctrl.is_leader else 0.0)
             depth.add_metric(["app"], float(len(ctrl.app_queue)))
             depth.add_metric(["cluster"], float(len(ctrl.cluster_queue)))
+            if ctrl.sharding is not None:
+                shards.add_metric([ctrl.config.identity], float(len(ctrl.sharding.held())))
         yield leader
         yield depth
+        yield shards
 
         queries = CounterMetricFamily(
             f"{PREFIX}_dns_queries",
