@@ -541,7 +541,8 @@ def serve(
         raise click.ClickException(f"{records_file}: {exc}") from None
 
     async def run() -> None:
-        bound = await server.start(host, port, reuse_port=pool is not None)
+        # this process does nothing else: UDP gets a thread of its own (DnsServer.serve_udp)
+        bound = await server.start(host, port, udp_thread=True)
         if pool is not None:
             await pool.start(*bound)
         if ready_file is not None:

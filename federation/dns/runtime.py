@@ -140,7 +140,7 @@ async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[s
 
         follower = StoreFollower(provider_e, store)  # SERVFAIL until the first load
     host, port = _hostport(settings.dns_listen)
-    address = await server.start(host, port, reuse_port=workers is not None)
+    address = await server.start(host, port)  # workers read its UDP socket too (share_udp)
     if workers is not None:
         try:
             await workers.start(*address)

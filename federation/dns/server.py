@@ -42,6 +42,7 @@ import logging
 import random
 import socket
 import struct
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ MAX_UDP_PAYLOAD = 4096  # the largest UDP answer we send, whatever the client ad
 OUR_PAYLOAD = 1232  # advertised in our OPT record (DNS flag day 2020 recommendation)
 TCP_IDLE_TIMEOUT = 10.0
 UDP_BATCH = 64  # datagrams read per wake-up of the event loop (a loaded server answers in bursts)
+_DONTWAIT = socket.MSG_DONTWAIT  # the loop's reads and writes never block (see share_udp)
 _RCODE_TEXT = {int(r): r.name for r in dns.rcode.Rcode if int(r) < 16}
 CACHE_SIZE = 50_000  # cached responses (and source classifications) before the cache starts over
 MAX_CNAME_CHAIN = 8
@@ -198,6 +200,17 @@ def _build_zone(
     return z
 
 
+class _Seen:
+    """What answering one query found out, for its counters and the cache (one per query: the UDP
+    thread and the event loop's TCP connections may be answering at the same time)."""
+
+    __slots__ = ("line", "random")
+
+    def __init__(self) -> None:
+        self.line = "-"  # the line the query was classified to
+        self.random = False  # a weighted draw was made: never cache the answer
+
+
 class DnsServer:
     """Authoritative server for the zones given to :meth:`set_zone`."""
 
@@ -210,6 +223,7 @@ class DnsServer:
         self._zones: dict[str, _Zone] = {}
         self._serials: dict[str, int] = {}
         self._udp: socket.socket | None = None
+        self._udp_thread: threading.Thread | None = None
         self._tcp: asyncio.Server | None = None
         self._tcp_tasks: set[asyncio.Task[None]] = set()
         self.address: tuple[str, int] | None = None
@@ -218,10 +232,9 @@ class DnsServer:
         # (keys: the query after its ID, TCP, the line; ECS queries also by the part before the address)
         self._cache: dict[tuple[Any, ...], tuple[bytes, tuple[str, str]]] = {}
         self._peers: dict[str, Classification] = {}
+        self._peer_lines: dict[str, str] = {}  # the same, the line only (the cache key's part)
         self._subnets: dict[tuple[int, int, bytes], Classification] = {}  # ECS (family, bits, address)
-        self._random = False
         self._loaded = True
-        self._line = "-"  # the line the query being answered was classified to
         self.query_counts: Counter[tuple[str, str]] = Counter()  # (line, rcode) -> answered
         # told every zone change (worker processes serving the same zones: federation.dns.workers)
         self.mirror: Callable[[tuple[Any, ...]], None] | None = None
@@ -299,10 +312,11 @@ class DnsServer:
                 return self._zones.get("") if name else None
             name = name.split(".", 1)[1]
 
-    def _pick(self, answer: _Answer) -> dns.rrset.RRset:
+    def _pick(self, answer: _Answer, seen: _Seen | None) -> dns.rrset.RRset:
         if not answer.cumulative:
             return answer.rrset
-        self._random = True
+        if seen is not None:
+            seen.random = True
         point = self._rng.randrange(answer.cumulative[-1])
         for i, edge in enumerate(answer.cumulative):
             if point < edge:
@@ -320,9 +334,10 @@ class DnsServer:
         return None
 
     def resolve(
-        self, qname: str, rtype: str, cls: Classification
+        self, qname: str, rtype: str, cls: Classification, seen: _Seen | None = None
     ) -> tuple[int, list[dns.rrset.RRset], list[dns.rrset.RRset]]:
-        """(rcode, answer, authority) for one question from a client of class ``cls``."""
+        """(rcode, answer, authority) for one question from a client of class ``cls`` (``seen``
+        learns whether a weighted draw was made)."""
         if not self._loaded:
             return dns.rcode.SERVFAIL, [], []
         name = _norm(qname)
@@ -338,7 +353,7 @@ class DnsServer:
                 if hit is None:
                     continue
                 found = True
-                answer.append(self._pick(hit[1]))
+                answer.append(self._pick(hit[1], seen))
                 if hit[0] == "CNAME" and t != "CNAME":
                     target = _norm(hit[1].rrset[0].target.to_text())
                     if target == name or not (target == z.origin or target.endswith("." + z.origin)):
@@ -370,8 +385,10 @@ class DnsServer:
         key = None
         cache = self._cache  # the answer goes into the cache of the zones it was computed from
         if len(wire) >= 12 and not wire[2] & 0x80:
-            cls = self._peers.get(peer)
-            key = (wire[2:], tcp, cls if cls is not None else self._peer_class(peer))
+            # the line stands for the whole class: its chain is the line's, and the peer's prefix
+            # never shows in an answer (ECS scopes come from the option, which is in the bytes)
+            line = self._peer_lines.get(peer)
+            key = (wire[2:], tcp, line if line is not None else self._peer_class(peer).line)
             hit = cache.get(key)
             if hit is not None:
                 self.stats["cached"] += 1
@@ -383,7 +400,7 @@ class DnsServer:
                 # in: resolvers send each of their clients' /24s, which the byte key above tells apart.
                 start, family, addr = subnet
                 ecs_cls = self._subnet_class(family, wire[start + 2], addr)
-                ecs_key = (wire[2 : start + 3], tcp, ecs_cls, None)
+                ecs_key = (wire[2 : start + 3], tcp, ecs_cls.line, ecs_cls.prefix_len)
                 hit = cache.get(ecs_key)
                 if hit is not None:
                     self.stats["cached"] += 1
@@ -391,20 +408,19 @@ class DnsServer:
                     return wire[:2] + hit[0] + addr
         else:
             subnet = None
-        self._random = False
-        self._line = "-"
+        seen = _Seen()
         try:
-            out = self._handle(wire, peer, tcp)
+            out = self._handle(wire, peer, tcp, seen)
         except Exception:
             log.exception("dns: answering a query failed")
             self.stats["servfail"] += 1
             out = _header_only(wire, dns.rcode.SERVFAIL)
-            self._count(self._line, out[2:])
+            self._count(seen.line, out[2:])
             return out
         if out is None:
             return None
-        counter_key = self._count(self._line, out[2:])
-        if key is not None and not self._random:
+        counter_key = self._count(seen.line, out[2:])
+        if key is not None and not seen.random:
             if len(cache) >= CACHE_SIZE:
                 cache.clear()
             cache[key] = (out[2:], counter_key)
@@ -439,10 +455,12 @@ class DnsServer:
         if cls is None:
             if len(self._peers) >= CACHE_SIZE:
                 self._peers.clear()
+                self._peer_lines.clear()
             cls = self._peers[peer] = self.classifier.classify(peer)
+            self._peer_lines[peer] = cls.line
         return cls
 
-    def _handle(self, wire: bytes, peer: str, tcp: bool) -> bytes | None:
+    def _handle(self, wire: bytes, peer: str, tcp: bool, seen: _Seen) -> bytes | None:
         if len(wire) < 12:
             self.stats["dropped"] += 1
             return None
@@ -487,8 +505,8 @@ class DnsServer:
             response.set_rcode(dns.rcode.REFUSED)
             return response.to_wire()
         qtype = dns.rdatatype.to_text(question.rdtype)
-        self._line = cls.line
-        rcode, answer, authority = self.resolve(question.name.to_text(), qtype, cls)
+        seen.line = cls.line
+        rcode, answer, authority = self.resolve(question.name.to_text(), qtype, cls, seen)
         response.set_rcode(dns.rcode.Rcode(rcode))
         if rcode not in (dns.rcode.REFUSED, dns.rcode.SERVFAIL):
             response.flags |= dns.flags.AA
@@ -511,11 +529,12 @@ class DnsServer:
     # -- transports -----------------------------------------------------------------------------
 
     async def start(
-        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False, udp_thread: bool = False
     ) -> tuple[str, int]:
         """Listen on UDP and TCP on the same port (an ephemeral one when ``port`` is 0); with
         ``reuse_port`` other processes may bind the same UDP port (SO_REUSEPORT: the kernel spreads
-        the clients over them)."""
+        the clients over them); with ``udp_thread`` UDP is answered by a thread of its own
+        (:meth:`serve_udp`), for a process whose event loop has little else to do."""
         last_error: OSError | None = None
         for _ in range(20):
             udp = bind_udp(host, port, reuse_port=reuse_port)
@@ -528,16 +547,78 @@ class DnsServer:
                 if port:
                     raise
                 continue
-            self.serve_udp(udp)
+            self.serve_udp(udp, thread=udp_thread)
             self.address = (host, bound)
             log.info("dns: serving %s on %s:%d (udp+tcp)", ", ".join(self.zones()) or "no zones", host, bound)
             return self.address
         raise OSError(f"dns: no port free for both UDP and TCP on {host}: {last_error}")
 
-    def serve_udp(self, sock: socket.socket) -> None:
-        """Answer the datagrams arriving on ``sock`` (bound, non-blocking) from the running loop."""
+    def serve_udp(self, sock: socket.socket, *, thread: bool = False) -> None:
+        """Answer the datagrams arriving on ``sock`` (bound, non-blocking) from the running loop, or
+        with ``thread`` from a thread of its own that blocks in ``recvfrom``.
+
+        The thread is the fast way for a process that does little else (the worker processes,
+        ``fedctl dns serve``): the kernel wakes it straight from the socket, with no poll, no event
+        loop iteration and no EAGAIN per datagram, which is most of the CPU a query costs at a
+        moderate rate. Zone changes are made by other threads meanwhile, as they are with the loop
+        (each query sees a zone before or after a change, never a mix)."""
         self._udp = sock
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._drain_udp, sock)
+        if not thread:
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._drain_udp, sock)
+            return
+        sock.setblocking(True)
+        self._udp_thread = threading.Thread(target=self._udp_loop, args=(sock,), name="dns udp", daemon=True)
+        self._udp_thread.start()
+
+    def share_udp(self) -> socket.socket | None:
+        """The UDP socket, for other processes to read beside this one (worker processes inherit it),
+        or None before :meth:`start`.
+
+        A process reading it from a thread blocks in ``recvfrom``, and blocking is a property of the
+        socket all the processes share: the socket is made blocking, and this process's event loop,
+        if it reads it, asks with MSG_DONTWAIT (so a datagram another process took first costs one
+        EAGAIN, never a stalled loop)."""
+        if self._udp is not None:
+            self._udp.setblocking(True)
+        return self._udp
+
+    def _udp_loop(self, sock: socket.socket) -> None:
+        handle = self.handle
+        recvfrom = sock.recvfrom
+        sendto = sock.sendto
+        peer_lines = self._peer_lines
+        stats = self.stats
+        counts = self.query_counts
+        while True:
+            try:
+                data, addr = recvfrom(65535)
+            except OSError as exc:
+                if self._udp is not sock:
+                    return
+                log.debug("dns: udp error %s", exc)
+                continue
+            if addr is None:  # shut down by stop()
+                return
+            # handle()'s first step inlined (a repeated question from a known source): this loop
+            # is where a loaded server spends its time, and a call is a good part of a cache hit
+            if len(data) >= 12 and not data[2] & 0x80:
+                line = peer_lines.get(addr[0])
+                if line is not None:
+                    hit = self._cache.get((data[2:], False, line))
+                    if hit is not None:
+                        stats["cached"] += 1
+                        counts[hit[1]] += 1
+                        try:
+                            sendto(data[:2] + hit[0], addr)
+                        except OSError:
+                            stats["dropped"] += 1
+                        continue
+            out = handle(data, addr[0], tcp=False)
+            if out is not None:
+                try:
+                    sendto(out, addr)
+                except OSError:  # client gone: it asks again
+                    self.stats["dropped"] += 1
 
     def _drain_udp(self, sock: socket.socket) -> None:
         # Read what is queued, up to a batch, per wake-up: one poll per burst instead of one per
@@ -547,25 +628,34 @@ class DnsServer:
         sendto = sock.sendto
         for _ in range(UDP_BATCH):
             try:
-                data, addr = recvfrom(65535)
+                data, addr = recvfrom(65535, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # ICMP unreachable from a vanished client
                 log.debug("dns: udp error %s", exc)
                 continue
+            if addr is None:  # the socket was shut down
+                return
             out = handle(data, addr[0], tcp=False)
             if out is not None:
                 try:
-                    sendto(out, addr)
+                    sendto(out, _DONTWAIT, addr)
                 except OSError:  # send buffer full or client gone: it asks again
                     self.stats["dropped"] += 1
 
     async def stop(self) -> None:
-        if self._udp is not None:
+        udp, self._udp = self._udp, None
+        thread, self._udp_thread = self._udp_thread, None
+        if udp is not None and thread is not None:
+            # wakes the thread's recvfrom (it returns no sender); ENOTCONN is raised all the same
+            with contextlib.suppress(OSError):
+                udp.shutdown(socket.SHUT_RDWR)
+            await asyncio.to_thread(thread.join, 5.0)
+        elif udp is not None:
             with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(self._udp.fileno())
-            self._udp.close()
-            self._udp = None
+                asyncio.get_running_loop().remove_reader(udp.fileno())
+        if udp is not None:
+            udp.close()
         if self._tcp is not None:
             self._tcp.close()
             for task in list(self._tcp_tasks):

@@ -1,9 +1,13 @@
 """Worker processes that answer the embedded server's UDP queries beside it, on the same port.
 
 One Python process answers one query at a time; BIND 9 answers on every core. :class:`WorkerPool`
-starts ``n`` processes (``python -m federation.dns.workers``) that each bind the server's UDP port with
-``SO_REUSEPORT`` (the server's own socket is bound the same way), so the kernel spreads the clients
-over the server and its workers by their address and port. Each worker holds its own
+starts ``n`` processes (``python -m federation.dns.workers``) that read the server's own UDP socket,
+inherited (``DnsServer.share_udp``), each from a thread blocked in ``recvfrom``: the kernel hands each
+datagram to one waiting reader, so whichever process is free answers the next query, whatever the
+client's address and port (with a socket per process bound with ``SO_REUSEPORT``, the kernel would pin
+each client flow to one process by a hash, and a few busy flows can land on the same one while another
+idles). A pool started without a server socket binds one per worker with ``SO_REUSEPORT`` instead.
+Each worker holds its own
 :class:`~federation.dns.server.DnsServer` with the same zones: the pool is the server's ``mirror``,
 so every zone change (whole zone, some names, a removed zone, ``loaded``) is pushed to every worker
 in the order it happened, and a worker rebuilds only what changed, as the server did. TCP stays with
@@ -23,6 +27,7 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -93,14 +98,17 @@ class WorkerPool:
                 proc.stdin.write(frame)
 
     async def start(self, host: str, port: int) -> None:
-        """Start the workers on ``host:port`` (the server's, bound with ``reuse_port``) and wait until
-        each answers there."""
-        args = [sys.executable, "-m", "federation.dns.workers", host, str(port)]
+        """Start the workers on ``host:port`` (the server's: they read its UDP socket; a server not
+        started yet has none, and each worker then binds the port with ``SO_REUSEPORT``, as the
+        server must have) and wait until each answers there."""
+        shared = self.server.share_udp()
+        fds = () if shared is None else (shared.fileno(),)
+        args = [sys.executable, "-m", "federation.dns.workers", host, str(port), str(fds[0]) if fds else "-"]
         if self.cidrs is not None:
             args.append(str(self.cidrs))
         for _ in range(self.n):
             proc = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=fds
             )
             self._procs.append(proc)
         with self._lock:
@@ -167,7 +175,7 @@ def _apply(server: DnsServer, change: tuple[Any, ...]) -> None:
         server.loaded = bool(change[1])
 
 
-async def _worker(host: str, port: int, cidrs: Path | None) -> None:
+async def _worker(host: str, port: int, fd: int | None, cidrs: Path | None) -> None:
     server = DnsServer(LineClassifier.default(overlay_file=cidrs))
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
@@ -188,7 +196,8 @@ async def _worker(host: str, port: int, cidrs: Path | None) -> None:
             pass
         loop.call_soon_threadsafe(done.set)
 
-    server.serve_udp(bind_udp(host, port, reuse_port=True))
+    sock = socket.socket(fileno=fd) if fd is not None else bind_udp(host, port, reuse_port=True)
+    server.serve_udp(sock, thread=True)
     threading.Thread(target=read_changes, name="dns changes", daemon=True).start()
     send("ready")
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -205,14 +214,16 @@ async def _worker(host: str, port: int, cidrs: Path | None) -> None:
             with contextlib.suppress(OSError, ValueError):
                 await asyncio.to_thread(send, (dict(delta), dict(delta_stats)))
             sent, sent_stats = counts, stats
-    await server.stop()
+    # no server.stop(): shutting the inherited socket down would stop the server's own reads of it
+    # (the UDP thread is a daemon; the process ends here)
 
 
 def main(argv: list[str]) -> None:
     host, port = argv[0], int(argv[1])
-    cidrs = Path(argv[2]) if len(argv) > 2 else None
+    fd = None if argv[2] == "-" else int(argv[2])  # the server's UDP socket, inherited
+    cidrs = Path(argv[3]) if len(argv) > 3 else None
     logging.basicConfig(level=os.environ.get("FEDCTL_LOG_LEVEL", "WARNING").upper())
-    asyncio.run(_worker(host, port, cidrs))
+    asyncio.run(_worker(host, port, fd, cidrs))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import shutil
 import socket
@@ -344,3 +345,58 @@ async def test_worker_processes_answer_on_the_same_port_and_follow_every_change(
     finally:
         await pool.stop()
         await server.stop()
+
+
+async def test_a_udp_thread_answers_byte_for_byte_as_the_loop_and_stops(classifier: LineClassifier) -> None:
+    """``fedctl dns serve`` and the worker processes answer UDP from a thread blocked in recvfrom."""
+    threaded = DnsServer(classifier)
+    threaded.set_zone("example.com", ZONE_RECORDS)
+    reference = DnsServer(classifier)
+    reference.set_zone("example.com", ZONE_RECORDS)
+    await threaded.start("127.0.0.1", 0, udp_thread=True)
+    try:
+        assert values(await ask(threaded, "www.example.com", subnet="198.51.100.0/24")) == {"10.0.0.2"}
+        for q in (
+            dns.message.make_query("WWW.example.com", "A", use_edns=0),
+            dns.message.make_query("big.example.com", "TXT", use_edns=False),  # truncated
+            dns.message.make_query("nope.example.com", "A"),
+            dns.message.make_query(
+                "alias.example.com", "A", use_edns=0, options=[dns.edns.ECSOption("192.0.2.0", 24)]
+            ),
+        ):
+            got = await _raw_udp(threaded, q.to_wire())
+            assert got == reference.handle(q.to_wire(), "127.0.0.1", tcp=False)
+        assert await _raw_udp(threaded, b"\x01\x02") is None  # dropped, and the thread lives on
+        assert values(await ask(threaded, "www.example.com", tcp=True)) == {"10.0.0.1"}
+        thread = threaded._udp_thread
+        assert thread is not None
+        assert thread.is_alive()
+    finally:
+        await threaded.stop()
+    assert not thread.is_alive()
+
+
+async def test_the_loop_reads_a_socket_shared_with_a_blocking_reader_without_stalling(
+    server: DnsServer,
+) -> None:
+    """Worker processes block in recvfrom on the server's own socket (blocking is the socket's, so
+    it is blocking for the server too): the event loop must never block on a datagram another
+    reader took first."""
+    sock = server.share_udp()
+    assert sock is not None
+    other = DnsServer(server.classifier)
+    other.set_zone("example.com", ZONE_RECORDS)
+    other.serve_udp(sock, thread=True)  # the second reader, as a worker process is
+    try:
+        answers = [await ask(server, "www.example.com", subnet="198.51.100.0/24") for _ in range(60)]
+        assert all(values(a) == {"10.0.0.2"} for a in answers)
+        # the loop kept answering TCP all along; every datagram was answered by one of the two
+        assert values(await ask(server, "www.example.com", tcp=True)) == {"10.0.0.1"}
+        assert sum(server.query_counts.values()) + sum(other.query_counts.values()) >= 61
+    finally:
+        other._udp = None
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        assert other._udp_thread is not None
+        await asyncio.to_thread(other._udp_thread.join, 5)

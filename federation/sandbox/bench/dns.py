@@ -382,9 +382,15 @@ def _zone_text(zone: str, rows: list[tuple[str, str, str]]) -> str:
 
 @contextlib.contextmanager
 def _bind(
-    records: list[Record], zone: str, classifier: LineClassifier, lines: list[str], cidrs_per_line: int
+    records: list[Record],
+    zone: str,
+    classifier: LineClassifier,
+    lines: list[str],
+    cidrs_per_line: int,
+    threads: int = 2,
 ) -> Iterator[tuple[int, int]]:
-    """BIND 9 with one view per line (match-clients: that line's subnets) plus the default view."""
+    """BIND 9 with one view per line (match-clients: that line's subnets) plus the default view, on
+    ``threads`` worker threads (``named -n``)."""
     tmp = Path(tempfile.mkdtemp(prefix="fedctl-bind-"))
     port = _free_port()
     views = _view_zones(records, zone, [*lines, "default"])
@@ -406,7 +412,7 @@ def _bind(
             f'zone "{zone}" {{ type primary; file "{tmp}/{line}.zone"; }}; }};'
         )
     (tmp / "named.conf").write_text("\n".join(conf) + "\n")
-    cmd = ["named", "-g", "-c", str(tmp / "named.conf"), "-n", "2"]
+    cmd = ["named", "-g", "-c", str(tmp / "named.conf"), "-n", str(threads)]
     if os.geteuid() == 0:
         import pwd
 
@@ -522,10 +528,10 @@ def _unweighted(records: list[Record]) -> list[Record]:
 @click.option("--rate", default=10000, show_default=True, help="Fixed query rate of the latency runs.")
 @click.option(
     "--workers",
-    default=1,
-    show_default=True,
     type=click.IntRange(0, 64),
-    help="Worker processes beside the embedded server (fedctl dns serve --workers).",
+    help="Worker processes beside the embedded server (fedctl dns serve --workers); BIND gets as "
+    "many threads as the embedded server has processes (named -n WORKERS+1). Default: one process "
+    "per core (the CPU count - 1 workers).",
 )
 @click.option(
     "--emulator-apps",
@@ -544,10 +550,12 @@ def bench_dns(
     rate: int,
     emulator_apps: int,
     skip_server: bool,
-    workers: int,
+    workers: int | None,
     rounds: int,
 ) -> None:
     """Records and API calls per plan at scale; embedded server vs BIND 9 under dnsperf."""
+    if workers is None:
+        workers = max(0, (os.cpu_count() or 1) - 1)
     regions = REGIONS[:n_regions]
     lines = DEFAULT_STEERING_LINES[:n_lines]
     click.echo(
@@ -605,7 +613,7 @@ def bench_dns(
     try:
         with (
             _ours(records, ZONE, workers) as our_server,
-            _bind(records, ZONE, classifier, list(lines[1:]), 200) as bind_server,
+            _bind(records, ZONE, classifier, list(lines[1:]), 200, threads=1 + workers) as bind_server,
         ):
             # Both servers up at once and every run of one followed by the same run of the other
             # (order alternating by round): on a shared machine the load moves within seconds, and
@@ -629,7 +637,8 @@ def bench_dns(
     }
     click.echo(f"load after: {_loadavg()}")
     click.echo(
-        f"embedded: 1 server + {workers} worker process(es); BIND 9: named -n 2; median of {rounds} round(s)"
+        f"embedded: 1 server + {workers} worker process(es); BIND 9: named -n {1 + workers}; "
+        f"same dnsperf runs (-c 4, {seconds:g} s); median of {rounds} round(s)"
     )
     click.echo(f"{'server':<20} {'qps':>10} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/q':>9}")
     for name, r in results.items():
