@@ -162,6 +162,9 @@ class Controller:
                 retry_period=self.config.retry_period,
                 on_gained=self._shards_gained,
                 in_flight=lambda shard: self._in_flight.get(shard, 0),
+                # a replica joins once it knows the apps (a rolling update hands shards over to
+                # replicas that can work on them at once)
+                ready=lambda: self.apps_informer is not None and self.apps_informer.synced.is_set(),
             )
             self.app_gate = self.sharding.gate(self.elector.may_write)
         self.dns_publisher = dns

@@ -9,7 +9,9 @@ replica lists those Leases (one LIST, by label), renews its presence and its sha
 work for a shard before the Lease says it is free) and takes free shards up to its share, including
 those of a replica whose Leases stopped moving for ``lease_duration`` (observed on our own monotonic
 clock, as client-go's leader election does, so clock skew between hosts does not matter). Every
-write carries the ``resourceVersion`` read, so two replicas can never both take a shard.
+write carries the ``resourceVersion`` read, so two replicas can never both take a shard. A replica
+shows itself (and takes shards) only once ``ready()`` (its app cache is filled), so during a rolling
+update the shards move to replicas that can work on them at once.
 
 The write gate is :class:`~federation.controller.leader.LeaderElector`'s, per shard: a replica may
 write for a shard only until ``renew_deadline`` after its last successful renewal of that Lease
@@ -89,6 +91,7 @@ class ShardManager:
         retry_period: float = 2.0,
         on_gained: Callable[[set[int]], None] = lambda s: None,
         in_flight: Callable[[int], int] = lambda s: 0,
+        ready: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if shards < 1:
@@ -105,6 +108,7 @@ class ShardManager:
         self.retry_period = retry_period
         self.on_gained = on_gained
         self.in_flight = in_flight
+        self.ready = ready
         self.clock = clock
         self.release_on_exit = True
         self.presence = replica_lease_name(lease_name, identity)
@@ -162,6 +166,8 @@ class ShardManager:
 
     async def round(self) -> None:
         """One look at the Leases: renew, release surplus, take free shards."""
+        if not self.ready():
+            return  # not seen before our caches are filled: the others keep the shards meanwhile
         try:
             async with asyncio.timeout(self.retry_period * 2):
                 items, _ = await self.api.list(

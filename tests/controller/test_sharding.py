@@ -175,3 +175,18 @@ def test_status_shards_table() -> None:
     assert lines[3].split()[-1] == "expired"
     assert "replica pod-a: 1 shard(s), seen 1.0s ago" in out
     assert "leader (cluster-level work): pod-a; 2/3 shards held" in out
+
+
+async def test_a_replica_joins_only_once_its_caches_are_ready() -> None:
+    leases, clock = Leases(), Clock()
+    a = manager(leases, "a", clock)
+    await rounds([a], clock, 3)
+    synced = False
+    b = manager(leases, "b", clock)
+    b.ready = lambda: synced
+    await rounds([a, b], clock, 4)
+    assert counts([a, b]) == [SHARDS, 0]  # b is not seen yet: a keeps every shard
+    assert b.presence not in leases.objs
+    synced = True
+    await rounds([a, b], clock, 4)
+    assert counts([a, b]) == [SHARDS // 2, SHARDS // 2]
