@@ -15,7 +15,8 @@
 #   --verify-only       the checks of --verify on an image built before (--tag), no build
 #
 # Needs root and the Debian packages buildah (and debootstrap for --local-base). Storage: buildah's
-# default root with the vfs driver unless STORAGE_DRIVER is set; BUILDAH_ISOLATION=chroot.
+# default (/var/lib/containers/storage, overlay where the kernel has it); STORAGE_DRIVER=vfs forces
+# plain copies. Builds use chroot isolation (no OCI runtime, no daemon).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,8 +41,9 @@ done
 [ "$(id -u)" = 0 ] || { echo "build-image.sh: run as root (buildah chroot isolation and debootstrap need it)" >&2; exit 2; }
 command -v buildah >/dev/null || { echo "build-image.sh: buildah is missing: apt-get install buildah" >&2; exit 2; }
 
-export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
 export BUILDAH_ISOLATION=chroot
+# buildah 1.28 reads no STORAGE_DRIVER variable: pass it as the global flag
+buildah() { command buildah ${STORAGE_DRIVER:+--storage-driver "$STORAGE_DRIVER"} "$@"; }
 SCRATCH=$(mktemp -d /tmp/fedctl-image.XXXXXX)
 CTR=""
 cleanup() {
@@ -90,9 +92,9 @@ fi
 if [ "$BUILD" = 1 ]; then
   step "buildah build -f deploy/Dockerfile -t $TAG${BASE_IMAGE:+ (BASE_IMAGE=$BASE_IMAGE)}"
   OLD_ID=$(buildah inspect --type image --format '{{.FromImageID}}' "$TAG" 2>/dev/null || true)
-  buildah build --layers=false -f deploy/Dockerfile -t "$TAG" "${build_args[@]}" "$ROOT"
+  buildah build --isolation chroot --layers=false -f deploy/Dockerfile -t "$TAG" "${build_args[@]}" "$ROOT"
   buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' "$TAG"
-  # the previous build of this tag is now untagged: remove it (vfs keeps whole copies)
+  # the previous build of this tag is now untagged: remove it
   NEW_ID=$(buildah inspect --type image --format '{{.FromImageID}}' "$TAG")
   if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$NEW_ID" ]; then buildah rmi "$OLD_ID" >/dev/null 2>&1 || true; fi
 fi
