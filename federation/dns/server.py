@@ -381,33 +381,59 @@ class DnsServer:
         Responses are cached by the query's bytes after its ID, the transport and the source's line
         (the answer is a function of those while the zones stay as they are; the cache is emptied
         on every zone change), so a repeated question costs one dict lookup instead of a parse and
-        a render. Weighted answers (random by design) are never cached."""
+        a render. Weighted answers (random by design) are never cached.
+
+        The question's name is part of the key in lower case: resolvers randomise its case (0x20)
+        so that no two of their queries are the same bytes. A response differs from the one to the
+        lower-case query only in the question it echoes (every later name that is the question's,
+        or ends with it, is a compression pointer to it, whatever its case), so the cached response
+        is served with the client's spelling of the question put back."""
         key = None
         cache = self._cache  # the answer goes into the cache of the zones it was computed from
+        subnet = None
+        folded = wire  # the query with its question's name in lower case
+        name = lower = b""
+        end = 0
         if len(wire) >= 12 and not wire[2] & 0x80:
             # the line stands for the whole class: its chain is the line's, and the peer's prefix
             # never shows in an answer (ECS scopes come from the option, which is in the bytes)
             line = self._peer_lines.get(peer)
-            key = (wire[2:], tcp, line if line is not None else self._peer_class(peer).line)
+            if line is None:
+                line = self._peer_class(peer).line
+            key = (wire[2:], tcp, line)
             hit = cache.get(key)
             if hit is not None:
                 self.stats["cached"] += 1
                 self.query_counts[hit[1]] += 1
                 return wire[:2] + hit[0]
-            subnet = _ecs_subnet(wire)
+            end = _qname_end(wire)
+            if end:
+                name = wire[12:end]
+                lower = name.lower()
+                if lower != name:
+                    folded = wire[:12] + lower + wire[end:]
+                    key = (folded[2:], tcp, line)
+                    hit = cache.get(key)
+                    if hit is not None:
+                        body = _respell(hit[0], name, end)
+                        if body is not None:
+                            self.stats["cached"] += 1
+                            self.query_counts[hit[1]] += 1
+                            return wire[:2] + body
+            subnet = _ecs_subnet(folded)
             if subnet is not None:
                 # Per question and ECS line, one rendered answer whose echoed address is patched
                 # in: resolvers send each of their clients' /24s, which the byte key above tells apart.
                 start, family, addr = subnet
-                ecs_cls = self._subnet_class(family, wire[start + 2], addr)
-                ecs_key = (wire[2 : start + 3], tcp, ecs_cls.line, ecs_cls.prefix_len)
+                ecs_cls = self._subnet_class(family, folded[start + 2], addr)
+                ecs_key = (folded[2 : start + 3], tcp, ecs_cls.line, ecs_cls.prefix_len)
                 hit = cache.get(ecs_key)
                 if hit is not None:
-                    self.stats["cached"] += 1
-                    self.query_counts[hit[1]] += 1
-                    return wire[:2] + hit[0] + addr
-        else:
-            subnet = None
+                    body = hit[0] if folded is wire else _respell(hit[0], name, end)
+                    if body is not None:
+                        self.stats["cached"] += 1
+                        self.query_counts[hit[1]] += 1
+                        return wire[:2] + body + addr
         seen = _Seen()
         try:
             out = self._handle(wire, peer, tcp, seen)
@@ -421,16 +447,24 @@ class DnsServer:
             return None
         counter_key = self._count(seen.line, out[2:])
         if key is not None and not seen.random:
+            body = out[2:]
+            if folded is not wire:
+                spelled = _respell(body, lower, end)
+                if spelled is not None:  # kept as the answer to the lower-case question
+                    body = spelled
+                else:  # no question echoed (a bare header): only for these very bytes
+                    key = (wire[2:], tcp, key[2])
+                    subnet = None
             if len(cache) >= CACHE_SIZE:
                 cache.clear()
-            cache[key] = (out[2:], counter_key)
+            cache[key] = (body, counter_key)
             if subnet is not None:
                 start, family, addr = subnet
                 # the answer must end with the option echoed as we would patch it: family, source
                 # prefix, scope (the matched block's), address
                 tail = wire[start : start + 3] + bytes((ecs_cls.prefix_len,)) + addr
                 if out.endswith(tail):
-                    cache[ecs_key] = (out[2 : len(out) - len(addr)], counter_key)
+                    cache[ecs_key] = (body[: len(body) - len(addr)], counter_key)
         return out
 
     def _subnet_class(self, family: int, srclen: int, addr: bytes) -> Classification:
@@ -752,6 +786,32 @@ def _ecs_subnet(wire: bytes) -> tuple[int, int, bytes] | None:
     if srclen % 8 and addr[-1] & (0xFF >> (srclen % 8)):  # bits past the source prefix
         return None
     return start, family, addr
+
+
+def _qname_end(wire: bytes) -> int:
+    """For a message of one question whose name is plain labels (no compression pointer): the offset
+    just past the name's root label; 0 for anything else (those are cached by their own bytes)."""
+    if wire[4:6] != b"\x00\x01":
+        return 0
+    n = len(wire)
+    i = 12
+    while i < n:
+        length = wire[i]
+        if not length:
+            return i + 1
+        if length > 63:
+            return 0
+        i += length + 1
+    return 0
+
+
+def _respell(body: bytes, name: bytes, end: int) -> bytes | None:
+    """``body`` (a response after its ID, to a query whose question's name ends at ``end``) with that
+    name spelled as ``name`` (the same name in another case), or None when ``body`` does not echo
+    the question (a bare header: FORMERR, NOTIMP)."""
+    if body[2:4] != b"\x00\x01" or len(body) < end - 2:
+        return None
+    return body[:10] + name + body[end - 2 :]
 
 
 def _header_only(wire: bytes, rcode: int) -> bytes:

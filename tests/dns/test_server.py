@@ -400,3 +400,82 @@ async def test_the_loop_reads_a_socket_shared_with_a_blocking_reader_without_sta
             sock.shutdown(socket.SHUT_RDWR)
         assert other._udp_thread is not None
         await asyncio.to_thread(other._udp_thread.join, 5)
+
+
+def _spelled(name: str, upper: list[bool]) -> str:
+    return "".join(c.upper() if i < len(upper) and upper[i] else c for i, c in enumerate(name))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(
+        [
+            "www.example.com",
+            "alias.example.com",
+            "out.example.com",
+            "nope.example.com",
+            "deep.example.com",
+            "a.b.deep.example.com",
+            "example.com",
+            "big.example.com",
+            "txt.example.com",
+            "www.example.org",
+        ]
+    ),
+    rtype=st.sampled_from(["A", "AAAA", "TXT", "CNAME", "SOA", "NS", "MX", "ANY"]),
+    first=st.lists(st.booleans(), max_size=20),
+    second=st.lists(st.booleans(), max_size=20),
+    payload=st.one_of(st.none(), st.integers(512, 4096)),
+    subnet=st.one_of(
+        st.none(),
+        st.tuples(st.sampled_from(["198.51.100", "203.0.113", "192.0.2", "198.18.7"]), st.integers(1, 32)),
+    ),
+    tcp=st.booleans(),
+    ids=st.tuples(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF)),
+    hosts=st.tuples(st.integers(0, 255), st.integers(0, 255)),
+)
+def test_a_question_in_another_case_is_answered_from_the_cache_byte_for_byte(
+    classifier: LineClassifier,
+    name: str,
+    rtype: str,
+    first: list[bool],
+    second: list[bool],
+    payload: int | None,
+    subnet: tuple[str, int] | None,
+    tcp: bool,
+    ids: tuple[int, int],
+    hosts: tuple[int, int],
+) -> None:
+    """Resolvers randomise the case of the names they ask (0x20): after one spelling of a question,
+    every other spelling is answered from the cached response with its own spelling echoed, byte
+    for byte what a server that never saw the question answers (with ECS, also for another client
+    subnet of the same line and scope)."""
+
+    def query(spelling: str, qid: int, host: int) -> bytes:
+        options = [dns.edns.ECSOption(f"{subnet[0]}.{host}", subnet[1])] if subnet else None
+        q = dns.message.make_query(
+            spelling,
+            rtype,
+            use_edns=0 if payload or subnet else False,
+            payload=payload or 1232,
+            options=options,
+        )
+        q.id = qid
+        return q.to_wire()
+
+    # dnspython shuffles a set's records as it renders them: both renders draw the same order
+    warm = DnsServer(classifier)
+    warm.set_zone("example.com", ZONE_RECORDS)
+    random.seed(15)
+    warm.handle(query(_spelled(name, first), ids[0], hosts[0]), "127.0.0.1", tcp=tcp)
+    asked = query(_spelled(name, second), ids[1], hosts[1])
+    fresh = DnsServer(classifier)
+    fresh.set_zone("example.com", ZONE_RECORDS)
+    random.seed(15)
+    want = fresh.handle(asked, "127.0.0.1", tcp=tcp)
+    assert want is not None
+    assert warm.handle(asked, "127.0.0.1", tcp=tcp) == want
+    if subnet is None or classifier.classify(f"{subnet[0]}.{hosts[0]}", subnet[1]) == classifier.classify(
+        f"{subnet[0]}.{hosts[1]}", subnet[1]
+    ):
+        assert warm.stats["cached"] == 1  # each of these answers echoes its question: all cacheable
