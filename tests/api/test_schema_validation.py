@@ -517,6 +517,84 @@ def test_transition_rules_compare_with_the_old_object() -> None:
     ]
 
 
+def test_rules_of_values_an_update_leaves_unchanged_are_ratcheted() -> None:
+    schema = obj_schema(
+        {
+            "spec": obj_schema(
+                {
+                    "min": {"type": "integer"},
+                    "max": {"type": "integer"},
+                },
+                **{"x-kubernetes-validations": [{"rule": "self.min <= self.max", "message": "min > max"}]},
+            ),
+            "status": obj_schema({"phase": {"type": "string"}}),
+        }
+    )
+    stored = {"spec": {"min": 5, "max": 1}, "status": {"phase": "A"}}  # valid before the rule existed
+    assert messages(schema, stored) == ['spec: Invalid value: "object": min > max']
+    # a status write leaves the spec as it was: its rule is not held against it (kube-apiserver 1.30)
+    assert validate(schema, {**stored, "status": {"phase": "B"}}, stored) == []
+    # a spec change is checked in full, the same answer however often the same value is seen
+    for _ in range(3):
+        assert messages(schema, {"spec": {"min": 6, "max": 1}}, stored) == [
+            'spec: Invalid value: "object": min > max'
+        ]
+        assert validate(schema, {"spec": {"min": 1, "max": 6}}, stored) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "zone": st.sampled_from(["a.com", "b.com"]),
+                "hostname": st.sampled_from(["x.a.com", "a.com", "x.b.com"]),
+            },
+            optional={
+                "note": st.text(max_size=3),
+                "names": st.lists(st.sampled_from(["p", "q"]), max_size=3),
+            },
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_rule_outcomes_follow_what_each_rule_reads(values: list[dict[str, Any]]) -> None:
+    """Rule outcomes are remembered by what a rule reads of its value (fields it names, the whole
+    value when it uses ``self`` bare): any sequence of values gets the answers each value deserves."""
+    schema = obj_schema(
+        {
+            "dns": obj_schema(
+                {
+                    "zone": {"type": "string"},
+                    "hostname": {"type": "string"},
+                    "note": {"type": "string"},
+                    "names": {"type": "array", "items": {"type": "string"}},
+                },
+                **{
+                    "x-kubernetes-validations": [
+                        {
+                            "rule": "self.hostname == self.zone || self.hostname.endsWith('.' + self.zone)",
+                            "message": "out of zone",
+                        },
+                        {"rule": "!has(self.names) || self.names.size() < 2", "message": "too many names"},
+                        {"rule": "size(self) < 4", "message": "too many fields"},
+                    ]
+                },
+            )
+        }
+    )
+    for dns in values:
+        expected = []
+        if not (dns["hostname"] == dns["zone"] or dns["hostname"].endswith("." + dns["zone"])):
+            expected.append('dns: Invalid value: "object": out of zone')
+        if len(dns.get("names", [])) >= 2:
+            expected.append('dns: Invalid value: "object": too many names')
+        if len(dns) >= 4:
+            expected.append('dns: Invalid value: "object": too many fields')
+        assert messages(schema, {"dns": dns}) == expected
+
+
 def test_membercluster_region_is_immutable_on_update() -> None:
     schema = membercluster_schema()
     mc: dict[str, Any] = {

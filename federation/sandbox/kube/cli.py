@@ -68,6 +68,13 @@ def _parse_cluster(spec: str) -> tuple[str, str]:
     "sandbox.federation.io/address) while the Service has ready endpoints.",
 )
 @click.option(
+    "--pods/--no-pods",
+    default=True,
+    show_default=True,
+    help="Deployments roll out through ReplicaSets and Pods (off: Deployments report ready replicas "
+    "without them; a benchmark of thousands of apps measures the controller, not the Pods).",
+)
+@click.option(
     "--state",
     "state_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -85,6 +92,7 @@ def kube(
     nodes: int,
     https: bool,
     node_ports: bool,
+    pods: bool,
     state_file: Path | None,
 ) -> None:
     """Run simulated Kubernetes clusters, each on its own loopback port, until SIGINT/SIGTERM."""
@@ -109,6 +117,7 @@ def kube(
             state_file,
             restore_from,
             node_ports=node_ports,
+            pods=pods,
         )
     )
 
@@ -125,6 +134,7 @@ async def _serve(
     restore_from: Path | None,
     *,
     node_ports: bool = False,
+    pods: bool = True,
 ) -> None:
     from federation.sandbox.kube.admin import AdminServer
     from federation.sandbox.kube.simulator import KubeSimulator
@@ -135,6 +145,7 @@ async def _serve(
         progress_deadline=progress_deadline,
         history_size=history,
         node_ports=node_ports,
+        pods=pods,
     )
     if restore_from is not None:
         await sim.restore(restore_from)
