@@ -42,3 +42,7 @@ def test_bench_controller_prints_one_round_per_region_count() -> None:
         assert r["steady_reconciles"] >= 5  # every app (and the single one) reconciled again
         assert r["single_app_ready_s"] > 0
         assert r["peak_rss_mib"] > 0
+        # the controller runs in its own process: its CPU and the simulator's are counted apart
+        assert r["converge_cpu_s"] > 0
+        assert r["converge_sim_cpu_s"] > 0
+        assert r["propagation_updates"] == 4  # every spec update reached every region

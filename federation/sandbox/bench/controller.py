@@ -1,23 +1,26 @@
 """`fedctl bench controller`: how fast the controller converges, and what it costs at steady state.
 
-For each region count it runs one round in a fresh child process (so each round's peak memory is its
-own): the Kubernetes simulator runs in a grandchild process (``fedctl sim kube``) so that the round's
-peak RSS is the controller's (plus the small load generator), not the simulated API servers'. A round:
+Each round runs in a fresh child process (the load generator), with two processes of its own: the
+Kubernetes simulator (``fedctl sim kube --no-pods``: Deployments report ready replicas after the
+rollout delay without materialising Pods, so the simulator's cost stays small beside the controller's)
+and the controller under test (built by :mod:`federation.runtime` as ``fedctl run`` builds it, driven
+over a pipe, see :class:`ControllerProcess`). So the round's peak RSS and CPU seconds are the
+controller's own, and the simulator's CPU seconds are measured beside them: a slow convergence with
+few controller CPU seconds means the simulator (or the clients' pacing, ``--kube-qps``) is the
+bottleneck. A round:
 
-1. registers the members and starts the controller (built by :mod:`federation.runtime`, as
-   ``fedctl run`` builds it);
+1. registers the members and starts the controller;
 2. one app: time from create to Ready in every region;
-3. N apps: time from the first create to all N Ready;
+3. N apps: time from the first create to all N Ready (as the controller's cache sees them);
 4. steady state: every app reconciled once more; API calls per app per reconcile, by verb (the
    writes must be zero);
 5. propagation: 200 spec updates (a new image), paced, while the fleet is steady: from each apply
    to the last member Deployment carrying it (as the controller's member watches see it), P50/P99;
-6. the round's peak RSS, RSS per app, and the CPU seconds the process spent (the controller and the
-   small load generator; the simulator runs elsewhere, so a slow convergence with few CPU seconds
-   here means the simulator is the bottleneck).
+6. 5 quiet seconds: writes (must be zero); the controller's peak RSS, RSS per app, CPU seconds.
 
 Rounds run for every (regions, apps) pair: ``--regions 10 --apps 1000,3000,10000`` is the growth
-series.
+series. ``FEDCTL_BENCH_PROFILE_CONTROLLER=FILE`` / ``FEDCTL_BENCH_PROFILE_SIM=FILE`` write a cProfile
+of that process; ``--tracemalloc N`` lists the controller's N largest allocation sites.
 
 It prints numbers and asserts nothing.
 """
@@ -89,6 +92,12 @@ def _ready(obj: dict[str, Any] | None) -> bool:
     return any(cd.get("type") == "Ready" and cd.get("status") == "True" for cd in st.get("conditions") or [])
 
 
+def _profiled(variable: str) -> list[str]:
+    """``-m cProfile -o FILE`` when the environment names a profile file for that process."""
+    out = os.environ.get(variable)
+    return ["-m", "cProfile", "-o", out] if out else []
+
+
 async def _start_simulator(
     workdir: Path,
     regions: list[str],
@@ -96,7 +105,7 @@ async def _start_simulator(
 ) -> asyncio.subprocess.Process:
     args = [
         sys.executable,
-        *(["-m", "cProfile", "-o", os.environ["SIMPROF"]] if os.environ.get("SIMPROF") else []),
+        *_profiled("FEDCTL_BENCH_PROFILE_SIM"),
         "-m",
         "federation.cli",
         "--log-level",
@@ -138,6 +147,59 @@ async def _wait(pred: Any, within: float, step: float = 0.05) -> float:
     return time.monotonic() - started
 
 
+class ControllerProcess:
+    """The controller under test in its own process (``python -m federation.sandbox.bench.controller
+    --controller CONFIG``), so that its CPU seconds and RSS are its own: the load generator and the
+    simulator run elsewhere. Driven by one JSON command a line on stdin, one JSON answer a line on
+    stdout (see :func:`_serve_controller`); times are ``time.monotonic()``, one clock for every process
+    on the machine."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def start(cls, config: dict[str, Any]) -> ControllerProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *_profiled("FEDCTL_BENCH_PROFILE_CONTROLLER"),
+            "-m",
+            "federation.sandbox.bench.controller",
+            "--controller",
+            json.dumps(config),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,
+        )
+        return cls(proc)
+
+    async def ask(self, op: str, **args: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        async with self._lock:
+            self.proc.stdin.write((json.dumps({"op": op, **args}) + "\n").encode())
+            await self.proc.stdin.drain()
+            line = await self.proc.stdout.readline()
+        if not line:
+            raise click.ClickException(f"the controller process ended during {op!r}")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise click.ClickException(f"{op}: {answer['error']}")
+        return answer
+
+    async def stop(self) -> None:
+        """End of input ends the process (a profile, if asked for, is written); a process that does not
+        end within 10 s is killed."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await self.proc.wait()
+
+
 async def run_round(
     n_regions: int,
     n_apps: int,
@@ -146,6 +208,7 @@ async def run_round(
     limit: float,
     kube_qps: float = DEFAULT_QPS,
     kube_burst: int = DEFAULT_BURST,
+    tracemalloc_top: int = 0,
 ) -> dict[str, Any]:
     """One round (see the module docstring); ``limit`` bounds every wait, in seconds."""
     regions = list(REGION_POOL[:n_regions])
@@ -155,12 +218,9 @@ async def run_round(
         # the load generator is not paced; the controller's clients are paced at kube_qps/kube_burst per
         # cluster (Settings.kube_qps: 50/100 by default, which alone bounds a large fleet's convergence)
         host = await KubeApi.from_kubeconfig_file(
-            workdir / "host.kubeconfig", name="bench", timeout=60, qps=1e6, burst=1_000_000
+            workdir / "host.kubeconfig", name="bench", timeout=120, qps=1e6, burst=1_000_000
         )
-        ctrl_host = await KubeApi.from_kubeconfig_file(
-            workdir / "host.kubeconfig", name="host", timeout=30, qps=kube_qps, burst=kube_burst
-        )
-        task: asyncio.Task[None] | None = None
+        ctrl: ControllerProcess | None = None
         try:
             await apply_crds(host)
             await ensure_namespace(host, SYSTEM_NAMESPACE)
@@ -168,31 +228,21 @@ async def run_round(
             for r in regions:
                 kubeconfig = yaml.safe_load((workdir / f"{r}.kubeconfig").read_text())
                 await register_member(host, r, r, kubeconfig)
-            ctrl = build_controller(
-                ctrl_host,
-                ControllerConfig(
-                    namespace=SYSTEM_NAMESPACE,
-                    identity="bench",
-                    workers=workers,
-                    kube_qps=kube_qps,
-                    kube_burst=kube_burst,
-                    probe_interval=5.0,
-                    member_timeout=10.0,
-                    resync=3600.0,
-                    # a simulator saturated by the load answers slowly: do not measure lease flapping
-                    lease_duration=60.0,
-                    renew_deadline=40.0,
-                    retry_period=5.0,
-                ),
+            ctrl = await ControllerProcess.start(
+                {
+                    "kubeconfig": str(workdir / "host.kubeconfig"),
+                    "regions": regions,
+                    "workers": workers,
+                    "kube_qps": kube_qps,
+                    "kube_burst": kube_burst,
+                    "tracemalloc": tracemalloc_top > 0,
+                }
             )
-            task = asyncio.create_task(ctrl.run())
-            await _wait(lambda: set(regions) <= ctrl.members.probed(), 60)
-
-            def cached(name: str) -> dict[str, Any] | None:
-                return ctrl.apps_informer.cache.get(f"bench/{name}") if ctrl.apps_informer else None
+            await ctrl.ask("start", within=60)
 
             await host.create(FEDERATEDAPPS, bench_app("single", regions, 2 * n_regions), "bench")
-            single = await _wait(lambda: _ready(cached("single")), limit, 0.01)
+            t0 = time.monotonic()
+            single = (await ctrl.ask("wait_ready", names=["single"], within=limit))["at"] - t0
 
             sem = asyncio.Semaphore(32)
 
@@ -201,72 +251,72 @@ async def run_round(
                     await host.create(FEDERATEDAPPS, bench_app(f"app-{i:05d}", regions, n_regions), "bench")
 
             names = [f"app-{i:05d}" for i in range(n_apps)]
-            rss_before = _rss_mib()
-            cpu_before = _cpu_s()
+            before = await ctrl.ask("stats")
             sim_cpu_before = _proc_cpu_s(sim.pid)
             started = time.monotonic()
-            reconciles_before = ctrl.reconciles
+            waiting = asyncio.create_task(ctrl.ask("wait_ready", names=names, within=limit))
             await asyncio.gather(*(create(i) for i in range(n_apps)))
             created = time.monotonic() - started
-            await _wait(lambda: all(_ready(cached(n)) for n in names), limit, 0.25)
-            converge = time.monotonic() - started
-            converge_cpu = _cpu_s() - cpu_before
+            ready = await waiting
+            converge = ready["at"] - started
             converge_sim_cpu = _proc_cpu_s(sim.pid) - sim_cpu_before
-            reconciles_converge = ctrl.reconciles - reconciles_before
+            converge_cpu = ready["cpu_s"] - before["cpu_s"]
+            reconciles_converge = ready["reconciles"] - before["reconciles"]
 
-            await ctrl.wait_idle(within=limit, settle=1.0)
-            calls_before = dict(ctrl.api_calls())
-            rec_before = ctrl.reconciles
-            ctrl.enqueue_all_apps()
-            steady_started = time.monotonic()
-            await ctrl.wait_idle(within=limit, settle=1.0)
-            steady_time = time.monotonic() - steady_started - 1.0
-            reconciled = ctrl.reconciles - rec_before
+            await ctrl.ask("wait_idle", within=limit, settle=1.0)
+            calls_before = (await ctrl.ask("stats"))["calls"]
+            steady = await ctrl.ask("resync_all", within=limit, settle=1.0)
             delta = {
                 k: v - calls_before.get(k, 0)
-                for k, v in ctrl.api_calls().items()
+                for k, v in steady["calls"].items()
                 if v - calls_before.get(k, 0)
             }
-            per = {k: round(v / max(1, reconciled), 4) for k, v in delta.items()}
-            propagation = await _propagation(host, ctrl, names[: min(200, n_apps)], regions, limit)
-            await ctrl.wait_idle(within=limit, settle=1.0)
-            quiet_before = dict(ctrl.api_calls())
+            per = {k: round(v / max(1, steady["reconciled"]), 4) for k, v in delta.items()}
+            propagation = await _propagation(host, ctrl, names[: min(200, n_apps)], limit)
+            await ctrl.ask("wait_idle", within=limit, settle=1.0)
+            quiet_before = (await ctrl.ask("stats"))["calls"]
             await asyncio.sleep(5.0)  # a steady fleet left alone: nothing to write
+            end = await ctrl.ask("stats", tracemalloc_top=tracemalloc_top)
             quiet_writes = sum(
-                v - quiet_before.get(k, 0) for k, v in ctrl.api_calls().items() if k in WRITE_VERBS
+                v - quiet_before.get(k, 0) for k, v in end["calls"].items() if k in WRITE_VERBS
             )
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            return {
+            peak = end["peak_rss_mib"]
+            rss_before = before["rss_mib"]
+            result = {
                 "regions": n_regions,
                 "apps": n_apps,
                 "rollout_delay_s": rollout_delay,
                 "workers": workers,
+                "kube_qps": kube_qps,
+                "kube_burst": kube_burst,
                 "single_app_ready_s": round(single, 3),
                 "create_requests_s": round(created, 3),
                 "converge_s": round(converge, 3),
                 "apps_per_s": round(n_apps / converge, 1) if converge else None,
                 "reconciles_to_converge": reconciles_converge,
-                "steady_reconciles": reconciled,
-                "steady_resync_s": round(max(0.0, steady_time), 3),
+                "steady_reconciles": steady["reconciled"],
+                "steady_resync_s": round(steady["seconds"], 3),
                 "steady_calls_per_app_reconcile": per,
                 "steady_writes": sum(v for k, v in delta.items() if k in WRITE_VERBS),
                 "quiet_writes_5s": quiet_writes,
                 "peak_rss_mib": round(peak, 1),
                 "rss_before_apps_mib": round(rss_before, 1),
+                "rss_end_mib": round(end["rss_mib"], 1),
                 "rss_per_app_kib": round((peak - rss_before) * 1024 / n_apps, 1),
                 "converge_cpu_s": round(converge_cpu, 2),
-                "cpu_s_total": round(_cpu_s(), 2),
+                "cpu_s_total": round(end["cpu_s"], 2),
                 "converge_sim_cpu_s": round(converge_sim_cpu, 2),
                 **propagation,
-                "leadership_terms": ctrl.elector.transitions,
-                "mean_request_ms": _mean_latency(ctrl),
+                "leadership_terms": end["leadership_terms"],
+                "mean_request_ms": end["mean_request_ms"],
             }
+            if tracemalloc_top:
+                result["tracemalloc_top"] = end["tracemalloc_top"]
+            return result
         finally:
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            if ctrl is not None:
+                await ctrl.stop()
             await host.close()
-            await ctrl_host.close()
             with contextlib.suppress(ProcessLookupError):
                 sim.terminate()
             try:  # a simulator still busy with the round's backlog may not stop when asked
@@ -302,53 +352,190 @@ def _cpu_s() -> float:
 
 
 async def _propagation(
-    host: KubeApi, ctrl: Controller, names: list[str], regions: list[str], limit: float
+    host: KubeApi, ctrl: ControllerProcess, names: list[str], limit: float
 ) -> dict[str, Any]:
     """Spec updates applied while the fleet is steady, 20 a second: seconds from each apply to the
     last region's Deployment carrying the new image in the controller's member caches."""
     image = "nginx:1.28"
-
-    def done(name: str) -> bool:
-        for region in regions:
-            view = ctrl.members.view(region)
-            if view is None:
-                return False
-            dep = view.deployments.cache.get(f"bench/{name}")  # a member Deployment is named as its app
-            if dep is None:
-                return False
-            containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers")
-            if not containers or containers[0].get("image") != image:
-                return False
-        return True
-
+    await ctrl.ask("watch_images", names=names, image=image)
     applied: dict[str, float] = {}
-    took: dict[str, float] = {}
-
-    async def watch() -> None:
-        while len(took) < len(names):
-            now = time.monotonic()
-            for name in [n for n in applied if n not in took]:
-                if done(name):
-                    took[name] = now - applied[name]
-            await asyncio.sleep(0.005)
-
-    watcher = asyncio.create_task(watch())
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
-    try:
-        for name in names:
-            applied[name] = time.monotonic()
-            await host.merge_patch(FEDERATEDAPPS, name, patch, "bench")
-            await asyncio.sleep(0.05)
-        await asyncio.wait_for(watcher, limit)
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-    times = sorted(took.values())
+    for name in names:
+        applied[name] = time.monotonic()
+        await host.merge_patch(FEDERATEDAPPS, name, patch, "bench")
+        await asyncio.sleep(0.05)
+    seen = (await ctrl.ask("image_times", within=limit))["at"]
+    times = sorted(seen[n] - applied[n] for n in names if n in seen)
     return {
         "propagation_updates": len(times),
         "propagation_p50_s": round(statistics.median(times), 3) if times else None,
         "propagation_p99_s": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3) if times else None,
     }
+
+
+# ----- the controller's process ---------------------------------------------------------------------
+
+
+class _Driver:
+    """The controller and the few questions the load generator asks of it (see ControllerProcess)."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.regions: list[str] = cfg["regions"]
+        self.ctrl: Controller | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.image_times: dict[str, float] = {}
+        self.image_task: asyncio.Task[None] | None = None
+
+    def _ctrl(self) -> Controller:
+        if self.ctrl is None:
+            raise RuntimeError("not started")
+        return self.ctrl
+
+    def _cached(self, name: str) -> dict[str, Any] | None:
+        informer = self._ctrl().apps_informer
+        return informer.cache.get(f"bench/{name}") if informer is not None else None
+
+    async def op_start(self, within: float) -> dict[str, Any]:
+        cfg = self.cfg
+        host = await KubeApi.from_kubeconfig_file(
+            Path(cfg["kubeconfig"]), name="host", timeout=30, qps=cfg["kube_qps"], burst=cfg["kube_burst"]
+        )
+        self.ctrl = build_controller(
+            host,
+            ControllerConfig(
+                namespace=SYSTEM_NAMESPACE,
+                identity="bench",
+                workers=cfg["workers"],
+                kube_qps=cfg["kube_qps"],
+                kube_burst=cfg["kube_burst"],
+                probe_interval=5.0,
+                member_timeout=10.0,
+                resync=3600.0,
+                # a simulator saturated by the load answers slowly: do not measure lease flapping
+                lease_duration=60.0,
+                renew_deadline=40.0,
+                retry_period=5.0,
+            ),
+        )
+        self.task = asyncio.create_task(self.ctrl.run())
+        ctrl = self.ctrl
+        await _wait(lambda: set(self.regions) <= ctrl.members.probed(), within)
+        return {}
+
+    async def op_wait_ready(self, names: list[str], within: float) -> dict[str, Any]:
+        pending = set(names)
+        deadline = time.monotonic() + within
+        while True:
+            pending = {n for n in pending if not _ready(self._cached(n))}
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"{len(pending)} of {len(names)} apps not Ready after {within:.0f}s"
+                )
+            await asyncio.sleep(0.01 if len(names) == 1 else 0.25)
+        at = time.monotonic()
+        return {"at": at, "cpu_s": _cpu_s(), "reconciles": self._ctrl().reconciles}
+
+    async def op_wait_idle(self, within: float, settle: float) -> dict[str, Any]:
+        await self._ctrl().wait_idle(within=within, settle=settle)
+        return {}
+
+    async def op_resync_all(self, within: float, settle: float) -> dict[str, Any]:
+        ctrl = self._ctrl()
+        before = ctrl.reconciles
+        ctrl.enqueue_all_apps()
+        started = time.monotonic()
+        await ctrl.wait_idle(within=within, settle=settle)
+        return {
+            "reconciled": ctrl.reconciles - before,
+            "seconds": max(0.0, time.monotonic() - started - settle),
+            "calls": dict(ctrl.api_calls()),
+        }
+
+    async def op_watch_images(self, names: list[str], image: str) -> dict[str, Any]:
+        ctrl = self._ctrl()
+
+        def carries(name: str) -> bool:
+            for region in self.regions:
+                view = ctrl.members.view(region)
+                dep = view.deployments.cache.get(f"bench/{name}") if view is not None else None
+                if dep is None:  # a member Deployment is named as its app
+                    return False
+                containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers")
+                if not containers or containers[0].get("image") != image:
+                    return False
+            return True
+
+        async def watch() -> None:
+            pending = set(names)
+            while pending:
+                now = time.monotonic()
+                for name in [n for n in pending if carries(n)]:
+                    self.image_times[name] = now
+                    pending.discard(name)
+                await asyncio.sleep(0.005)
+
+        self.image_times = {}
+        self.image_task = asyncio.create_task(watch())
+        return {}
+
+    async def op_image_times(self, within: float) -> dict[str, Any]:
+        if self.image_task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.image_task), within)
+            self.image_task.cancel()
+        return {"at": self.image_times}
+
+    async def op_stats(self, tracemalloc_top: int = 0) -> dict[str, Any]:
+        ctrl = self._ctrl()
+        out: dict[str, Any] = {
+            "cpu_s": _cpu_s(),
+            "rss_mib": _rss_mib(),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "reconciles": ctrl.reconciles,
+            "calls": dict(ctrl.api_calls()),
+            "leadership_terms": ctrl.elector.transitions,
+            "mean_request_ms": _mean_latency(ctrl),
+        }
+        if tracemalloc_top:
+            import tracemalloc
+
+            if tracemalloc.is_tracing():
+                snap = tracemalloc.take_snapshot()
+                out["tracemalloc_top"] = [
+                    f"{st.size / 1024 / 1024:.1f} MiB {st.count} blocks {st.traceback.format()[-1].strip()}"
+                    for st in snap.statistics("lineno")[:tracemalloc_top]
+                ]
+        return out
+
+
+async def _serve_controller(cfg: dict[str, Any]) -> None:
+    if cfg.get("tracemalloc"):
+        import tracemalloc
+
+        tracemalloc.start(1)
+    driver = _Driver(cfg)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        while line := await reader.readline():
+            cmd = json.loads(line)
+            op = cmd.pop("op")
+            try:
+                answer = await getattr(driver, f"op_{op}")(**cmd)
+            except Exception as exc:
+                answer = {"error": f"{type(exc).__name__}: {exc}"}
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+    finally:
+        if driver.task is not None:
+            driver.task.cancel()
+            await asyncio.gather(driver.task, return_exceptions=True)
+        if driver.ctrl is not None:
+            await driver.ctrl.host_raw.close()
 
 
 def _mean_latency(ctrl: Controller) -> dict[str, float]:
@@ -369,7 +556,8 @@ def _mean_latency(ctrl: Controller) -> dict[str, float]:
 def _print(r: dict[str, Any]) -> None:
     click.echo(
         f"regions={r['regions']} apps={r['apps']} (simulated rollout {r['rollout_delay_s']}s, "
-        f"{r['workers']} workers)"
+        f"{r['workers']} workers, clients paced at {r['kube_qps']:g} qps / burst {r['kube_burst']} "
+        "per cluster)"
     )
     click.echo(f"  one app, create -> Ready in all regions: {r['single_app_ready_s']:.3f} s")
     click.echo(
@@ -392,6 +580,8 @@ def _print(r: dict[str, Any]) -> None:
         f"P50 {r['propagation_p50_s']} s, P99 {r['propagation_p99_s']} s; "
         f"writes in 5 s of a quiet fleet: {r['quiet_writes_5s']}"
     )
+    for line in r.get("tracemalloc_top", []):
+        click.echo(f"  allocated: {line}")
     lat = ", ".join(f"{k}={v}" for k, v in r.get("mean_request_ms", {}).items())
     click.echo(
         f"  mean API request latency (ms) while converging: {lat}; "
@@ -429,9 +619,40 @@ def _print(r: dict[str, Any]) -> None:
     show_default=True,
     help="Give up a round after this many seconds.",
 )
+@click.option(
+    "--kube-qps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_QPS,
+    show_default=True,
+    help="The controller's requests per second to each cluster (Settings.kube_qps); at the default, "
+    "pacing alone bounds a fleet of thousands of apps.",
+)
+@click.option(
+    "--kube-burst",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BURST,
+    show_default=True,
+    help="Requests a cluster client may send at once (Settings.kube_burst).",
+)
+@click.option(
+    "--tracemalloc",
+    "tracemalloc_top",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Trace the controller's allocations and print the N largest holders at the end of a round "
+    "(slows the controller down).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per round.")
 def bench_controller(
-    region_counts: str, app_counts: str, rollout_delay: float, workers: int, timeout: float, as_json: bool
+    region_counts: str,
+    app_counts: str,
+    rollout_delay: float,
+    workers: int,
+    timeout: float,
+    kube_qps: float,
+    kube_burst: int,
+    tracemalloc_top: int,
+    as_json: bool,
 ) -> None:
     """Time to Ready for one app and for many, steady-state API calls, propagation, CPU and memory."""
     try:
@@ -463,6 +684,9 @@ def bench_controller(
                         "rollout_delay": rollout_delay,
                         "workers": workers,
                         "limit": timeout,
+                        "kube_qps": kube_qps,
+                        "kube_burst": kube_burst,
+                        "tracemalloc_top": tracemalloc_top,
                     }
                 ),
             ],
@@ -480,19 +704,23 @@ def bench_controller(
             _print(result)
     if not as_json and len(series) > 1:
         click.echo(
-            f"\n{'regions':>7} {'apps':>6} {'converge s':>10} {'CPU s':>7} {'peak MiB':>9} {'KiB/app':>8} "
-            f"{'prop P50 s':>10} {'prop P99 s':>10} {'writes':>6}"
+            f"\n{'regions':>7} {'apps':>6} {'converge s':>10} {'CPU s':>7} {'sim CPU s':>9} {'peak MiB':>9} "
+            f"{'KiB/app':>8} {'prop P50 s':>10} {'prop P99 s':>10} {'writes':>6}"
         )
         for r in series:
             click.echo(
                 f"{r['regions']:>7} {r['apps']:>6} {r['converge_s']:>10.1f} {r['converge_cpu_s']:>7.1f} "
+                f"{r['converge_sim_cpu_s']:>9.1f} "
                 f"{r['peak_rss_mib']:>9.1f} {r['rss_per_app_kib']:>8.1f} {r['propagation_p50_s']!s:>10} "
                 f"{r['propagation_p99_s']!s:>10} {r['steady_writes'] + r['quiet_writes_5s']:>6}"
             )
 
 
-if __name__ == "__main__":  # one round, in its own process (see bench_controller)
+if __name__ == "__main__":  # one round, or the controller of one, in its own process (see bench_controller)
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(asyncio.run(run_round(**json.loads(sys.argv[1])))))
+    if sys.argv[1] == "--controller":
+        asyncio.run(_serve_controller(json.loads(sys.argv[2])))
+    else:
+        print(json.dumps(asyncio.run(run_round(**json.loads(sys.argv[1])))))
