@@ -201,6 +201,7 @@ class Controller:
                 db=store,
                 leads=self.elector.may_write if self.config.shards else lambda: True,
                 owns_app=self.owns_app,
+                sharded=bool(self.config.shards),
                 # one DescribeHealthStatus per SLB and sweep feeds both the sweeps and the SLB step
                 slb=HealthRelay(slb, self.slb_step) if slb is not None and self.slb_step else slb,
             )

@@ -11,6 +11,8 @@ placement.
   VIP signals (``app_health``); unknown never drains;
 * the lifecycle of the :class:`~federation.health.scheduler.HealthScheduler`: started when this
   replica takes the Lease, stopped when it loses it. A transition enqueues the affected apps at once.
+  Sharded, every replica runs it: the member signals only on the elected replica (the others read
+  its member states from the store), the app signals for the apps of the replica's shards.
 """
 
 from __future__ import annotations
@@ -51,12 +53,20 @@ class ControllerHealth:
         slb: SlbHealthApi | None = None,
         leads: Callable[[], bool] = lambda: True,
         owns_app: Callable[[str], bool] = lambda key: True,
+        sharded: bool = False,
+        follow_interval: float = 2.0,
     ) -> None:
         self.directory = members
         # Sharded, the sweeps run on every replica: the member signals on the leader only (cluster-level
-        # work), the app signals of the apps whose shards this replica holds
+        # work), the app signals of the apps whose shards this replica holds; the other replicas read
+        # the leader's member verdicts from the store every ``follow_interval`` seconds
         self._leads = leads
         self._owns_app = owns_app
+        self._sharded = sharded
+        self._db = db
+        self.follow_interval = follow_interval
+        self._shared: dict[tuple[str, str], tuple[str, str]] = {}  # (signal, cluster) -> (state, reason)
+        self._follower: asyncio.Task[None] | None = None
         self._apps = apps
         self._enqueue_app = enqueue_app
         self._enqueue_all = enqueue_all
@@ -72,9 +82,42 @@ class ControllerHealth:
     async def start(self) -> None:
         await self.scheduler.start()
         log.info("health: sweeps started (%d jobs)", len(self.scheduler.schedule()))
+        if self._sharded and self._db is not None and self._follower is None:
+            self._follower = asyncio.create_task(self._follow_members(), name="health member verdicts")
 
     async def stop(self) -> None:
+        task, self._follower = self._follower, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await self.scheduler.stop()
+
+    def _member_view(self) -> bool:
+        """Whether this replica's own member sweeps decide (unsharded, or the elected replica)."""
+        return not self._sharded or self._leads()
+
+    async def _follow_members(self) -> None:
+        """Not the elected replica: the member states its sweeps stored, so every replica places by the
+        same member verdicts; a change enqueues every app of this replica."""
+        from federation.store.health import latest_health
+
+        kinds = {s.value for s in MEMBER_SIGNALS}
+        while True:
+            if not self._leads():
+                try:
+                    rows = await self._db.run(latest_health)
+                except Exception as exc:  # keep the last verdicts; try again next interval
+                    log.debug("health: reading the member states failed: %s", exc)
+                else:
+                    shared = {
+                        (r.target_kind, r.target_id): (r.state, r.reason or "")
+                        for r in rows
+                        if r.target_kind in kinds
+                    }
+                    if shared != self._shared:
+                        self._shared = shared
+                        self._enqueue_all()
+            await asyncio.sleep(self.follow_interval)
 
     def deployment_changed(self, app: str) -> None:
         self.scheduler.poke_rollout(app)
@@ -113,10 +156,19 @@ class ControllerHealth:
 
     def holds_healthy(self, cluster: str) -> bool:
         """The member API signal is healthy (a failed probe elsewhere is not confirmed yet)."""
+        if not self._member_view():
+            shared = self._shared.get((Signal.MEMBER.value, cluster))
+            return shared is not None and shared[0] == State.HEALTHY.value
         m = self.service.tracker.machines.get((Signal.MEMBER.value, cluster))
         return m is not None and m.state is State.HEALTHY
 
     def member_health(self, cluster: MemberCluster) -> MemberHealth:
+        if not self._member_view():
+            for signal in MEMBER_SIGNALS:
+                shared = self._shared.get((signal.value, cluster.name))
+                if shared is not None and shared[0] == State.UNHEALTHY.value:
+                    return MemberHealth(Schedulability.UNHEALTHY, shared[1] or f"{signal.value} unhealthy")
+            return HEALTHY
         machines = self.service.tracker.machines
         for signal in MEMBER_SIGNALS:
             m = machines.get((signal.value, cluster.name))

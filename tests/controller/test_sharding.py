@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import copy
 import itertools
+from pathlib import Path
 from typing import Any
 
 from federation.clusters.kubeapi import KubeError
 from federation.controller.cli import shard_table
 from federation.controller.sharding import CURRENT, ShardManager
+from tests.waiting import wait_for
 
 SHARDS = 16
 
@@ -190,3 +192,64 @@ async def test_a_replica_joins_only_once_its_caches_are_ready() -> None:
     synced = True
     await rounds([a, b], clock, 4)
     assert counts([a, b]) == [SHARDS // 2, SHARDS // 2]
+
+
+async def test_a_replica_that_is_not_elected_places_by_the_leaders_member_verdicts(tmp_path: Path) -> None:
+    """The member sweeps run on the elected replica; another replica reads their states from the store,
+    so a member the leader's sweeps hold unhealthy takes no replicas from any replica."""
+    from datetime import UTC, datetime
+
+    from federation.api.membercluster import MemberCluster
+    from federation.controller.members import MemberDirectory
+    from federation.controller.sweeps import ControllerHealth
+    from federation.placement import Schedulability
+    from federation.store import migrate
+    from federation.store.db import Database
+    from federation.store.health import HealthStateData, upsert_health_state
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    enqueued: list[str] = []
+    health = ControllerHealth(
+        MemberDirectory(),
+        lambda: None,
+        enqueued.append,
+        lambda: enqueued.append("*"),
+        db=db,
+        leads=lambda: False,
+        sharded=True,
+        follow_interval=0.05,
+    )
+    mc = MemberCluster.model_validate(
+        {
+            "metadata": {"name": "cn-beijing"},
+            "spec": {"region": "cn-beijing", "kubeconfigSecretRef": {"name": "k", "namespace": "fed"}},
+        }
+    )
+    try:
+        await health.start()
+        assert health.member_health(mc).schedulability is Schedulability.SCHEDULABLE
+        await db.run(
+            upsert_health_state,
+            HealthStateData(
+                "nodes",
+                "cn-beijing",
+                "cn-beijing",
+                "unhealthy",
+                3,
+                0,
+                datetime.now(UTC),
+                reason="0/3 nodes Ready",
+            ),
+        )
+
+        async def excluded() -> bool:
+            return health.member_health(mc).schedulability is Schedulability.UNHEALTHY
+
+        await wait_for(excluded, 5, "the leader's nodes verdict read from the store")
+        assert health.member_health(mc).reason == "0/3 nodes Ready"
+        assert "*" in enqueued  # every app of this replica looked at again
+    finally:
+        await health.stop()
+        db.dispose()
