@@ -120,6 +120,13 @@ async def _run(
     help="Seconds a standby waits for a silent leader before taking over.",
 )
 @click.option(
+    "--shards",
+    type=click.IntRange(0, 1024),
+    default=None,
+    help="Apps split into this many shards (Leases) shared by the replicas; 0: one leader does "
+    "everything. Default: the shards setting (16).",
+)
+@click.option(
     "--identity",
     default=None,
     help="This replica's identity in the Lease, unique per replica (default: host-pid).",
@@ -179,6 +186,7 @@ def run(
     probe_interval: float,
     lease_name: str,
     lease_duration: float,
+    shards: int | None,
     identity: str | None,
     with_dns: bool,
     with_slb: bool | None,
@@ -211,7 +219,7 @@ def run(
         kube_qps=settings.kube_qps,
         kube_burst=settings.kube_burst,
         drain_grace=drain_grace,
-        shards=settings.shards,
+        shards=settings.shards if shards is None else shards,
     )
     if settings.log_writes:
         logging.getLogger("federation.writes").setLevel(logging.INFO)
