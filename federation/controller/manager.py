@@ -383,8 +383,12 @@ class Controller:
         shard = self.shard_of_app(key)
         if shard is None or not self.sharding.holds(shard):
             return  # not ours (any more): the replica holding its shard reconciles it
-        # (ours but past its renew deadline for a moment: the gate refuses the writes and the queue
-        # retries; losing the shard for good re-enqueues its apps when it comes back)
+        if not self.sharding.may_write_shard(shard):
+            # ours, but its renewal is late: no reconcile starts while the gate is shut (one that is
+            # running has its writes refused); if the shard is lost for good, its apps are enqueued
+            # again when it comes back
+            self.app_queue.add_after(key, self.config.retry_period)
+            return
         self.reconciles += 1
         token = CURRENT.set((key, shard))
         self._in_flight[shard] = self._in_flight.get(shard, 0) + 1
