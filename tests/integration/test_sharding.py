@@ -1,5 +1,6 @@
-"""Three `fedctl run` processes share 300 apps by shards: every app Ready, every shard held by exactly
-one replica and the shards balanced; one replica is killed with SIGKILL, its shards move to the others
+"""Three `fedctl run` processes share 300 apps by shards (the third joins while the others are busy
+and gets its share handed over): every app Ready, every shard held by exactly one replica and the
+shards balanced; one replica is killed with SIGKILL, its shards move to the others
 and its apps keep converging (a spec changed after the kill reaches the members); and the write log
 (``log_writes``: one line per write with replica, app and shard) shows no app written by two replicas
 in the same window.
@@ -173,7 +174,7 @@ async def test_three_replicas_share_the_apps_and_take_over_a_killed_ones_shards(
     replicas: list[Replica] = []
     try:
         await sb.ensure_namespace(NS)
-        for ident in ("shard-a", "shard-b", "shard-c"):
+        for ident in ("shard-a", "shard-b"):
             replicas.append(await _start(sb, ident, tmp_path))
         sem = asyncio.Semaphore(16)
 
@@ -183,6 +184,8 @@ async def test_three_replicas_share_the_apps_and_take_over_a_killed_ones_shards(
 
         started = time.monotonic()
         await asyncio.gather(*(create(i) for i in range(APPS)))
+        # the third replica joins while the first two are busy: they hand it its share mid-work
+        replicas.append(await _start(sb, "shard-c", tmp_path))
 
         async def all_ready() -> bool:
             items, _ = await host.list(FEDERATEDAPPS, NS)
@@ -250,11 +253,16 @@ async def test_three_replicas_share_the_apps_and_take_over_a_killed_ones_shards(
 
         writes = _writes(replicas)
         written = {app.split("/", 1)[1] for app in writes}
+        handed = sum(
+            1
+            for seq in writes.values()
+            if {who for _, who in seq} & {"shard-a", "shard-b"} and any(who == "shard-c" for _, who in seq)
+        )
         print(
             f"\nsharding: {APPS} apps Ready in {converged:.1f}s over 3 replicas; shards {counts}; "
             f"{victim.identity} killed, its {len(orphaned)} shards moved in {took:.1f}s (lease "
             f"{LEASE_DURATION:.0f}s); {sum(len(v) for v in writes.values())} writes logged for "
-            f"{len(writes)} apps"
+            f"{len(writes)} apps; {handed} apps written before and after a handover to the late replica"
         )
         assert set(theirs) <= written
         for name in theirs:  # written after the kill, by the survivors only
