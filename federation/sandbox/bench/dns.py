@@ -555,7 +555,7 @@ def bench_dns(
 ) -> None:
     """Records and API calls per plan at scale; embedded server vs BIND 9 under dnsperf."""
     if workers is None:
-        workers = max(0, (os.cpu_count() or 1) - 1)
+        workers = max(0, len(os.sched_getaffinity(0)) - 1)
     regions = REGIONS[:n_regions]
     lines = DEFAULT_STEERING_LINES[:n_lines]
     click.echo(
