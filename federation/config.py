@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     shards: int = Field(default=16, ge=0, le=1024, description="app shards shared by the replicas (0: off)")
     log_writes: bool = Field(
         default=False,
-        description="log every write an app reconcile makes with replica, app and shard (federation.writes)",
+        description="log each write an app reconcile makes, with replica, app and shard (federation.writes)",
     )
 
     # Alibaba Cloud.

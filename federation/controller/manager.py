@@ -6,6 +6,11 @@ informers (the Deployments and Services we own, found by the ``app.kubernetes.io
 label), and the workers of two queues: apps (``namespace/name``) and member clusters (``name``). On
 losing the Lease every write is refused at once by the write gate and the active part is torn down.
 
+Sharded (``ControllerConfig.shards``, :mod:`federation.controller.sharding`), every replica runs that
+active part at once: the app queue reconciles only the apps of the shards this replica holds (a gained
+shard's apps are enqueued), each app's writes pass its shard's gate, and the leader Lease keeps only the
+cluster-level work (MemberCluster status, the member sweeps, the CEN check).
+
 Level-triggered: every event just enqueues a key; a reconcile reads the caches and moves the world one
 step toward the spec. A periodic resync enqueues everything, and each member is probed on its own
 period (and at once when one of its watches fails).
