@@ -20,11 +20,14 @@ the API server stops writing before anyone can take its shards over. Writes find
 :data:`CURRENT` (set around each app reconcile; asyncio tasks inherit it); a write outside any app
 (MemberCluster status) passes the leader's gate instead.
 
-Why this design: it is controller-runtime's model (a Lease per unit of exclusive work, the
-renew-deadline gate) applied per shard, the same way Kubernetes' own kube-controller-manager and
-Karmada scale out their controllers by splitting keys among replicas; KubeFed ran a single leader.
-A fixed shard count keeps the number of Leases (and renewals) small and independent of the number of
-apps, while the uid hash keeps an app in the same shard for its whole life.
+Why this design: kube-controller-manager, controller-runtime managers and the KubeFed and Karmada
+controllers run one active replica behind a leader Lease, which stops scaling with the number of apps.
+kube-state-metrics shards by a hash of the object's uid, but each replica's shard is fixed by its flags
+or StatefulSet ordinal, so a dead replica's objects wait for it and scaling is a rollout. Here the uid
+hash picks the shard and each shard is a Lease with controller-runtime's renew-deadline gate: replicas
+come and go without reconfiguration, a dead one's shards move within a lease duration, and a shard is
+never writable by two replicas. A fixed shard count keeps the number of Leases (and renewals) small
+and independent of the number of apps, while the uid hash keeps an app in the same shard for its life.
 """
 
 from __future__ import annotations
