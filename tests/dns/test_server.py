@@ -452,7 +452,9 @@ def test_a_question_in_another_case_is_answered_from_the_cache_byte_for_byte(
     subnet of the same line and scope)."""
 
     def query(spelling: str, qid: int, host: int) -> bytes:
-        options = [dns.edns.ECSOption(f"{subnet[0]}.{host}", subnet[1])] if subnet else None
+        options: list[dns.edns.Option] | None = (
+            [dns.edns.ECSOption(f"{subnet[0]}.{host}", subnet[1])] if subnet else None
+        )
         q = dns.message.make_query(
             spelling,
             rtype,
