@@ -25,7 +25,7 @@ controllers run one active replica behind a leader Lease, which stops scaling wi
 kube-state-metrics shards by a hash of the object's uid, but each replica's shard is fixed by its flags
 or StatefulSet ordinal, so a dead replica's objects wait for it and scaling is a rollout. Here the uid
 hash picks the shard and each shard is a Lease with controller-runtime's renew-deadline gate: replicas
-come and go without reconfiguration, a dead one's shards move within a lease duration, and a shard is
+come and go without reconfiguration, a dead one's shards move about a lease duration later, and a shard is
 never writable by two replicas. A fixed shard count keeps the number of Leases (and renewals) small
 and independent of the number of apps, while the uid hash keeps an app in the same shard for its life.
 """
