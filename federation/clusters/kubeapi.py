@@ -54,6 +54,11 @@ READ_VERBS = frozenset({"get", "list"})
 
 DEFAULT_QPS = 50.0  # client-side pacing per cluster (Settings.kube_qps)
 DEFAULT_BURST = 100  # Settings.kube_burst
+# Open connections per cluster (the client library's default is 100). HTTP/1.1 needs one per request
+# in flight, and each TLS connection holds a 128 KiB read buffer: with every worker writing to ten
+# members at once, a pool of 100 a cluster was a fifth of the controller's memory. Watches hold one
+# each for their lifetime; the rest queue for a free connection.
+CONNECTIONS_PER_CLUSTER = 24
 DEFAULT_RETRY = RetryPolicy(max_attempts=5, base_delay=0.1, max_delay=2.0, max_elapsed=15.0)
 MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is cut to this (the retry budget still applies)
 LIST_PAGE_SIZE = 500
@@ -156,6 +161,12 @@ def _always() -> bool:
     return True
 
 
+def _configuration() -> Configuration:
+    conf = Configuration()
+    conf.connection_pool_maxsize = CONNECTIONS_PER_CLUSTER
+    return conf
+
+
 def _limiter(api_client: ApiClient, qps: float | None, burst: int | None) -> TokenBucket:
     """The cluster's bucket: made (or replaced) when ``qps`` or ``burst`` is given, else the one already
     there, else one with the defaults."""
@@ -238,7 +249,7 @@ class KubeApi:
     async def from_kubeconfig_dict(
         cls, config: dict[str, Any], *, context: str | None = None, **kwargs: Any
     ) -> KubeApi:
-        conf = Configuration()
+        conf = _configuration()
         await load_kube_config_from_dict(config, context=context, client_configuration=conf)
         return cls(ApiClient(conf), **kwargs)
 
@@ -249,7 +260,7 @@ class KubeApi:
         config = yaml.safe_load(await asyncio.to_thread(path.read_text))
         if not isinstance(config, dict):
             raise ValueError(f"kubeconfig {path}: not a kubeconfig (expected a mapping)")
-        conf = Configuration()
+        conf = _configuration()
         loader = KubeConfigLoader(
             config_dict=config, config_base_path=str(path.parent.resolve()), active_context=context
         )
@@ -258,7 +269,7 @@ class KubeApi:
 
     @classmethod
     def in_cluster(cls, **kwargs: Any) -> KubeApi:
-        conf = Configuration()
+        conf = _configuration()
         load_incluster_config(client_configuration=conf)
         return cls(ApiClient(conf), **kwargs)
 

@@ -137,14 +137,26 @@ def needs_update(desired: Obj, actual: Obj) -> bool:
         return True
     if not _subset(dm.get("annotations") or {}, am.get("annotations") or {}):
         return True
-    want = copy.deepcopy(desired.get("spec") or {})
     # Resource quantities may come back canonicalised ("500m" -> "0.5"): the spec hash covers them.
-    for ct in ((want.get("template") or {}).get("spec") or {}).get("containers") or []:
-        ct.pop("resources", None)
-    have = copy.deepcopy(actual.get("spec") or {})
-    for ct in ((have.get("template") or {}).get("spec") or {}).get("containers") or []:
-        ct.pop("resources", None)
-    return not _subset(want, have)
+    return not _subset(
+        _without_resources(desired.get("spec") or {}), _without_resources(actual.get("spec") or {})
+    )
+
+
+def _without_resources(spec: Obj) -> Obj:
+    """``spec`` with its containers' ``resources`` left out: copies along that path only (this runs for
+    every object of every reconcile; the rest is shared with ``spec``, which stays untouched)."""
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return spec
+    pod = template.get("spec")
+    if not isinstance(pod, dict) or not isinstance(pod.get("containers"), list):
+        return spec
+    containers = [
+        {k: v for k, v in ct.items() if k != "resources"} if isinstance(ct, dict) else ct
+        for ct in pod["containers"]
+    ]
+    return {**spec, "template": {**template, "spec": {**pod, "containers": containers}}}
 
 
 def merge_for_update(desired: Obj, actual: Obj) -> Obj:

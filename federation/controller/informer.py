@@ -93,9 +93,9 @@ class Informer:
         """Put what a write returned into the cache, unless the watch already delivered something newer
         (so the next reconcile does not act on its own stale view). Versions are opaque strings; only
         two decimal ones are compared."""
-        obj = _trim(obj, self._nodes)
         key = obj_key(obj)
         cached = self.cache.get(key)
+        obj = _trim(obj, self._nodes, cached)
         if cached is not None:
             old, new = _rv(cached), _rv(obj)
             if old.isdigit() and new.isdigit() and int(old) > int(new):
@@ -162,8 +162,11 @@ class Informer:
             self.resource, self.namespace, label_selector=self.label_selector, page_size=self.page_size
         )
         self.relists += 1
-        fresh = {obj_key(o): _trim(o, self._nodes) for o in items}
         old = self.cache
+        fresh = {}
+        for o in items:
+            key = obj_key(o)
+            fresh[key] = _trim(o, self._nodes, old.get(key))
         self.cache = fresh
         self.resource_version = rv
         for key, obj in fresh.items():
@@ -194,9 +197,9 @@ class Informer:
             self.resource_version = str(rv)
         if etype == "BOOKMARK":
             return True
-        obj = _trim(obj, self._nodes)
         key = obj_key(obj)
         before = self.cache.get(key)
+        obj = _trim(obj, self._nodes, before)
         if etype == "DELETED":
             self.cache.pop(key, None)
             self.handler(key, before, None)
@@ -215,7 +218,7 @@ _NODE_STATUS_UNREAD = frozenset(
 _INTERN_MAX = 64  # strings up to this length are shared between cached objects
 
 
-def _trim(obj: Obj, node: bool = False) -> Obj:
+def _trim(obj: Obj, node: bool = False, previous: Obj | None = None) -> Obj:
     """What the cache keeps of an object, in the spirit of client-go's cache transform: no
     ``metadata.managedFields`` (often the larger part of an object on a real API server), no
     ``kubectl apply`` copy of the object in its annotations, none of a Node's unread status; every key
@@ -233,17 +236,64 @@ def _trim(obj: Obj, node: bool = False) -> Obj:
     status = obj.get("status")
     if node and isinstance(status, dict) and not _NODE_STATUS_UNREAD.isdisjoint(status):
         obj = {**obj, "status": {k: v for k, v in status.items() if k not in _NODE_STATUS_UNREAD}}
-    return _shared(obj)
+    return _shared_with(obj, previous) if previous is not None else _shared_dict(obj)
+
+
+def _shared_with(obj: Obj, previous: Obj) -> Obj:
+    """:func:`_shared_dict`, reusing the parts of the cached version that did not change (compared
+    two levels deep: a status update leaves ``spec`` and most of ``metadata`` as they were), so an
+    update costs what changed, not the whole object."""
+    out: Obj = {}
+    for k, v in obj.items():
+        before = previous.get(k)
+        if type(v) is dict and type(before) is dict:
+            part: Obj = {}
+            for k2, v2 in v.items():
+                b2 = before.get(k2)
+                if b2 is not None and b2 == v2:
+                    part[_intern(k2)] = b2
+                else:
+                    part[_intern(k2)] = _shared(v2)
+            out[_intern(k)] = part
+        elif before is not None and before == v:
+            out[_intern(k)] = before
+        else:
+            out[_intern(k)] = _shared(v)
+    return out
+
+
+_intern = sys.intern
 
 
 def _shared(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {sys.intern(k) if isinstance(k, str) else k: _shared(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shared(v) for v in value]
-    if isinstance(value, str) and len(value) <= _INTERN_MAX:
-        return sys.intern(value)
+    t = type(value)
+    if t is str:
+        return _intern(value) if len(value) <= _INTERN_MAX else value
+    if t is dict:
+        return _shared_dict(value)
+    if t is list:
+        return _shared_list(value)
     return value
+
+
+def _shared_dict(value: Obj) -> Obj:
+    # one call per container, not per scalar: this runs on every event of every cached object
+    out: Obj = {}
+    for k, v in value.items():
+        t = type(v)
+        if t is str:
+            if len(v) <= _INTERN_MAX:
+                v = _intern(v)
+        elif t is dict:
+            v = _shared_dict(v)
+        elif t is list:
+            v = _shared_list(v)
+        out[_intern(k) if type(k) is str else k] = v
+    return out
+
+
+def _shared_list(value: list[Any]) -> list[Any]:
+    return [_shared(v) for v in value]
 
 
 def _rv(obj: Obj) -> str:

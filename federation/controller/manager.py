@@ -71,6 +71,9 @@ if TYPE_CHECKING:
 __all__ = ["Controller", "ControllerConfig", "MemberView"]
 
 log = logging.getLogger(__name__)
+# Seconds a member object's change waits before its app is reconciled: the members of an app change
+# together (a rollout's status in ten regions), and one reconcile reads them all.
+MEMBER_NEWS_WINDOW = 0.1
 
 
 @dataclass
@@ -506,7 +509,11 @@ class Controller:
             return
         # an app backing off after a failure keeps its scheduled retry: a rollout's progress in one
         # member must not turn another member's refusals into a loop
-        self.app_queue.nudge(f"{ns}/{app}")
+        key = f"{ns}/{app}"
+        if self.app_queue.failures(key):
+            self.app_queue.nudge(key)
+        else:  # the news of every member in a short window makes one reconcile, not one per member
+            self.app_queue.add_after(key, MEMBER_NEWS_WINDOW)
         if self.sweeps is not None:
             self.sweeps.deployment_changed(f"{ns}/{app}")  # the rollout signal is watch-driven
 
