@@ -102,3 +102,40 @@ async def test_nodes_keep_conditions_provider_and_labels_not_their_images() -> N
     assert got["spec"] == node["spec"]
     assert got["metadata"]["labels"] == {"zone": "a"}
     assert got["metadata"]["resourceVersion"] == "12"
+
+
+async def test_an_update_is_cached_as_sent_and_shares_what_did_not_change_with_the_version_before() -> None:
+    before = _deployment("web", "5")
+    after = copy.deepcopy(before)
+    after["metadata"]["resourceVersion"] = "12"
+    after["metadata"]["labels"]["tier"] = "front"
+    after["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28"
+    after["status"] = {"readyReplicas": 1, "conditions": [{"type": "Available", "status": "False"}]}
+    handed: list[tuple[Any, Any]] = []
+    inf = Informer(
+        _Api([before], {"type": "MODIFIED", "object": after}),  # type: ignore[arg-type]
+        DEPLOYMENTS,
+        lambda key, old, new: handed.append((old, new)),
+    )
+    inf.start()
+    try:
+        for _ in range(200):
+            if len(handed) == 2:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await inf.stop()
+    (_, listed), (old, new) = handed
+    assert old is listed
+    # the handler sees the two versions as the server sent them (less what the cache drops) ...
+    assert old["spec"] == before["spec"]
+    assert old["status"] == before["status"]
+    assert old["metadata"]["labels"] == {"app": "web"}
+    assert new["spec"] == after["spec"]
+    assert new["status"] == after["status"]
+    assert new["metadata"]["labels"] == {"app": "web", "tier": "front"}
+    assert new["metadata"]["resourceVersion"] == "12"
+    assert new["metadata"]["annotations"] == {"keep": "me"}
+    assert inf.cache["shop/web"] is new
+    # ... and what did not change is held once
+    assert new["metadata"]["annotations"] is old["metadata"]["annotations"]
