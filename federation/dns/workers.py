@@ -187,18 +187,29 @@ async def _worker(host: str, port: int, fd: int | None, cidrs: Path | None) -> N
             out.write(_frame(message))
             out.flush()
 
+    caught_up = asyncio.Event()
+
     def read_changes() -> None:
         # Builds happen here, off the loop: the worker keeps answering while a big zone is built.
         try:
             while True:
-                _apply(server, _read_frame(sys.stdin.buffer))
+                change = _read_frame(sys.stdin.buffer)
+                _apply(server, change)
+                if change[0] == "loaded" and not caught_up.is_set():
+                    loop.call_soon_threadsafe(caught_up.set)
         except (EOFError, OSError, ValueError):
             pass
+        loop.call_soon_threadsafe(caught_up.set)
         loop.call_soon_threadsafe(done.set)
 
+    threading.Thread(target=read_changes, name="dns changes", daemon=True).start()
+    # The pool sends the zones as they are, then the loaded flag: only then does this process take
+    # queries (before, on the server's own socket, it would answer REFUSED for the zones not built).
+    await caught_up.wait()
+    if done.is_set():
+        return
     sock = socket.socket(fileno=fd) if fd is not None else bind_udp(host, port, reuse_port=True)
     server.serve_udp(sock, thread=True)
-    threading.Thread(target=read_changes, name="dns changes", daemon=True).start()
     send("ready")
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)

@@ -288,6 +288,11 @@ async def test_worker_processes_answer_on_the_same_port_and_follow_every_change(
     address = await server.start("127.0.0.1", 0, reuse_port=True)
     await pool.start(*address)
     try:
+        # a worker takes queries only once it holds the zones: never a REFUSED at the start
+        first = dns.message.make_query("www.example.com", "A")
+        for _ in range(40):
+            got = await dns.asyncquery.udp(first, address[0], port=address[1], timeout=2)
+            assert values(got) == {"10.7.0.1"}
         server.replace_names(
             "example.com", ["www.example.com"], [R("www.example.com", "A", "default", "10.7.0.2", 60)]
         )
