@@ -1,5 +1,6 @@
 """`fedctl bench kube`: load a simulator running in its own process (N clusters x M objects) and print
-create/get/list request rates, watch-event delivery rate and the simulator's peak memory."""
+create/get/list request rates, watch-event delivery rate, the time Deployments take to roll out (with
+their ReplicaSets and Pods, or without: ``--no-pods``) and the simulator's peak memory."""
 
 from __future__ import annotations
 
@@ -74,8 +75,134 @@ async def _run_for(
     return reqs, units, time.monotonic() - t0
 
 
+ROLLOUT_DELAY = 1.0  # the simulator's, in this benchmark
+
+
+def _rollout_steps(replicas: int) -> int:
+    """Rollout delays a rolling update (25%/25%) of ``replicas`` needs at the least."""
+    from federation.sandbox.kube import rollout
+
+    pools = {"a": rollout.Pool("a", [[replicas, 0.0]])}
+    spec = {"replicas": replicas}
+    for n in range(1, 4 * replicas + 10):
+        now = float(n)
+
+        def ready(p: rollout.Pool, t: float = now) -> int:
+            return p.matured(t)
+
+        rollout.step(pools, "b", spec, now=now, delay=1.0, ready=ready)
+        if rollout.complete(pools, "b", replicas, now):
+            return n - 1
+    return -1
+
+
+async def _deployments(
+    targets: list[Target], deployments: int, replicas: int, concurrency: int, pods: bool
+) -> None:
+    """Create ``deployments`` Deployments per cluster, wait until all are available, then change every
+    template and wait for the rolling updates to finish."""
+    base = "/apis/apps/v1/namespaces/default/deployments"
+    total = deployments * len(targets)
+
+    def body(i: int) -> dict[str, Any]:
+        labels = {"app": f"app-{i:05d}"}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": f"app-{i:05d}"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+                },
+            },
+        }
+
+    async def each(op: Callable[[Target, int], Awaitable[None]]) -> None:
+        todo = iter(range(total))
+
+        async def worker() -> None:
+            for i in todo:
+                await op(targets[i % len(targets)], i // len(targets))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    async def create(t: Target, i: int) -> None:
+        async with t.session.post(t.url + base, json=body(i)) as r:
+            await r.read()
+
+    async def patch(t: Target, i: int) -> None:
+        p = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.28"}]}}}}
+        async with t.session.patch(
+            f"{t.url}{base}/app-{i:05d}",
+            data=json.dumps(p),
+            headers={"Content-Type": "application/strategic-merge-patch+json"},
+        ) as r:
+            await r.read()
+
+    async def rolled_out() -> int:
+        done = 0
+        for t in targets:
+            async with t.session.get(t.url + base) as r:
+                for d in (await r.json(loads=_loads))["items"]:
+                    st = d.get("status") or {}
+                    done += (
+                        st.get("observedGeneration") == d["metadata"].get("generation")
+                        and st.get("replicas") == st.get("updatedReplicas") == replicas
+                        and st.get("availableReplicas") == replicas
+                    )
+        return done
+
+    async def wait_all(t0: float) -> float:
+        while await rolled_out() < total:
+            if time.monotonic() - t0 > 600:
+                raise TimeoutError("Deployments did not roll out within 600 s")
+            await asyncio.sleep(0.1)
+        return time.monotonic() - t0
+
+    async def count(path: str) -> int:
+        n = 0
+        for t in targets:
+            async with t.session.get(t.url + path) as r:
+                n += len((await r.json(loads=_loads))["items"])
+        return n
+
+    t0 = time.monotonic()
+    await each(create)
+    created = time.monotonic() - t0
+    available = await wait_all(t0)
+    objs = (
+        f"{await count('/api/v1/pods'):,} Pods, {await count('/apis/apps/v1/replicasets'):,} ReplicaSets"
+        if pods
+        else "no Pods (--no-pods)"
+    )
+    click.echo(
+        f"deployments: {total:,} x {replicas} replicas created in {created:.1f}s, all available after "
+        f"{available:.1f}s (rollout delay {ROLLOUT_DELAY:g}s); {objs}"
+    )
+    t0 = time.monotonic()
+    await each(patch)
+    patched = time.monotonic() - t0
+    done = await wait_all(t0)
+    steps = _rollout_steps(replicas)
+    click.echo(
+        f"rolling update (25%/25%) of every Deployment: patched in {patched:.1f}s, all rolled out after "
+        f"{done:.1f}s (its {steps} steps wait {steps * ROLLOUT_DELAY:g}s for Pods to become ready)"
+    )
+
+
 async def _bench(
-    clusters: int, objects: int, concurrency: int, duration: float, https: bool, watchers: int
+    clusters: int,
+    objects: int,
+    concurrency: int,
+    duration: float,
+    https: bool,
+    watchers: int,
+    deployments: int = 0,
+    replicas: int = 4,
+    pods: bool = True,
 ) -> None:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d)
@@ -90,8 +217,9 @@ async def _bench(
             "--nodes",
             "1",
             "--rollout-delay",
-            "1",
+            str(ROLLOUT_DELAY),
             "--https" if https else "--no-https",
+            "--pods" if pods else "--no-pods",
         ]
         for i in range(clusters):
             args += ["--cluster", f"bench-{i}"]
@@ -227,6 +355,8 @@ async def _bench(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if deployments:
+                await _deployments(targets, deployments, replicas, concurrency, pods)
             cur, peak = _rss_kib(sim_pid)
             click.echo(f"simulator memory: RSS {cur / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB")
         finally:
@@ -247,8 +377,28 @@ def _loads(text: str) -> Any:
 @click.option("--duration", type=float, default=5.0, show_default=True, help="Seconds per measurement.")
 @click.option("--https/--no-https", default=True, show_default=True)
 @click.option("--watchers", type=int, default=4, show_default=True, help="Watchers per cluster.")
+@click.option(
+    "--deployments", type=int, default=100, show_default=True, help="Deployments per cluster (0: none)."
+)
+@click.option("--replicas", type=int, default=4, show_default=True, help="Replicas per Deployment.")
+@click.option(
+    "--pods/--no-pods",
+    default=True,
+    show_default=True,
+    help="The simulator materialises ReplicaSets and Pods.",
+)
 def bench_kube(
-    clusters: int, objects: int, concurrency: int, duration: float, https: bool, watchers: int
+    clusters: int,
+    objects: int,
+    concurrency: int,
+    duration: float,
+    https: bool,
+    watchers: int,
+    deployments: int,
+    replicas: int,
+    pods: bool,
 ) -> None:
     """Benchmark the Kubernetes simulator (prints numbers, asserts nothing)."""
-    asyncio.run(_bench(clusters, objects, concurrency, duration, https, watchers))
+    asyncio.run(
+        _bench(clusters, objects, concurrency, duration, https, watchers, deployments, replicas, pods)
+    )
