@@ -765,7 +765,7 @@ class Behaviours:
         }
         ev_rt = self.api.resolve("", "v1", "events")
         with contextlib.suppress(ApiError):
-            created = self.api.create(ev_rt, ns, ev)
+            created = self.api.create(ev_rt, ns, ev, owned=True)
             self._events.append((ns, created["metadata"]["name"]))
         # Events expire in a real cluster (1 h TTL); here the oldest go once there are too many.
         while len(self._events) > self.max_events:

@@ -16,7 +16,6 @@ So a template change proceeds in steps, each waiting for the pods of the previou
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from collections.abc import Callable
@@ -191,15 +190,19 @@ def bare_template(template: dict[str, Any]) -> dict[str, Any]:
     """The template without what the controller adds (the hash label) or a client's serialiser leaves
     (``creationTimestamp: null``): `rollout undo` copies a ReplicaSet's template back, and it must be
     recognised as that ReplicaSet's (the controller's EqualIgnoreHash)."""
-    t = copy.deepcopy(template)
-    meta = t.setdefault("metadata", {})
-    (meta.get("labels") or {}).pop(HASH_LABEL, None)
+    t = dict(template)  # shallow: only the metadata changes
+    meta = dict(t.get("metadata") or {})
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != HASH_LABEL}
+    if labels:
+        meta["labels"] = labels
+    else:
+        meta.pop("labels", None)
     if meta.get("creationTimestamp") is None:
         meta.pop("creationTimestamp", None)
-    if not meta.get("labels"):
-        meta.pop("labels", None)
-    if not meta:
-        t.pop("metadata")
+    if meta:
+        t["metadata"] = meta
+    else:
+        t.pop("metadata", None)
     return t
 
 

@@ -90,6 +90,8 @@ class Workloads:
         self._scheduled = False
         self._running = False
         self._pod_ips: dict[tuple[str, str], str] = {}  # (namespace, pod) -> IP, stable while it lives
+        self._ips_used: set[str] = set()
+        self._overflow = 0  # Pods beyond a node's /24 get addresses of their own range
         api.store.listeners.append(self._on_event)
 
     def start(self) -> None:
@@ -118,7 +120,7 @@ class Workloads:
                 self._schedule()
         elif ev.rkey == POD_KEY and ev.type == "DELETED":
             md = ev.obj["metadata"]
-            self._pod_ips.pop((md.get("namespace") or "", md["name"]), None)
+            self._ips_used.discard(self._pod_ips.pop((md.get("namespace") or "", md["name"]), ""))
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -164,11 +166,18 @@ class Workloads:
         if key not in self._pod_ips:
             cidr = ((node or {}).get("spec") or {}).get("podCIDR") or "172.20.0.0/24"
             base = cidr.split("/")[0].rsplit(".", 1)[0]
-            used = {ip for ip in self._pod_ips.values() if ip.startswith(base + ".")}
             host = int(hashlib.sha256(pod.encode()).hexdigest()[:4], 16) % 250 + 2
-            while f"{base}.{host}" in used:
+            ip = f"{base}.{host}"
+            for _ in range(250):
+                if ip not in self._ips_used:
+                    break
                 host = host % 250 + 2
-            self._pod_ips[key] = f"{base}.{host}"
+                ip = f"{base}.{host}"
+            while ip in self._ips_used:  # the node's /24 is full
+                ip = f"172.31.{self._overflow // 250 % 256}.{self._overflow % 250 + 2}"
+                self._overflow += 1
+            self._pod_ips[key] = ip
+            self._ips_used.add(ip)
         return self._pod_ips[key]
 
     def ready_pods(self, dep: dict[str, Any]) -> list[tuple[str, str]]:
@@ -222,14 +231,14 @@ class Workloads:
                     latest += 1
                     new["metadata"].setdefault("annotations", {})[REVISION] = str(latest)
                 new["spec"]["replicas"] = pool.replicas
-                rs = api.update(rs_rt, ns, rs["metadata"]["name"], new)
+                rs = api.update(rs_rt, ns, rs["metadata"]["name"], new, owned=True)
             keep.add(rs["metadata"]["name"])
             if pool.hash == new_hash:
                 revision = _revision(rs)
                 if str(revision) != (md.get("annotations") or {}).get(REVISION):
                     new_dep = copy.deepcopy(dep)
                     new_dep["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
-                    api.update(api.resolve("apps", "v1", "deployments"), ns, name, new_dep)
+                    api.update(api.resolve("apps", "v1", "deployments"), ns, name, new_dep, owned=True)
             synced.append((rs, pool))
         # Pods that became ready first, then the scale-downs (ReplicaSets left without pods included),
         # then the new Pods: whoever watches never sees fewer available or more Pods than the rollout
@@ -249,7 +258,7 @@ class Workloads:
             elif rs["spec"].get("replicas"):
                 scaled = copy.deepcopy(rs)
                 scaled["spec"]["replicas"] = 0
-                api.update(rs_rt, ns, rs["metadata"]["name"], scaled)
+                api.update(rs_rt, ns, rs["metadata"]["name"], scaled, owned=True)
                 api.write_status(rs_rt, scaled, {"replicas": 0, "observedGeneration": 1})
         for rs, pool in synced:
             self._sync_pods(dep, rs, pool.replicas, pool.ready, "grow")
@@ -316,7 +325,7 @@ class Workloads:
             for i, pod_name in enumerate(names):
                 if pod_name not in existing:
                     node = nodes[i % len(nodes)]["metadata"]["name"] if nodes else None
-                    existing[pod_name] = api.create(pod_rt, ns, self._new_pod(rs, pod_name, node))
+                    existing[pod_name] = api.create(pod_rt, ns, self._new_pod(rs, pod_name, node), owned=True)
         present = [i for i in range(want) if names[i] in existing]
         # exactly `ready` Pods are Ready: those on Ready nodes first, then the oldest
         order = sorted(present, key=lambda i: (not _on_ready_node(store, existing[names[i]]), i))
