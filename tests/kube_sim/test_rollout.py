@@ -6,16 +6,25 @@ goes back; Recreate replaces everything at once; the Deployment's status matches
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from federation.sandbox.kube import SimCluster
+from federation.sandbox.kube import KubeSimulator, SimCluster
 from federation.sandbox.kube.store import Event
 from tests.kube_sim.conftest import Kubectl
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.kubectl
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[KubeSimulator]:
+    # each step waits one rollout delay: long enough for a kubectl started meanwhile to see the rollout
+    # in progress on a loaded machine, short enough to keep these tests at seconds
+    s = KubeSimulator(rollout_delay=0.6, progress_deadline=10, bookmark_interval=0.3)
+    yield s
+    await s.stop()
 
 
 def _web(replicas: int, strategy: dict[str, Any] | None = None) -> str:
@@ -124,7 +133,7 @@ async def test_rolling_update_steps_within_surge_and_unavailable(
     assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
 
 
-async def test_status_mid_rollout_matches_pods(kubectl: Kubectl, cluster: SimCluster) -> None:
+async def test_status_during_rollout_within_bounds(kubectl: Kubectl, cluster: SimCluster) -> None:
     await kubectl(
         "apply",
         "-f",
@@ -132,22 +141,27 @@ async def test_status_mid_rollout_matches_pods(kubectl: Kubectl, cluster: SimClu
         stdin=_web(4, {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}),
     )
     await kubectl("rollout", "status", "deployment/web", "--timeout=20s")
-    await kubectl("set", "image", "deployment/web", "web=nginx:1.28")
+    statuses: list[dict[str, Any]] = []
 
-    async def mid() -> bool:
-        st = json.loads((await kubectl("get", "deployment", "web", "-o", "json")).out)["status"]
-        return 0 < st.get("updatedReplicas", 0) < 4
+    def record(ev: Event) -> None:
+        if ev.rkey == "apps/deployments" and ev.obj["metadata"]["name"] == "web":
+            statuses.append(ev.obj.get("status") or {})
 
-    await wait_for(mid, 10, "the rollout in progress")
-    st = json.loads((await kubectl("get", "deployment", "web", "-o", "json")).out)["status"]
-    # maxUnavailable 0: at most one extra Pod, never fewer than 4 available
-    assert st["replicas"] <= 5
-    assert st.get("availableReplicas", 0) >= 4
-    assert st["conditions"][1]["reason"] == "ReplicaSetUpdated"
-    await kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    cluster.api.store.listeners.append(record)
+    try:
+        await kubectl("set", "image", "deployment/web", "web=nginx:1.28")
+        await kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    finally:
+        cluster.api.store.listeners.remove(record)
+    # maxUnavailable 0, maxSurge 1: never more than 5 Pods, never fewer than 4 available
+    assert all(s["replicas"] <= 5 and s.get("availableReplicas", 0) >= 4 for s in statuses)
+    mid = [s for s in statuses if 0 < s.get("updatedReplicas", 0) < 4]
+    assert mid, "the rollout never reported a step between the templates"
+    assert all(s["conditions"][1]["reason"] == "ReplicaSetUpdated" for s in mid)
+    assert sorted({s["updatedReplicas"] for s in mid}) == [1, 2, 3]  # one new Pod at a time
     pods = json.loads((await kubectl("get", "pods", "-l", "app=web", "-o", "json")).out)["items"]
     st = json.loads((await kubectl("get", "deployment", "web", "-o", "json")).out)["status"]
-    assert len(pods) == st["replicas"] == 4
+    assert len(pods) == st["replicas"] == st["readyReplicas"] == 4
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.28"}
 
 
