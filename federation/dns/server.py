@@ -28,8 +28,10 @@ zone's servers at once and caches the failure briefly at most (RFC 2308 section 
 would mark this server lame for the zone and NXDOMAIN/NODATA would be cached as the truth for the
 SOA minimum.
 
-Repeated questions are answered from a response cache keyed by the query's bytes after its ID, the
-transport and the source's line, emptied on every zone change (weighted answers are never cached).
+Repeated questions are answered from a response cache keyed by the query's bytes after its ID (the
+question's name in lower case), the transport and the source's line (weighted answers are never
+cached). A change of some names (``replace_names``, what a publish does) drops the answers made from
+those names' records and every negative answer; any other change empties it.
 Wildcards and DNSSEC are not supported.
 """
 
@@ -204,11 +206,13 @@ class _Seen:
     """What answering one query found out, for its counters and the cache (one per query: the UDP
     thread and the event loop's TCP connections may be answering at the same time)."""
 
-    __slots__ = ("line", "random")
+    __slots__ = ("line", "names", "random")
 
     def __init__(self) -> None:
         self.line = "-"  # the line the query was classified to
         self.random = False  # a weighted draw was made: never cache the answer
+        # a positive answer: the names whose records made it (the question's, CNAME targets)
+        self.names: list[str] | None = None
 
 
 class DnsServer:
@@ -231,6 +235,14 @@ class DnsServer:
         # a cached response with its (line, rcode) counter key (counted per line and rcode)
         # (keys: the query after its ID, TCP, the line; ECS queries also by the part before the address)
         self._cache: dict[tuple[Any, ...], tuple[bytes, tuple[str, str]]] = {}
+        # what the cached answers were made from: name -> keys of the positive answers made from
+        # its records (dropped when the name changes), and the keys of every other answer (negative
+        # ones carry the SOA, whose serial moves with any change: dropped on every change)
+        self._cache_names: dict[str, list[tuple[Any, ...]]] = {}
+        self._cache_other: list[tuple[Any, ...]] = []
+        self._cache_lock = threading.Lock()  # orders stores against the changes (see handle)
+        self._generation = 0  # bumped by every change: an answer started before it is not stored
+        self._indexed = 0  # keys in the two indexes (a CNAME's answer is dropped by its target too)
         self._peers: dict[str, Classification] = {}
         self._peer_lines: dict[str, str] = {}  # the same, the line only (the cache key's part)
         self._subnets: dict[tuple[int, int, bytes], Classification] = {}  # ECS (family, bits, address)
@@ -254,11 +266,26 @@ class DnsServer:
             if self.mirror is not None:
                 self.mirror(("loaded", value))
 
-    def _new_cache(self) -> None:
-        # A new dict rather than clear(): an answer computed from the old zones (a zone may be built
-        # in another thread while this loop answers) is stored into the dict it started with, which
-        # nobody reads any more, instead of outliving the change in the live one.
-        self._cache = {}
+    def _new_cache(self, names: Iterable[str] | None = None) -> None:
+        """Forget the cached answers a change may have changed: with ``names`` (the names whose
+        records were replaced), those made from their records and every non-positive answer; else
+        all. An answer being computed meanwhile (zones are built in other threads while the server
+        answers) started before the generation moved, and is not stored."""
+        with self._cache_lock:
+            self._generation += 1
+            if names is None:
+                self._cache = {}
+                self._cache_names = {}
+                self._cache_other = []
+                self._indexed = 0
+                return
+            cache = self._cache
+            for name in names:
+                for key in self._cache_names.pop(name, ()):
+                    cache.pop(key, None)
+            for key in self._cache_other:
+                cache.pop(key, None)
+            self._cache_other = []
 
     def set_zone(self, zone: str, records: Iterable[Record]) -> None:
         """Replace the whole record set of ``zone`` at once (a query sees old or new, never a mix)."""
@@ -283,7 +310,9 @@ class DnsServer:
         serial = self._serials.get(origin, 0) + 1
         built = _build_zone(origin, records, serial, self._negative_ttl, base=base, replaced=names)
         self._serials[origin] = serial
-        self._swap(origin, built)
+        # the cached answers of the other names stay: a change of a few apps' records is not a
+        # render of every name and line the server is asked for
+        self._swap(origin, built, {_norm(n) for n in names})
         if self.mirror is not None:
             self.mirror(("replace", origin, names, records))
 
@@ -293,9 +322,9 @@ class DnsServer:
         if self.mirror is not None:
             self.mirror(("remove", _norm(zone)))
 
-    def _swap(self, origin: str, built: _Zone) -> None:
-        self._zones[origin] = built  # the zone first, then the new cache (see _new_cache)
-        self._new_cache()
+    def _swap(self, origin: str, built: _Zone, names: Iterable[str] | None = None) -> None:
+        self._zones[origin] = built  # the zone first, then the cache (see _new_cache)
+        self._new_cache(names)
 
     def zones(self) -> list[str]:
         return sorted(self._zones)
@@ -345,6 +374,7 @@ class DnsServer:
         if z is None:
             return dns.rcode.REFUSED, [], []
         answer: list[dns.rrset.RRset] = []
+        visited = [name]  # the names whose records make the answer
         for _ in range(MAX_CNAME_CHAIN):
             types = [rtype] if rtype != "ANY" else sorted({t for (n, t) in z.answers if n == name})
             found = False
@@ -357,14 +387,25 @@ class DnsServer:
                 if hit[0] == "CNAME" and t != "CNAME":
                     target = _norm(hit[1].rrset[0].target.to_text())
                     if target == name or not (target == z.origin or target.endswith("." + z.origin)):
-                        return dns.rcode.NOERROR, answer, []
+                        return self._positive(answer, visited, seen)
                     name = target
+                    visited.append(name)
                     break
             else:
                 if found:
-                    return dns.rcode.NOERROR, answer, []
+                    return self._positive(answer, visited, seen)
                 rcode = dns.rcode.NOERROR if name in z.names else dns.rcode.NXDOMAIN
                 return rcode, answer, [self._negative_soa(z)]
+        return self._positive(answer, visited, seen)
+
+    @staticmethod
+    def _positive(
+        answer: list[dns.rrset.RRset], visited: list[str], seen: _Seen | None
+    ) -> tuple[int, list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+        # an SOA in the answer (the apex's, ANY) may be the server's own, whose serial moves with
+        # every change: such an answer is not tied to its names only
+        if seen is not None and all(rr.rdtype != dns.rdatatype.SOA for rr in answer):
+            seen.names = visited
         return dns.rcode.NOERROR, answer, []
 
     def _negative_soa(self, z: _Zone) -> dns.rrset.RRset:
@@ -434,6 +475,7 @@ class DnsServer:
                         self.stats["cached"] += 1
                         self.query_counts[hit[1]] += 1
                         return wire[:2] + body + addr
+        generation = self._generation  # before the zones are read (see _new_cache)
         seen = _Seen()
         try:
             out = self._handle(wire, peer, tcp, seen)
@@ -455,17 +497,43 @@ class DnsServer:
                 else:  # no question echoed (a bare header): only for these very bytes
                     key = (wire[2:], tcp, key[2])
                     subnet = None
-            if len(cache) >= CACHE_SIZE:
-                cache.clear()
-            cache[key] = (body, counter_key)
+            entries: list[tuple[tuple[Any, ...], tuple[bytes, tuple[str, str]]]] = [
+                (key, (body, counter_key))
+            ]
             if subnet is not None:
                 start, family, addr = subnet
                 # the answer must end with the option echoed as we would patch it: family, source
                 # prefix, scope (the matched block's), address
                 tail = wire[start : start + 3] + bytes((ecs_cls.prefix_len,)) + addr
                 if out.endswith(tail):
-                    cache[ecs_key] = (body[: len(body) - len(addr)], counter_key)
+                    entries.append((ecs_key, (body[: len(body) - len(addr)], counter_key)))
+            self._store(generation, entries, seen.names)
         return out
+
+    def _store(
+        self,
+        generation: int,
+        entries: list[tuple[tuple[Any, ...], tuple[bytes, tuple[str, str]]]],
+        names: list[str] | None,
+    ) -> None:
+        with self._cache_lock:
+            if generation != self._generation:  # computed from zones a change has replaced since
+                return
+            cache = self._cache
+            if len(cache) >= CACHE_SIZE or self._indexed >= 4 * CACHE_SIZE:
+                cache.clear()
+                self._cache_names = {}
+                self._cache_other = []
+                self._indexed = 0
+            for key, value in entries:
+                cache[key] = value
+                if names:
+                    for name in set(names):
+                        self._cache_names.setdefault(name, []).append(key)
+                        self._indexed += 1
+                else:
+                    self._cache_other.append(key)
+                    self._indexed += 1
 
     def _subnet_class(self, family: int, srclen: int, addr: bytes) -> Classification:
         key = (family, srclen, addr)
