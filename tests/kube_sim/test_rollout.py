@@ -208,3 +208,36 @@ async def test_recreate_replaces_all_at_once(kubectl: Kubectl, cluster: SimClust
     assert max(n for n, _, _ in watch.states) <= 4
     assert (0, 0, frozenset()) in watch.states
     assert watch.states[-1] == (4, 4, frozenset({"nginx:1.28"}))
+
+
+async def test_failing_rollout_exceeds_its_progress_deadline(kubectl: Kubectl, cluster: SimCluster) -> None:
+    await kubectl("apply", "-f", "-", stdin=_web(4))
+    await kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    cluster.behaviours.progress_deadline = 1.5
+    cluster.fail_deployment("default", "web", True)
+    await kubectl("set", "image", "deployment/web", "web=nginx:1.28")
+    r = await kubectl("rollout", "status", "deployment/web", "--timeout=20s", check=False)
+    assert r.rc != 0
+    assert "exceeded its progress deadline" in r.err
+    st = json.loads((await kubectl("get", "deployment", "web", "-o", "json")).out)["status"]
+    conds = {c["type"]: c for c in st["conditions"]}
+    assert (conds["Progressing"]["status"], conds["Progressing"]["reason"]) == (
+        "False",
+        "ProgressDeadlineExceeded",
+    )
+    # the rollout stalled within its bounds: crash-looping Pods are not available, so the old
+    # ReplicaSet only lost what maxUnavailable allows
+    assert st["replicas"] <= 5
+    assert 0 < st["updatedReplicas"] < 4
+    pods = json.loads((await kubectl("get", "pods", "-l", "app=web", "-o", "json")).out)["items"]
+    assert len(pods) == st["replicas"]
+    waiting = {
+        (c.get("state") or {}).get("waiting", {}).get("reason")
+        for p in pods
+        for c in p["status"]["containerStatuses"]
+    }
+    assert waiting == {"CrashLoopBackOff"}
+
+    cluster.fail_deployment("default", "web", False)
+    r = await kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    assert "successfully rolled out" in r.out
