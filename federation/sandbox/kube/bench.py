@@ -364,7 +364,11 @@ async def _bench(
             for t in targets:
                 await t.close()
             proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 30)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:  # a simulator that does not stop when asked is not left running
+                proc.kill()
+                await proc.wait()
 
 
 def _loads(text: str) -> Any:
