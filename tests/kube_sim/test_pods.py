@@ -196,3 +196,39 @@ async def test_logs_of_a_pod_that_ran(kubectl: Kubectl, cluster: SimCluster) -> 
     assert (await kubectl("get", "pod", "reader", "-o", "jsonpath={.status.phase}")).out == "Failed"
     logs = (await kubectl("logs", "reader")).out
     assert logs.splitlines() == ["0", "cat: /host/nope: No such file or directory"]
+
+
+async def test_more_pods_than_a_node_cidr_holds_get_distinct_ips(sim: Any) -> None:
+    c = await sim.add_cluster("tiny", nodes=1)
+    rt = c.api.resolve("apps", "v1", "deployments")
+    labels = {"app": "many"}
+    c.api.create(
+        rt,
+        "default",
+        {
+            "metadata": {"name": "many"},
+            "spec": {
+                "replicas": 260,  # one node's /24 holds 250 Pod addresses
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "c", "image": "x"}]},
+                },
+            },
+        },
+    )
+
+    def ips() -> list[str]:
+        return [
+            (p.get("status") or {}).get("podIP", "")
+            for _, p in c.api.store.iter_objects("/pods", "default")
+            if (p["metadata"].get("labels") or {}).get("app") == "many"
+        ]
+
+    async def all_ready() -> bool:
+        return (c.api.get(rt, "default", "many").get("status") or {}).get("readyReplicas") == 260 and all(
+            ips()
+        )
+
+    await wait_for(all_ready, 20, "260 Pods on one node ready")
+    assert len(set(ips())) == 260
