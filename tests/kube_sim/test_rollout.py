@@ -14,6 +14,7 @@ import pytest
 from federation.sandbox.kube import KubeSimulator, SimCluster
 from federation.sandbox.kube.store import Event
 from tests.kube_sim.conftest import Kubectl
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.kubectl
 
@@ -241,3 +242,39 @@ async def test_failing_rollout_exceeds_its_progress_deadline(kubectl: Kubectl, c
     cluster.fail_deployment("default", "web", False)
     r = await kubectl("rollout", "status", "deployment/web", "--timeout=30s")
     assert "successfully rolled out" in r.out
+
+
+async def test_without_pods_the_status_steps_the_same() -> None:
+    # KubeSimulator(pods=False): no ReplicaSet or Pod objects, the same rollout steps in the status
+    s = KubeSimulator(rollout_delay=0.2, https=False, pods=False)
+    try:
+        c = await s.add_cluster("np", nodes=2)
+        rt = c.api.resolve("apps", "v1", "deployments")
+        c.api.create(rt, "default", json.loads(_web(4)))
+        statuses: list[dict[str, Any]] = []
+
+        def record(ev: Event) -> None:
+            if ev.rkey == "apps/deployments":
+                statuses.append(ev.obj.get("status") or {})
+
+        async def rolled(image: str) -> bool:
+            d = c.api.get(rt, "default", "web")
+            st = d.get("status") or {}
+            return (
+                d["spec"]["template"]["spec"]["containers"][0]["image"] == image
+                and st.get("replicas") == st.get("updatedReplicas") == st.get("availableReplicas") == 4
+            )
+
+        await wait_for(lambda: rolled("nginx:1.27"), 10, "the first rollout")
+        c.api.store.listeners.append(record)
+        body = json.loads(_web(4))
+        body["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28"
+        body["metadata"]["resourceVersion"] = c.api.get(rt, "default", "web")["metadata"]["resourceVersion"]
+        c.api.update(rt, "default", "web", body)
+        await wait_for(lambda: rolled("nginx:1.28"), 10, "the rolling update")
+        assert all(st["replicas"] <= 5 and st.get("availableReplicas", 0) >= 3 for st in statuses)
+        assert {st["updatedReplicas"] for st in statuses} >= {2, 4}  # steps, not at once
+        assert not list(c.api.store.iter_objects("/pods"))
+        assert not list(c.api.store.iter_objects("apps/replicasets"))
+    finally:
+        await s.stop()
