@@ -5,6 +5,7 @@ goes back; Recreate replaces everything at once; the Deployment's status matches
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -278,3 +279,28 @@ async def test_without_pods_the_status_steps_the_same() -> None:
         assert not list(c.api.store.iter_objects("apps/replicasets"))
     finally:
         await s.stop()
+
+
+async def test_pause_holds_a_template_change_until_resumed(kubectl: Kubectl) -> None:
+    await kubectl("apply", "-f", "-", stdin=_web(4))
+    await kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    await kubectl("rollout", "pause", "deployment/web")
+    await kubectl("set", "image", "deployment/web", "web=nginx:1.28")
+
+    async def paused() -> bool:
+        st = json.loads((await kubectl("get", "deployment", "web", "-o", "json")).out)["status"]
+        return st["conditions"][1]["reason"] == "DeploymentPaused"
+
+    await wait_for(paused, 10, "the Deployment reporting DeploymentPaused")
+    await asyncio.sleep(1.5)  # more than two rollout delays: nothing moves
+    pods = json.loads((await kubectl("get", "pods", "-l", "app=web", "-o", "json")).out)["items"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.27"}
+    assert set(await _rs(kubectl)) == {"nginx:1.27"}
+
+    await kubectl("rollout", "resume", "deployment/web")
+    assert (
+        "successfully rolled out"
+        in (await kubectl("rollout", "status", "deployment/web", "--timeout=30s")).out
+    )
+    pods = json.loads((await kubectl("get", "pods", "-l", "app=web", "-o", "json")).out)["items"]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.28"}

@@ -129,7 +129,11 @@ def deployment_status(
             prev_conds,
             now,
         )
-    if failing and deadline_passed:
+    if spec.get("paused"):
+        progressing = _cond(
+            "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", prev_conds, now
+        )
+    elif failing and deadline_passed:
         progressing = _cond(
             "Progressing",
             "False",

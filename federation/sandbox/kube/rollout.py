@@ -12,6 +12,7 @@ recreate.go), repeated until nothing changes at this instant (our pods terminate
 * Recreate: every old pod goes, then the new ReplicaSet gets all replicas.
 
 So a template change proceeds in steps, each waiting for the pods of the previous one to be ready.
+A paused Deployment (``spec.paused``) keeps its ReplicaSets as they are until resumed.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def step(
 ) -> None:
     """Scale the pools of one Deployment as its controller would at ``now`` (``pools`` in age order,
     oldest first; the pool of the current template is created if missing)."""
+    if spec.get("paused"):
+        return  # `kubectl rollout pause`: no new ReplicaSet, no step, until resumed
     desired = max(int(spec.get("replicas", 1)), 0)
     new = pools.get(new_hash)
     if new is None:
