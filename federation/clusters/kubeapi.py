@@ -54,11 +54,12 @@ READ_VERBS = frozenset({"get", "list"})
 
 DEFAULT_QPS = 50.0  # client-side pacing per cluster (Settings.kube_qps)
 DEFAULT_BURST = 100  # Settings.kube_burst
-# Open connections per cluster (the client library's default is 100). HTTP/1.1 needs one per request
-# in flight, and each TLS connection holds a 128 KiB read buffer: with every worker writing to ten
-# members at once, a pool of 100 a cluster was a fifth of the controller's memory. Watches hold one
-# each for their lifetime; the rest queue for a free connection.
-CONNECTIONS_PER_CLUSTER = 24
+# Open connections per cluster (the client library's default is 100; client-go multiplexes everything
+# over one HTTP/2 connection). HTTP/1.1 needs one per request in flight, and each TLS connection holds
+# a 128 KiB read buffer: with every worker writing to ten members at once, a pool of 100 a cluster was
+# a fifth of the controller's memory. Watches hold one each for their lifetime (two or three a
+# cluster); the other requests queue for a free connection.
+CONNECTIONS_PER_CLUSTER = 12
 DEFAULT_RETRY = RetryPolicy(max_attempts=5, base_delay=0.1, max_delay=2.0, max_elapsed=15.0)
 MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is cut to this (the retry budget still applies)
 LIST_PAGE_SIZE = 500

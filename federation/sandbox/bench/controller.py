@@ -572,7 +572,8 @@ def _print(r: dict[str, Any]) -> None:
     )
     click.echo(
         f"  controller process peak RSS: {r['peak_rss_mib']} MiB ({r['rss_before_apps_mib']} MiB before the "
-        f"apps; {r['rss_per_app_kib']} KiB per app); CPU: {r['converge_cpu_s']} s while converging, "
+        f"apps, {r['rss_end_mib']} MiB at the end; {r['rss_per_app_kib']} KiB per app); "
+        f"CPU: {r['converge_cpu_s']} s while converging, "
         f"{r['cpu_s_total']} s in all; the simulator's CPU while converging: {r['converge_sim_cpu_s']} s"
     )
     click.echo(
