@@ -72,8 +72,8 @@ def kube_request(cluster: str, code: int) -> None:
     KUBE_REQUESTS.labels(cluster or "-", str(code)).inc()
 
 
-def health_transition(signal: str, to_state: str) -> None:
-    HEALTH_TRANSITIONS.labels(signal, to_state).inc()
+def health_transition(signal: str, to_state: str, n: int = 1) -> None:
+    HEALTH_TRANSITIONS.labels(signal, to_state).inc(n)
 
 
 def failover(seconds: float) -> None:

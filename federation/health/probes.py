@@ -2,6 +2,7 @@
 what that means over time is the hysteresis machine's job.
 
 * :func:`vip_probe` TCP connect, or HTTP/1.1 GET with a status check, of one ``address:port``;
+* :func:`tcp_probe_many` the TCP connects of a whole sweep at once (thousands of targets);
 * :func:`member_probe` ``GET /version`` (reachability, latency) then ``list nodes`` of a member;
 * :func:`slb_probe` ``DescribeHealthStatus`` of one SLB through any object with that method.
 
@@ -12,9 +13,13 @@ and the tests restrict them to 127.0.0.0/8, so a simulated public address is nev
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import ipaddress
+import os
+import select
 import socket
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -117,6 +122,143 @@ async def _tcp_connect(address: str, port: int, limit: float, where: str, starte
     finally:
         sock.close()
     return ProbeOutcome(True, f"{where} accepted", _ms(started))
+
+
+# close() with SO_LINGER 0 resets the connection instead of a FIN handshake: no TIME_WAIT socket per
+# probe on the prober's side (HAProxy closes its health-check connections the same way).
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+async def tcp_probe_many(
+    dests: Sequence[tuple[str, int, float]], *, concurrency: int = 1000
+) -> list[ProbeOutcome]:
+    """TCP connects of every ``(address, port, timeout)``, at most ``concurrency`` in flight; the
+    outcomes in the order of ``dests``.
+
+    A sweep probes thousands of VIPs; a coroutine, a future, a timeout context and a selector
+    registration per connect cost more than the connect itself. On Linux the sockets are watched by
+    one private epoll whose descriptor the event loop reads (one callback for every socket that
+    became writable), and one timer expires the late ones. Elsewhere it falls back to one
+    :func:`vip_probe` per target.
+    """
+    if not dests:
+        return []
+    if not hasattr(select, "epoll"):  # pragma: no cover - Linux is what the controller runs on
+        return await _probe_each(dests, concurrency)
+    return await _EpollConnects(dests, max(1, concurrency)).run()
+
+
+async def _probe_each(dests: Sequence[tuple[str, int, float]], concurrency: int) -> list[ProbeOutcome]:
+    out: list[ProbeOutcome] = [ProbeOutcome(False, "not probed")] * len(dests)
+    it = iter(enumerate(dests))
+
+    async def worker() -> None:
+        for i, (address, port, limit) in it:
+            out[i] = await vip_probe(address, port, limit=limit)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(dests))))))
+    return out
+
+
+class _EpollConnects:
+    """One batch of non-blocking connects watched by a private epoll (see :func:`tcp_probe_many`)."""
+
+    TICK = 0.05  # how often connects past their timeout are looked for
+
+    def __init__(self, dests: Sequence[tuple[str, int, float]], concurrency: int) -> None:
+        self.dests = dests
+        self.concurrency = concurrency
+        self.out: list[ProbeOutcome | None] = [None] * len(dests)
+        # fd -> (index, socket, deadline, started)
+        self.inflight: dict[int, tuple[int, socket.socket, float, float]] = {}
+        self.next = 0
+        self.ep = select.epoll()
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        self.timer: asyncio.TimerHandle | None = None
+
+    async def run(self) -> list[ProbeOutcome]:
+        loop = self.loop
+        loop.add_reader(self.ep.fileno(), self._ready)
+        self.timer = loop.call_later(self.TICK, self._expire)
+        try:
+            self._start()
+            self._check_done()
+            await self.done
+        finally:
+            loop.remove_reader(self.ep.fileno())
+            if self.timer is not None:
+                self.timer.cancel()
+            for _, sock, _, _ in self.inflight.values():
+                sock.close()
+            self.inflight.clear()
+            self.ep.close()
+        return [o if o is not None else ProbeOutcome(False, "not probed") for o in self.out]
+
+    def _start(self) -> None:
+        dests, inflight, out = self.dests, self.inflight, self.out
+        n = len(dests)
+        register = self.ep.register
+        while len(inflight) < self.concurrency and self.next < n:
+            i = self.next
+            self.next += 1
+            address, port, limit = dests[i]
+            started = time.perf_counter()
+            try:
+                sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+            except OSError as exc:  # e.g. out of file descriptors: this probe fails, the sweep goes on
+                out[i] = ProbeOutcome(False, f"VIP {address}:{port} {exc.strerror or type(exc).__name__}")
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            err = sock.connect_ex((address, port))
+            if err == errno.EINPROGRESS:
+                fd = sock.fileno()
+                register(fd, select.EPOLLOUT)
+                inflight[fd] = (i, sock, started + limit, started)
+                continue
+            sock.close()
+            out[i] = _connected(address, port, err, started)
+
+    def _ready(self) -> None:
+        inflight, out, dests = self.inflight, self.out, self.dests
+        for fd, _ in self.ep.poll(0, max(1, len(inflight))):
+            entry = inflight.pop(fd, None)
+            if entry is None:
+                continue
+            i, sock, _, started = entry
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            sock.close()  # also leaves the epoll set
+            address, port, _ = dests[i]
+            out[i] = _connected(address, port, err, started)
+        self._start()
+        self._check_done()
+
+    def _expire(self) -> None:
+        now = time.perf_counter()
+        late = [fd for fd, (_, _, deadline, _) in self.inflight.items() if deadline <= now]
+        for fd in late:
+            i, sock, _, _ = self.inflight.pop(fd)
+            sock.close()
+            address, port, limit = self.dests[i]
+            self.out[i] = ProbeOutcome(False, f"VIP {address}:{port} timed out after {limit:g}s")
+        if late:
+            self._start()
+            self._check_done()
+        if not self.done.done():
+            self.timer = self.loop.call_later(self.TICK, self._expire)
+
+    def _check_done(self) -> None:
+        if not self.inflight and self.next >= len(self.dests) and not self.done.done():
+            self.done.set_result(None)
+
+
+def _connected(address: str, port: int, err: int, started: float) -> ProbeOutcome:
+    if err == 0:
+        return ProbeOutcome(True, f"VIP {address}:{port} accepted", _ms(started))
+    if err == errno.ECONNREFUSED:
+        return ProbeOutcome(False, f"VIP {address}:{port} refused")
+    return ProbeOutcome(False, f"VIP {address}:{port} {os.strerror(err)}")
 
 
 class MemberApi(Protocol):

@@ -28,6 +28,7 @@ from federation.health.probes import (
     SlbHealthApi,
     member_probe,
     slb_probe,
+    tcp_probe_many,
     vip_probe,
 )
 from federation.health.signals import (
@@ -371,16 +372,34 @@ class HealthService:
 
         rtts: dict[str, float] = {}
 
+        def result(t: Target, out: ProbeOutcome) -> Result:
+            if out.ok and out.latency_ms is not None:
+                rtt = rtts.get(t.region)
+                if rtt is None or out.latency_ms < rtt:
+                    rtts[t.region] = out.latency_ms
+            return Result(t, out.ok, out.detail, out.latency_ms)
+
         async def probe(t: Target) -> list[Result]:
             address, v, host = where[t.key]
-            out: ProbeOutcome = await vip_probe(
-                address, v.port, kind=v.kind, path=v.path, limit=v.timeout, host=host
-            )
-            if out.ok and out.latency_ms is not None:
-                rtts[t.region] = min(out.latency_ms, rtts.get(t.region, out.latency_ms))
-            return [Result(t, out.ok, out.detail, out.latency_ms)]
+            out = await vip_probe(address, v.port, kind=v.kind, path=v.path, limit=v.timeout, host=host)
+            return [result(t, out)]
 
-        report = await self._sweep("endpoint", targets, probe)
+        async def probe_batch(batch: Sequence[Target]) -> list[Result]:
+            # TCP connects all at once through one epoll; HTTP GETs one coroutine each, alongside
+            tcp = [t for t in batch if where[t.key][1].kind.upper() != "HTTP"]
+            http = [t for t in batch if where[t.key][1].kind.upper() == "HTTP"]
+            limit = self.config.max_concurrency // 2 if tcp and http else self.config.max_concurrency
+            dests = [(a, v.port, v.timeout) for a, v, _ in (where[t.key] for t in tcp)]
+            outs, nested = await asyncio.gather(
+                tcp_probe_many(dests, concurrency=max(1, limit)),
+                self._bounded(probe, http, limit),
+            )
+            results = [result(t, out) for t, out in zip(tcp, outs, strict=True)]
+            for rs in nested:
+                results += rs
+            return results
+
+        report = await self._sweep("endpoint", targets, None, batch=probe_batch)
         report.seen.extend(skipped)
         if rtts:  # the controller -> region RTT through the VIP: one sample per region and sweep
             await self._latency(sorted(rtts.items()))
@@ -469,10 +488,15 @@ class HealthService:
         return report
 
     async def _bounded(
-        self, probe: Callable[[Target], Awaitable[list[Result]]], targets: Sequence[Target]
+        self,
+        probe: Callable[[Target], Awaitable[list[Result]]],
+        targets: Sequence[Target],
+        concurrency: int | None = None,
     ) -> list[list[Result]]:
         """``probe`` over every target, at most ``max_concurrency`` at once: a fixed set of workers
         taking the next target (a semaphore with thousands of waiters costs more than the probes)."""
+        if not targets:
+            return []
         out: list[list[Result]] = [[] for _ in targets]
         it = iter(enumerate(targets))
 
@@ -480,7 +504,7 @@ class HealthService:
             for i, t in it:
                 out[i] = await probe(t)
 
-        n = max(1, min(self.config.max_concurrency, len(targets)))
+        n = max(1, min(concurrency or self.config.max_concurrency, len(targets)))
         await asyncio.gather(*(worker() for _ in range(n)))
         return out
 

@@ -7,6 +7,7 @@ that in one transaction and enqueues the apps.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,8 +16,15 @@ from federation.health.hysteresis import Machine, State, Transition, forget, obs
 from federation.health.signals import Result, Signal, Target, Verdict, reason, verdict
 from federation.store.health import HealthSampleData, HealthStateData, TransitionData
 
-# A state row is rewritten when it changed, or at least this often (the dashboard shows "last probed").
+# A state row is rewritten when it changed, or at least this often (the dashboard shows "last probed"),
+# plus a per-target spread of up to STATE_SPREAD: ten thousand targets learnt in one sweep are then
+# refreshed a few hundred per sweep, not all in the same one a minute later.
 STATE_REFRESH = timedelta(seconds=60)
+STATE_SPREAD = 30
+
+
+def _refresh_after(key: tuple[str, str]) -> timedelta:
+    return STATE_REFRESH + timedelta(seconds=zlib.crc32(key[1].encode()) % STATE_SPREAD)
 
 
 @dataclass
@@ -42,7 +50,7 @@ class HealthTracker:
         self.machines: dict[tuple[str, str], Machine] = {}
         self.targets: dict[tuple[str, str], Target] = {}
         self._persisted: dict[tuple[str, str], tuple[object, ...]] = {}
-        self._persisted_at: dict[tuple[str, str], datetime] = {}
+        self._refresh_at: dict[tuple[str, str], datetime] = {}
 
     def machine(self, target: Target) -> Machine:
         return self.machines.get(target.key, Machine())
@@ -111,6 +119,7 @@ class HealthTracker:
             m, tr = forget(self.machines.pop(key), at)
             self.targets.pop(key, None)
             self._persisted.pop(key, None)
+            self._refresh_at.pop(key, None)
             if t is not None:
                 self._after(t, m, tr, at, out, force=tr is not None)
         return out
@@ -120,10 +129,10 @@ class HealthTracker:
     ) -> None:
         text = reason(t.signal, m)
         fingerprint = (m.state, min(m.failures, t.thresholds.failure), min(m.successes, t.thresholds.success))
-        stale = at - self._persisted_at.get(t.key, datetime.min.replace(tzinfo=at.tzinfo)) >= STATE_REFRESH
-        if force or tr is not None or stale or self._persisted.get(t.key) != fingerprint:
+        due = self._refresh_at.get(t.key)
+        if force or tr is not None or due is None or at >= due or self._persisted.get(t.key) != fingerprint:
             self._persisted[t.key] = fingerprint
-            self._persisted_at[t.key] = at
+            self._refresh_at[t.key] = at + _refresh_after(t.key)
             out.states.append(
                 HealthStateData(
                     target_kind=t.signal.value,
