@@ -712,6 +712,11 @@ def federatedapp_status() -> Schema:
             "health": string(
                 "The region's health for this app (Healthy, Unhealthy, Unknown, ...).", max_length=64
             ),
+            "healthReason": string(
+                "Why the region is not Healthy: each failing signal's reason (\"VIP 47.97.0.11:80 refused 3 "
+                'times", "0/3 SLB backends normal", "member API unreachable: ...") or the drain.',
+                max_length=1024,
+            ),
             "excludedReason": string("Why the region gets no replicas, if it gets none.", max_length=1024),
             "loadBalancerId": string("The regional SLB's id.", max_length=128),
             "address": string("The regional SLB's address.", max_length=253),

@@ -467,6 +467,7 @@ class RegionStatus(ApiModel):
     ready_replicas: Int | None = Field(default=None, ge=0)
     reachable: StrictBool | None = None
     health: str | None = None
+    health_reason: str | None = None
     excluded_reason: str | None = None
     load_balancer_id: str | None = None
     address: str | None = None

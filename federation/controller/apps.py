@@ -166,6 +166,7 @@ class AppReconciler:
                 a.name,
                 cluster=mc.name if mc else None,
                 health="Healthy" if health.schedulable else health.schedulability.value,
+                health_reason="" if health.schedulable else health.reason,
             )
             report.regions[a.name] = obs
             view = deps.members.view(mc.name) if mc else None
@@ -487,6 +488,14 @@ class AppReconciler:
             prev = before.get(r.region)
             if r.excluded_reason and (prev is None or prev.excluded_reason != r.excluded_reason):
                 await rec.record(raw, "Warning", "RegionExcluded", f"{r.region}: {r.excluded_reason}")
+            if (
+                r.health_reason
+                and r.health_reason != r.excluded_reason
+                and (prev is None or prev.health_reason != r.health_reason)
+            ):
+                # not Healthy without being excluded for it (rescheduleOnFailure: false keeps its
+                # replicas; DNS still leaves it): the reason is told all the same
+                await rec.record(raw, "Warning", "RegionUnhealthy", f"{r.region}: {r.health_reason}")
             if prev is not None and prev.excluded_reason and not r.excluded_reason:
                 await rec.record(raw, "Normal", "RegionRecovered", f"{r.region} takes replicas again")
             if r.reachable is False and (prev is None or prev.reachable is not False):

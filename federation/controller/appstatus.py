@@ -29,6 +29,7 @@ class RegionObservation:
     cluster: str | None = None
     reachable: bool | None = None
     health: str = "Unknown"  # Healthy | Unhealthy | Unavailable | Unknown
+    health_reason: str = ""  # why it is not Healthy (each failing signal's reason, or the drain)
     ready_replicas: int | None = None
     rolled_out: bool = False  # the Deployment's controller has observed and finished our last write
     problem: str = ""  # an error to surface (unreachable, name clash, write failure)
@@ -83,6 +84,7 @@ def build_status(
             ready_replicas=obs.ready_replicas,
             reachable=obs.reachable,
             health=obs.health,
+            health_reason=obs.health_reason[:1024] or None,
             excluded_reason=excluded or None,
         )
         # keep what later steps (load balancer, DNS) wrote into the region's entry

@@ -283,8 +283,11 @@ def status_table(apps: list[dict[str, Any]]) -> str:
             rows.append((key, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "not reconciled yet"))
         for r in regions:
             reach, serving = r.get("reachable"), r.get("servingDNS")
-            note = r.get("excludedReason") or (
-                f"dns: {r.get('dnsReason')}" if serving is False and r.get("dnsReason") else ""
+            why = r.get("healthReason")
+            note = (
+                r.get("excludedReason")
+                or (f"health: {why}" if why else "")
+                or (f"dns: {r.get('dnsReason')}" if serving is False and r.get("dnsReason") else "")
             )
             if r.get("phase") in ("Draining", "Joining") and r.get("phaseReason"):
                 note = f"{note}; {r['phaseReason']}" if note else str(r["phaseReason"])

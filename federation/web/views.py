@@ -68,7 +68,7 @@ def region_rows(
         health = r.get("health") or "Unknown"
         # the store's reason explains a region that is not healthy; next to Healthy it would mislead
         stored = reasons.get((key, region)) if health != "Healthy" else None
-        why = r.get("excludedReason") or stored or ""
+        why = r.get("healthReason") or r.get("excludedReason") or stored or ""
         row = {
             "region": region,
             "cluster": r.get("cluster"),

@@ -206,6 +206,24 @@ def test_status_table_shows_why_a_region_is_excluded() -> None:
     assert status_table([]) == "No FederatedApps found."
 
 
+def test_status_table_shows_why_a_kept_region_is_unhealthy() -> None:
+    # rescheduleOnFailure: false keeps the region's replicas (no excludedReason): the health reason shows
+    region = {
+        "region": "cn-hangzhou",
+        "cluster": "hz",
+        "desiredReplicas": 2,
+        "readyReplicas": 2,
+        "reachable": True,
+        "health": "Unhealthy",
+        "healthReason": "VIP 127.64.1.1:80 refused 8 times",
+        "servingDNS": False,
+        "dnsReason": "region-unhealthy",
+    }
+    app = {"metadata": {"name": "web", "namespace": "shop"}, "status": {"regions": [region]}}
+    line = next(x for x in status_table([app]).splitlines() if x.startswith("shop/web"))
+    assert line.endswith("health: VIP 127.64.1.1:80 refused 8 times")
+
+
 @pytest.mark.slow
 @pytest.mark.kubectl
 def test_fedctl_sandbox_writes_its_manifest_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -116,6 +116,39 @@ async def test_recovery_without_rebalance_holds_the_region_until_the_spec_change
     await world.wait_replicas({"cn-hangzhou": 3, "cn-beijing": 3, "eu-central-1": 3})
 
 
+async def test_a_kept_unhealthy_region_says_why_beside_its_health(world: World) -> None:
+    # rescheduleOnFailure: false keeps the replicas, so no excludedReason: the reason is healthReason
+    await world.sb.start_controller(fast_config())
+    await world.create_app(make_app(replicas=6, rescheduleOnFailure=False))
+    await world.wait_replicas({"cn-hangzhou": 2, "cn-beijing": 2, "eu-central-1": 2})
+    await world.host.merge_patch(
+        MEMBERCLUSTERS,
+        "cn-hangzhou",
+        {"metadata": {"annotations": {c.ANNOTATION_REGION_HEALTH: c.HEALTH_OVERRIDE_UNHEALTHY}}},
+    )
+
+    async def unhealthy() -> dict | None:
+        hz = await _region(world, "cn-hangzhou")
+        return hz if hz.get("health") == "Unhealthy" else None
+
+    hz = await wait_for(unhealthy, 10, "cn-hangzhou Unhealthy")
+    assert "drained" in hz["healthReason"]
+    assert not hz.get("excludedReason")
+    assert hz["desiredReplicas"] == 2
+    events = await world.events("RegionUnhealthy")
+    assert any("cn-hangzhou: drained" in str(e.get("message")) for e in events), events
+
+    await world.host.merge_patch(
+        MEMBERCLUSTERS, "cn-hangzhou", {"metadata": {"annotations": {c.ANNOTATION_REGION_HEALTH: None}}}
+    )
+
+    async def healthy() -> bool:
+        hz = await _region(world, "cn-hangzhou")
+        return hz.get("health") == "Healthy" and "healthReason" not in hz
+
+    await wait_for(healthy, 10, "cn-hangzhou Healthy with no reason")
+
+
 async def test_failover_strategy_follows_the_order(world: World) -> None:
     await world.sb.start_controller(fast_config())
     await world.create_app(

@@ -145,6 +145,9 @@ async def fault_cycle(
     r = await wait_for(gone, 20, f"{region} excluded and out of every line's answer")
     parts = (reason_part,) if isinstance(reason_part, str) else reason_part
     assert any(p in r["excludedReason"] for p in parts), r["excludedReason"]
+    # the same reason beside the region's health, as `kubectl get fapp -o yaml` and `fedctl status` show it
+    assert r["health"] == "Unhealthy"
+    assert any(p in r["healthReason"] for p in parts), r
     assert all(v for v in (await answers(run)).values())  # every line still answers with someone
 
     async def recorded() -> bool:
@@ -159,6 +162,7 @@ async def fault_cycle(
         r = (await run.regions())[region]
         return bool(
             not r.get("excludedReason")
+            and not r.get("healthReason")
             and r.get("desiredReplicas")
             and vip in (await answers(run))["default"]
         )
