@@ -430,7 +430,7 @@ class DnsServer:
         or ends with it, is a compression pointer to it, whatever its case), so the cached response
         is served with the client's spelling of the question put back."""
         key = None
-        cache = self._cache  # the answer goes into the cache of the zones it was computed from
+        cache = self._cache
         subnet = None
         folded = wire  # the query with its question's name in lower case
         name = lower = b""
