@@ -296,3 +296,53 @@ async def test_slb_backends_and_nodes_fail_a_region_over_and_back(with_slb: Runn
     # (the rollout), whichever sees it first; the nodes signal's transition is checked on its own
     reasons = (f"0/{len(nodes)} nodes Ready", "no node is Ready", "Deployment default/web: 0/")
     await fault_cycle(run, hz, reasons, nodes_down, nodes_up, "nodes")
+
+
+async def test_thirty_percent_errors_on_the_real_probe_paths_do_not_flap(with_slb: Running) -> None:
+    """The pods answer 500 to 30% of requests (the SLB's HTTP health check, DescribeHealthStatus, and
+    the VIP probe through the SLB all see it) while the member API fails 30% of the sweeps' probes: at
+    most one transition in the region, and DNS keeps answering with it. (The minute-long version of
+    this is `fedctl bench failover --flap 60`; the hysteresis tests simulate a thousand minutes.)"""
+    import random
+    from datetime import UTC, datetime
+
+    from federation.health.hysteresis import State
+
+    run, sb, hz = with_slb, with_slb.sb, "cn-hangzhou"
+    vip = (await run.addresses())[hz]
+    ctrl = sb.controller
+    assert ctrl is not None
+    assert ctrl.sweeps is not None
+    tracker = ctrl.sweeps.service.tracker
+
+    async def settled() -> bool:
+        mine = {k: m for k, m in tracker.machines.items() if (t := tracker.targets.get(k)) and t.region == hz}
+        return {k for k, _ in mine} >= {"cluster", "nodes", "rollout", "slb", "endpoint"} and all(
+            m.state is State.HEALTHY and not m.confirming for m in mine.values()
+        )
+
+    await wait_for(settled, 30, f"every signal of {hz} healthy")
+    cluster = sb.sim.cluster(hz)
+    assert cluster.nodeports is not None
+    started = datetime.now(UTC)
+    cluster.nodeports.rng = random.Random(3)
+    cluster.nodeports.http_error_rate = 0.3
+    cluster.faults.rng = random.Random(3)
+    cluster.faults.set("error", rate=1 - 0.7**0.5, status=500, methods={"GET"})  # a probe is two GETs
+    try:
+        for _ in range(16):
+            await asyncio.sleep(0.5)
+            assert vip in (await answers(run))["default"]
+    finally:
+        cluster.nodeports.http_error_rate = 0.0
+        cluster.faults.clear()
+    assert sb.db is not None
+    trs = await sb.db.run(list_transitions, since=started, region=hz)
+    assert len(trs) <= 1, [(t.target_kind, t.to_state, t.reason) for t in trs]
+    # the errors did reach the probes: failed samples of the VIP and the member API were stored
+    from federation.store.health import sample_history
+
+    vip_samples = await sb.db.run(sample_history, "endpoint", f"{NAMESPACE}/{APP}@{hz}", since=started)
+    assert any(not s.ok and "HTTP 500" in (s.detail or "") for s in vip_samples)
+    member_samples = await sb.db.run(sample_history, "cluster", hz, since=started)
+    assert any(not s.ok for s in member_samples)

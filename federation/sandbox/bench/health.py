@@ -27,6 +27,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -387,41 +388,123 @@ class _Flaky(asyncio.Protocol):
         self.transport.close()
 
 
-async def _flap(sb: Any, ctl: _Faults, seconds: float, rate: float) -> dict[str, Any]:
-    """The VIP of cn-hangzhou answers errors to ``rate`` of the probes for ``seconds``: its transitions
-    and the DNS changes made meanwhile."""
+FLAPS = ("vip", "app-errors", "member-api")
+FLAP_WHAT = {
+    "vip": "the VIP answering HTTP 500 to {rate} of requests (the VIP probe)",
+    "app-errors": "the app's pods answering HTTP 500 to {rate} of requests (the SLB's HTTP health check, "
+    "then DescribeHealthStatus; and the VIP probe through the SLB)",
+    "member-api": "the member API failing {rate} of the sweeps' probes (GET /version + node list)",
+}
+
+
+async def _settled(sb: Any, within: float) -> None:
+    """Every signal of the region learnt and not confirming (a transition out of unknown during the
+    window would be the start-up's, not the flapping's)."""
+    from federation.health.hysteresis import State
+
+    ctrl = sb.controller
+    if ctrl is None or ctrl.sweeps is None:
+        return
+    tracker = ctrl.sweeps.service.tracker
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < within:
+        mine = {
+            key: m
+            for key, m in tracker.machines.items()
+            if (t := tracker.targets.get(key)) is not None and t.region == REGION
+        }
+        kinds = {kind for kind, _ in mine}
+        if kinds >= {"cluster", "nodes", "rollout", "slb", "endpoint"} and all(
+            m.state is not State.UNKNOWN and not m.confirming for m in mine.values()
+        ):
+            return
+        await asyncio.sleep(0.2)
+
+
+async def _flap(sb: Any, ctl: _Faults, kind: str, seconds: float, rate: float) -> dict[str, Any]:
+    """cn-hangzhou answers errors to ``rate`` of the probes of one kind for ``seconds``, through the
+    same path the sweeps probe: its transitions (every signal of the region) and the DNS changes made
+    meanwhile."""
     import random
     from datetime import UTC, datetime
 
     from federation.store.dnslog import list_dns_changes
     from federation.store.health import list_transitions
 
-    dp = sb.emulator.data_plane
-    lb = ctl._lb()
-    key, served = next((k, s) for k, s in dp._served.items() if k[0] == lb.lb_id)
-    served.server.close()
-    await served.server.wait_closed()
+    cluster = sb.sim.cluster(REGION)
     loop = asyncio.get_running_loop()
-    rng = random.Random(7)
-    flaky = await loop.create_server(
-        lambda: _Flaky(rate, rng), served.address, served.bound_port, reuse_address=True
-    )
     started = datetime.now(UTC)
+    restore: Any = None
+    if kind == "vip":
+        dp = sb.emulator.data_plane
+        lb = ctl._lb()
+        key, served = next((k, s) for k, s in dp._served.items() if k[0] == lb.lb_id)
+        served.server.close()
+        await served.server.wait_closed()
+        rng = random.Random(7)
+        flaky = await loop.create_server(
+            lambda: _Flaky(rate, rng), served.address, served.bound_port, reuse_address=True
+        )
+
+        async def restore_vip() -> None:
+            flaky.close()
+            await flaky.wait_closed()
+            await dp._close(dp._served.pop(key))
+            await dp.sync()
+
+        restore = restore_vip
+    elif kind == "app-errors":
+        ports = cluster.nodeports
+        if ports is None:
+            raise RuntimeError(f"{REGION} has no NodePorts data plane")
+        ports.rng = random.Random(7)
+        ports.http_error_rate = rate
+
+        async def restore_ports() -> None:
+            ports.http_error_rate = 0.0
+
+        restore = restore_ports
+    elif kind == "member-api":
+        # a probe is two GETs (/version, then the node list): each fails with r so that 1-(1-r)^2 = rate
+        per_request = 1 - (1 - rate) ** 0.5
+        cluster.faults.rng = random.Random(7)
+        cluster.faults.set("error", rate=per_request, status=500, methods={"GET"})
+
+        async def restore_member() -> None:
+            cluster.faults.clear()
+
+        restore = restore_member
+    else:
+        raise ValueError(f"flap: unknown kind {kind!r}")
     try:
         await asyncio.sleep(seconds)
     finally:
-        flaky.close()
-        await flaky.wait_closed()
-        await dp._close(dp._served.pop(key))
-        await dp.sync()
-    trs = await sb.db.run(list_transitions, since=started, region=REGION, target_kind="endpoint")
+        await restore()
+    trs = await sb.db.run(list_transitions, since=started, region=REGION, limit=10000)
+    by_kind: dict[str, int] = {}
+    for t in trs:
+        by_kind[t.target_kind] = by_kind.get(t.target_kind, 0) + 1
     changes = await sb.db.run(list_dns_changes, app="default/web", limit=10000)
     moved = [c for c in changes if c.at >= started]
-    return {"seconds": seconds, "rate": rate, "transitions": len(trs), "dns_changes": len(moved)}
+    return {
+        "kind": kind,
+        "what": FLAP_WHAT[kind].format(rate=f"{rate:.0%}"),
+        "seconds": seconds,
+        "rate": rate,
+        "transitions": len(trs),
+        "by_signal": by_kind,
+        "list": [f"{t.target_kind} {t.from_state}->{t.to_state}: {t.reason}" for t in reversed(trs)],
+        "dns_changes": len(moved),
+    }
 
 
 async def _failover(
-    rounds: int, faults: list[str], workdir: Path, within: float, flap: float = 0.0
+    rounds: int,
+    faults: list[str],
+    workdir: Path,
+    within: float,
+    flap: float = 0.0,
+    flaps: Sequence[str] = FLAPS,
 ) -> dict[str, Any]:
     from federation.controller.manager import ControllerConfig
     from federation.sandbox.wiring import DNS_CLIENTS, LOOPBACK_ONLY, SYSTEM_NAMESPACE, Sandbox
@@ -465,11 +548,13 @@ async def _failover(
                 back = await until(lambda a: vip in a[0])
                 results[fault]["out"].append(out if out is not None else float("inf"))
                 results[fault]["back"].append(back if back is not None else float("inf"))
-        flapping = None
+        flapping = []
         if flap > 0:
-            await until(lambda a: vip in a[0] and all(a))
-            await asyncio.sleep(3.0)
-            flapping = await _flap(sb, ctl, flap, 0.3)
+            for kind in flaps:
+                await until(lambda a: vip in a[0] and all(a))
+                await asyncio.sleep(3.0)
+                await _settled(sb, within)
+                flapping.append(await _flap(sb, ctl, kind, flap, 0.3))
     finally:
         await sb.stop()
     return {"rounds": rounds, "within": within, "results": results, "flapping": flapping}
@@ -487,7 +572,9 @@ def _fmt(xs: list[float]) -> str:
 
 
 @click.command("failover")
-@click.option("--rounds", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option(
+    "--rounds", type=click.IntRange(0, 100), default=10, show_default=True, help="Rounds per fault (0: none)."
+)
 @click.option(
     "--fault",
     "faults",
@@ -501,32 +588,51 @@ def _fmt(xs: list[float]) -> str:
     type=float,
     default=60.0,
     show_default=True,
-    help="Then make the VIP answer HTTP 500 to 30%% of requests for this many seconds and count the "
-    "transitions (0: skip).",
+    help="Then let cn-hangzhou answer 30%% of each kind of probe with errors for this many seconds and "
+    "count the transitions of every signal there and the DNS changes (0: skip).",
+)
+@click.option(
+    "--flap-kind",
+    "flap_kinds",
+    type=click.Choice(FLAPS),
+    multiple=True,
+    help="Only these flapping faults (repeatable; default: all): vip (the VIP answers 500), app-errors "
+    "(the pods answer 500: the SLB's health check and the VIP through it), member-api (the member API "
+    "fails the probes).",
 )
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--json", "as_json", is_flag=True)
 def bench_failover(
-    rounds: int, faults: tuple[str, ...], within: float, flap: float, workdir: Path | None, as_json: bool
+    rounds: int,
+    faults: tuple[str, ...],
+    within: float,
+    flap: float,
+    flap_kinds: tuple[str, ...],
+    workdir: Path | None,
+    as_json: bool,
 ) -> None:
-    """Time from a fault in cn-hangzhou to its address leaving every line's DNS answer, and back."""
+    """Time from a fault in cn-hangzhou to its address leaving every line's DNS answer, and back; then
+    the transitions while it answers 30% of the probes with errors."""
     logging.getLogger("federation").setLevel(logging.WARNING)
     logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
     work = workdir or Path(tempfile.mkdtemp(prefix="fedctl-bench-failover-"))
-    out = asyncio.run(_failover(rounds, list(faults or FAULTS), work, within, flap))
+    out = asyncio.run(
+        _failover(rounds, list(faults or FAULTS), work, within, flap, list(flap_kinds or FLAPS))
+    )
     if as_json:
         click.echo(json.dumps(out, indent=2, default=str))
         return
-    click.echo(
-        f"failover of {REGION} with the default health settings, {rounds} round(s) per fault "
-        "(DNS asked as a client of the default line and of three ECS subnets):"
-    )
-    for fault, r in out["results"].items():
-        click.echo(f"  {fault:16} fault -> out of every answer: {_fmt(r['out'])}")
-        click.echo(f"  {'':16} cleared -> back in the answers: {_fmt(r['back'])}")
-    f = out["flapping"]
-    if f is not None:
+    if rounds:
         click.echo(
-            f"flapping: the VIP answering HTTP 500 to {f['rate']:.0%} of requests for {f['seconds']:g} s: "
-            f"{f['transitions']} transition(s) of the VIP signal, {f['dns_changes']} DNS change(s)"
+            f"failover of {REGION} with the default health settings, {rounds} round(s) per fault "
+            "(DNS asked as a client of the default line and of three ECS subnets):"
+        )
+        for fault, r in out["results"].items():
+            click.echo(f"  {fault:16} fault -> out of every answer: {_fmt(r['out'])}")
+            click.echo(f"  {'':16} cleared -> back in the answers: {_fmt(r['back'])}")
+    for f in out["flapping"]:
+        signals = ", ".join(f"{k} {n}" for k, n in sorted(f["by_signal"].items())) or "none"
+        click.echo(
+            f"flapping ({f['kind']}): {f['what']} for {f['seconds']:g} s: {f['transitions']} transition(s) "
+            f"in {REGION} (by signal: {signals}), {f['dns_changes']} DNS change(s)"
         )

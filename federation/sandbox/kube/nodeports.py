@@ -12,6 +12,8 @@ ICMP port unreachable, which is how a UDP health check tells it is down).
 With ``lb_prefix`` (the sandbox), a LoadBalancer Service's loopback ingress address answers the same way
 on the Service's own ports, as the load balancer a cloud controller would have made (CloudController
 mode). Store events (nodes, Services, Endpoints) trigger the re-sync; nothing is polled.
+``http_error_rate`` (a fault, 0 by default) answers that fraction of HTTP requests with 500, drawn per
+request: an app that fails some of its requests, as an SLB's HTTP health check or a client sees it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 from typing import TYPE_CHECKING, Any, cast
 
 from federation.sandbox.kube.behaviour import EP_KEY, NODE_KEY, SVC_KEY
@@ -60,6 +63,8 @@ class NodePorts:
         self._dirty = asyncio.Event()
         self._running = False
         self._conns: set[asyncio.Task[None]] = set()
+        self.http_error_rate = 0.0  # the fraction of HTTP requests answered 500 (a fault)
+        self.rng = random.Random()
 
     def start(self) -> None:
         self._running = True
@@ -192,9 +197,15 @@ class NodePorts:
                     if not more:
                         break
                     first += more
-                body = f"Hello from the federation sandbox\n{who}".encode()
+                failing = self.http_error_rate > 0 and self.rng.random() < self.http_error_rate
+                body = (
+                    b"injected fault: 500\n"
+                    if failing
+                    else f"Hello from the federation sandbox\n{who}".encode()
+                )
+                status = "500 Internal Server Error" if failing else "200 OK"
                 head = (
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
                     f"Content-Length: {len(body)}\r\nX-Sandbox-Region: {self.region}\r\n"
                     f"X-Sandbox-Node: {node}\r\nConnection: close\r\n\r\n"
                 )
