@@ -136,21 +136,27 @@ class ControllerHealth:
             return []
         return [MemberInfo(v.name, v.member.region, v.member.probe_api) for v in self.directory.all_views()]
 
+    def _deployment(self, cluster: str, key: str) -> dict[str, Any] | None:
+        view = self.directory.view(cluster)
+        return view.deployments.get(key) if view is not None else None
+
     def apps(self) -> Sequence[AppInfo]:
         inf = self._apps()
         if inf is None:
             return []
-
-        def deployment(cluster: str, key: str) -> dict[str, Any] | None:
-            view = self.directory.view(cluster)
-            return view.deployments.get(key) if view is not None else None
-
         out = []
         for raw in list(inf.cache.values()):
-            info = app_info(raw, deployment)
+            info = app_info(raw, self._deployment)
             if info is not None and self._owns_app(info.key):
                 out.append(info)
         return out
+
+    def app(self, key: str) -> AppInfo | None:
+        """One app (``namespace/name``): what each app's VIP job asks, without translating every app."""
+        inf = self._apps()
+        raw = inf.get(key) if inf is not None else None
+        info = app_info(raw, self._deployment) if raw is not None else None
+        return info if info is not None and self._owns_app(info.key) else None
 
     # --- RegionHealthSource ------------------------------------------------------------------------
 

@@ -74,6 +74,9 @@ class StaticSource:
     def apps(self) -> Sequence[AppInfo]:
         return self.app_list
 
+    def app(self, key: str) -> AppInfo | None:
+        return next((a for a in self.app_list if a.key == key), None)
+
     @classmethod
     def from_objects(
         cls,

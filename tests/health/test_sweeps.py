@@ -138,3 +138,23 @@ async def test_a_lost_database_starts_unknown(db_url: str, tmp_path: Path) -> No
         assert svc.verdict(APP, "cn-hangzhou", None).state is State.UNKNOWN
     finally:
         await db.aclose()
+
+
+async def test_an_apps_vip_job_reads_only_its_own_app() -> None:
+    # a thousand apps each with its own VIP job must not translate every app on every run
+    class Counting(StaticSource):
+        listed = 0
+
+        def apps(self) -> list[AppInfo]:
+            Counting.listed += 1
+            return list(self.app_list)
+
+    async with listener("127.0.0.1") as (_, port):
+        base = source(port, {"cn-hangzhou": "127.0.0.1"})
+        other = AppInfo("default/other", base.app_list[0].vip, base.app_list[0].regions)
+        src = Counting([], [*base.app_list, other])
+        svc = HealthService(src, config=HealthConfig(fast_interval=0.01, probe_networks=("127.0.0.0/8",)))
+        report = await svc.sweep_vips(APP)
+    assert Counting.listed == 0
+    assert [s.target for s in report.seen] == [f"{APP}@cn-hangzhou"]
+    assert svc.verdict(APP, "cn-hangzhou", None).state is State.HEALTHY
