@@ -170,6 +170,12 @@ class HealthService:
         self._sem = asyncio.Semaphore(self.config.max_concurrency)
         self.sweeps = 0
         self.last: dict[str, SweepReport] = {}
+        # group commit: what sweeps hand over while a write is under way goes in the next one
+        self._queued: list[Outcome] = []
+        self._queued_latency: list[Any] = []
+        self._queued_done: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self.writes = 0  # store transactions made (a test and the bench read it)
 
     # --- what the controller asks --------------------------------------------------------------------
 
@@ -532,27 +538,55 @@ class HealthService:
             self._notify(out)
             await self._persist(out)
 
-    async def _persist(self, out: Outcome) -> None:
-        if self.db is None or not (out.samples or out.states or out.transitions):
-            return
-        from federation.store.health import record_sweep
+    async def _persist(self, out: Outcome | None = None, latency: Sequence[Any] = ()) -> None:
+        """Hand a sweep's results to the store and wait until they are written.
 
-        try:
-            await self.db.run(record_sweep, out.samples, out.states, out.transitions)
-        except Exception as exc:  # history, not correctness: a store outage never stops the sweeps
-            log.warning("health: writing the sweep's results failed: %s", exc)
+        One transaction per sweep, or fewer: thousands of apps each with its own VIP job finish their
+        sweeps many times a second, and a transaction each would outrun the store (SQLite has one
+        writer). While a write is under way the results of the sweeps that finish meanwhile queue, and
+        the next write takes them all, in the order they came (a state written later wins)."""
+        if self.db is None:
+            return
+        if (out is None or not (out.samples or out.states or out.transitions)) and not latency:
+            return
+        loop = asyncio.get_running_loop()
+        if self._queued_done is None:
+            self._queued_done = loop.create_future()
+        done = self._queued_done
+        if out is not None:
+            self._queued.append(out)
+        self._queued_latency.extend(latency)
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_queued(), name="health store writer")
+        await asyncio.shield(done)  # a cancelled sweep does not cancel the write others wait for
+
+    async def _write_queued(self) -> None:
+        while self._queued or self._queued_latency:
+            batch, latency, done = self._queued, self._queued_latency, self._queued_done
+            self._queued, self._queued_latency, self._queued_done = [], [], None
+            try:
+                await self.db.run(
+                    _write_batch,
+                    [s for o in batch for s in o.samples],
+                    [s for o in batch for s in o.states],
+                    [t for o in batch for t in o.transitions],
+                    latency,
+                )
+                self.writes += 1
+            except Exception as exc:  # history, not correctness: a store outage never stops the sweeps
+                log.warning("health: writing the sweeps' results failed: %s", exc)
+            finally:
+                if done is not None and not done.done():
+                    done.set_result(None)
 
     async def _latency(self, rtts: Sequence[tuple[str, float]]) -> None:
         if self.db is None:
             return
-        from federation.store.latency import LatencySampleData, record_latency_samples
+        from federation.store.latency import LatencySampleData
 
         at = self.clock()
         rows = [LatencySampleData(self.config.latency_source, region, rtt, at) for region, rtt in rtts]
-        try:
-            await self.db.run(record_latency_samples, rows)
-        except Exception as exc:
-            log.warning("health: writing latency samples failed: %s", exc)
+        await self._persist(None, rows)
 
     async def prune(self) -> None:
         """The daily retention job."""
@@ -566,6 +600,18 @@ class HealthService:
             result.health_samples,
             result.latency_samples,
         )
+
+
+def _write_batch(
+    session: Any, samples: list[Any], states: list[Any], transitions: list[Any], latency: list[Any]
+) -> None:
+    from federation.store.health import record_sweep
+    from federation.store.latency import record_latency_samples
+
+    if samples or states or transitions:
+        record_sweep(session, samples, states, transitions)
+    if latency:
+        record_latency_samples(session, latency)
 
 
 __all__ = [

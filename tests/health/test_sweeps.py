@@ -158,3 +158,28 @@ async def test_an_apps_vip_job_reads_only_its_own_app() -> None:
     assert Counting.listed == 0
     assert [s.target for s in report.seen] == [f"{APP}@cn-hangzhou"]
     assert svc.verdict(APP, "cn-hangzhou", None).state is State.HEALTHY
+
+
+async def test_concurrent_sweeps_share_their_store_writes(db_url: str) -> None:
+    # each app's VIP job is its own sweep; finishing together, they must not each take a transaction
+    db = Database(db_url)
+    try:
+        async with listener("127.0.0.1") as (_, port):
+            base = source(port, {"cn-hangzhou": "127.0.0.1"})
+            apps = [
+                AppInfo(f"default/app-{i}", base.app_list[0].vip, base.app_list[0].regions) for i in range(30)
+            ]
+            svc = HealthService(
+                StaticSource([], apps),
+                db=db,
+                config=HealthConfig(fast_interval=0.01, probe_networks=("127.0.0.0/8",)),
+            )
+            await asyncio.gather(*(svc.sweep_vips(a.key) for a in apps))
+        assert 1 <= svc.writes < 30
+        states = await db.run(latest_health, target_kind="endpoint")
+        assert len(states) == 30
+        assert all(s.state == "healthy" for s in states)
+        for a in apps[:3]:
+            assert len(await db.run(sample_history, "endpoint", f"{a.key}@cn-hangzhou")) == 2
+    finally:
+        await db.aclose()
