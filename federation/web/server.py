@@ -198,6 +198,7 @@ class Dashboard:
             "/api/v1/dns/changes": self.api_dns_changes,
             "/api/v1/health/states": self.api_health_states,
             "/api/v1/health/transitions": self.api_health_transitions,
+            "/api/v1/health/schedule": self.api_health_schedule,
             "/api/v1/openapi.json": self.api_openapi,
         }
         for path, handler in api.items():
@@ -628,6 +629,24 @@ class Dashboard:
             or []
         )
         return self._paged(request, views.plain(rows), limit, offset)
+
+    async def api_health_schedule(self, request: web.Request) -> Any:
+        """The sweeps' jobs with their next run (the leader's; a standby runs none)."""
+        sweeps = getattr(self.controller, "sweeps", None) if self.controller is not None else None
+        scheduler = getattr(sweeps, "scheduler", None)
+        jobs = scheduler.schedule() if scheduler is not None else []
+        return {
+            "running": bool(scheduler is not None and scheduler.started),
+            "jobs": [
+                {
+                    "id": j.id,
+                    "intervalSeconds": j.interval_seconds,
+                    "nextRun": j.next_run.isoformat() if j.next_run is not None else None,
+                    "running": j.running,
+                }
+                for j in jobs
+            ],
+        }
 
     async def api_openapi(self, request: web.Request) -> Any:
         return json.loads(_static("openapi.json"))

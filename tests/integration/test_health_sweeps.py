@@ -231,6 +231,15 @@ async def test_each_signal_fails_a_region_over_and_back(running: tuple[Running, 
     jobs = {j.id for j in ctrl.sweeps.scheduler.schedule()}
     assert {f"vip:{dep}", "member:cn-hangzhou", "rollout", "retention"} <= jobs
     assert all(j.next_run is not None for j in ctrl.sweeps.scheduler.schedule())
+    # the same schedule as the dashboard's JSON API serves it
+    from federation.web.server import Dashboard
+
+    assert sb.host is not None
+    dash = Dashboard(sb.host, settings=None, controller=ctrl)
+    body = await dash.api_health_schedule(None)  # type: ignore[arg-type]
+    assert body["running"] is True
+    assert {j["id"] for j in body["jobs"]} >= {f"vip:{dep}", "member:cn-hangzhou", "retention"}
+    assert all(j["nextRun"] for j in body["jobs"])
 
 
 @pytest.fixture
