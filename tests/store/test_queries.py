@@ -588,3 +588,43 @@ def test_any_aware_datetime_round_trips_equal_and_in_utc(db: Database, moment: d
         sess.execute(delete(HealthSample))
     assert got == moment
     assert got.tzinfo is UTC
+
+
+def test_a_sweeps_write_stores_its_samples_states_and_transitions(db: Database) -> None:
+    # a sweep's bulk path (COPY and a staged upsert on PostgreSQL, executemany on SQLite), read back
+    # through the same queries as the single-row functions, times converted to UTC, text clipped
+    from federation.store.health import HealthStateData, TransitionData, record_sweep
+
+    n = 300  # above the size from which PostgreSQL stages the states
+    ids = [f"sweep/app-{i}@cn-hangzhou" for i in range(n)]
+    at = s(500).astimezone(CST)
+    samples = [
+        HealthSampleData("endpoint", t, "cn-hangzhou", i % 2 == 0, at, app=t.split("@")[0], detail="d" * 2000)
+        for i, t in enumerate(ids)
+    ]
+
+    def states(state: str, reason: str) -> list[HealthStateData]:
+        return [
+            HealthStateData("endpoint", t, "cn-hangzhou", state, 0, 2, at, app=t.split("@")[0], reason=reason)
+            for t in ids
+        ]
+
+    trs = [TransitionData("endpoint", t, "cn-hangzhou", "unknown", "healthy", "ok", at) for t in ids]
+    with db.session() as sess:
+        w = record_sweep(sess, samples, [*states("unknown", "first"), *states("healthy", "second")], trs)
+    assert (w.samples, w.states, w.transitions) == (n, n, n)
+    with db.session() as sess:  # a later sweep: the rows are updated, not added
+        record_sweep(sess, [], states("unhealthy", "third"))
+    with db.session() as sess:
+        got = {st.target_id: st for st in latest_health(sess, app=None, target_kind="endpoint")}
+        hist = sample_history(sess, "endpoint", ids[0])
+        stored = list_transitions(sess, target_kind="endpoint", limit=1000)
+    assert {st.state for st in got.values() if st.target_id in ids} == {"unhealthy"}
+    assert got[ids[7]].reason == "third"
+    assert got[ids[7]].since == s(500)
+    assert [(x.ok, x.at) for x in hist] == [(True, s(500))]
+    assert hist[0].detail is not None
+    assert len(hist[0].detail) == 1024
+    assert len([t for t in stored if t.target_id in ids]) == n
+    with db.session() as sess, pytest.raises(ValueError, match="target_kind: 'router' is not one of"):
+        record_sweep(sess, [HealthSampleData("router", "x", "cn-hangzhou", ok=True, at=T0)])
