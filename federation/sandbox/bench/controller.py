@@ -412,6 +412,10 @@ class _Driver:
                 probe_interval=5.0,
                 member_timeout=10.0,
                 resync=3600.0,
+                # a cluster has 2,768 NodePorts (kube-apiserver's default --service-node-port-range):
+                # a series past that many apps needs Services without them; the controller's work is
+                # the same
+                service_type="ClusterIP",
                 # a simulator saturated by the load answers slowly: do not measure lease flapping
                 lease_duration=60.0,
                 renew_deadline=40.0,
