@@ -64,6 +64,7 @@ class NodePorts:
         self._running = False
         self._conns: set[asyncio.Task[None]] = set()
         self.http_error_rate = 0.0  # the fraction of HTTP requests answered 500 (a fault)
+        self.http_errors = 0  # how many were
         self.rng = random.Random()
 
     def start(self) -> None:
@@ -203,6 +204,7 @@ class NodePorts:
                     if failing
                     else f"Hello from the federation sandbox\n{who}".encode()
                 )
+                self.http_errors += failing
                 status = "500 Internal Server Error" if failing else "200 OK"
                 head = (
                     f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
