@@ -183,6 +183,7 @@ class Controller:
         )
         self.events = EventRecorder(self.host)
         self.members = MemberDirectory()
+        self.store = store
         self.slb_step: SlbStep | None = None
         if slb is not None:
             from federation.slb.step import SlbStep
@@ -610,7 +611,7 @@ class Controller:
         """Check CEN behind the fleet every ``interval`` seconds while leading: members get the
         ``NetworkReady`` condition and apps whose regions cannot reach each other are ``Degraded``.
         The returned monitor is a service of the process (start/stop)."""
-        from federation.controller.networkstep import NetworkStep
+        from federation.controller.networkstep import NetworkStep, StoredPairs
         from federation.network.monitor import NetworkMonitor
 
         self.network = NetworkMonitor(
@@ -619,6 +620,8 @@ class Controller:
             interval=interval,
             on_member_change=lambda name: self.cluster_queue.add(name),
             on_app_change=lambda key: self.app_queue.add(key),
+            # sharded, the apps of other replicas' shards follow the elected replica's pair verdicts
+            shared=StoredPairs(self.store) if self.config.shards and self.store is not None else None,
         )
         self.steps.insert(0, NetworkStep(self.network))
         return self.network

@@ -8,13 +8,35 @@ its own; the monitor enqueues the app when they change.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from federation.api import constants as c
 from federation.controller.steps import StepContext
 from federation.network.reachability import PairRow
+from federation.store.network import PairVerdict, pair_verdicts, replace_pair_verdicts
 
 REASON = "RegionsCannotReach"
+
+
+class StoredPairs:
+    """The monitor's ``shared`` pair verdicts in the store (the elected replica writes, others read).
+
+    Only what an app's ``Degraded`` needs travels (regions, verdict, reason and message); a follower's
+    rows carry no attachment states or bandwidth, which ``fedctl network check`` reads from CEN itself.
+    """
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    async def publish(self, rows: Sequence[PairRow]) -> None:
+        pairs = [PairVerdict(r.region_a, r.region_b, r.ok, r.reason, r.message) for r in rows]
+        await self.db.run(replace_pair_verdicts, pairs)
+
+    async def read(self) -> list[PairRow]:
+        return [
+            PairRow(p.region_a, p.region_b, "", "", None, p.ok, p.reason, p.message)
+            for p in await self.db.run(pair_verdicts)
+        ]
 
 
 class PairProblems(Protocol):

@@ -5,6 +5,12 @@ Read calls only, one round per interval (three per CEN). Between rounds the verd
 memory: the MemberCluster condition ``NetworkReady`` and the pairs an app's ``Degraded`` names are
 read from here by the reconcilers, which never call the CEN API themselves. A round that fails (the
 API throttled or down) keeps the last verdicts: an unreachable API says nothing about the network.
+
+With several replicas (sharding) only the elected replica reads CEN, but every replica reconciles the
+apps of its shards. The elected replica therefore shares its pair verdicts through ``shared`` (the
+store) and the other replicas follow them every ``follow_interval`` seconds, so an app is ``Degraded``
+by the same verdicts whichever replica holds it. Members' ``NetworkReady`` stays the elected replica's
+own (MemberCluster status is cluster-level work too).
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ class FleetView(Protocol):
     def is_leader(self) -> bool: ...
 
 
+class SharedPairs(Protocol):
+    """Where the elected replica leaves its pair verdicts for the others (the store)."""
+
+    async def publish(self, rows: Sequence[PairRow]) -> None: ...
+
+    async def read(self) -> list[PairRow]: ...
+
+
 class NetworkMonitor:
     def __init__(
         self,
@@ -42,10 +56,15 @@ class NetworkMonitor:
         interval: float = 60.0,
         on_member_change: Callable[[str], None] = lambda name: None,
         on_app_change: Callable[[str], None] = lambda key: None,
+        shared: SharedPairs | None = None,
+        follow_interval: float = 2.0,
     ) -> None:
         self.api = api
         self.view = view
         self.interval = interval
+        self.shared = shared
+        self.follow_interval = follow_interval
+        self._published: list[PairRow] | None = None
         self.on_member_change = on_member_change
         self.on_app_change = on_app_change
         self._verdicts: dict[str, Verdict] = {}
@@ -76,9 +95,9 @@ class NetworkMonitor:
         cens = await observe(self.api, configured) if configured else {}
         verdicts = reachability.member_verdicts(members, cens, in_use)
         rows = reachability.matrix(members, cens, in_use)
-        app_problems = {key: reachability.app_problems(regions, rows) for key, regions in apps.items()}
-        old_verdicts, old_apps = self._verdicts, self._app_problems
-        self._verdicts, self._rows, self._app_problems = verdicts, rows, app_problems
+        old_verdicts = self._verdicts
+        self._verdicts = verdicts
+        self._set_rows(rows, apps)
         self.rounds += 1
         for name in sorted(set(verdicts) | set(old_verdicts)):
             if verdicts.get(name) != old_verdicts.get(name):
@@ -86,6 +105,23 @@ class NetworkMonitor:
                 if v is not None and v.ready is not None:
                     log.info("network: member %s %s: %s", name, v.reason, v.message)
                 self.on_member_change(name)
+        if self.shared is not None and rows != self._published:
+            await self.shared.publish(rows)
+            self._published = list(rows)
+
+    async def follow(self) -> None:
+        """Not elected: take the elected replica's pair verdicts from ``shared`` (no CEN call)."""
+        if self.shared is None:
+            return
+        rows = await self.shared.read()
+        self._published = None  # once elected again, publish the next round whatever it finds
+        self._set_rows(rows, fleet.app_regions(self.view.app_objects()))
+
+    def _set_rows(self, rows: list[PairRow], apps: Mapping[str, Sequence[str]]) -> None:
+        """New pair verdicts: the apps whose broken pairs change are looked at again."""
+        app_problems = {key: reachability.app_problems(regions, rows) for key, regions in apps.items()}
+        old_apps = self._app_problems
+        self._rows, self._app_problems = rows, app_problems
         for key in sorted(set(app_problems) | set(old_apps)):
             if app_problems.get(key, []) != old_apps.get(key, []):
                 self.on_app_change(key)
@@ -93,7 +129,16 @@ class NetworkMonitor:
     async def _loop(self) -> None:
         while True:
             if not self.view.is_leader():
-                await asyncio.sleep(1.0)  # a standby checks nothing; a new leader checks within a second
+                if self.shared is not None:
+                    try:
+                        await self.follow()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # keep the last verdicts; the store may be back next time
+                        log.debug("network: reading the shared pair verdicts failed: %s", exc)
+                    await asyncio.sleep(self.follow_interval)
+                else:
+                    await asyncio.sleep(1.0)  # a standby checks nothing; a new leader checks within a second
                 continue
             try:
                 await self.check()
