@@ -38,12 +38,16 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient, Configuration
-from kubernetes_asyncio.config import load_incluster_config, load_kube_config_from_dict
-from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 
 from federation import metrics
 from federation.backoff import RetryPolicy
+from federation.clusters.kubelib import (
+    ApiClient,
+    Configuration,
+    KubeConfigLoader,
+    load_incluster_config,
+    load_kube_config_from_dict,
+)
 from federation.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
