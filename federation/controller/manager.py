@@ -466,7 +466,8 @@ class Controller:
     def _on_app(self, key: str, old: Obj | None, new: Obj | None) -> None:
         if old is not None and new is not None and not app_changed(old, new):
             return  # our own status write (or a no-op update): nothing to reconcile
-        self.app_queue.add(key)
+        # the user's change goes before the follow-ups the controller queued for itself
+        self.app_queue.add(key, urgent=True)
 
     def _on_cluster(self, key: str, old: Obj | None, new: Obj | None) -> None:
         self.cluster_queue.add(key)

@@ -4,6 +4,11 @@ The semantics are client-go's workqueue: a key waiting in the queue is not queue
 processed is never processed by two workers at once (if it is added meanwhile it is marked dirty and
 queued again when the worker finishes, so no change is lost).
 
+A key added ``urgent`` (a change the user made, e.g. a new spec) is handed out before the others (the
+follow-ups the controller schedules for itself: members' news, resyncs, retries), and a key already
+waiting among those moves up: under load, a spec update does not queue behind a backlog of rollout
+progress reconciles.
+
 Retries follow client-go's default controller rate limiter: the later of a per-key exponential delay
 (``base_delay * 2**failures``, capped at ``max_delay``; ``forget`` resets it after a success) and an
 overall token bucket (``qps`` retries per second, ``burst`` at once) shared by every key, so a failure
@@ -61,38 +66,49 @@ class WorkQueue:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.bucket = TokenBucket(qps, burst)
+        # a key in _queued sits in _urgent or _queue (or both, after moving up: the entry whose key is
+        # no longer in _queued when popped is stale and skipped)
+        self._urgent: deque[str] = deque()
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
+        self._queued_urgent: set[str] = set()
         self._processing: set[str] = set()
-        self._dirty: set[str] = set()
+        self._dirty: dict[str, bool] = {}  # key -> urgent
         self._failures: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._shutdown = False
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queued)
 
     @property
     def idle(self) -> bool:
         """Nothing queued, in flight or scheduled for later."""
-        return not self._queue and not self._processing and not self._timers
+        return not self._queued and not self._processing and not self._timers
 
     @property
     def busy(self) -> bool:
         """Something queued or in flight (keys scheduled for later do not count)."""
-        return bool(self._queue or self._processing)
+        return bool(self._queued or self._processing)
 
-    def add(self, key: str) -> None:
+    def add(self, key: str, *, urgent: bool = False) -> None:
         if self._shutdown:
             return
         if key in self._processing:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or urgent
             return
         if key in self._queued:
+            if urgent and key not in self._queued_urgent:
+                self._queued_urgent.add(key)
+                self._urgent.append(key)
             return
         self._queued.add(key)
-        self._queue.append(key)
+        if urgent:
+            self._queued_urgent.add(key)
+            self._urgent.append(key)
+        else:
+            self._queue.append(key)
         self._wake_one()
 
     def nudge(self, key: str) -> None:
@@ -148,7 +164,7 @@ class WorkQueue:
 
     async def get(self) -> str | None:
         """The next key (now being processed), or None after shutdown."""
-        while not self._queue and not self._shutdown:
+        while not self._queued and not self._shutdown:
             fut = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
             try:
@@ -159,18 +175,25 @@ class WorkQueue:
                 raise
         if self._shutdown:
             return None
-        key = self._queue.popleft()
+        key = self._pop()
         self._queued.discard(key)
+        self._queued_urgent.discard(key)
         self._processing.add(key)
-        if self._queue:
+        if self._queued:
             self._wake_one()
         return key
+
+    def _pop(self) -> str:
+        """The next queued key, urgent ones first (called only while ``_queued`` is not empty)."""
+        while True:
+            key = (self._urgent or self._queue).popleft()
+            if key in self._queued:
+                return key
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
         if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+            self.add(key, urgent=self._dirty.pop(key))
 
     async def shutdown(self) -> None:
         self._shutdown = True

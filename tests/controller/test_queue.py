@@ -175,3 +175,62 @@ async def test_a_deferred_failure_is_retried_after_its_pause_without_growing_the
     await workers
     assert calls == 4  # three pauses of 0.05 s, not a 10 s backoff
     assert q.failures("k") == 0
+
+
+async def test_urgent_keys_go_first_and_a_waiting_key_moves_up_once() -> None:
+    q = WorkQueue()
+    for key in ("news-1", "news-2", "spec-a"):
+        q.add(key)
+    q.add("spec-b", urgent=True)
+    q.add("spec-a", urgent=True)  # already waiting among the follow-ups: moves up, still queued once
+    assert len(q) == 4
+    order = [await q.get() for _ in range(4)]
+    assert order == ["spec-b", "spec-a", "news-1", "news-2"]
+    for taken in order:
+        assert taken is not None
+        q.done(taken)
+    assert q.idle
+
+
+async def test_an_urgent_add_while_processing_requeues_the_key_ahead_of_the_others() -> None:
+    q = WorkQueue()
+    q.add("a")
+    assert await q.get() == "a"
+    q.add("b")
+    q.add("a", urgent=True)  # the user's change arrives during a follow-up reconcile of "a"
+    q.done("a")
+    assert [await q.get(), await q.get()] == ["a", "b"]
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcde"), st.booleans(), st.booleans()), max_size=40))
+def test_every_added_key_comes_out_once_and_urgent_before_the_rest(
+    ops: list[tuple[str, bool, bool]],
+) -> None:
+    async def scenario() -> None:
+        q = WorkQueue()
+        urgent: set[str] = set()
+        added: set[str] = set()
+        for key, is_urgent, take in ops:
+            q.add(key, urgent=is_urgent)
+            added.add(key)
+            if is_urgent:
+                urgent.add(key)
+            if take:
+                got = await q.get()
+                assert got is not None
+                # a key is handed out only if no urgent key is waiting, or it is urgent itself
+                assert got in urgent or not (urgent & (added - {got}))
+                added.discard(got)
+                urgent.discard(got)
+                q.done(got)
+        while len(q):
+            got = await q.get()
+            assert got is not None
+            assert got in urgent or not urgent
+            added.discard(got)
+            urgent.discard(got)
+            q.done(got)
+        assert not added
+        assert q.idle
+
+    asyncio.run(scenario())
