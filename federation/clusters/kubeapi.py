@@ -47,6 +47,7 @@ from federation.clusters.kubelib import (
     KubeConfigLoader,
     load_incluster_config,
     load_kube_config_from_dict,
+    new_api_client,
 )
 from federation.ratelimit import TokenBucket
 
@@ -256,7 +257,7 @@ class KubeApi:
     ) -> KubeApi:
         conf = _configuration()
         await load_kube_config_from_dict(config, context=context, client_configuration=conf)
-        return cls(ApiClient(conf), **kwargs)
+        return cls(new_api_client(conf), **kwargs)
 
     @classmethod
     async def from_kubeconfig_file(cls, path: Path, *, context: str | None = None, **kwargs: Any) -> KubeApi:
@@ -270,13 +271,13 @@ class KubeApi:
             config_dict=config, config_base_path=str(path.parent.resolve()), active_context=context
         )
         await loader.load_and_set(conf)
-        return cls(ApiClient(conf), **kwargs)
+        return cls(new_api_client(conf), **kwargs)
 
     @classmethod
     def in_cluster(cls, **kwargs: Any) -> KubeApi:
         conf = _configuration()
         load_incluster_config(client_configuration=conf)
-        return cls(ApiClient(conf), **kwargs)
+        return cls(new_api_client(conf), **kwargs)
 
     async def close(self) -> None:
         await self.api_client.close()

@@ -7,6 +7,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from federation.clusters.kubelib import Configuration, new_api_client
+
 
 def _run(code: str) -> dict[str, object]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -50,3 +54,24 @@ def test_kubeconfig_loads_into_the_adapter_and_the_typed_client_stays_available(
         "model_via_models": True,
         "watch": "Watch",
     }
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "expected"), [("", "http://127.0.0.1:3128"), ("127.0.0.1,localhost", None)]
+)
+async def test_the_proxy_comes_from_the_environment_once_per_client(
+    monkeypatch: pytest.MonkeyPatch, no_proxy: str, expected: str | None
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://someone:pw@127.0.0.1:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    monkeypatch.setenv("no_proxy", no_proxy)
+    conf = Configuration()
+    conf.host = "https://127.0.0.1:6443"
+    client = new_api_client(conf)
+    try:
+        assert conf.proxy == expected
+        if expected:
+            assert conf.proxy_headers == {"Proxy-Authorization": "Basic " + "c29tZW9uZTpwdw=="}
+        assert client.rest_client.pool_manager.trust_env is False  # no per-request lookups
+    finally:
+        await client.close()
