@@ -31,6 +31,30 @@ def _now_micro() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def held_spec(spec: dict[str, Any], identity: str, lease_duration: float) -> dict[str, Any]:
+    """The spec of a Lease taken or renewed by ``identity``, from the spec read (empty: a new Lease):
+    the acquire time and transition count change only when the holder does, as client-go keeps them."""
+    holder = spec.get("holderIdentity") or ""
+    stamp = _now_micro()
+    return {
+        "holderIdentity": identity,
+        "leaseDurationSeconds": max(1, round(lease_duration)),
+        "renewTime": stamp,
+        "acquireTime": spec.get("acquireTime") if holder == identity else stamp,
+        "leaseTransitions": int(spec.get("leaseTransitions") or 0) + (0 if holder == identity else 1),
+    }
+
+
+def new_lease(
+    name: str, namespace: str, spec: dict[str, Any], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A ``coordination.k8s.io/v1`` Lease to create."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        metadata["labels"] = labels
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
+
+
 class LeaderElector:
     """``api`` must be an ungated client: Lease writes are how the write gate is earned."""
 
@@ -135,22 +159,9 @@ class LeaderElector:
                 duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
                 if holder and holder != self.identity and now - self._observed[1] < duration:
                     return False  # held by someone else and still fresh
-            stamp = _now_micro()
-            new_spec: dict[str, Any] = {
-                "holderIdentity": self.identity,
-                "leaseDurationSeconds": max(1, round(self.lease_duration)),
-                "renewTime": stamp,
-                "acquireTime": spec.get("acquireTime") if holder == self.identity else stamp,
-                "leaseTransitions": int(spec.get("leaseTransitions") or 0)
-                + (0 if holder == self.identity else 1),
-            }
+            new_spec = held_spec(spec, self.identity, self.lease_duration)
             if lease is None:
-                body = {
-                    "apiVersion": "coordination.k8s.io/v1",
-                    "kind": "Lease",
-                    "metadata": {"name": self.name, "namespace": self.namespace},
-                    "spec": new_spec,
-                }
+                body = new_lease(self.name, self.namespace, new_spec)
                 async with asyncio.timeout(self.retry_period * 2):
                     await self.api.create(LEASES, body, self.namespace)
             else:

@@ -39,10 +39,10 @@ import re
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any
 
 from federation.clusters.kubeapi import LEASES, KubeApi, KubeError
+from federation.controller.leader import held_spec, new_lease
 from federation.controller.shards import plan
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,6 @@ FORGET_AFTER = 5  # a presence Lease silent for this many lease durations is del
 
 # (app key, shard) of the app reconcile running in this task
 CURRENT: ContextVar[tuple[str, int] | None] = ContextVar("fedctl_app_shard", default=None)
-
-
-def _now_micro() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def shard_lease_name(base: str, shard: int) -> str:
@@ -331,29 +327,14 @@ class ShardManager:
     async def _put(self, name: str, role: str, shard: int | None) -> bool:
         """Create or renew the Lease ``name`` with us as holder (optimistic: the version we know)."""
         lease = self._leases.get(name)
-        spec: dict[str, Any] = (lease or {}).get("spec") or {}
-        holder = spec.get("holderIdentity") or ""
-        stamp = _now_micro()
-        new_spec: dict[str, Any] = {
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": max(1, round(self.lease_duration)),
-            "renewTime": stamp,
-            "acquireTime": spec.get("acquireTime") if holder == self.identity else stamp,
-            "leaseTransitions": int(spec.get("leaseTransitions") or 0)
-            + (0 if holder == self.identity else 1),
-        }
+        new_spec = held_spec((lease or {}).get("spec") or {}, self.identity, self.lease_duration)
         labels = {LABEL_SET: self.base, LABEL_ROLE: role}
         if shard is not None:
             labels[LABEL_SHARD] = str(shard)
         try:
             async with asyncio.timeout(self.retry_period * 2):
                 if lease is None:
-                    body = {
-                        "apiVersion": "coordination.k8s.io/v1",
-                        "kind": "Lease",
-                        "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
-                        "spec": new_spec,
-                    }
+                    body = new_lease(name, self.namespace, new_spec, labels)
                     out = await self.api.create(LEASES, body, self.namespace)
                 else:
                     out = await self.api.replace(LEASES, name, {**lease, "spec": new_spec}, self.namespace)

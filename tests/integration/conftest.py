@@ -4,8 +4,9 @@ emulator, the store, the DNS server, the controller) over real loopback sockets,
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,18 @@ def fedctl_run_command(sb: Sandbox, identity: str, lease_duration: float = 3) ->
         "--probe-interval",
         "1",
     ]
+
+
+async def stop_processes(procs: Iterable[asyncio.subprocess.Process], grace: float = 15) -> None:
+    """SIGTERM each controller process still running, as Kubernetes stops a pod; SIGKILL after ``grace``."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), grace)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 class Running:

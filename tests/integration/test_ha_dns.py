@@ -29,7 +29,7 @@ from federation.store import migrate
 from federation.store.db import Database
 from federation.store.dnslog import list_dns_changes
 from tests.conftest import postgres_database, postgres_dsn
-from tests.integration.conftest import HOSTNAME, Running, fedctl_run_command
+from tests.integration.conftest import HOSTNAME, Running, fedctl_run_command, stop_processes
 from tests.waiting import wait_for
 
 LEASE = "fedctl-controller"
@@ -209,12 +209,5 @@ async def test_killing_the_leader_fails_no_dns_query(tmp_path: Path, store_url: 
             db.dispose()
         assert len(after) == logged, "the new leader re-published records that were already published"
     finally:
-        for r in replicas:
-            if r.proc.returncode is None:
-                r.proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(r.proc.wait(), 15)
-                except TimeoutError:
-                    r.proc.kill()
-                    await r.proc.wait()
+        await stop_processes(r.proc for r in replicas)
         await sb.stop()

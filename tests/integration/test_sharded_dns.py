@@ -4,8 +4,6 @@ whichever replica published it."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from federation.api import constants as c
 from federation.controller.resources import FEDERATEDAPPS
 from federation.controller.shards import shard_of
 from federation.sandbox.wiring import Sandbox
+from tests.integration.conftest import stop_processes
 from tests.integration.test_ha_dns import Replica, _start
 from tests.integration.test_sharding import _balanced, _holders, _writes
 from tests.waiting import wait_for
@@ -111,14 +110,7 @@ async def test_every_replica_answers_every_apps_name_whoever_publishes_it(
             assert writers[name] == {owner[name]}, (name, writers[name], owner[name])
         assert {owner[n] for n in names} == {"dns-a", "dns-b"}  # each answers names the other published
     finally:
-        for r in replicas:
-            if r.proc.returncode is None:
-                r.proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(r.proc.wait(), 15)
-                except TimeoutError:
-                    r.proc.kill()
-                    await r.proc.wait()
+        await stop_processes(r.proc for r in replicas)
         await sb.stop()
 
 

@@ -28,7 +28,7 @@ from federation.controller.sharding import LABEL_ROLE, LABEL_SET, LABEL_SHARD, R
 from federation.controller.shards import shard_of
 from federation.sandbox.wiring import SYSTEM_NAMESPACE, Sandbox
 from tests.fedctl_cli import fedctl
-from tests.integration.conftest import fedctl_run_command
+from tests.integration.conftest import fedctl_run_command, stop_processes
 from tests.waiting import wait_for
 
 APPS = 300
@@ -272,14 +272,7 @@ async def test_three_replicas_share_the_apps_and_take_over_a_killed_ones_shards(
         assert len({who for seq in writes.values() for _, who in seq}) == 3  # every replica wrote
         assert _overlaps(writes) == []
     finally:
-        for r in replicas:
-            if r.proc.returncode is None:
-                r.proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(r.proc.wait(), 15)
-                except TimeoutError:
-                    r.proc.kill()
-                    await r.proc.wait()
+        await stop_processes(r.proc for r in replicas)
         await sb.stop()
 
 
