@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import Field, SecretStr
+from pydantic import Field, NonNegativeInt, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from federation.gctune import DEFAULT_THRESHOLD
 from federation.logsetup import register_secret
 
 APP_NAME = "fedctl"
@@ -79,6 +80,10 @@ class Settings(BaseSettings):
     # Several replicas (fedctl run): apps are split into this many shards, each a Lease held by one
     # replica; 0 turns sharding off (one leader does everything, the other replicas wait).
     shards: int = Field(default=16, ge=0, le=1024, description="app shards shared by the replicas (0: off)")
+    gc_threshold: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = Field(
+        default=DEFAULT_THRESHOLD,
+        description="the garbage collector's thresholds in long-running processes (gc.set_threshold)",
+    )
     log_writes: bool = Field(
         default=False,
         description="log each write an app reconcile makes, with replica, app and shard (federation.writes)",

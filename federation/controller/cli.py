@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from federation import runtime
+from federation import gctune, runtime
 from federation.clusters import host as clusters_host
 from federation.clusters.kubeapi import KubeApi, KubeError
 from federation.config import Settings
@@ -225,6 +225,7 @@ def run(
         logging.getLogger("federation.writes").setLevel(logging.INFO)
     if identity:
         config.identity = identity
+    gctune.tune(settings.gc_threshold)
     asyncio.run(
         _run(
             settings,

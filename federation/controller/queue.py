@@ -13,6 +13,12 @@ Retries follow client-go's default controller rate limiter: the later of a per-k
 (``base_delay * 2**failures``, capped at ``max_delay``; ``forget`` resets it after a success) and an
 overall token bucket (``qps`` retries per second, ``burst`` at once) shared by every key, so a failure
 that hits every app at once (a throttled cloud API) cannot turn the queue into a hot loop.
+
+A key being processed remembers since when (client-go's "longest running processor" reading): a
+reconcile that never returns holds its key forever, every later change of that object only marks it
+dirty, and its status goes stale with no error anywhere. :func:`run_workers` therefore logs a reconcile
+still running after ``STUCK_AFTER`` seconds, with the coroutine's stack, and ``/metrics`` exports the
+longest running one.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from federation import metrics
 
 log = logging.getLogger(__name__)
 
 DEFERRED_FLOOR = 0.05  # seconds: a deferred key never comes back sooner than this
+STUCK_AFTER = 120.0  # seconds: a reconcile running this long is reported (every request times out sooner)
 
 
 class TokenBucket:
@@ -72,7 +80,7 @@ class WorkQueue:
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
         self._queued_urgent: set[str] = set()
-        self._processing: set[str] = set()
+        self._processing: dict[str, float] = {}  # key -> time.monotonic() its processing began
         self._dirty: dict[str, bool] = {}  # key -> urgent
         self._failures: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -155,6 +163,30 @@ class WorkQueue:
     def failures(self, key: str) -> int:
         return self._failures.get(key, 0)
 
+    def longest_running(self) -> tuple[str, float] | None:
+        """The key processed for the longest time now, and for how many seconds."""
+        if not self._processing:
+            return None
+        key, since = min(self._processing.items(), key=lambda kv: kv[1])
+        return key, time.monotonic() - since
+
+    def describe(self, key: str) -> str:
+        """Where a key stands (for diagnostics): processing, queued, scheduled or idle, and its failures."""
+        parts = []
+        since = self._processing.get(key)
+        if since is not None:
+            parts.append(f"processing for {time.monotonic() - since:.1f}s")
+            if key in self._dirty:
+                parts.append("queued again after it")
+        if key in self._queued:
+            parts.append("queued" + (" (urgent)" if key in self._queued_urgent else ""))
+        timer = self._timers.get(key)
+        if timer is not None:
+            parts.append(f"scheduled in {max(0.0, timer.when() - asyncio.get_running_loop().time()):.1f}s")
+        if self._failures.get(key):
+            parts.append(f"{self._failures[key]} failures")
+        return ", ".join(parts) or "idle"
+
     def _wake_one(self) -> None:
         while self._waiters:
             fut = self._waiters.popleft()
@@ -178,7 +210,7 @@ class WorkQueue:
         key = self._pop()
         self._queued.discard(key)
         self._queued_urgent.discard(key)
-        self._processing.add(key)
+        self._processing[key] = time.monotonic()
         if self._queued:
             self._wake_one()
         return key
@@ -191,7 +223,7 @@ class WorkQueue:
                 return key
 
     def done(self, key: str) -> None:
-        self._processing.discard(key)
+        self._processing.pop(key, None)
         if key in self._dirty:
             self.add(key, urgent=self._dirty.pop(key))
 
@@ -216,12 +248,15 @@ async def run_workers(
     ``retry_after`` without growing the backoff); returning means success (the backoff is forgotten).
     """
 
+    loop = asyncio.get_running_loop()
+
     async def worker(i: int) -> None:
         while True:
             key = await queue.get()
             if key is None:
                 return
             started = time.monotonic()
+            watchdog = loop.call_later(STUCK_AFTER, _report_stuck, name, key, asyncio.current_task())
             try:
                 await handler(key)
             except asyncio.CancelledError:
@@ -241,6 +276,31 @@ async def run_workers(
             else:
                 metrics.reconciled(name, True, time.monotonic() - started)
                 queue.forget(key)
+            finally:
+                watchdog.cancel()
             queue.done(key)
 
     await asyncio.gather(*(worker(i) for i in range(workers)))
+
+
+def _report_stuck(name: str, key: str, task: asyncio.Task[None] | None) -> None:
+    log.warning(
+        "%s %s: the reconcile is still running after %gs; where it waits:\n%s",
+        name,
+        key,
+        STUCK_AFTER,
+        "\n".join(_awaiting(task.get_coro() if task is not None else None)),
+    )
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """The chain of awaits a suspended coroutine sits in, outermost first (``Task.get_stack`` shows
+    only the task's own frame)."""
+    lines = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            lines.append(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}')
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return lines

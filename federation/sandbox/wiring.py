@@ -37,6 +37,7 @@ from typing import Any
 import click
 import yaml
 
+from federation import gctune
 from federation.api import constants as c
 from federation.clusters.join import JoinSpec, join
 from federation.clusters.kubeapi import NAMESPACES, KubeApi, KubeError, Resource
@@ -739,6 +740,7 @@ def sandbox(
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o700)  # kubeconfigs with bearer tokens live here
     settings = ctx.find_root().obj  # fedctl's settings (None when called on its own)
+    gctune.tune(settings.gc_threshold if settings is not None else gctune.DEFAULT_THRESHOLD)
     asyncio.run(
         _serve(
             workdir,

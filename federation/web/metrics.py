@@ -57,6 +57,11 @@ class DashboardMetrics(Collector):
             labels=["identity"],
         )
         depth = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Keys waiting in a work queue.", labels=["queue"])
+        longest = GaugeMetricFamily(
+            f"{PREFIX}_queue_longest_running_processor_seconds",
+            "How long the longest reconcile now in flight has been running (a stuck one keeps growing).",
+            labels=["queue"],
+        )
         shards = GaugeMetricFamily(
             f"{PREFIX}_shards_held",
             "App shards this replica holds (sharded replicas only).",
@@ -67,10 +72,14 @@ class DashboardMetrics(Collector):
             leader.add_metric([ctrl.config.identity], 1.0 if ctrl.is_leader else 0.0)
             depth.add_metric(["app"], float(len(ctrl.app_queue)))
             depth.add_metric(["cluster"], float(len(ctrl.cluster_queue)))
+            for qname, queue in (("app", ctrl.app_queue), ("cluster", ctrl.cluster_queue)):
+                running = queue.longest_running()
+                longest.add_metric([qname], running[1] if running else 0.0)
             if ctrl.sharding is not None:
                 shards.add_metric([ctrl.config.identity], float(len(ctrl.sharding.held())))
         yield leader
         yield depth
+        yield longest
         yield shards
 
         queries = CounterMetricFamily(

@@ -26,6 +26,8 @@ def test_bench_controller_prints_one_round_per_region_count() -> None:
             "0.05",
             "--timeout",
             "60",
+            "--gc-threshold",
+            "700,10,10",
             "--json",
         ],
         capture_output=True,
@@ -46,3 +48,8 @@ def test_bench_controller_prints_one_round_per_region_count() -> None:
         assert r["converge_cpu_s"] > 0
         assert r["converge_sim_cpu_s"] > 0
         assert r["propagation_updates"] == 4  # every spec update reached every region
+        # CPython's default thresholds, as asked: the young generation was collected, and the
+        # collector's pauses and the event loop's stalls are measured
+        assert r["gc_threshold"] == [700, 10, 10]
+        assert r["gc_pause_total_s"] > 0
+        assert r["loop_stall_max_s"] >= 0

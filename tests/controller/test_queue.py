@@ -234,3 +234,44 @@ def test_every_added_key_comes_out_once_and_urgent_before_the_rest(
         assert q.idle
 
     asyncio.run(scenario())
+
+
+async def test_a_reconcile_that_never_returns_is_reported_with_where_it_waits(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import federation.controller.queue as queue_module
+
+    monkeypatch.setattr(queue_module, "STUCK_AFTER", 0.1)
+    q = WorkQueue()
+    hang = asyncio.Event()
+
+    async def wait_for_an_answer_that_never_comes() -> None:
+        await hang.wait()
+
+    async def handle(key: str) -> None:
+        if key == "stuck":
+            await wait_for_an_answer_that_never_comes()
+
+    q.add("stuck")
+    q.add("fine")
+    workers = asyncio.create_task(run_workers(q, handle, 2, "app"))
+    for _ in range(100):
+        if "still running" in caplog.text:
+            break
+        await asyncio.sleep(0.02)
+    running = q.longest_running()
+    assert running is not None
+    assert running[0] == "stuck"
+    assert running[1] >= 0.1
+    q.add("stuck")  # news while it hangs: marked to run again, not lost
+    assert q.describe("stuck").startswith("processing for ")
+    assert "queued again after it" in q.describe("stuck")
+    assert q.describe("fine") == "idle"
+    stuck = [r for r in caplog.records if "still running" in r.getMessage()]
+    assert len(stuck) == 1  # the finished key is not reported
+    assert "app stuck:" in stuck[0].getMessage()
+    assert "wait_for_an_answer_that_never_comes" in stuck[0].getMessage()
+    hang.set()
+    await q.shutdown()
+    await workers
+    assert q.longest_running() is None

@@ -90,7 +90,7 @@ async def test_api_agrees_with_the_cli_and_pages_and_filters(sandbox: Sandbox) -
         _cli, "--database-url", str(sb.database_url), "dns", "show", "--client-ip", "36.21.0.0/24", "--json"
     )
     assert shown.exit_code == 0, shown.output
-    client = json.loads(shown.output)["client"]
+    client = json.loads(shown.stdout)["client"]  # stdout: a log line may land in output
     assert (resolved["line"], resolved["chain"], resolved["scope"]) == (
         client["line"],
         client["chain"],
@@ -109,7 +109,7 @@ async def test_api_agrees_with_the_cli_and_pages_and_filters(sandbox: Sandbox) -
     latency = await _in_thread(
         _cli, "--database-url", str(sb.database_url), "dns", "latency", "--line", "os_namerica", "--json"
     )
-    by_region = {r["region"]: r for r in json.loads(latency.output)["regions"]}
+    by_region = {r["region"]: r for r in json.loads(latency.stdout)["regions"]}
     for cell in row["cells"]:
         assert (cell["rtt_ms"], cell["source"]) == (
             by_region[cell["region"]]["rtt_ms"],
@@ -258,6 +258,7 @@ async def test_health_history_and_metrics(sandbox: Sandbox) -> None:
     assert re.search(r'fedctl_reconcile_total\{queue="app",result="success"\} [1-9]', text)
     assert re.search(r'fedctl_kube_requests_total\{cluster="host",code="200"\} [1-9]', text)
     assert 'fedctl_queue_depth{queue="app"}' in text
+    assert re.search(r'fedctl_queue_longest_running_processor_seconds\{queue="app"\} \d', text)
 
     # every metric a Grafana query names is served
     served = set(re.findall(r"^(?:# (?:HELP|TYPE) )?([a-zA-Z_:][a-zA-Z0-9_:]*)", text, re.M))

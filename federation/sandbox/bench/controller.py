@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -42,8 +43,9 @@ from typing import Any
 import click
 import yaml
 
+from federation import gctune
 from federation.api import constants as c
-from federation.clusters.kubeapi import DEFAULT_BURST, DEFAULT_QPS, WRITE_VERBS, KubeApi
+from federation.clusters.kubeapi import DEFAULT_BURST, DEFAULT_QPS, DEPLOYMENTS, WRITE_VERBS, KubeApi
 from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
 from federation.runtime import build_controller
@@ -102,6 +104,7 @@ async def _start_simulator(
     workdir: Path,
     regions: list[str],
     rollout_delay: float,
+    gc_threshold: tuple[int, int, int],
 ) -> asyncio.subprocess.Process:
     args = [
         sys.executable,
@@ -125,7 +128,10 @@ async def _start_simulator(
     for r in regions:
         args += ["--cluster", r]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "FEDCTL_GC_THRESHOLD": json.dumps(list(gc_threshold))},
     )
     names = ["host", *regions]
     for _ in range(600):
@@ -209,12 +215,13 @@ async def run_round(
     kube_qps: float = DEFAULT_QPS,
     kube_burst: int = DEFAULT_BURST,
     tracemalloc_top: int = 0,
+    gc_threshold: tuple[int, int, int] = gctune.DEFAULT_THRESHOLD,
 ) -> dict[str, Any]:
     """One round (see the module docstring); ``limit`` bounds every wait, in seconds."""
     regions = list(REGION_POOL[:n_regions])
     with tempfile.TemporaryDirectory(prefix="fedctl-bench-") as tmp:
         workdir = Path(tmp)
-        sim = await _start_simulator(workdir, regions, rollout_delay)
+        sim = await _start_simulator(workdir, regions, rollout_delay, gc_threshold)
         # the load generator is not paced; the controller's clients are paced at kube_qps/kube_burst per
         # cluster (Settings.kube_qps: 50/100 by default, which alone bounds a large fleet's convergence)
         host = await KubeApi.from_kubeconfig_file(
@@ -236,6 +243,7 @@ async def run_round(
                     "kube_qps": kube_qps,
                     "kube_burst": kube_burst,
                     "tracemalloc": tracemalloc_top > 0,
+                    "gc_threshold": list(gc_threshold),
                 }
             )
             await ctrl.ask("start", within=60)
@@ -309,6 +317,12 @@ async def run_round(
                 **propagation,
                 "leadership_terms": end["leadership_terms"],
                 "mean_request_ms": end["mean_request_ms"],
+                "gc_full_collections": end["gc"]["count"][2],
+                "gc_full_max_pause_s": round(end["gc"]["max_s"][2], 3),
+                "gc_pause_total_s": round(sum(end["gc"]["total_s"]), 2),
+                "gc_threshold": list(gc_threshold),
+                "loop_stall_max_s": round(end["loop"]["max_s"], 3),
+                "loop_stalls_over_100ms": end["loop"]["over_100ms"],
             }
             if tracemalloc_top:
                 result["tracemalloc_top"] = end["tracemalloc_top"]
@@ -376,6 +390,64 @@ async def _propagation(
 # ----- the controller's process ---------------------------------------------------------------------
 
 
+class GcPauses:
+    """The cyclic garbage collector's pauses in this process, by generation (``gc.callbacks``): a full
+    collection walks every tracked object, so its pause grows with the caches and shows in latency."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.total_s = [0.0, 0.0, 0.0]
+        self.max_s = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def install(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        g = int(info.get("generation", 0))
+        self.count[g] += 1
+        self.total_s[g] += took
+        self.max_s[g] = max(self.max_s[g], took)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"count": list(self.count), "total_s": list(self.total_s), "max_s": list(self.max_s)}
+
+
+GC_PAUSES = GcPauses()
+
+
+class LoopStalls:
+    """How late the event loop wakes a 10 ms sleeper: a stall here delays every reconcile and watch
+    event in the process at once."""
+
+    def __init__(self) -> None:
+        self.max_s = 0.0
+        self.over_100ms = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            late = time.monotonic() - t - 0.01
+            self.max_s = max(self.max_s, late)
+            if late > 0.1:
+                self.over_100ms += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"max_s": self.max_s, "over_100ms": self.over_100ms}
+
+
+LOOP_STALLS = LoopStalls()
+
+
 class _Driver:
     """The controller and the few questions the load generator asks of it (see ControllerProcess)."""
 
@@ -435,12 +507,48 @@ class _Driver:
             if not pending:
                 break
             if time.monotonic() > deadline:
+                stuck = [await self._diagnose(n) for n in sorted(pending)[:5]]
                 raise click.ClickException(
-                    f"{len(pending)} of {len(names)} apps not Ready after {within:.0f}s"
+                    f"{len(pending)} of {len(names)} apps not Ready after {within:.0f}s:\n" + "\n".join(stuck)
                 )
             await asyncio.sleep(0.01 if len(names) == 1 else 0.25)
         at = time.monotonic()
         return {"at": at, "cpu_s": _cpu_s(), "reconciles": self._ctrl().reconciles}
+
+    async def _diagnose(self, name: str) -> str:
+        """Why an app is not Ready, as far as the controller's state shows: its status, its key in the
+        work queue, and each member's Deployment as cached beside what the member serves now."""
+        ctrl = self._ctrl()
+        key = f"bench/{name}"
+        status = (self._cached(name) or {}).get("status") or {}
+        ready: dict[str, Any] = next(
+            (cd for cd in status.get("conditions") or [] if cd.get("type") == "Ready"), {}
+        )
+        lines = [
+            f"{key}: Ready={ready.get('status')} ({ready.get('message')}); {ctrl.app_queue.describe(key)}"
+        ]
+
+        def brief(obj: dict[str, Any] | None) -> str:
+            if obj is None:
+                return "none"
+            md, st = obj.get("metadata") or {}, obj.get("status") or {}
+            return (
+                f"rv {md.get('resourceVersion')} generation {md.get('generation')}/"
+                f"{st.get('observedGeneration')} ready {st.get('readyReplicas')}/"
+                f"{(obj.get('spec') or {}).get('replicas')} updated {st.get('updatedReplicas')}"
+            )
+
+        for view in ctrl.members.all_views():
+            try:
+                served = brief(await view.member.api.get(DEPLOYMENTS, name, "bench"))
+            except Exception as exc:
+                served = f"GET failed: {exc}"
+            inf = view.deployments
+            lines.append(
+                f"  {view.name}: cached {brief(inf.get(key))}; served {served}; watch at rv "
+                f"{inf.resource_version}, {inf.relists} lists"
+            )
+        return "\n".join(lines)
 
     async def op_wait_idle(self, within: float, settle: float) -> dict[str, Any]:
         await self._ctrl().wait_idle(within=within, settle=settle)
@@ -502,6 +610,8 @@ class _Driver:
             "calls": dict(ctrl.api_calls()),
             "leadership_terms": ctrl.elector.transitions,
             "mean_request_ms": _mean_latency(ctrl),
+            "gc": GC_PAUSES.snapshot(),
+            "loop": LOOP_STALLS.snapshot(),
         }
         if tracemalloc_top:
             import tracemalloc
@@ -520,6 +630,9 @@ async def _serve_controller(cfg: dict[str, Any]) -> None:
         import tracemalloc
 
         tracemalloc.start(1)
+    gctune.tune(tuple(cfg["gc_threshold"]))  # as fedctl run does
+    GC_PAUSES.install()
+    LOOP_STALLS.start()
     driver = _Driver(cfg)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
@@ -585,6 +698,12 @@ def _print(r: dict[str, Any]) -> None:
         f"P50 {r['propagation_p50_s']} s, P99 {r['propagation_p99_s']} s; "
         f"writes in 5 s of a quiet fleet: {r['quiet_writes_5s']}"
     )
+    click.echo(
+        f"  garbage collector: {r['gc_full_collections']} full collections, the longest pausing "
+        f"{r['gc_full_max_pause_s']} s; {r['gc_pause_total_s']} s paused in all (thresholds "
+        f"{tuple(r['gc_threshold'])}); event loop: {r['loop_stalls_over_100ms']} stalls over 0.1 s, "
+        f"the longest {r['loop_stall_max_s']} s"
+    )
     for line in r.get("tracemalloc_top", []):
         click.echo(f"  allocated: {line}")
     lat = ", ".join(f"{k}={v}" for k, v in r.get("mean_request_ms", {}).items())
@@ -647,6 +766,13 @@ def _print(r: dict[str, Any]) -> None:
     help="Trace the controller's allocations and print the N largest holders at the end of a round "
     "(slows the controller down).",
 )
+@click.option(
+    "--gc-threshold",
+    default=",".join(str(n) for n in gctune.DEFAULT_THRESHOLD),
+    show_default=True,
+    help="The garbage collector's thresholds in the controller and the simulator (the gc_threshold "
+    "setting); 700,10,10 is CPython's default.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per round.")
 def bench_controller(
     region_counts: str,
@@ -657,6 +783,7 @@ def bench_controller(
     kube_qps: float,
     kube_burst: int,
     tracemalloc_top: int,
+    gc_threshold: str,
     as_json: bool,
 ) -> None:
     """Time to Ready for one app and for many, steady-state API calls, propagation, CPU and memory."""
@@ -670,6 +797,12 @@ def bench_controller(
         raise click.BadParameter("expected integers such as 1000,3000", param_hint="--apps") from None
     if not sizes or any(n < 1 for n in sizes):
         raise click.BadParameter("expected positive integers such as 1000,3000", param_hint="--apps")
+    try:
+        gc_at = [int(x) for x in gc_threshold.split(",")]
+    except ValueError:
+        gc_at = []
+    if len(gc_at) != 3 or any(n < 0 for n in gc_at):
+        raise click.BadParameter("expected three counts such as 50000,20,100", param_hint="--gc-threshold")
     for n in counts:
         if not 1 <= n <= len(REGION_POOL):
             raise click.BadParameter(f"{n}: between 1 and {len(REGION_POOL)}", param_hint="--regions")
@@ -692,6 +825,7 @@ def bench_controller(
                         "kube_qps": kube_qps,
                         "kube_burst": kube_burst,
                         "tracemalloc_top": tracemalloc_top,
+                        "gc_threshold": gc_at,
                     }
                 ),
             ],

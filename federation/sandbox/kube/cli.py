@@ -13,6 +13,8 @@ from typing import Any
 import aiohttp
 import click
 
+from federation import gctune
+
 SIM_JSON = "sim.json"
 
 
@@ -105,6 +107,8 @@ def kube(
     specs = [_parse_cluster(c) for c in clusters]
     out_dir.mkdir(parents=True, exist_ok=True)
     restore_from = state_file if state_file is not None and state_file.exists() else None
+    settings = ctx.find_root().obj  # fedctl's settings (None when called on its own)
+    gctune.tune(settings.gc_threshold if settings is not None else gctune.DEFAULT_THRESHOLD)
     asyncio.run(
         _serve(
             specs,
