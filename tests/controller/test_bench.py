@@ -51,5 +51,5 @@ def test_bench_controller_prints_one_round_per_region_count() -> None:
         # CPython's default thresholds, as asked: the young generation was collected, and the
         # collector's pauses and the event loop's stalls are measured
         assert r["gc_threshold"] == [700, 10, 10]
-        assert r["gc_pause_total_s"] > 0
+        assert r["gc_collections"] > 0
         assert r["loop_stall_max_s"] >= 0

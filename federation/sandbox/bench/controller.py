@@ -317,6 +317,7 @@ async def run_round(
                 **propagation,
                 "leadership_terms": end["leadership_terms"],
                 "mean_request_ms": end["mean_request_ms"],
+                "gc_collections": sum(end["gc"]["count"]),
                 "gc_full_collections": end["gc"]["count"][2],
                 "gc_full_max_pause_s": round(end["gc"]["max_s"][2], 3),
                 "gc_pause_total_s": round(sum(end["gc"]["total_s"]), 2),
