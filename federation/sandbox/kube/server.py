@@ -662,7 +662,12 @@ class ClusterServer:
                 async with asyncio.timeout(wait):  # None: no limit
                     item = await w.queue.get()
             except TimeoutError:
-                if bookmarks:
+                # The timer may fire in the loop turn that queued an event (the event stays queued):
+                # a bookmark then would claim a version the client has not seen, and a client that
+                # resumes from it (after the deadline below ends this watch) would lose that event
+                # for good. Events are queued as the store writes them, so an empty queue means
+                # every matching event up to store.rv has been sent.
+                if bookmarks and w.queue.empty():
                     await resp.write(self._bookmark(rt, store.rv))
                 continue
             chunks: list[bytes] = []
