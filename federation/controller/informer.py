@@ -1,8 +1,9 @@
 """List-then-watch caches of one resource in one cluster, with change callbacks.
 
 The loop follows "Kubernetes API concepts: efficient detection of changes": list, remember the list's
-``resourceVersion``, watch from it; on a clean end of the watch (the server's ``timeoutSeconds``) or a
-dropped connection, watch again from the last version seen (bookmarks keep it fresh); on ``410 Gone``
+``resourceVersion``, watch from it; on a clean end of the watch (the server's ``timeoutSeconds``, drawn
+between ``watch_timeout`` and twice that) or a dropped connection, watch again from the last version
+seen (bookmarks keep it fresh); on ``410 Gone``
 (the version was compacted away) list again and emit the differences against the cache, so nothing
 missed during the gap is lost. Every (re)list is read in pages (``limit``/``continue``, ``page_size``
 objects each), so a large cluster never answers one huge list; an expired continue token restarts it.
@@ -120,7 +121,9 @@ class Informer:
                     self.resource_version,
                     namespace=self.namespace,
                     label_selector=self.label_selector,
-                    timeout_seconds=self.watch_timeout,
+                    # between watch_timeout and twice that, as client-go's reflector does: informers
+                    # started together would otherwise all end and re-watch in the same instant
+                    timeout_seconds=int(self.watch_timeout * (1.0 + random.random())),
                 )
                 async for event in events:
                     if not self._apply(event):

@@ -139,3 +139,36 @@ async def test_an_update_is_cached_as_sent_and_shares_what_did_not_change_with_t
     assert inf.cache["shop/web"] is new
     # ... and what did not change is held once
     assert new["metadata"]["annotations"] is old["metadata"]["annotations"]
+
+
+class _EndingWatches:
+    """A cluster whose every watch ends at once (as the server does at its ``timeoutSeconds``)."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.timeouts: list[int] = []
+
+    async def list(self, *_a: Any, **_kw: Any) -> tuple[list[dict[str, Any]], str]:
+        return [], "10"
+
+    async def watch(self, *_a: Any, timeout_seconds: int, **_kw: Any) -> AsyncIterator[dict[str, Any]]:
+        self.timeouts.append(timeout_seconds)
+        await asyncio.sleep(0)
+        return
+        yield {}
+
+
+async def test_watches_end_at_spread_times_not_all_together() -> None:
+    # informers started together (every member's, at startup) must not all re-watch in one instant
+    api = _EndingWatches()
+    inf = Informer(api, DEPLOYMENTS, lambda *_: None, watch_timeout=300)  # type: ignore[arg-type]
+    inf.start()
+    for _ in range(200):
+        if len(api.timeouts) >= 50:
+            break
+        await asyncio.sleep(0.001)
+    await inf.stop()
+    assert len(api.timeouts) >= 50
+    assert all(300 <= t < 600 for t in api.timeouts)
+    assert len(set(api.timeouts)) > 10
