@@ -16,7 +16,8 @@ bottleneck. A round:
    writes must be zero);
 5. propagation: 200 spec updates (a new image), paced, while the fleet is steady: from each apply
    to the last member Deployment carrying it (as the controller's member watches see it), P50/P99;
-6. 5 quiet seconds: writes (must be zero); the controller's peak RSS, RSS per app, CPU seconds.
+6. 5 quiet seconds: writes (must be zero); the controller's peak RSS, RSS per app (above the RSS
+   with one app Ready and every cluster's connection pool open: a fixed cost), CPU seconds.
 
 Rounds run for every (regions, apps) pair: ``--regions 10 --apps 1000,3000,10000`` is the growth
 series. ``FEDCTL_BENCH_PROFILE_CONTROLLER=FILE`` / ``FEDCTL_BENCH_PROFILE_SIM=FILE`` write a cProfile
@@ -45,7 +46,15 @@ import yaml
 
 from federation import gctune
 from federation.api import constants as c
-from federation.clusters.kubeapi import DEFAULT_BURST, DEFAULT_QPS, DEPLOYMENTS, WRITE_VERBS, KubeApi
+from federation.clusters.kubeapi import (
+    CONNECTIONS_PER_CLUSTER,
+    DEFAULT_BURST,
+    DEFAULT_QPS,
+    DEPLOYMENTS,
+    NAMESPACES,
+    WRITE_VERBS,
+    KubeApi,
+)
 from federation.controller.manager import Controller, ControllerConfig
 from federation.controller.resources import FEDERATEDAPPS
 from federation.runtime import build_controller
@@ -259,6 +268,7 @@ async def run_round(
                     await host.create(FEDERATEDAPPS, bench_app(f"app-{i:05d}", regions, n_regions), "bench")
 
             names = [f"app-{i:05d}" for i in range(n_apps)]
+            await ctrl.ask("open_pools")
             before = await ctrl.ask("stats")
             sim_cpu_before = _proc_cpu_s(sim.pid)
             started = time.monotonic()
@@ -550,6 +560,17 @@ class _Driver:
                 f"{inf.resource_version}, {inf.relists} lists"
             )
         return "\n".join(lines)
+
+    async def op_open_pools(self) -> dict[str, Any]:
+        """Open every cluster client's connection pool to its limit. The pools are a fixed cost (each
+        TLS connection holds asyncio's 256 KiB read buffer: 12 connections x 11 clusters is 33 MiB), but
+        one app opens only a few connections; without this the first size of the series would carry
+        the rest of them as if they were per-app memory."""
+        ctrl = self._ctrl()
+        apis = [ctrl.host, *(a for v in ctrl.members.all_views() for a in (v.member.api, v.writer) if a)]
+        for api in apis:
+            await asyncio.gather(*(api.get(NAMESPACES, "default") for _ in range(CONNECTIONS_PER_CLUSTER)))
+        return {}
 
     async def op_wait_idle(self, within: float, settle: float) -> dict[str, Any]:
         await self._ctrl().wait_idle(within=within, settle=settle)
