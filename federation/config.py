@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import Field, NonNegativeInt, SecretStr
+from pydantic import Field, NonNegativeInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from federation.gctune import DEFAULT_THRESHOLD
@@ -25,6 +25,7 @@ APP_NAME = "fedctl"
 # The --config flag of the running command; kept out of os.environ so that it never leaks into
 # child processes or into the next command run in the same interpreter (tests, embedding).
 _config_file: ContextVar[Path | None] = ContextVar("fedctl_config_file", default=None)
+DNS_WORKERS_MAX = 64  # dns_workers as a number; auto picks at most federation.dns.runtime.AUTO_WORKERS_MAX
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # the password of scheme://user:password@host
 
 
@@ -109,11 +110,10 @@ class Settings(BaseSettings):
     # DNS.
     dns_provider: Literal["embedded", "alidns"] = "embedded"
     dns_listen: str = "127.0.0.1:5353"
-    dns_workers: int = Field(
-        default=0,
-        ge=0,
-        le=64,
-        description="Extra processes answering the embedded UDP queries on dns_listen (SO_REUSEPORT)",
+    dns_workers: int | Literal["auto"] = Field(
+        default="auto",
+        description="Extra processes answering the embedded server's UDP queries on dns_listen, 0-64, or "
+        "auto: one per usable CPU but the server's own (CPU affinity and cgroup CPU quota), at most 8",
     )
     dns_cidrs: Path | None = Field(default=None, description="CIDR -> line overlay, YAML {line: [cidr]}")
     dns_latency: Path | None = Field(
@@ -139,6 +139,21 @@ class Settings(BaseSettings):
     web_token: SecretStr | None = Field(
         default=None, description="bearer token required for everything but /healthz and /readyz"
     )
+
+    @field_validator("dns_workers", mode="before")
+    @classmethod
+    def _dns_workers(cls, value: Any) -> int | str:
+        # one message naming both forms, not pydantic's one error per member of the union
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        number = value.strip() if isinstance(value, str) else value
+        if isinstance(number, str) and number.isdigit():
+            number = int(number)
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= DNS_WORKERS_MAX:
+            raise ValueError(
+                f"expected auto or a number of processes from 0 to {DNS_WORKERS_MAX}, got {value!r}"
+            )
+        return number
 
     @classmethod
     def settings_customise_sources(

@@ -519,13 +519,15 @@ def query(
 @click.option(
     "--workers",
     type=click.IntRange(0, 64),
-    help="Extra processes answering UDP on the same port (SO_REUSEPORT; default: dns_workers).",
+    help="Extra processes answering UDP on the same port (SO_REUSEPORT; default: dns_workers, auto: one "
+    "per usable CPU but the server's own).",
 )
 @click.pass_context
 def serve(
     ctx: click.Context, listen: str | None, records_file: Path, ready_file: Path | None, workers: int | None
 ) -> None:
     """Serve a zone from a file with the embedded server until interrupted."""
+    from federation.dns.runtime import describe_workers, dns_workers_for
     from federation.dns.server import DnsServer
     from federation.dns.workers import WorkerPool
 
@@ -533,7 +535,7 @@ def serve(
     host, port = _hostport(listen or settings.dns_listen, "--listen")
     zone, records = load_records(records_file)
     server = DnsServer(_classifier(settings))
-    n_workers = settings.dns_workers if workers is None else workers
+    n_workers, why = dns_workers_for(settings.dns_workers) if workers is None else (workers, "--workers")
     pool = WorkerPool(server, n_workers, cidrs=settings.dns_cidrs) if n_workers else None
     try:
         server.set_zone(zone, records)
@@ -547,7 +549,11 @@ def serve(
             await pool.start(*bound)
         if ready_file is not None:
             await asyncio.to_thread(ready_file.write_text, f"{bound[0]}:{bound[1]}\n")
-        click.echo(f"serving {zone} ({len(records)} records) on {bound[0]}:{bound[1]} udp+tcp", err=True)
+        click.echo(
+            f"serving {zone} ({len(records)} records) on {bound[0]}:{bound[1]} udp+tcp, "
+            f"{describe_workers(n_workers)} ({why})",
+            err=True,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,11 +12,13 @@ Embedded with a store, every replica answers: the server serves the published re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from federation.cpus import CGROUP_ROOT, detect_usable_cpus
 from federation.dns.latency import LatencyMatrix, load_config
 from federation.dns.lines import LineClassifier, default_catalogue
 from federation.dns.publisher import DnsPublisher
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
     from federation.dns.replica import StoreFollower
     from federation.dns.workers import WorkerPool
     from federation.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# dns_workers: auto starts at most this many: each holds a copy of every published zone, and a pod
+# without a CPU limit on a big node would otherwise start one per core of the node
+AUTO_WORKERS_MAX = 8
 
 
 @dataclass
@@ -88,9 +96,40 @@ def _hostport(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[str, ...] = ()) -> DnsRuntime:
+def auto_workers(cpus: int, why: str, cap: int = AUTO_WORKERS_MAX) -> tuple[int, str]:
+    """``dns_workers: auto``: (extra processes, why) for ``cpus`` usable CPUs (``why``: what bounds
+    them): one process per CPU, the server being one of them, so ``cpus - 1``, none below 0 and at
+    most ``cap``."""
+    reason = f"{cpus} CPU{'' if cpus == 1 else 's'}: {why}"
+    if cpus - 1 > cap:
+        return cap, f"{reason}; auto starts at most {cap}"
+    return max(cpus - 1, 0), reason
+
+
+def dns_workers_for(setting: int | str, cgroup_root: Path = CGROUP_ROOT) -> tuple[int, str]:
+    """(extra processes, why) for the ``dns_workers`` setting: a number as it is, ``auto`` from the
+    CPUs this process may use (its affinity and the cgroup quota under ``cgroup_root``)."""
+    if setting == "auto":
+        return auto_workers(*detect_usable_cpus(cgroup_root))
+    return int(setting), f"dns_workers: {setting}"
+
+
+def describe_workers(n: int) -> str:
+    if n == 0:
+        return "no extra worker process"
+    return f"{n} extra worker process{'' if n == 1 else 'es'}"
+
+
+async def start_dns(
+    settings: Any,
+    db: Database | None = None,
+    *,
+    zones: tuple[str, ...] = (),
+    cgroup_root: Path = CGROUP_ROOT,
+) -> DnsRuntime:
     """The configured provider and publisher (and the embedded server, started); with ``db`` the
-    publisher keeps its change log and reads live latency samples there."""
+    publisher keeps its change log and reads live latency samples there. ``cgroup_root`` is where
+    ``dns_workers: auto`` reads the CPU quota (tests hand it a fake tree)."""
     latency = latency_from_settings(settings)
     store: DnsStore | None = None
     if db is not None:
@@ -127,7 +166,8 @@ async def start_dns(settings: Any, db: Database | None = None, *, zones: tuple[s
 
     cidrs = getattr(settings, "dns_cidrs", None)
     server = DnsServer(LineClassifier.default(overlay_file=cidrs))
-    n_workers = int(getattr(settings, "dns_workers", 0) or 0)
+    n_workers, why = dns_workers_for(getattr(settings, "dns_workers", 0), cgroup_root)
+    log.info("dns: %s (%s)", describe_workers(n_workers), why)
     workers = None
     if n_workers:
         from federation.dns.workers import WorkerPool

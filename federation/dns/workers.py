@@ -76,6 +76,11 @@ class WorkerPool:
         self._lock = threading.Lock()  # orders the first frames against changes made meanwhile
         server.mirror = self._push
 
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes running now."""
+        return [proc.pid for proc in self._procs if proc.returncode is None]
+
     def _push(self, change: tuple[Any, ...]) -> None:
         frame = _frame(change)
         with self._lock:

@@ -340,6 +340,10 @@ class Sandbox:
                 "database_url": self.database_url,
                 "dns_provider": self.dns_provider,
                 "dns_listen": "127.0.0.1:0",
+                # auto would start a DNS process per spare core for a handful of queries, beside the
+                # simulated clusters, the emulator and the SLB data plane that need those cores on a
+                # developer's machine; a number set on purpose is kept
+                "dns_workers": 0 if base.dns_workers == "auto" else base.dns_workers,
                 "alibaba_access_key_id": emu.access_key_id,
                 "alibaba_access_key_secret": SecretStr(emu.access_key_secret),
                 "alibaba_endpoint": emu.endpoint,

@@ -62,6 +62,37 @@ def test_bad_config_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("value", ["lots", "-1", "65", "1.5", "yes"])
+def test_bad_dns_workers_in_the_file_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(f"dns_workers: {value}\n")
+    result = CliRunner().invoke(main, ["--config", str(cfg), "version"])
+    assert result.exit_code == 1
+    assert "invalid configuration" in result.output
+    assert "dns_workers" in result.output
+    assert "expected auto or a number of processes from 0 to 64" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_dns_workers_in_the_environment_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEDCTL_DNS_WORKERS", "-1")
+    result = CliRunner().invoke(main, ["version"])
+    assert result.exit_code == 1
+    assert "dns_workers" in result.output
+    assert "got '-1'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "want"), [("auto", "auto"), ("Auto", "auto"), ("0", 0), ("3", 3), ("64", 64)]
+)
+def test_dns_workers_is_auto_or_a_number(tmp_path: Path, text: str, want: object) -> None:
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text(f"dns_workers: {text}\n")
+    result = CliRunner().invoke(main, ["--config", str(cfg), "config"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["dns_workers"] == want
+
+
 def test_config_flag_does_not_leak_into_the_environment(tmp_path: Path) -> None:
     cfg = tmp_path / "ok.yaml"
     cfg.write_text("web_listen: 127.0.0.1:7100\n")
