@@ -146,7 +146,8 @@ class WorkerPool:
         if proc.returncode not in (None, 0, -signal.SIGTERM):
             log.warning("dns: a worker process exited with %s", proc.returncode)
 
-    async def stop(self) -> None:
+    async def stop(self) -> list[int]:
+        """Stop every worker; their exit statuses (0: a clean exit)."""
         for proc in self._procs:
             if proc.stdin is not None:
                 proc.stdin.close()
@@ -162,10 +163,12 @@ class WorkerPool:
                 await proc.wait()
         for task in self._readers:
             task.cancel()
+        codes = [proc.returncode for proc in self._procs if proc.returncode is not None]
         self._procs.clear()
         self._readers.clear()
         if self.server.mirror == self._push:
             self.server.mirror = None
+        return codes
 
 
 def _apply(server: DnsServer, change: tuple[Any, ...]) -> None:
@@ -215,9 +218,9 @@ async def _worker(host: str, port: int, fd: int | None, cidrs: Path | None) -> N
         return
     sock = socket.socket(fileno=fd) if fd is not None else bind_udp(host, port, reuse_port=True)
     server.serve_udp(sock, thread=True)
-    send("ready")
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before "ready": a stop right after it ends cleanly
         loop.add_signal_handler(sig, done.set)
+    send("ready")
     sent: Counter[tuple[str, str]] = Counter()
     sent_stats: Counter[str] = Counter()
     while not done.is_set():
@@ -240,6 +243,12 @@ def main(argv: list[str]) -> None:
     cidrs = Path(argv[3]) if len(argv) > 3 else None
     logging.basicConfig(level=os.environ.get("FEDCTL_LOG_LEVEL", "WARNING").upper())
     asyncio.run(_worker(host, port, fd, cidrs))
+    # The thread reading the changes may still be inside stdin's read (SIGTERM came before the end of
+    # the pipe): the interpreter's shutdown would then abort on stdin's lock ("Fatal Python error:
+    # _enter_buffered_busy", exit status -6) at every stop of the controller. Every frame is flushed
+    # as sent and nothing else needs closing, so leave without that shutdown.
+    logging.shutdown()
+    os._exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

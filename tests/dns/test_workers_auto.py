@@ -130,3 +130,24 @@ async def test_runtime_with_auto_under_a_two_cpu_quota_starts_one_answering_work
     finally:
         await runtime.close()
     assert runtime.workers.pids == []
+
+
+async def test_workers_exit_cleanly_when_stopped() -> None:
+    """Workers are now started by default: a stop (every rolling update) must not abort them. A worker
+    whose change reader was inside stdin's read at exit used to die with SIGABRT (-6) and a "Fatal
+    Python error" on the controller's log, in most stops of two workers."""
+    from federation.dns.lines import LineClassifier
+    from federation.dns.server import DnsServer
+    from federation.dns.workers import WorkerPool
+
+    server = DnsServer(LineClassifier.default())
+    server.set_zone("example.com", [Record("www.example.com", "A", "default", "10.9.0.2", 60)])
+    address = await server.start("127.0.0.1", 0)
+    try:
+        for _ in range(3):
+            pool = WorkerPool(server, 2)
+            await pool.start(*address)
+            assert len(pool.pids) == 2
+            assert await pool.stop() == [0, 0]
+    finally:
+        await server.stop()
