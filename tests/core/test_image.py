@@ -138,3 +138,23 @@ def test_a_rollout_keeps_a_ready_replica() -> None:
         pdb["spec"]["selector"]["matchLabels"].items()
         <= dep["spec"]["template"]["metadata"]["labels"].items()
     )
+
+
+def _millicores(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def test_the_cpu_limit_sizes_the_dns_workers(tmp_path: Path) -> None:
+    """dns_workers is auto in the Deployment: it counts the CPUs of the pod's limit (the cgroup quota
+    the kubelet writes from it), not the node's, so the limit must be there and give a worker."""
+    from federation.cpus import read_cpu_quota, usable_cpus
+    from federation.dns.runtime import auto_workers
+
+    (ctr,) = _pod_spec(WORKLOADS[0])["containers"]
+    assert "FEDCTL_DNS_WORKERS" not in {e["name"] for e in ctr["env"]}  # auto, the default
+    limit = ctr["resources"]["limits"]["cpu"]
+    period = 100_000  # the kubelet's CFS period; the quota is the limit's share of it
+    (tmp_path / "cpu.max").write_text(f"{_millicores(str(limit)) * period // 1000} {period}\n")
+    workers, why = auto_workers(*usable_cpus(64, read_cpu_quota(tmp_path)))  # a big node
+    assert workers == 1, why
+    assert why == "2 CPUs: cgroup quota 200000/100000"
