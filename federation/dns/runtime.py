@@ -166,7 +166,7 @@ async def start_dns(
 
     cidrs = getattr(settings, "dns_cidrs", None)
     server = DnsServer(LineClassifier.default(overlay_file=cidrs))
-    n_workers, why = dns_workers_for(getattr(settings, "dns_workers", 0), cgroup_root)
+    n_workers, why = dns_workers_for(getattr(settings, "dns_workers", 0) or 0, cgroup_root)
     log.info("dns: %s (%s)", describe_workers(n_workers), why)
     workers = None
     if n_workers:
