@@ -8,7 +8,8 @@ losing the Lease every write is refused at once by the write gate and the active
 
 Sharded (``ControllerConfig.shards``, :mod:`federation.controller.sharding`), every replica runs that
 active part at once: the app queue reconciles only the apps of the shards this replica holds (a gained
-shard's apps are enqueued), each app's writes pass its shard's gate, and the leader Lease keeps only the
+shard's apps are enqueued, with the sweeps once their health states are resumed from the store), each
+app's writes pass its shard's gate, and the leader Lease keeps only the
 cluster-level work (MemberCluster status, the member sweeps, the CEN check).
 
 Level-triggered: every event just enqueues a key; a reconcile reads the caches and moves the world one
@@ -392,6 +393,8 @@ class Controller:
         shard = self.shard_of_app(key)
         if shard is None or not self.sharding.holds(shard):
             return  # not ours (any more): the replica holding its shard reconciles it
+        if self.sweeps is not None and self.sweeps.resuming(key):
+            return  # just gained: enqueued again once its stored health states are read
         if not self.sharding.may_write_shard(shard):
             # ours, but its renewal is late: no reconcile starts while the gate is shut (one that is
             # running has its writes refused); if the shard is lost for good, its apps are enqueued
@@ -429,10 +432,18 @@ class Controller:
             if invalidate is not None:
                 invalidate()
         inf = self.apps_informer
-        for key, raw in list(inf.cache.items() if inf is not None else []):
-            uid = str((raw.get("metadata") or {}).get("uid") or key)
-            if shard_of(uid, self.config.shards) in shards:
-                self.app_queue.add(key)
+        gained = [
+            key
+            for key, raw in list(inf.cache.items() if inf is not None else [])
+            if shard_of(str((raw.get("metadata") or {}).get("uid") or key), self.config.shards) in shards
+        ]
+        if self.sweeps is not None:
+            # their hysteresis moves with the shard: the sweeps resume it from the store (one read for
+            # all of them) and enqueue them then, so no reconcile places them by an unknown health
+            self.sweeps.shards_gained(gained)
+            return
+        for key in gained:
+            self.app_queue.add(key)
 
     async def _stop_active(self) -> None:
         async with self._active_lock:

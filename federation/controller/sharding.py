@@ -257,25 +257,27 @@ class ShardManager:
         await asyncio.gather(*(one(s) for s in sorted(self._held)))
 
     async def _acquire(self, shards: frozenset[int]) -> None:
-        got: set[int] = set()
+        got: dict[int, float] = {}
 
         async def one(shard: int) -> None:
             sent = self.clock()
             if await self._put(shard_lease_name(self.base, shard), ROLE_SHARD, shard):
-                self._held[shard] = sent
-                got.add(shard)
+                got[shard] = sent
 
         await asyncio.gather(*(one(s) for s in sorted(shards)))
+        # held from here on, together with ``on_gained`` (no await between): nothing else in the
+        # process sees a gained shard as ours before its hook has run
+        self._held.update(got)
         if got:
             log.info(
                 "shards: %s took %s (holding %d of %d; %d replica(s) live)",
                 self.identity,
-                _fmt(got),
+                _fmt(set(got)),
                 len(self._held),
                 self.shards,
                 len(self.live),
             )
-            self.on_gained(got)
+            self.on_gained(set(got))
 
     async def _release(self, shards: frozenset[int]) -> None:
         """Stop writing for ``shards`` at once, let the reconciles in flight for them finish (their

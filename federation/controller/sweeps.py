@@ -13,13 +13,18 @@ placement.
   replica takes the Lease, stopped when it loses it. A transition enqueues the affected apps at once.
   Sharded, every replica runs it: the member signals only on the elected replica (the others read
   its member states from the store), the app signals for the apps of the replica's shards.
+
+Hysteresis moves with a shard: a replica that gains shards resumes their apps' machines from the
+states the previous holder stored (:meth:`ControllerHealth.shards_gained`), before it sweeps or
+reconciles them, so a region confirmed unhealthy stays out of DNS rather than starting from unknown;
+the replica that lost them forgets them without writing (the rows are the new holder's).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +43,10 @@ if TYPE_CHECKING:
     from federation.controller.members import MemberDirectory
 
 log = logging.getLogger(__name__)
+
+# How long a gained shard's apps wait for their stored health states (one store read): a store that
+# does not answer by then leaves them to start from unknown, as without a store, rather than unreconciled.
+RESUME_TIMEOUT = 5.0
 
 
 class ControllerHealth:
@@ -76,6 +85,10 @@ class ControllerHealth:
         # signal has been probed healthy after that (see ``app_health``)
         self._held: dict[tuple[str, str], datetime] = {}
         self._rechecks: set[str] = set()
+        # apps of gained shards whose stored states are being read (app -> reads pending): neither swept
+        # nor reconciled meanwhile; the number, as a shard can be gained again before a read is done
+        self._resuming: dict[str, int] = {}
+        self._resumes: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -90,7 +103,64 @@ class ControllerHealth:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        resumes = list(self._resumes)
+        for t in resumes:
+            t.cancel()
+        await asyncio.gather(*resumes, return_exceptions=True)
+        self._resuming.clear()
         await self.scheduler.stop()
+
+    # --- shards moving ------------------------------------------------------------------------------
+
+    def shards_gained(self, apps: Collection[str]) -> None:
+        """The apps of shards this replica just took: resume their hysteresis from the store, then
+        enqueue them (every one, read or not). Until then they are neither swept (a probe from unknown
+        would restart their hysteresis) nor reconciled (see :meth:`resuming`)."""
+        keys = sorted(set(apps))
+        if not keys:
+            return
+        if self._db is None:
+            for key in keys:
+                self._enqueue_app(key)
+            return
+        for key in keys:
+            self._resuming[key] = self._resuming.get(key, 0) + 1
+        task = asyncio.get_running_loop().create_task(self._resume(keys), name="health resume gained apps")
+        self._resumes.add(task)
+        task.add_done_callback(self._resumes.discard)
+
+    def resuming(self, app: str) -> bool:
+        """Whether the app's stored health states are still being read (its shard was just gained)."""
+        return app in self._resuming
+
+    async def _resume(self, keys: list[str]) -> None:
+        try:
+            async with asyncio.timeout(RESUME_TIMEOUT):
+                taken = await self.service.resume(keys)
+            log.info("health: resumed %d target state(s) of %d app(s) gained", taken, len(keys))
+        except TimeoutError:
+            log.warning("health: the stored states of %d gained app(s) took too long; unknown", len(keys))
+        finally:
+            for key in keys:
+                left = self._resuming.get(key, 0) - 1
+                if left > 0:
+                    self._resuming[key] = left
+                else:
+                    self._resuming.pop(key, None)
+        # not in ``finally``: a cancelled read (the sweeps stopping) enqueues nothing
+        for key in keys:
+            self._enqueue_app(key)
+
+    def _sweeps_app(self, key: str) -> bool:
+        return self._owns_app(key) and key not in self._resuming
+
+    def swept_elsewhere(self, app: str) -> bool:
+        """The app exists but another replica sweeps it (its shard moved): its targets are forgotten here
+        without writing an ``unknown`` over the states its new holder stores."""
+        if not self._sharded:
+            return False
+        inf = self._apps()
+        return inf is not None and inf.get(app) is not None and not self._sweeps_app(app)
 
     def _member_view(self) -> bool:
         """Whether this replica's own member sweeps decide (unsharded, or the elected replica)."""
@@ -147,7 +217,7 @@ class ControllerHealth:
         out = []
         for raw in list(inf.cache.values()):
             info = app_info(raw, self._deployment)
-            if info is not None and self._owns_app(info.key):
+            if info is not None and self._sweeps_app(info.key):
                 out.append(info)
         return out
 
@@ -156,7 +226,7 @@ class ControllerHealth:
         inf = self._apps()
         raw = inf.get(key) if inf is not None else None
         info = app_info(raw, self._deployment) if raw is not None else None
-        return info if info is not None and self._owns_app(info.key) else None
+        return info if info is not None and self._sweeps_app(info.key) else None
 
     # --- RegionHealthSource ------------------------------------------------------------------------
 

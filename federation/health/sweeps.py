@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -206,6 +206,23 @@ class HealthService:
         recent = [s for s in states if s.updated_at is not None and s.updated_at >= cutoff]
         self.tracker.restore(recent)
         return len(recent)
+
+    async def resume(self, apps: Collection[str]) -> int:
+        """Take over the hysteresis of ``apps`` (a shard gained) from what their previous holder
+        stored within ``restore_max_age``: one store read for all of them, stale machines replaced (see
+        :meth:`HealthTracker.resume`). Returns how many targets were taken over; a store that cannot
+        be read leaves them as they are (unknown never drains)."""
+        if self.db is None or not apps:
+            return 0
+        from federation.store.health import app_health_states
+
+        cutoff = self.clock() - timedelta(seconds=self.config.restore_max_age)
+        try:
+            states = await self.db.run(app_health_states, apps, since=cutoff)
+        except Exception as exc:
+            log.warning("health: cannot read the stored states of %d gained app(s) (%s)", len(apps), exc)
+            return 0
+        return len(self.tracker.resume(states, apps))
 
     # --- the sweeps ----------------------------------------------------------------------------------
 
@@ -426,7 +443,10 @@ class HealthService:
                 if r.address:
                     keep.append((Signal.VIP.value, tid))
         idle = timedelta(seconds=self.config.forget_after)
-        await self._dropped(self.tracker.drop(keep, [*MEMBER_SIGNALS, *APP_SIGNALS], self.clock(), idle))
+        # an app whose shard moved is swept, and its states written, by the replica holding it now
+        handed_over: Callable[[str], bool] = getattr(self.source, "swept_elsewhere", lambda app: False)
+        signals = [*MEMBER_SIGNALS, *APP_SIGNALS]
+        await self._dropped(self.tracker.drop(keep, signals, self.clock(), idle, handed_over))
 
     # --- the common part -----------------------------------------------------------------------------
 

@@ -8,12 +8,12 @@ that in one transaction and enqueues the apps.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from federation.health.hysteresis import Machine, State, Transition, forget, observe
-from federation.health.signals import Result, Signal, Target, Verdict, reason, verdict
+from federation.health.signals import APP_SIGNALS, Result, Signal, Target, Verdict, reason, verdict
 from federation.store.health import HealthSampleData, HealthStateData, TransitionData
 
 # A state row is rewritten when it changed, or at least this often (the dashboard shows "last probed"),
@@ -45,6 +45,13 @@ class Outcome:
         self.confirming = other.confirming  # the latest round's
 
 
+def _newer(mine: Machine | None, stored_at: datetime | None) -> bool:
+    """Whether a local machine's last probe is later than a stored state's last sample."""
+    if mine is None or mine.last_at is None:
+        return False
+    return stored_at is None or mine.last_at > stored_at
+
+
 class HealthTracker:
     def __init__(self) -> None:
         self.machines: dict[tuple[str, str], Machine] = {}
@@ -69,6 +76,38 @@ class HealthTracker:
             self.machines[key] = Machine(
                 state, since=s.since, last_at=s.last_sample_at, reason=s.reason or ""
             )
+
+    def resume(self, states: Iterable[HealthStateData], apps: Collection[str]) -> list[tuple[str, str]]:
+        """Take over the app signals of ``apps`` (a shard gained from another replica) from the states
+        their previous holder stored; returns the keys taken.
+
+        Unlike :meth:`restore`, a machine this replica already has for such a target is replaced: it
+        is stale (resumed at this replica's start, or left from when it last held the shard), unless
+        its last probe is newer than the stored one's, i.e. this replica has swept the target itself
+        since, and its own evidence stands. Member signals never move with a shard."""
+        wanted = set(apps)
+        taken: list[tuple[str, str]] = []
+        for s in states:
+            if s.app is None or s.app not in wanted:
+                continue
+            try:
+                signal = Signal(s.target_kind)
+                state = State(s.state)
+            except ValueError:
+                continue
+            if signal not in APP_SIGNALS:
+                continue
+            key = (signal.value, s.target_id)
+            if _newer(self.machines.get(key), s.last_sample_at):
+                continue  # probed here since the stored sample: this replica's own evidence stands
+            self.machines[key] = Machine(
+                state, since=s.since, last_at=s.last_sample_at, reason=s.reason or ""
+            )
+            # this replica writes the row again at its first probe (the row is now its own)
+            self._persisted.pop(key, None)
+            self._refresh_at.pop(key, None)
+            taken.append(key)
+        return taken
 
     def apply(self, results: Sequence[Result], at: datetime) -> Outcome:
         out = Outcome()
@@ -102,10 +141,15 @@ class HealthTracker:
         signals: Iterable[Signal],
         at: datetime,
         idle: timedelta = timedelta(0),
+        handed_over: Callable[[str], bool] = lambda app: False,
     ) -> Outcome:
         """Targets of ``signals`` not in ``keep`` (an app or member gone, a region with no address) and
         not probed for ``idle``: back to unknown, and forgotten. The grace keeps what a restarted
-        controller resumed from the store until its caches have filled."""
+        controller resumed from the store until its caches have filled.
+
+        The targets of an app ``handed_over`` (its shard moved to another replica) are forgotten
+        without a word: its new holder sweeps them and owns their stored states, which an ``unknown``
+        written from here would overwrite (and the next holder would resume)."""
         out = Outcome()
         keep = set(keep)
         kinds = {s.value for s in signals}
@@ -120,7 +164,7 @@ class HealthTracker:
             self.targets.pop(key, None)
             self._persisted.pop(key, None)
             self._refresh_at.pop(key, None)
-            if t is not None:
+            if t is not None and not (t.app and handed_over(t.app)):
                 self._after(t, m, tr, at, out, force=tr is not None)
         return out
 
