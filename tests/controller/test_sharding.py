@@ -4,6 +4,7 @@ its Leases expired, and never writable by two replicas at once."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 from pathlib import Path
@@ -253,3 +254,29 @@ async def test_a_replica_that_is_not_elected_places_by_the_leaders_member_verdic
     finally:
         await health.stop()
         db.dispose()
+
+
+async def test_gained_shards_are_held_only_together_with_their_hook() -> None:
+    """Nothing in the process sees a gained shard as its own (sweeps, reconciles, the write gate) while
+    the other Lease writes of the round are still going: the shards are held at the moment ``on_gained``
+    runs (which the health sweeps need, to resume the apps' states before anything probes them)."""
+    leases, clock = Leases(), Clock()
+    a = manager(leases, "a", clock)
+    held_during_writes: list[set[int]] = []
+    gained: list[tuple[set[int], set[int]]] = []
+
+    class SlowApi(Api):
+        async def create(
+            self, res: Any, body: dict[str, Any], namespace: str | None = None
+        ) -> dict[str, Any]:
+            out = await super().create(res, body, namespace)
+            await asyncio.sleep(0)  # let the other shards' writes (and anything else) run meanwhile
+            held_during_writes.append(a.held())
+            return out
+
+    a.api = SlowApi(leases, "a")  # type: ignore[assignment]
+    a.on_gained = lambda shards: gained.append((set(shards), a.held()))
+    await rounds([a], clock, 2)
+    assert gained == [(set(range(SHARDS)), set(range(SHARDS)))]
+    assert len(held_during_writes) > SHARDS  # the presence Lease and every shard's
+    assert all(h == set() for h in held_during_writes)
