@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
+
 from federation.api import constants as c
 from federation.controller.members import MemberDirectory
 from federation.controller.sweeps import ControllerHealth
 from federation.health.hysteresis import Machine, State
 from federation.health.signals import Signal, app_target_id
-from federation.health.sweeps import HealthConfig
+from federation.health.sweeps import HealthConfig, HealthService
+from federation.health.targets import StaticSource
 from federation.health.tracker import HealthTracker
 from federation.placement import Schedulability
 from federation.store.db import Database
@@ -232,6 +235,21 @@ async def test_the_stored_states_of_the_gained_apps_are_read_in_one_query(db: Da
     ]
     assert await db.run(app_health_states, ["shop/a"], since=now + timedelta(hours=1)) == []
     assert await db.run(app_health_states, []) == []
+
+    # a replica gaining the shards of many apps reads them with one statement, not one per app
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    svc = HealthService(StaticSource(), db=db)
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        taken = await svc.resume(["shop/a", "shop/b", "shop/c", *(f"shop/new-{i}" for i in range(500))])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert taken == 6
+    assert len([st for st in statements if "health_states" in st]) == 1
 
 
 def test_resume_replaces_stale_machines_and_keeps_newer_ones() -> None:
