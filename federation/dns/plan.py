@@ -6,7 +6,10 @@ per owned name at ``_fedctl-owner.<name>`` (line ``default``) whose value names 
 alidns forbids TXT next to a CNAME below the apex; a TXT rather than alidns's record Remark so that
 both providers (and a fresh controller) read ownership the same way. A name that has A/AAAA/CNAME
 records but no marker, or another owner's marker, is never touched: the plan reports a conflict.
-Names we own that the app no longer wants are released (records, then the marker).
+Names we own that the app no longer wants are released (records, then the marker). A name that
+carries two owners' markers (two claims that raced: see ``DnsPublisher``'s claim check) is
+*contested*: both apps get a conflict naming the two of them, neither touches its records, and an
+app that gives the name up removes only its own marker, which leaves the other the sole owner.
 
 Order of the steps, so that a name never loses its answer half-way through: the marker first; then
 per (name, line) the creates, the in-place updates and only then the deletes; the marker last when a
@@ -52,15 +55,30 @@ def parse_owner(value: str) -> str | None:
 
 
 def ownership(records: Iterable[Record]) -> dict[str, str]:
-    """Owned name -> owner, from the registry TXT records among ``records``."""
-    out: dict[str, str] = {}
+    """Owned name -> owner, from the registry TXT records among ``records`` (a name claimed by two
+    owners at once gives one of them: :func:`claimants` tells them all)."""
+    return {name: max(owners) for name, owners in claimants(records).items()}
+
+
+def claimants(records: Iterable[Record]) -> dict[str, frozenset[str]]:
+    """Owned name -> every owner whose registry TXT record is on it. More than one means two claims
+    raced (two controller replicas claimed the name within the same instant): see :func:`make_plan`."""
+    out: dict[str, set[str]] = {}
     prefix = OWNER_PREFIX + "."
     for r in records:
         if r.rtype == "TXT" and r.name.startswith(prefix):
             owner = parse_owner(r.value)
             if owner is not None:
-                out[r.name[len(prefix) :]] = owner
-    return out
+                out.setdefault(r.name[len(prefix) :], set()).add(owner)
+    return {name: frozenset(owners) for name, owners in out.items()}
+
+
+def contested(name: str, owners: Iterable[str]) -> str:
+    """The conflict reported for a name that carries more than one owner's marker."""
+    return (
+        f"{name}: claimed by both {' and '.join(sorted(owners))} (their claims raced); "
+        "its records are left as they are until one of the apps gives the name up"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +140,7 @@ def make_plan(
     ``names`` are further names the owner wants empty (e.g. an old hostname); names already owned
     by ``owner`` but absent from ``desired`` are released as well."""
     cur = list(current)
-    owners = ownership(cur)
+    holders = claimants(cur)
     want: dict[str, list[Record]] = {}
     for r in desired:
         if r.rtype not in MANAGED_TYPES:
@@ -130,8 +148,8 @@ def make_plan(
         want.setdefault(r.name, []).append(r)
     for n in names:
         want.setdefault(n, [])
-    for n, o in owners.items():
-        if o == owner:
+    for n, claimed_by in holders.items():
+        if owner in claimed_by:
             want.setdefault(n, [])
     have: dict[str, list[Record]] = {}
     markers: dict[str, list[Record]] = {}
@@ -144,10 +162,24 @@ def make_plan(
     conflicts: list[str] = []
     plans: list[_NamePlan] = []
     for name in sorted(want):
-        holder = owners.get(name)
-        if holder is not None and holder != owner:
-            conflicts.append(f"{name}: owned by {holder}")
+        claimed_by = holders.get(name, frozenset())
+        if claimed_by and owner not in claimed_by:
+            conflicts.append(f"{name}: owned by {' and '.join(sorted(claimed_by))}")
             continue
+        if len(claimed_by) > 1:
+            # Two claims raced. Which records are whose is not recorded, so neither app touches them:
+            # both report it. An app giving the name up removes only its own marker, and the other
+            # app, sole owner again, brings the records to what it wants at its next publish.
+            if want[name]:
+                conflicts.append(contested(name, claimed_by))
+            else:
+                np = _NamePlan()
+                np.release.extend(
+                    Change("delete", m) for m in markers.get(name, []) if parse_owner(m.value) == owner
+                )
+                plans.append(np)
+            continue
+        holder = owner if claimed_by else None
         if holder is None and have.get(name):
             if want[name]:
                 conflicts.append(f"{name}: has records without an ownership marker (not ours)")

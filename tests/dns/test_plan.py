@@ -11,6 +11,7 @@ from federation.dns.lines import default_catalogue
 from federation.dns.plan import (
     MANAGED_TYPES,
     answer,
+    claimants,
     make_plan,
     owner_record,
     ownership,
@@ -123,6 +124,41 @@ def test_names_without_our_marker_or_with_anothers_are_conflicts_and_left_alone(
         "blog.example.com: owned by default/blog",
         "legacy.example.com: has records without an ownership marker (not ours)",
     ]
+
+
+def test_a_name_claimed_by_two_apps_is_a_conflict_naming_both_and_is_left_to_the_survivor() -> None:
+    """Two claims that raced left both markers: neither app touches the records, each is told who
+    else claims the name, and the app that gives it up removes only its own marker."""
+    both = [
+        Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60),  # ours
+        Record("www.example.com", "A", DEFAULT_LINE, "10.0.9.9", 60),  # the other app's
+        owner_record("www.example.com", ME),
+        owner_record("www.example.com", "default/other"),
+    ]
+    want = [Record("www.example.com", "A", DEFAULT_LINE, "10.0.0.1", 60)]
+    message = (
+        "www.example.com: claimed by both default/other and default/shop (their claims raced); its "
+        "records are left as they are until one of the apps gives the name up"
+    )
+    for owner in (ME, "default/other"):
+        plan = make_plan(ZONE, owner, want, both)
+        assert plan.empty
+        assert plan.conflicts == (message,)
+    third = make_plan(ZONE, "default/third", want, both)
+    assert third.empty
+    assert third.conflicts == ("www.example.com: owned by default/other and default/shop",)
+    assert claimants(both) == {"www.example.com": frozenset({ME, "default/other"})}
+
+    release = make_plan(ZONE, ME, [], both)  # our app is deleted, or moved to another hostname
+    assert [(c.action, c.record) for c in release.changes] == [
+        ("delete", owner_record("www.example.com", ME))
+    ]
+    left = set(both) - {owner_record("www.example.com", ME)}
+    survivor = make_plan(
+        ZONE, "default/other", [Record("www.example.com", "A", DEFAULT_LINE, "10.0.9.9", 60)], left
+    )
+    assert not survivor.conflicts
+    assert [(c.action, c.record.value) for c in survivor.changes] == [("delete", "10.0.0.1")]
 
 
 def test_a_fresh_name_gets_its_marker_first_and_a_released_name_loses_it_last() -> None:
