@@ -389,8 +389,10 @@ class AlidnsService:
             and (not p.get("Line") or r.line == p.get("Line"))
         ]
         recs.sort(key=lambda r: r.seq, reverse=True)
+        # PageSize 1-100, default 20 (the API reference, help.aliyun.com/document_detail/29778; older
+        # pages said 500): a larger one is refused as DescribeDomainRecords refuses one above 500.
         return p.page(
-            [self._view(r) for r in recs], key="DomainRecords", item="Record", default_size=20, max_size=500
+            [self._view(r) for r in recs], key="DomainRecords", item="Record", default_size=20, max_size=100
         )
 
     def _domain_of(self, sub: str, domain_name: str | None) -> Domain:
