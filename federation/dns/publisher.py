@@ -12,6 +12,19 @@ Reasons in the change log: ``created`` (first publish of a name), ``fail-open``,
 back), ``weight-change``, ``ttl-change``, ``latency-shift`` (the nearest region of a line changed),
 ``policy-change`` (the spec changed what is answered), ``released`` (a name the app no longer uses,
 or the app's deletion).
+
+Claims. Each controller replica plans against its own view of the zone (the alidns provider's cache,
+re-read every ``max_age``), so a name another replica claimed a moment ago can look free. A plan that
+would claim a name (create its ownership marker: every fedctl writer writes the marker before any
+record of the name) is therefore checked first: a provider that can (``refresh_names``; alidns: one
+DescribeSubDomainRecords of the marker's name) reads that marker afresh into its view, and the plan is
+made again, so another app's marker is a conflict and nothing is written. Only claims pay that read: a
+publish of names the app already owns makes no extra call. What remains is two replicas claiming one
+name within the same instant (both fresh reads answered before either marker is written): both write
+their markers and records, and clients get both apps' addresses. The DNS API has no conditional write
+to prevent that. It is caught afterwards: once a replica sees both markers (at its next zone read),
+the plan reports the name as contested, a ``HostnameConflict`` naming the hostname and both apps, for
+each app, and neither app touches the name's records until one of them gives the name up.
 """
 
 from __future__ import annotations
@@ -273,6 +286,23 @@ class DnsPublisher:
         plan = make_plan(
             zone, app.key, desired.records, current, names=old, update_in_place=self.provider.supports_update
         )
+        claims = _claims(plan)
+        refresh = getattr(self.provider, "refresh_names", None)
+        if claims and refresh is not None:
+            # The claim check: this plan would claim names that our view of the zone shows free, and
+            # that view may predate another replica's claim. Read their markers afresh and plan again
+            # (a marker of another app is then a conflict, and nothing is written).
+            await refresh(zone, [owner_name(h) for h in claims])
+            current = await self.provider.records(zone, names)
+            self._note_claimants(zone, claims, current)
+            plan = make_plan(
+                zone,
+                app.key,
+                desired.records,
+                current,
+                names=old,
+                update_in_place=self.provider.supports_update,
+            )
         plan = replace(plan, changes=tuple(_with_reasons(plan.changes, current, desired, regions, spec)))
         return desired, plan, current
 
@@ -478,6 +508,18 @@ class DnsPublisher:
                     else:
                         known[1][name] = owner
 
+    def _note_claimants(self, zone: str, names: Sequence[str], current: Sequence[Record]) -> None:
+        """What a claim check found on ``names`` goes into the cached ownership too."""
+        known = self._owners.get(zone)
+        if known is None:
+            return
+        found = ownership(r for r in current if r.name in {owner_name(n) for n in names})
+        for name in names:
+            if name in found:
+                known[1][name] = found[name]
+            else:
+                known[1].pop(name, None)
+
     async def owned_names(self, app: AppIdentity, zone: str) -> list[str]:
         current = await self.provider.records(zone)
         return sorted(n for n, owner in ownership(current).items() if owner == app.key)
@@ -516,6 +558,17 @@ def _zone_of(spec: DnsSpecLike) -> str:
     if not zone:
         raise ValueError("dns.zone: Required value")
     return str(zone).lower().rstrip(".")
+
+
+def _claims(plan: Plan) -> list[str]:
+    """The names ``plan`` claims: those whose ownership marker it creates (a plan creates one only
+    for a name it sees without any)."""
+    prefix = OWNER_PREFIX + "."
+    return [
+        c.record.name[len(prefix) :]
+        for c in plan.changes
+        if c.action == "create" and c.record.rtype == "TXT" and c.record.name.startswith(prefix)
+    ]
 
 
 def _after(current: Sequence[Record], applied: Sequence[Change]) -> set[Record]:

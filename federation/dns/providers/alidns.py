@@ -88,6 +88,23 @@ class _ZoneCache:
         self.groups.get((key[0], key[1], key[2]), set()).discard(key)
         self.names.get(key[0], set()).discard(key)
 
+    def replace_name(self, name: str, found: Sequence[DomainRecord], zone: str) -> None:
+        """Make what we know of ``name`` what a fresh read of that one name found (journalled like
+        our writes, so a zone read in flight does not bring the older picture back)."""
+        for key in sorted(self.names.get(name, ())):
+            self.drop(key)
+        groups: dict[GroupKey, bool] = {}
+        for d in found:
+            rec = _record(d, zone)
+            if rec.name != name:
+                continue
+            self.put(d.record_id, rec, d.status == "ENABLE")
+            if rec.rtype in WEIGHTED_TYPES:
+                group = (rec.name, rec.rtype, rec.line)
+                groups[group] = groups.get(group, False) or d.weight is not None
+        for group, is_open in groups.items():
+            self.set_wrr(group, is_open)
+
     def begin_read(self) -> None:
         self.journal = []
 
@@ -187,6 +204,28 @@ class AlidnsProvider:
         if zone not in self._zones:
             self._zones.append(zone)
         return cache
+
+    async def refresh_names(self, zone: str, names: Collection[str]) -> None:
+        """Read ``names`` afresh, one DescribeSubDomainRecords each, and put what they hold now into
+        the zone's cache in place of what it knew (the publisher's claim check: another controller
+        replica may have written them since the zone was read). Nothing is read when the zone itself
+        was read just now for this call."""
+        zone = zone.lower().rstrip(".")
+        cache = self._cache.get(zone)
+        before = cache.fetched_at if cache is not None else _STALE
+        cache = await self._zone(zone)
+        if cache.fetched_at != before:
+            return  # the whole zone was read for this call: those names are as fresh as can be
+        for name in sorted({n.lower().rstrip(".") for n in names}):
+            sub = f"@.{zone}" if name == zone else name
+            self.calls["DescribeSubDomainRecords"] += 1
+            try:
+                found = await self.api.describe_sub_domain_records(sub, domain=zone)
+            except AlibabaError as err:
+                raise DnsProviderError(
+                    f"alidns: reading {name}: {err.code}: {err}", code=err.code, refused=err.refused
+                ) from err
+            cache.replace_name(name, found, zone)
 
     def record_ids(self, zone: str, records: Collection[Record]) -> dict[RecordKey, str]:
         """alidns RecordIds of ``records`` as far as the cache knows them (for the store's rows)."""

@@ -101,6 +101,22 @@ class CountingAlidns:
         self.calls["DescribeDomainRecords"] += max(1, -(-len(ids) // self.PAGE_SIZE))
         return [self._view(rid) for rid in ids]
 
+    async def describe_sub_domain_records(
+        self, sub_domain: str, *, type: str | None = None, line: str | None = None, domain: str | None = None
+    ) -> list[DomainRecord]:
+        zone = domain or ZONE
+        rr = "@" if sub_domain in (zone, "@." + zone) else sub_domain[: -len(zone) - 1]
+        ids = [
+            rid
+            for rid, r in self.records.items()
+            if r["domain"] == zone
+            and r["rr"] == rr
+            and (type is None or r["type"] == type)
+            and (line is None or r["line"] == line)
+        ]
+        self.calls["DescribeSubDomainRecords"] += max(1, -(-len(ids) // 100))
+        return [self._view(rid) for rid in ids]
+
     async def add_domain_record(
         self, domain: str, rr: str, type: str, value: str, *, ttl: int | None = None, line: str | None = None
     ) -> str:
