@@ -163,7 +163,8 @@ async def test_claims_that_raced_are_reported_naming_both_apps_until_one_gives_t
     a, b = await asyncio.gather(
         ra.publisher.publish(APP_A, _spec(), REGIONS_A), rb.publisher.publish(APP_B, _spec(), REGIONS_B)
     )
-    assert a.ok and b.ok  # neither could tell at the time
+    assert a.ok, a.message  # neither could tell at the time
+    assert b.ok, b.message
     raced = _rows(emu, "shop")
     assert {row for row in raced if row[1] == "TXT"} == {
         ("_fedctl-owner.shop", "TXT", "default", "heritage=fedctl,owner=default/a"),
