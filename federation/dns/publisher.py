@@ -513,7 +513,8 @@ class DnsPublisher:
         known = self._owners.get(zone)
         if known is None:
             return
-        found = ownership(r for r in current if r.name in {owner_name(n) for n in names})
+        markers = {owner_name(n) for n in names}
+        found = ownership(r for r in current if r.name in markers)
         for name in names:
             if name in found:
                 known[1][name] = found[name]
