@@ -20,6 +20,7 @@ from federation.dns.providers.alidns import AlidnsProvider
 from federation.dns.publisher import AppIdentity, DnsPublisher
 from federation.dns.steering import RegionEndpoint
 from federation.sandbox.aliyun import AliyunEmulator
+from tests.waiting import wait_for
 
 ZONE = "example.com"
 SHOP = f"shop.{ZONE}"
@@ -155,14 +156,21 @@ async def test_claims_that_raced_are_reported_naming_both_apps_until_one_gives_t
     emu: AliyunEmulator, replicas: tuple[Replica, Replica]
 ) -> None:
     """The race the check cannot close: both fresh reads are answered before either marker is
-    written (the emulator holds each read back), so both replicas claim shop."""
+    written (the emulator holds both reads until both have arrived), so both replicas claim shop."""
     ra, rb = replicas
     await ra.provider.records(ZONE)
     await rb.provider.records(ZONE)
-    emu.faults.set("alidns", "DescribeSubDomainRecords", latency=0.5, times=2)
-    a, b = await asyncio.gather(
+    held = emu.faults.set("alidns", "DescribeSubDomainRecords", hang=True, times=2)
+    both = asyncio.gather(
         ra.publisher.publish(APP_A, _spec(), REGIONS_A), rb.publisher.publish(APP_B, _spec(), REGIONS_B)
     )
+
+    async def both_reading() -> bool:
+        return held.hits == 2
+
+    await wait_for(both_reading, 10, "both claim checks to reach alidns")
+    emu.faults.clear("alidns", "DescribeSubDomainRecords")
+    a, b = await both
     assert a.ok, a.message  # neither could tell at the time
     assert b.ok, b.message
     raced = _rows(emu, "shop")
