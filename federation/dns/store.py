@@ -9,7 +9,7 @@ not correctness.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -41,6 +41,11 @@ class DnsStore(Protocol):
     async def published_zone(self, zone: str) -> tuple[int, list[Record]]:
         """(serial, every record published in ``zone``); the serial is read first, so a change
         committed in between shows up as a newer serial later rather than being missed."""
+        ...
+
+    async def published_names(self, zone: str, names: Collection[str]) -> list[Record]:
+        """The records published now (by any replica's apps) on ``names`` of ``zone`` (a claim check:
+        :meth:`federation.dns.providers.embedded.EmbeddedProvider.refresh_names`)."""
         ...
 
     async def latency_medians(self, since: datetime) -> Mapping[tuple[str, str], float]:

@@ -160,6 +160,16 @@ def load_published_zone(session: Session, zone: str) -> tuple[int, list[Record]]
     return serial, [_record(r) for r in rows]
 
 
+def load_published_names(session: Session, zone: str, names: Iterable[str]) -> list[Record]:
+    """The records published now (by any app) on ``names`` of ``zone``: one indexed query."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return []
+    p = PublishedRecord
+    stmt = select(p).where(p.zone == zone, p.name.in_(wanted)).order_by(p.name, p.rtype, p.line, p.value)
+    return [_record(r) for r in session.scalars(stmt)]
+
+
 def list_published_records(
     session: Session, zone: str, *, owner_app: str | None = None, name: str | None = None
 ) -> list[PublishedRecordData]:

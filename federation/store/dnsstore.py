@@ -3,7 +3,7 @@ records, latency medians), each call one unit of work on the store's thread pool
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from federation.dns.plan import Change
@@ -13,6 +13,7 @@ from federation.store.dnslog import (
     DnsChangeData,
     append_dns_changes,
     describe,
+    load_published_names,
     load_published_zone,
     replace_published_records,
     zone_serials,
@@ -59,6 +60,9 @@ class DatabaseDnsStore:
 
     async def published_zone(self, zone: str) -> tuple[int, list[Record]]:
         return await self.db.run(load_published_zone, zone)
+
+    async def published_names(self, zone: str, names: Collection[str]) -> list[Record]:
+        return await self.db.run(load_published_names, zone, list(names))
 
     async def latency_medians(self, since: datetime) -> Mapping[tuple[str, str], float]:
         medians = await self.db.run(latency_matrix_samples, since)

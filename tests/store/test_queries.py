@@ -39,6 +39,7 @@ from federation.store.queries import (
     list_published_records,
     list_regions,
     list_transitions,
+    load_published_names,
     load_published_zone,
     prune,
     record_health_sample,
@@ -407,6 +408,22 @@ def test_replacing_one_apps_records_leaves_other_owners_alone(db: Database) -> N
         replace_published_records(sess, "example.com", [api_rec], owner_app=APP, at=s(2))
     with db.session() as sess:  # the refused publish changed nothing
         assert [p.owner_app for p in list_published_records(sess, "example.com")] == [other]
+
+
+def test_published_names_are_every_owners_records_of_those_names_only(db: Database) -> None:
+    """What a claim check reads: the names asked for, whoever published them, nothing else."""
+    other = app_key("shop", "api")
+    marker = Record("_fedctl-owner.www.example.com", "TXT", "default", "heritage=fedctl,owner=shop/api", 600)
+    api_rec = Record(name="api.example.com", rtype="A", line="default", value="9.9.9.9", ttl=60)
+    with db.session() as sess:
+        replace_published_records(sess, "example.com", [marker, api_rec], owner_app=other, at=s(0))
+        replace_published_records(sess, "example.com", [_rec("1.1.1.1")], owner_app=APP, at=s(0))
+        replace_published_records(sess, "example.org", [_rec("8.8.8.8")], owner_app=APP, at=s(0))
+    names = ["www.example.com", "_fedctl-owner.www.example.com", "nothing.example.com"]
+    with db.session() as sess:
+        assert load_published_names(sess, "example.com", names) == [marker, _rec("1.1.1.1")]
+        assert load_published_names(sess, "example.com", ["_fedctl-owner.api.example.com"]) == []
+        assert load_published_names(sess, "example.com", []) == []
 
 
 def test_zone_serial_moves_with_every_change_to_published_records_and_only_then(db: Database) -> None:
