@@ -169,6 +169,8 @@ def build_controller(
         if config.shards and dns.follower is not None:
             # every replica publishes its shards' apps and serves the others' from the store
             dns.follower.keep = controller.owns_app
+            # and checks a claim against the store, not its own view, which lags it by a poll
+            dns.follower.provider.fresh = dns.follower.store.published_names
     if slb is not None:
         slb.client.write_gate = controller.app_gate
     return controller

@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from federation.dns.plan import owner_name, ownership
+from federation.dns.plan import claimants, owner_name
 from federation.dns.providers.embedded import EmbeddedProvider
 
 if TYPE_CHECKING:
+    from federation.dns.records import Record
     from federation.dns.server import DnsServer
     from federation.dns.store import DnsStore
 
@@ -58,12 +59,17 @@ class StoreFollower:
         if provider.server is not None:
             provider.server.loaded = False
 
-    def _own_names(self, zone: str) -> set[str]:
-        """The names (and their ownership markers) of the apps this replica publishes itself."""
+    def _own_names(self, zone: str, stored: Iterable[Record]) -> set[str]:
+        """The names (and their ownership markers) of the apps this replica publishes itself. Not a name
+        that the store shows claimed by another replica's app as well (two claims that raced): that
+        one is loaded, both markers with it, so the publisher reports it to both apps."""
         assert self.keep is not None
+        keep = self.keep
         out: set[str] = set()
-        for hostname, owner in ownership(self.provider.snapshot(zone)).items():
-            if self.keep(owner):
+        mine = claimants(self.provider.snapshot(zone))
+        theirs = claimants(stored)
+        for hostname, owners in mine.items():
+            if all(keep(o) for o in owners | theirs.get(hostname, frozenset())):
                 out.update((hostname, owner_name(hostname)))
         return out
 
@@ -95,7 +101,7 @@ class StoreFollower:
                 if self.keep is not None:
                     # sharded: this replica publishes too, so the merge runs on the loop, between its
                     # own publishes (only the names that changed are rebuilt)
-                    self.provider.load(zone, records, self._own_names(zone))
+                    self.provider.load(zone, records, self._own_names(zone, records))
                 else:
                     # off the event loop: building a big zone's answers takes seconds, and this server
                     # keeps answering meanwhile (each query sees the zone before or after, never a mix)

@@ -7,11 +7,16 @@ so that plans proven here hold on alidns too. State lives in memory; with a stor
 loads it from the published records (:mod:`federation.dns.replica`), so a restarted or newly elected
 controller starts from what was published, and without one the first reconcile publishes again
 (level-triggered).
+
+Sharded replicas each publish into their own server and the store, and see the others' records only
+when their follower next loads the store (about a second). A claim check (``refresh_names``) therefore
+reads the names from the store itself, through ``fresh`` (the runtime sets it when replicas share the
+apps by shard): a name another replica claimed a moment ago is seen at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from federation.dns.plan import Change, Plan, apply_change
 from federation.dns.providers import ApplyResult, DnsProviderError
@@ -25,6 +30,9 @@ class EmbeddedProvider:
 
     def __init__(self, server: DnsServer | None = None, zones: Sequence[str] = ()) -> None:
         self.server = server
+        # where ``refresh_names`` reads names afresh: the store every replica publishes to (None: this
+        # process is the only publisher, so its view is the truth)
+        self.fresh: Callable[[str, Collection[str]], Awaitable[list[Record]]] | None = None
         # zone -> name -> that name's records (immutable: a snapshot is never modified after publish)
         self._zones: dict[str, dict[str, frozenset[Record]]] = {}
         for z in zones:
@@ -73,6 +81,30 @@ class EmbeddedProvider:
             return sorted(self.snapshot(zone))
         by_name = self._zones.get(_norm(zone), {})
         return sorted(r for n in names for r in by_name.get(n.lower().rstrip("."), ()))
+
+    async def refresh_names(self, zone: str, names: Collection[str]) -> None:
+        """Replace ``names`` by what ``fresh`` says they hold now (served at once); nothing without
+        ``fresh``. A store that cannot be read is a :class:`DnsProviderError`: a claim is not made blind."""
+        if self.fresh is None:
+            return
+        zone = _norm(zone)
+        wanted = {n.lower().rstrip(".") for n in names}
+        try:
+            found = await self.fresh(zone, sorted(wanted))
+        except Exception as exc:
+            raise DnsProviderError(f"reading {', '.join(sorted(wanted))}: {exc}", code="StoreError") from exc
+        if zone not in self._zones:
+            self.add_zone(zone)
+        by_name = self._zones[zone]
+        now: dict[str, frozenset[Record]] = {n: frozenset(r for r in found if r.name == n) for n in wanted}
+        changed = {n for n, recs in now.items() if by_name.get(n, frozenset()) != recs}
+        for n in changed:
+            if now[n]:
+                by_name[n] = now[n]
+            else:
+                by_name.pop(n, None)
+        if changed and self.server is not None:
+            self.server.replace_names(zone, changed, [r for n in changed for r in now[n]])
 
     def snapshot(self, zone: str) -> frozenset[Record]:
         names = self._zones.get(_norm(zone), {})
