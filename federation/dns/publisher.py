@@ -14,17 +14,21 @@ back), ``weight-change``, ``ttl-change``, ``latency-shift`` (the nearest region 
 or the app's deletion).
 
 Claims. Each controller replica plans against its own view of the zone (the alidns provider's cache,
-re-read every ``max_age``), so a name another replica claimed a moment ago can look free. A plan that
-would claim a name (create its ownership marker: every fedctl writer writes the marker before any
-record of the name) is therefore checked first: a provider that can (``refresh_names``; alidns: one
-DescribeSubDomainRecords of the marker's name) reads that marker afresh into its view, and the plan is
-made again, so another app's marker is a conflict and nothing is written. Only claims pay that read: a
-publish of names the app already owns makes no extra call. What remains is two replicas claiming one
-name within the same instant (both fresh reads answered before either marker is written): both write
-their markers and records, and clients get both apps' addresses. The DNS API has no conditional write
-to prevent that. It is caught afterwards: once a replica sees both markers (at its next zone read),
-the plan reports the name as contested, a ``HostnameConflict`` naming the hostname and both apps, for
-each app, and neither app touches the name's records until one of them gives the name up.
+re-read every ``max_age``; the embedded provider's records, which take the other replicas' from the
+store every poll), so a name another replica claimed a moment ago can look free. A plan that would
+claim a name (create its ownership marker: every fedctl writer writes the marker before any record of
+the name) is therefore checked first: a provider that can (``refresh_names``; alidns: one
+DescribeSubDomainRecords of the marker's name; embedded with sharded replicas: one store query) reads
+that marker afresh into its view, and the plan is made again, so another app's marker is a conflict
+and nothing is written. Only claims pay that read: a publish of names the app already owns makes no
+extra call. What remains is two replicas claiming one name within the same instant (both fresh reads
+answered before either marker is written, or, embedded, stored): both write their markers and
+records, and clients get both apps' addresses. alidns has no conditional write to prevent that (and
+the embedded provider serves a publish before it stores it). It is caught afterwards: once a replica
+sees both markers (alidns: at its next zone read; embedded: at its follower's next load, which takes
+such a name from the store), the plan reports the name as contested, a ``HostnameConflict`` naming the
+hostname and both apps, for each app, and neither app touches the name's records until one of them
+gives the name up.
 """
 
 from __future__ import annotations
